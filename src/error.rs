@@ -1,0 +1,335 @@
+//! Per-operation error types. Each names what went wrong with the values involved, and
+//! the send errors give back the value that could not be sent.
+//!
+//! # Examples
+//!
+//! ```
+//! use shmlane::TrySendError;
+//! let e = TrySendError::Full(7u64);
+//! assert_eq!(e.into_inner(), 7);
+//! ```
+
+use std::fmt;
+
+/// Why a segment could not be created.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The name is not usable (empty, contains '/', too long, …).
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// A segment of that name exists already.
+    #[error("a segment named {0:?} already exists")]
+    AlreadyExists(String),
+    /// Capacity must be a power of two between 1 and 2^40.
+    #[error("invalid capacity {0}: must be a power of two in 1..=2^40")]
+    InvalidCapacity(u64),
+    /// The element type cannot live in a ring slot.
+    #[error("element type {name} has alignment {align}; at most 128 is supported")]
+    ElementTooAligned {
+        /// Type name.
+        name: &'static str,
+        /// Its alignment.
+        align: u32,
+    },
+    /// The layout does not fit in 64 bits or in the address space.
+    #[error("segment size overflows: capacity {capacity} × element size {elem_size}")]
+    TooLarge {
+        /// Requested capacity.
+        capacity: u64,
+        /// Element size.
+        elem_size: u32,
+    },
+    /// A system call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Why a segment name was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid segment name {name:?}: {reason}")]
+pub struct NameError {
+    /// The name as given.
+    pub name: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Why an existing segment could not be opened. Every mismatch names the value the
+/// opener expected and the value it found.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The name is not usable.
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    /// No segment has that name.
+    #[error("no segment named {0:?}")]
+    DoesNotExist(String),
+    /// The file is shorter than a header.
+    #[error("segment is truncated: {found} bytes, a header needs {expected}")]
+    Truncated {
+        /// Minimum length.
+        expected: u64,
+        /// Actual file length.
+        found: u64,
+    },
+    /// Not a shmlane segment.
+    #[error("bad magic: expected {expected:?}, found {found:?}")]
+    BadMagic {
+        /// [`crate::layout::MAGIC`].
+        expected: [u8; 8],
+        /// First eight bytes found.
+        found: [u8; 8],
+    },
+    /// Made by an incompatible version of shmlane.
+    #[error("format version mismatch: expected {expected}, found {found}")]
+    VersionMismatch {
+        /// Our [`crate::layout::FORMAT_VERSION`].
+        expected: u32,
+        /// The segment's.
+        found: u32,
+    },
+    /// A different kind of segment (e.g. a duplex opened as a pipe).
+    #[error("segment kind mismatch: expected {expected}, found {found}")]
+    KindMismatch {
+        /// Kind code expected.
+        expected: u32,
+        /// Kind code found.
+        found: u32,
+    },
+    /// The header's total length disagrees with the file size.
+    #[error("length mismatch: header says {header} bytes, file has {file}")]
+    LengthMismatch {
+        /// `total_len` in the header.
+        header: u64,
+        /// Real file size.
+        file: u64,
+    },
+    /// Capacity in the header is not a power of two in range.
+    #[error("invalid capacity in header: {0}")]
+    InvalidCapacity(u64),
+    /// The caller asked for a specific capacity and the segment has another.
+    #[error("capacity mismatch: expected {expected}, found {found}")]
+    CapacityMismatch {
+        /// Requested.
+        expected: u64,
+        /// In the segment.
+        found: u64,
+    },
+    /// Element size differs.
+    #[error("element size mismatch: expected {expected}, found {found}")]
+    ElementSizeMismatch {
+        /// `size_of::<T>()`.
+        expected: u32,
+        /// In the segment.
+        found: u32,
+    },
+    /// Element alignment differs.
+    #[error("element alignment mismatch: expected {expected}, found {found}")]
+    ElementAlignMismatch {
+        /// `align_of::<T>()`.
+        expected: u32,
+        /// In the segment.
+        found: u32,
+    },
+    /// Same size and alignment but a different type.
+    #[error("element type mismatch: expected {expected}, found {found}")]
+    TypeMismatch {
+        /// Our type name.
+        expected: String,
+        /// The segment's type name.
+        found: String,
+    },
+    /// A derived layout field disagrees with what the header's own values imply.
+    #[error("layout mismatch in {field}: expected {expected}, found {found}")]
+    LayoutMismatch {
+        /// Which field.
+        field: &'static str,
+        /// Value implied by the other fields.
+        expected: u64,
+        /// Value stored.
+        found: u64,
+    },
+    /// The creator has not finished initializing (or crashed while doing so).
+    #[error("segment not initialized (init word {0:#x})")]
+    NotInitialized(u32),
+    /// A system call failed.
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Why an endpoint (sender or receiver side) could not be claimed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClaimError {
+    /// A live process holds that endpoint already.
+    #[error("endpoint busy: held by live process {pid}")]
+    EndpointBusy {
+        /// The holder.
+        pid: u32,
+    },
+    /// Another claimant changed the endpoint while we tried; try again.
+    #[error("endpoint changed concurrently")]
+    Contended,
+}
+
+/// The ring's shared positions are inconsistent: a peer (or something else) wrote
+/// garbage into the mapping. The operation was refused without touching memory
+/// outside the ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("ring corrupted: head {head}, tail {tail}, capacity {capacity}")]
+pub struct Corrupted {
+    /// Consumer position seen.
+    pub head: u64,
+    /// Producer position seen.
+    pub tail: u64,
+    /// Ring capacity.
+    pub capacity: u64,
+}
+
+macro_rules! value_error {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident => $msg:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        pub enum $name<T> {
+            $($(#[$vm])* $var(T),)*
+            /// The ring is corrupted; the value is given back.
+            Corrupted(T, Corrupted),
+        }
+
+        impl<T> $name<T> {
+            /// Gives back the value that was not sent.
+            pub fn into_inner(self) -> T {
+                match self { $(Self::$var(v))|* | Self::Corrupted(v, _) => v }
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Self::$var(_) => f.write_str(concat!(stringify!($name), "::", stringify!($var), "(..)")),)*
+                    Self::Corrupted(_, c) => write!(f, "{}::Corrupted(.., {c:?})", stringify!($name)),
+                }
+            }
+        }
+
+        impl<T> fmt::Display for $name<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $(Self::$var(_) => f.write_str($msg),)*
+                    Self::Corrupted(_, c) => fmt::Display::fmt(c, f),
+                }
+            }
+        }
+
+        impl<T> std::error::Error for $name<T> {}
+    };
+}
+
+value_error! {
+    /// A blocking send failed; the value comes back. For bulk sends `T` is the number
+    /// of elements sent before the failure.
+    SendError {
+        /// The receiver is gone (dropped or its process died).
+        Disconnected => "receiver disconnected",
+    }
+}
+
+value_error! {
+    /// A non-blocking send failed; the value comes back.
+    TrySendError {
+        /// The ring is full.
+        Full => "ring full",
+        /// The receiver is gone.
+        Disconnected => "receiver disconnected",
+    }
+}
+
+value_error! {
+    /// A send with a timeout failed; the value comes back.
+    SendTimeoutError {
+        /// The deadline passed with the ring still full.
+        Timeout => "send timed out",
+        /// The receiver is gone.
+        Disconnected => "receiver disconnected",
+    }
+}
+
+/// A blocking receive failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvError {
+    /// The sender is gone and everything it sent has been received.
+    #[error("sender disconnected")]
+    Disconnected,
+    /// The ring is corrupted.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+/// A non-blocking receive failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryRecvError {
+    /// Nothing to receive now.
+    #[error("ring empty")]
+    Empty,
+    /// The sender is gone and everything it sent has been received.
+    #[error("sender disconnected")]
+    Disconnected,
+    /// The ring is corrupted.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+/// A receive with a timeout failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecvTimeoutError {
+    /// The deadline passed with nothing to receive.
+    #[error("receive timed out")]
+    Timeout,
+    /// The sender is gone and everything it sent has been received.
+    #[error("sender disconnected")]
+    Disconnected,
+    /// The ring is corrupted.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+/// Error of the push side of a bare ring ([`crate::ring::spsc::Producer::push`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PushError<T> {
+    /// No free slot.
+    Full(T),
+    /// The consumer's position is inconsistent.
+    Corrupted(T, Corrupted),
+}
+
+impl<T> fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("PushError::Full(..)"),
+            Self::Corrupted(_, c) => write!(f, "PushError::Corrupted(.., {c:?})"),
+        }
+    }
+}
+
+/// Error of the pop side of a bare ring ([`crate::ring::spsc::Consumer::pop`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PopError {
+    /// Nothing published.
+    #[error("ring empty")]
+    Empty,
+    /// The producer's position is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}

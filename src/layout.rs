@@ -1,0 +1,288 @@
+//! The shared-memory ABI: every byte a peer may read, as `#[repr(C)]`, fixed-width,
+//! pointer-free types with compile-time size checks.
+//!
+//! A segment is laid out as:
+//!
+//! ```text
+//! 0        SegmentHeader (immutable after creation, validated with zerocopy)
+//! 192      SegmentLive   (init state word)
+//! 256      ring 0: SpscControl (6 lines of 128 bytes) | slots (capacity × elem_size, padded to 128)
+//! 256+S    ring 1 (duplex only), same shape; S = ring_stride
+//! ```
+//!
+//! Bump [`FORMAT_VERSION`] on any change to this file.
+
+use crate::primitive::{AtomicU32, AtomicU64};
+use crate::wait::EventCount;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// First eight bytes of every shmlane segment.
+pub const MAGIC: [u8; 8] = *b"SHMLANE\0";
+/// Version of this layout; an opener rejects any other.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes reserved for [`SegmentHeader`] plus [`SegmentLive`]; ring 0 starts here.
+pub const HEADER_LEN: u64 = 256;
+/// Offset of [`SegmentLive`] inside the header area.
+pub const LIVE_OFFSET: u64 = 192;
+/// Cache-line size assumed for padding (two 64-byte lines: adjacent-line prefetch).
+pub const LINE: u64 = 128;
+/// Bytes of type name kept in the header for error messages.
+pub const TYPE_NAME_LEN: usize = 64;
+/// Largest element alignment a ring slot can honour (slots start on a line).
+pub const MAX_ELEM_ALIGN: u64 = LINE;
+
+/// What a segment holds. Stored as `u32` in [`SegmentHeader::kind`].
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::layout::SegmentKind;
+/// assert_eq!(SegmentKind::from_u32(1), Some(SegmentKind::Pipe));
+/// assert_eq!(SegmentKind::Duplex.rings(), 2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum SegmentKind {
+    /// One SPSC ring: a one-way pipe.
+    Pipe = 1,
+    /// Two SPSC rings, one per direction.
+    Duplex = 2,
+}
+
+impl SegmentKind {
+    /// Decodes a header value.
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Pipe),
+            2 => Some(Self::Duplex),
+            _ => None,
+        }
+    }
+
+    /// Number of rings a segment of this kind holds.
+    pub fn rings(self) -> u32 {
+        match self {
+            Self::Pipe => 1,
+            Self::Duplex => 2,
+        }
+    }
+}
+
+/// The immutable part of a segment header, written once before the segment becomes
+/// visible under its name and read back (copied, then parsed by zerocopy) on open.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::layout::SegmentHeader;
+/// assert_eq!(core::mem::size_of::<SegmentHeader>(), 152);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct SegmentHeader {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`FORMAT_VERSION`].
+    pub version: u32,
+    /// A [`SegmentKind`].
+    pub kind: u32,
+    /// Length of the whole segment in bytes; must equal the file size.
+    pub total_len: u64,
+    /// [`HEADER_LEN`].
+    pub header_len: u32,
+    /// Number of rings (1 for a pipe, 2 for a duplex).
+    pub rings: u32,
+    /// Slots per ring; a power of two.
+    pub capacity: u64,
+    /// `size_of::<T>()` of the element.
+    pub elem_size: u32,
+    /// `align_of::<T>()` of the element.
+    pub elem_align: u32,
+    /// FNV-1a hash of the element's type name, size and align.
+    pub type_fingerprint: u64,
+    /// The element's type name, truncated, NUL-padded (for error messages only).
+    pub type_name: [u8; TYPE_NAME_LEN],
+    /// Creator's pid.
+    pub creator_pid: u32,
+    /// Reserved, zero.
+    pub reserved: u32,
+    /// Creator's process start time (clock ticks after boot).
+    pub creator_start: u64,
+    /// Offset of ring 0's control block.
+    pub ring_offset: u64,
+    /// Bytes from one ring's control block to the next.
+    pub ring_stride: u64,
+}
+
+/// Header words that change after creation.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SegmentLive {
+    /// [`INIT_READY`] once the creator has initialized everything.
+    pub init: AtomicU32,
+}
+
+/// [`SegmentLive::init`] before initialization is complete.
+pub const INIT_BUILDING: u32 = 0;
+/// [`SegmentLive::init`] once the segment may be used.
+pub const INIT_READY: u32 = 0x5245_4144; // "READ"
+
+/// Aligns its content to its own 128-byte line, independent of the target
+/// (`CachePadded`'s alignment varies by architecture, so it is not used in mappings).
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub struct Line<T>(pub T);
+
+impl<T> core::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// One endpoint (producer or consumer) of a ring: who holds it and in what state.
+///
+/// `word` encoding (one CAS claims or changes it):
+///
+/// | bits   | meaning                                                       |
+/// |--------|---------------------------------------------------------------|
+/// | 0..2   | status: 0 free, 1 attached, 2 closed (clean drop), 3 dead     |
+/// | 2..32  | generation, +1 on each claim (so a watcher never marks a      |
+/// |        | later owner dead)                                             |
+/// | 32..64 | owner pid                                                     |
+///
+/// `start` is the owner's process start time, written right after a successful claim
+/// (0 = not yet known); pid plus start time identify a process even across pid reuse.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Packed status, generation and pid (table above).
+    pub word: AtomicU64,
+    /// Owner's process start time.
+    pub start: AtomicU64,
+}
+
+/// The control block of one SPSC ring: positions, wait words and endpoints, each on its
+/// own line so the producer's and consumer's hot words never share a cache line.
+///
+/// Positions are `u64` counters that never wrap in practice (2^64 messages); a slot is
+/// `pos & (capacity - 1)`. Invariant of a healthy ring: `head <= tail <= head + capacity`
+/// (wrapping arithmetic). Both sides check it on every refresh, because a peer can
+/// write garbage.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SpscControl {
+    /// Next position the producer writes; written only by the producer.
+    pub tail: Line<AtomicU64>,
+    /// Next position the consumer reads; written only by the consumer.
+    pub head: Line<AtomicU64>,
+    /// The consumer sleeps here waiting for data; the producer notifies after a push.
+    pub readable: Line<EventCount>,
+    /// The producer sleeps here waiting for space; the consumer notifies after a pop.
+    pub writable: Line<EventCount>,
+    /// The producer endpoint.
+    pub producer: Line<Endpoint>,
+    /// The consumer endpoint.
+    pub consumer: Line<Endpoint>,
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Self { word: AtomicU64::new(0), start: AtomicU64::new(0) }
+    }
+}
+
+impl Default for SpscControl {
+    /// An empty ring with free endpoints: the same state as all-zero bytes.
+    fn default() -> Self {
+        Self {
+            tail: Line(AtomicU64::new(0)),
+            head: Line(AtomicU64::new(0)),
+            readable: Line(EventCount::new()),
+            writable: Line(EventCount::new()),
+            producer: Line(Endpoint::default()),
+            consumer: Line(Endpoint::default()),
+        }
+    }
+}
+
+/// Byte size of [`SpscControl`].
+pub const CONTROL_LEN: u64 = 6 * LINE;
+
+const _: () = {
+    assert!(core::mem::size_of::<SegmentHeader>() == 152);
+    assert!(core::mem::size_of::<SegmentHeader>() as u64 <= LIVE_OFFSET);
+    assert!(LIVE_OFFSET + core::mem::size_of::<SegmentLive>() as u64 <= HEADER_LEN);
+    assert!(HEADER_LEN % LINE == 0);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::size_of::<SpscControl>() as u64 == CONTROL_LEN);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::align_of::<SpscControl>() as u64 == LINE);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::size_of::<Endpoint>() == 16);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::size_of::<EventCount>() == 8);
+};
+
+/// Rounds `n` up to a multiple of [`LINE`]; `None` on overflow.
+pub const fn round_to_line(n: u64) -> Option<u64> {
+    match n.checked_add(LINE - 1) {
+        Some(v) => Some(v / LINE * LINE),
+        None => None,
+    }
+}
+
+/// Bytes from one ring's control block to the next: control plus padded slots.
+/// `None` if the sizes overflow.
+pub fn ring_stride(capacity: u64, elem_size: u64) -> Option<u64> {
+    round_to_line(capacity.checked_mul(elem_size)?)?.checked_add(CONTROL_LEN)
+}
+
+/// Total segment length for `rings` rings; `None` on overflow.
+pub fn total_len(rings: u32, capacity: u64, elem_size: u64) -> Option<u64> {
+    ring_stride(capacity, elem_size)?.checked_mul(u64::from(rings))?.checked_add(HEADER_LEN)
+}
+
+/// Describes a ring element type for the header: size, align, name and fingerprint.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::layout::ElemDesc;
+/// let d = ElemDesc::of::<u64>();
+/// assert_eq!((d.size, d.align), (8, 8));
+/// assert_ne!(d.fingerprint, ElemDesc::of::<i64>().fingerprint);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ElemDesc {
+    /// `size_of::<T>()`.
+    pub size: u32,
+    /// `align_of::<T>()`.
+    pub align: u32,
+    /// FNV-1a over name, size and align.
+    pub fingerprint: u64,
+    /// `type_name::<T>()`.
+    pub name: &'static str,
+}
+
+impl ElemDesc {
+    /// The descriptor of `T`.
+    pub fn of<T>() -> Self {
+        let name = core::any::type_name::<T>();
+        let size = core::mem::size_of::<T>() as u32;
+        let align = core::mem::align_of::<T>() as u32;
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in name.bytes().chain(size.to_le_bytes()).chain(align.to_le_bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        Self { size, align, fingerprint: h, name }
+    }
+
+    /// The name as stored in the header (truncated to [`TYPE_NAME_LEN`], NUL-padded).
+    pub fn name_bytes(&self) -> [u8; TYPE_NAME_LEN] {
+        let mut out = [0u8; TYPE_NAME_LEN];
+        let n = self.name.len().min(TYPE_NAME_LEN);
+        out[..n].copy_from_slice(&self.name.as_bytes()[..n]);
+        out
+    }
+}

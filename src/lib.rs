@@ -1,0 +1,39 @@
+//! # shmlane — inter-process communication over shared memory
+//!
+//! Lock-free rings in mmap'd segments, futex waiting with no syscall on the fast path,
+//! and thin API layers in the spirit of Python's `multiprocessing`.
+//!
+//! ```
+//! // A typed pipe inside one process (across processes: see `pipe`).
+//! let (mut tx, mut rx) = shmlane::pipe::channel::<u64>(1024)?;
+//! tx.send(42)?;
+//! assert_eq!(rx.recv()?, 42);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Map (data flows down)
+//!
+//! | layer      | modules                                            | syscalls | unsafe |
+//! |------------|----------------------------------------------------|----------|--------|
+//! | API        | [`pipe`], CLI (`src/bin/shmlane.rs`), [`bench`]    | via below| no     |
+//! | engine     | [`segment`] (header, validation, lifecycle), [`wait`] | yes   | mmap only |
+//! | algorithms | [`ring`] (SPSC, endpoints)                         | none     | yes    |
+//! | ABI        | [`layout`]                                         | none     | no     |
+//! | platform   | `platform` (identity, liveness, death watch), `primitive` (loom shim, futex) | yes | futex only |
+//!
+//! See `docs/architecture.md` for the header format and the wake-up argument.
+#![deny(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
+#![warn(clippy::undocumented_unsafe_blocks, clippy::unnecessary_safety_comment)]
+
+pub mod error;
+pub mod layout;
+mod primitive;
+pub mod ring;
+pub mod wait;
+
+pub use error::{
+    ClaimError, Corrupted, CreateError, OpenError, RecvError, RecvTimeoutError, SendError,
+    SendTimeoutError, TryRecvError, TrySendError,
+};
+pub use wait::WaitMode;

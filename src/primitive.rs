@@ -1,0 +1,154 @@
+//! The one place atomics, `UnsafeCell`, fences, spinning and the futex come from.
+//!
+//! Under `cfg(shmlane_loom)` every item switches to loom's model so the lock-free
+//! protocols in [`crate::ring`] and [`crate::wait`] can be model checked by the
+//! `loom-tests/` crate. The futex is modelled as a *real* block (a mutex plus a condvar,
+//! the value compared under the mutex exactly as the kernel compares it under its hash
+//! bucket lock), so a lost wake-up shows up as a loom deadlock instead of being hidden
+//! by a "wait = yield" stub. Timeouts are ignored in the model for the same reason.
+//!
+//! `clippy.toml` forbids the std atomics elsewhere in the crate.
+#![allow(unsafe_code)]
+#![allow(clippy::disallowed_types)]
+
+#[cfg(not(shmlane_loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+#[cfg(shmlane_loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+
+/// Interior mutability with loom's closure API (`with` / `with_mut`), so slot accesses
+/// are tracked for causality under loom and compile to plain pointer access otherwise.
+#[cfg(not(shmlane_loom))]
+#[repr(transparent)]
+#[derive(Debug, Default)]
+pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(shmlane_loom))]
+impl<T> UnsafeCell<T> {
+    #[allow(dead_code)]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(std::cell::UnsafeCell::new(value))
+    }
+
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(shmlane_loom)]
+pub(crate) use loom::cell::UnsafeCell;
+
+/// One step of a spin loop.
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(not(shmlane_loom))]
+    std::hint::spin_loop();
+    #[cfg(shmlane_loom)]
+    loom::thread::yield_now();
+}
+
+/// Exponential backoff for spin-then-park loops.
+///
+/// Wraps `crossbeam_utils::Backoff` in production; under loom every step is a
+/// `yield_now` (crossbeam's own type only switches under `crossbeam_loom`).
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    #[cfg(not(shmlane_loom))]
+    inner: crossbeam_utils::Backoff,
+    #[cfg(shmlane_loom)]
+    steps: u32,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Spins (or yields, once spinning stops paying off).
+    #[inline]
+    pub(crate) fn snooze(&mut self) {
+        #[cfg(not(shmlane_loom))]
+        self.inner.snooze();
+        #[cfg(shmlane_loom)]
+        {
+            self.steps += 1;
+            loom::thread::yield_now();
+        }
+    }
+
+    /// True once backing off further is pointless and the caller should block.
+    #[inline]
+    pub(crate) fn is_completed(&self) -> bool {
+        #[cfg(not(shmlane_loom))]
+        return self.inner.is_completed();
+        #[cfg(shmlane_loom)]
+        return self.steps >= 1;
+    }
+}
+
+/// Futex operations on a 32-bit word that may live in memory shared between processes.
+///
+/// Always the **shared** futex (no `FUTEX_PRIVATE_FLAG`): a private wake never reaches
+/// another process.
+pub(crate) mod futex {
+    use super::AtomicU32;
+    use std::time::Instant;
+
+    /// Sleeps while `*word == expected`, at most until `deadline`.
+    ///
+    /// Returns early on a wake, a signal, a value mismatch or spuriously: callers loop
+    /// and re-check their condition.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) {
+        use rustix::thread::futex;
+        let timeout = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            rustix::time::Timespec {
+                tv_sec: left.as_secs() as i64,
+                tv_nsec: i64::from(left.subsec_nanos()),
+            }
+        });
+        crate::wait::stats::count_wait();
+        // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "re-check": ignore them.
+        let _ = futex::wait(word, futex::Flags::empty(), expected, timeout.as_ref());
+    }
+
+    /// Wakes every sleeper on `word`.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) fn wake_all(word: &AtomicU32) {
+        use rustix::thread::futex;
+        crate::wait::stats::count_wake();
+        let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
+    }
+
+    #[cfg(shmlane_loom)]
+    loom::lazy_static! {
+        static ref MODEL: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+            (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
+    }
+
+    /// Loom model: blocks for real (deadline ignored) until a wake after the compare.
+    #[cfg(shmlane_loom)]
+    pub(crate) fn wait(word: &AtomicU32, expected: u32, _deadline: Option<Instant>) {
+        let (lock, cvar) = &*MODEL;
+        let guard = lock.lock().unwrap();
+        if word.load(super::Ordering::SeqCst) == expected {
+            drop(cvar.wait(guard).unwrap());
+        }
+    }
+
+    /// Loom model: wakes every waiter of every word (a superset of the kernel's wake).
+    #[cfg(shmlane_loom)]
+    pub(crate) fn wake_all(_word: &AtomicU32) {
+        let (lock, cvar) = &*MODEL;
+        let _guard = lock.lock().unwrap();
+        cvar.notify_all();
+    }
+}

@@ -1,0 +1,617 @@
+//! The single-producer single-consumer ring, written once over raw memory: a heap
+//! allocation (unit tests, loom, Miri, fuzz, in-process benches) or a shared mapping.
+//!
+//! Protocol (positions are `u64` counters, slot = `pos & (capacity - 1)`):
+//!
+//! * The producer writes slot `tail`, then publishes `tail + 1` (Release) and notifies
+//!   `readable`. It refreshes its cached `head` (Acquire) only when the cache says full.
+//! * The consumer reads slot `head`, then publishes `head + 1` (Release) and notifies
+//!   `writable`. It refreshes its cached `tail` (Acquire) only when the cache says empty.
+//! * Every refreshed remote position is checked: `0 <= tail - head <= capacity`
+//!   (wrapping). Anything else is [`Corrupted`]; indices are always masked, so even
+//!   garbage positions never address memory outside the ring.
+//!
+//! # Examples
+//!
+//! ```
+//! let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u64>(4).unwrap();
+//! tx.push(1).unwrap();
+//! tx.push_slice(&[2, 3]).unwrap();
+//! assert_eq!(rx.pop(), Ok(1));
+//! let mut buf = [0; 4];
+//! assert_eq!(rx.pop_into(&mut buf), Ok(2));
+//! assert_eq!(&buf[..2], &[2, 3]);
+//! ```
+#![allow(unsafe_code)]
+
+use crate::error::{CreateError, Corrupted, PopError, PushError};
+use crate::layout::{CONTROL_LEN, SpscControl};
+use crate::primitive::{Ordering, UnsafeCell};
+use crate::ring::endpoint::{self, Identity, Status};
+use bytemuck::Pod;
+use core::ptr::NonNull;
+use std::any::Any;
+use std::sync::Arc;
+
+/// Largest capacity a ring accepts (2^40 slots).
+pub const MAX_CAPACITY: u64 = 1 << 40;
+
+/// Checks a requested capacity: a power of two in `1..=MAX_CAPACITY`.
+pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
+    if capacity.is_power_of_two() && capacity <= MAX_CAPACITY {
+        Ok(capacity)
+    } else {
+        Err(CreateError::InvalidCapacity(capacity))
+    }
+}
+
+/// The memory of one ring: control block plus `capacity` slots, kept alive by `keep`.
+///
+/// Invariants (established by the constructors):
+/// 1. `ctrl` points to a valid, initialized [`SpscControl`] for as long as `keep` lives;
+/// 2. `slots` points to `capacity` consecutive `UnsafeCell<T>`, valid as long as `keep`;
+/// 3. `capacity` is a power of two;
+/// 4. all bit patterns of the slots are valid `T` (`T: Pod`).
+pub(crate) struct RawRing<T> {
+    ctrl: NonNull<SpscControl>,
+    slots: NonNull<UnsafeCell<T>>,
+    capacity: u64,
+    keep: Arc<dyn Any + Send + Sync>,
+}
+
+// SAFETY: the pointed-to memory is shared-memory-safe by design (atomics for control,
+// `T: Pod` slots handed over with Release/Acquire), and `keep` keeps it alive.
+unsafe impl<T: Send> Send for RawRing<T> {}
+
+struct HeapStorage<T> {
+    ctrl: Box<SpscControl>,
+    slots: Box<[UnsafeCell<T>]>,
+}
+
+// SAFETY: the slots are only touched through the SPSC protocol (one writer per slot
+// at a time, handed over with Release/Acquire), the control block is atomics.
+unsafe impl<T: Send> Sync for HeapStorage<T> {}
+// SAFETY: as above; `T: Send` values may move between threads through the ring.
+unsafe impl<T: Send> Send for HeapStorage<T> {}
+
+impl<T: Pod + Send> RawRing<T> {
+    /// A fresh ring on the heap.
+    pub(crate) fn heap(capacity: u64) -> Result<Self, CreateError> {
+        let capacity = check_capacity(capacity)?;
+        let storage = Arc::new(HeapStorage::<T> {
+            ctrl: Box::new(SpscControl::default()),
+            slots: (0..capacity).map(|_| UnsafeCell::new(T::zeroed())).collect(),
+        });
+        let ctrl = NonNull::from(&*storage.ctrl);
+        let slots = NonNull::from(&storage.slots[0]);
+        Ok(Self { ctrl, slots, capacity, keep: storage })
+    }
+}
+
+impl<T> RawRing<T> {
+    /// A ring whose control block starts at `base`, slots right after it.
+    ///
+    /// # Safety
+    ///
+    /// The caller guarantees that:
+    /// 1. `base` is aligned to 128 and points to `CONTROL_LEN + capacity * size_of::<T>()`
+    ///    bytes that stay mapped as long as `keep` lives;
+    /// 2. the control block there was initialized (all-zero bytes are a valid empty ring);
+    /// 3. `capacity` is a power of two and `T` is `Pod` with alignment ≤ 128.
+    ///
+    /// Violating 1 makes ring accesses touch unmapped or foreign memory.
+    #[cfg(not(shmlane_loom))]
+    pub(crate) unsafe fn from_raw(
+        base: NonNull<u8>,
+        capacity: u64,
+        keep: Arc<dyn Any + Send + Sync>,
+    ) -> Self {
+        debug_assert!(capacity.is_power_of_two());
+        debug_assert_eq!(base.as_ptr() as usize % 128, 0);
+        // SAFETY: in bounds of the region per the caller's obligation 1.
+        let slots = unsafe { base.add(CONTROL_LEN as usize) }.cast::<UnsafeCell<T>>();
+        Self { ctrl: base.cast(), slots, capacity, keep }
+    }
+
+    #[inline(always)]
+    fn ctrl(&self) -> &SpscControl {
+        // SAFETY: invariant 1.
+        unsafe { self.ctrl.as_ref() }
+    }
+
+    #[inline(always)]
+    fn index(&self, pos: u64) -> usize {
+        (pos & (self.capacity - 1)) as usize
+    }
+
+    #[inline(always)]
+    fn slot(&self, pos: u64) -> &UnsafeCell<T> {
+        let i = self.index(pos);
+        debug_assert!((i as u64) < self.capacity);
+        // SAFETY: `i < capacity` by masking (invariant 3), so in bounds (invariant 2).
+        unsafe { self.slots.add(i).as_ref() }
+    }
+
+    /// Splits `n` slots starting at `pos` into at most two contiguous runs.
+    #[cfg(not(shmlane_loom))]
+    #[inline(always)]
+    fn runs(&self, pos: u64, n: usize) -> [(*mut T, usize); 2] {
+        let i = self.index(pos);
+        debug_assert!(n as u64 <= self.capacity);
+        let first = n.min(self.capacity as usize - i);
+        let base = self.slots.as_ptr().cast::<T>(); // UnsafeCell is repr(transparent)
+        // SAFETY: `i < capacity` (masked), so `base + i` is in bounds (invariant 2).
+        [(unsafe { base.add(i) }, first), (base, n - first)]
+    }
+
+    /// Checks that `tail - head` is within `0..=capacity`.
+    #[inline(always)]
+    fn check(&self, head: u64, tail: u64) -> Result<u64, Corrupted> {
+        let used = tail.wrapping_sub(head);
+        if used <= self.capacity {
+            Ok(used)
+        } else {
+            Err(Corrupted { head, tail, capacity: self.capacity })
+        }
+    }
+}
+
+/// Creates a ring on the heap and returns its two ends.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u32>(2).unwrap();
+/// tx.push(7).unwrap();
+/// assert_eq!(rx.pop(), Ok(7));
+/// assert!(shmlane::ring::spsc::heap::<u32>(3).is_err()); // not a power of two
+/// ```
+pub fn heap<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
+    let me = Identity { pid: std::process::id(), start: 0 };
+    let raw = RawRing::<T>::heap(capacity as u64)?;
+    let twin = RawRing { keep: raw.keep.clone(), ..raw };
+    let p = Producer::attach(raw, me, |_| true).expect("fresh endpoint");
+    let c = Consumer::attach(twin, me, |_| true).expect("fresh endpoint");
+    Ok((p, c))
+}
+
+/// The producing end of an SPSC ring.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, _rx) = shmlane::ring::spsc::heap::<u8>(2).unwrap();
+/// assert_eq!(tx.push_slice(b"abc"), Ok(2)); // only two slots
+/// assert!(tx.push(b'd').is_err());
+/// ```
+pub struct Producer<T> {
+    ring: RawRing<T>,
+    /// Next position to write; authoritative copy of `ctrl.tail`.
+    tail: u64,
+    /// Last `ctrl.head` seen; may lag behind the real one.
+    cached_head: u64,
+    /// Our endpoint word, to release on drop.
+    word: u64,
+}
+
+impl<T> core::fmt::Debug for Producer<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Producer").field("tail", &self.tail).field("capacity", &self.ring.capacity).finish()
+    }
+}
+
+impl<T: Pod> Producer<T> {
+    /// Claims the producer endpoint of `ring` for `me`.
+    pub(crate) fn attach(
+        ring: RawRing<T>,
+        me: Identity,
+        is_alive: impl Fn(Identity) -> bool,
+    ) -> Result<Self, crate::error::ClaimError> {
+        let word = endpoint::claim(&ring.ctrl().producer, me, is_alive)?;
+        // Acquire: the claim's AcqRel already ordered us after the previous owner;
+        // this also pairs with the consumer's Release of head.
+        let tail = ring.ctrl().tail.load(Ordering::Acquire);
+        let cached_head = ring.ctrl().head.load(Ordering::Acquire);
+        Ok(Self { ring, tail, cached_head, word })
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Free slots, refreshing the consumer's position.
+    pub fn slots(&mut self) -> Result<usize, Corrupted> {
+        self.refresh()?;
+        Ok((self.ring.capacity - self.tail.wrapping_sub(self.cached_head)) as usize)
+    }
+
+    /// Reloads `head` and validates it.
+    #[inline]
+    fn refresh(&mut self) -> Result<(), Corrupted> {
+        // Acquire — SYNC POINT: pairs with the Release store of head in `Consumer::publish`,
+        // so the consumer's reads of those slots happen before our overwrites.
+        let head = self.ring.ctrl().head.load(Ordering::Acquire);
+        self.ring.check(head, self.tail)?;
+        self.cached_head = head;
+        Ok(())
+    }
+
+    /// Free slots according to the cache, refreshing only if fewer than `want`.
+    #[inline(always)]
+    fn free(&mut self, want: u64) -> Result<u64, Corrupted> {
+        let mut free = self.ring.capacity - self.tail.wrapping_sub(self.cached_head);
+        if free < want {
+            self.refresh()?;
+            free = self.ring.capacity - self.tail.wrapping_sub(self.cached_head);
+        }
+        Ok(free)
+    }
+
+    #[inline(always)]
+    fn publish(&mut self, n: u64) {
+        self.tail = self.tail.wrapping_add(n);
+        // Release — SYNC POINT: pairs with the Acquire load of tail in `Consumer::refresh`;
+        // makes the slot writes visible before the new tail.
+        self.ring.ctrl().tail.store(self.tail, Ordering::Release);
+        self.ring.ctrl().readable.notify();
+    }
+
+    /// Appends one value, or gives it back if the ring is full.
+    #[inline]
+    pub fn push(&mut self, value: T) -> Result<(), PushError<T>> {
+        match self.free(1) {
+            Ok(0) => return Err(PushError::Full(value)),
+            Ok(_) => {}
+            Err(c) => return Err(PushError::Corrupted(value, c)),
+        }
+        // SAFETY: the slot at `tail` is free: the consumer has released it (free >= 1,
+        // head refreshed with Acquire), and only this producer writes slots.
+        self.ring.slot(self.tail).with_mut(|p| unsafe { p.write(value) });
+        self.publish(1);
+        Ok(())
+    }
+
+    /// Appends as many values from `src` as fit; returns how many.
+    pub fn push_slice(&mut self, src: &[T]) -> Result<usize, Corrupted> {
+        let n = self.free(src.len() as u64)?.min(src.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.copy_in(&src[..n]);
+        self.publish(n as u64);
+        Ok(n)
+    }
+
+    #[cfg(not(shmlane_loom))]
+    fn copy_in(&mut self, src: &[T]) {
+        let mut done = 0;
+        for (dst, len) in self.ring.runs(self.tail, src.len()) {
+            // SAFETY: `runs` yields in-bounds runs of free slots (see `push`); `src` is
+            // a distinct, process-local buffer, so the ranges do not overlap.
+            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().add(done), dst, len) };
+            done += len;
+        }
+    }
+
+    #[cfg(shmlane_loom)]
+    fn copy_in(&mut self, src: &[T]) {
+        for (k, v) in src.iter().enumerate() {
+            // SAFETY: free slot, see `push`.
+            self.ring.slot(self.tail.wrapping_add(k as u64)).with_mut(|p| unsafe { p.write(*v) });
+        }
+    }
+
+    /// Borrows `n` free slots in place; write them, then [`WriteChunk::commit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u32>(4).unwrap();
+    /// let mut chunk = tx.write_chunk(3).unwrap();
+    /// let (a, b) = chunk.as_mut_slices();
+    /// for (i, x) in a.iter_mut().chain(b).enumerate() { *x = i as u32 * 10; }
+    /// chunk.commit_all();
+    /// assert_eq!(rx.pop(), Ok(0));
+    /// assert_eq!(rx.pop(), Ok(10));
+    /// ```
+    #[cfg(not(shmlane_loom))]
+    pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ChunkError> {
+        let free = self.free(n as u64)?;
+        if free < n as u64 {
+            return Err(ChunkError::TooFewSlots(free as usize));
+        }
+        let runs = self.ring.runs(self.tail, n);
+        Ok(WriteChunk { runs, producer: self })
+    }
+
+    /// True once the consumer has closed its end or was marked dead.
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self.peer_status(), Status::Closed | Status::Dead)
+    }
+
+    /// The consumer endpoint's status.
+    pub fn peer_status(&self) -> Status {
+        endpoint::status(endpoint::load(&self.ring.ctrl().consumer).0)
+    }
+
+    pub(crate) fn control(&self) -> &SpscControl {
+        self.ring.ctrl()
+    }
+}
+
+impl<T> Drop for Producer<T> {
+    fn drop(&mut self) {
+        endpoint::release(&self.ring.ctrl().producer, self.word);
+        self.ring.ctrl().readable.notify();
+    }
+}
+
+/// The consuming end of an SPSC ring.
+///
+/// # Examples
+///
+/// ```
+/// let (tx, mut rx) = shmlane::ring::spsc::heap::<u8>(2).unwrap();
+/// assert!(rx.pop().is_err());
+/// drop(tx);
+/// assert!(rx.is_abandoned());
+/// ```
+pub struct Consumer<T> {
+    ring: RawRing<T>,
+    /// Next position to read; authoritative copy of `ctrl.head`.
+    head: u64,
+    /// Last `ctrl.tail` seen; may lag behind the real one.
+    cached_tail: u64,
+    word: u64,
+}
+
+impl<T> core::fmt::Debug for Consumer<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Consumer").field("head", &self.head).field("capacity", &self.ring.capacity).finish()
+    }
+}
+
+impl<T: Pod> Consumer<T> {
+    /// Claims the consumer endpoint of `ring` for `me`.
+    pub(crate) fn attach(
+        ring: RawRing<T>,
+        me: Identity,
+        is_alive: impl Fn(Identity) -> bool,
+    ) -> Result<Self, crate::error::ClaimError> {
+        let word = endpoint::claim(&ring.ctrl().consumer, me, is_alive)?;
+        // Acquire: see `Producer::attach`.
+        let head = ring.ctrl().head.load(Ordering::Acquire);
+        let cached_tail = head;
+        Ok(Self { ring, head, cached_tail, word })
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity as usize
+    }
+
+    /// Values ready to read, refreshing the producer's position.
+    pub fn available(&mut self) -> Result<usize, Corrupted> {
+        self.refresh()?;
+        Ok(self.cached_tail.wrapping_sub(self.head) as usize)
+    }
+
+    #[inline]
+    fn refresh(&mut self) -> Result<(), Corrupted> {
+        // Acquire — SYNC POINT: pairs with the Release store of tail in
+        // `Producer::publish`, making the slot contents visible.
+        let tail = self.ring.ctrl().tail.load(Ordering::Acquire);
+        self.ring.check(self.head, tail)?;
+        self.cached_tail = tail;
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn ready(&mut self, want: u64) -> Result<u64, Corrupted> {
+        let mut ready = self.cached_tail.wrapping_sub(self.head);
+        if ready < want {
+            self.refresh()?;
+            ready = self.cached_tail.wrapping_sub(self.head);
+        }
+        Ok(ready)
+    }
+
+    #[inline(always)]
+    fn publish(&mut self, n: u64) {
+        self.head = self.head.wrapping_add(n);
+        // Release — SYNC POINT: pairs with the Acquire load of head in
+        // `Producer::refresh`; our slot reads happen before the producer reuses them.
+        self.ring.ctrl().head.store(self.head, Ordering::Release);
+        self.ring.ctrl().writable.notify();
+    }
+
+    /// Takes the oldest value.
+    #[inline]
+    pub fn pop(&mut self) -> Result<T, PopError> {
+        if self.ready(1)? == 0 {
+            return Err(PopError::Empty);
+        }
+        // SAFETY: `head < tail` (validated): the producer published this slot with
+        // Release and will not touch it before we advance head. Any bits are a valid T.
+        let v = self.ring.slot(self.head).with(|p| unsafe { p.read() });
+        self.publish(1);
+        Ok(v)
+    }
+
+    /// Moves up to `dst.len()` values into `dst`; returns how many (0 if empty).
+    pub fn pop_into(&mut self, dst: &mut [T]) -> Result<usize, Corrupted> {
+        let n = self.ready(dst.len() as u64)?.min(dst.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        self.copy_out(&mut dst[..n]);
+        self.publish(n as u64);
+        Ok(n)
+    }
+
+    #[cfg(not(shmlane_loom))]
+    fn copy_out(&mut self, dst: &mut [T]) {
+        let mut done = 0;
+        for (src, len) in self.ring.runs(self.head, dst.len()) {
+            // SAFETY: in-bounds published slots (see `pop`); `dst` is process-local.
+            unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr().add(done), len) };
+            done += len;
+        }
+    }
+
+    #[cfg(shmlane_loom)]
+    fn copy_out(&mut self, dst: &mut [T]) {
+        for (k, v) in dst.iter_mut().enumerate() {
+            // SAFETY: published slot, see `pop`.
+            *v = self.ring.slot(self.head.wrapping_add(k as u64)).with(|p| unsafe { p.read() });
+        }
+    }
+
+    /// Borrows up to `max` published values in place; read them, then
+    /// [`ReadChunk::commit`]. Returns an empty chunk when nothing is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u32>(4).unwrap();
+    /// tx.push_slice(&[1, 2, 3]).unwrap();
+    /// let chunk = rx.read_chunk(8).unwrap();
+    /// let (a, b) = chunk.as_slices();
+    /// assert_eq!(a.len() + b.len(), 3);
+    /// chunk.commit(2);
+    /// assert_eq!(rx.pop(), Ok(3));
+    /// ```
+    #[cfg(not(shmlane_loom))]
+    pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, Corrupted> {
+        let n = self.ready(max as u64)?.min(max as u64) as usize;
+        let runs = self.ring.runs(self.head, n);
+        Ok(ReadChunk { runs, consumer: self })
+    }
+
+    /// True once the producer has closed its end or was marked dead.
+    pub fn is_abandoned(&self) -> bool {
+        matches!(self.peer_status(), Status::Closed | Status::Dead)
+    }
+
+    /// The producer endpoint's status.
+    pub fn peer_status(&self) -> Status {
+        endpoint::status(endpoint::load(&self.ring.ctrl().producer).0)
+    }
+
+    pub(crate) fn control(&self) -> &SpscControl {
+        self.ring.ctrl()
+    }
+}
+
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        endpoint::release(&self.ring.ctrl().consumer, self.word);
+        self.ring.ctrl().writable.notify();
+    }
+}
+
+/// Not enough free slots for a [`Producer::write_chunk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChunkError {
+    /// Only this many slots are free.
+    #[error("only {0} slots free")]
+    TooFewSlots(usize),
+    /// The ring is corrupted.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+/// Free slots borrowed in place from a [`Producer`]. Nothing is published unless
+/// [`commit`](Self::commit) is called.
+#[cfg(not(shmlane_loom))]
+#[derive(Debug)]
+pub struct WriteChunk<'a, T: Pod> {
+    runs: [(*mut T, usize); 2],
+    producer: &'a mut Producer<T>,
+}
+
+#[cfg(not(shmlane_loom))]
+impl<T: Pod> WriteChunk<'_, T> {
+    /// The borrowed slots as two slices (the second is empty unless the chunk wraps).
+    pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
+        let [(a, an), (b, bn)] = self.runs;
+        // SAFETY: disjoint in-bounds runs of free slots that only this producer may
+        // write (see `Producer::push`); `&mut self` keeps them unaliased here.
+        unsafe { (core::slice::from_raw_parts_mut(a, an), core::slice::from_raw_parts_mut(b, bn)) }
+    }
+
+    /// Number of borrowed slots.
+    pub fn len(&self) -> usize {
+        self.runs[0].1 + self.runs[1].1
+    }
+
+    /// True if no slot was borrowed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Publishes the first `n` slots (clamped to the chunk length).
+    pub fn commit(self, n: usize) {
+        let n = n.min(self.len());
+        if n > 0 {
+            self.producer.publish(n as u64);
+        }
+    }
+
+    /// Publishes every slot of the chunk.
+    pub fn commit_all(self) {
+        let n = self.len();
+        self.commit(n);
+    }
+}
+
+/// Published values borrowed in place from a [`Consumer`]. Nothing is released unless
+/// [`commit`](Self::commit) is called.
+#[cfg(not(shmlane_loom))]
+#[derive(Debug)]
+pub struct ReadChunk<'a, T: Pod> {
+    runs: [(*mut T, usize); 2],
+    consumer: &'a mut Consumer<T>,
+}
+
+#[cfg(not(shmlane_loom))]
+impl<T: Pod> ReadChunk<'_, T> {
+    /// The values as two slices (the second is empty unless the chunk wraps).
+    ///
+    /// A conforming producer never writes these slots before we commit; a hostile one
+    /// can only change their (always valid, `Pod`) values.
+    pub fn as_slices(&self) -> (&[T], &[T]) {
+        let [(a, an), (b, bn)] = self.runs;
+        // SAFETY: in-bounds published slots (see `Consumer::pop`), not written by the
+        // producer until head moves past them.
+        unsafe { (core::slice::from_raw_parts(a, an), core::slice::from_raw_parts(b, bn)) }
+    }
+
+    /// Number of values borrowed.
+    pub fn len(&self) -> usize {
+        self.runs[0].1 + self.runs[1].1
+    }
+
+    /// True if nothing was ready.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Releases the first `n` values (clamped to the chunk length).
+    pub fn commit(self, n: usize) {
+        let n = n.min(self.len());
+        if n > 0 {
+            self.consumer.publish(n as u64);
+        }
+    }
+
+    /// Releases every value of the chunk.
+    pub fn commit_all(self) {
+        let n = self.len();
+        self.commit(n);
+    }
+}
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests;

@@ -1,0 +1,123 @@
+//! Waiting: bounded spin, then a futex sleep through an [`EventCount`].
+//!
+//! This is the only module that sleeps. The protocol (see `docs/architecture.md` for
+//! the argument that no wake-up is lost):
+//!
+//! | step | waiter                                   | notifier                               |
+//! |------|------------------------------------------|----------------------------------------|
+//! | 1    | `key = epoch` (Acquire)                  | publish the state change (Release)     |
+//! | 2    | `sleepers += 1`                          | `fence(SeqCst)`                        |
+//! | 3    | `fence(SeqCst)`                          | if `sleepers > 0`: `epoch += 1`, wake  |
+//! | 4    | re-check the condition; ready → cancel   |                                        |
+//! | 5    | `futex_wait(epoch, key, tick)`           |                                        |
+//!
+//! The two fences forbid the store-buffer outcome where the waiter misses the
+//! notifier's publish (step 4) *and* the notifier misses the waiter's `sleepers`
+//! increment (step 3). If the notifier sees `sleepers > 0` it bumps `epoch` before the
+//! wake, so a waiter that has not yet reached `futex_wait` finds `epoch != key` and
+//! returns at once.
+//!
+//! Sleeps are bounded ticks ([`TICK`]) so the caller can notice a dead peer even if no
+//! one will ever wake it.
+
+mod eventcount;
+pub mod stats;
+
+pub use eventcount::EventCount;
+
+use crate::primitive::{Backoff, spin_hint};
+use std::time::{Duration, Instant};
+
+/// The longest single futex sleep; after each tick the caller re-checks peer liveness.
+pub const TICK: Duration = Duration::from_millis(50);
+
+/// How a blocking call waits when there is nothing to do.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::WaitMode;
+/// assert_eq!(WaitMode::default(), WaitMode::Blocking);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WaitMode {
+    /// Spin briefly (exponential backoff), then sleep on the futex: 0 % CPU when idle.
+    #[default]
+    Blocking,
+    /// Busy-poll without ever sleeping: lowest latency, one core burnt while waiting.
+    /// Still honours deadlines and notices a dead peer.
+    Spin,
+}
+
+/// Polls between two slow-path checks (deadline, peer liveness) in [`WaitMode::Spin`].
+const SPIN_CHECK_EVERY: u32 = 1 << 12;
+
+/// The caller's answer to one poll.
+pub(crate) enum Poll<R> {
+    /// The wait is over with this result.
+    Ready(R),
+    /// Nothing yet.
+    Pending,
+}
+
+/// Why [`block_on`] returned without a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimedOut;
+
+/// Waits until `poll` is ready or `deadline` passes.
+///
+/// `poll(slow)` checks the condition; with `slow == true` it may also run expensive
+/// checks (peer liveness). `ec` is the eventcount the party that makes `poll` ready
+/// notifies after publishing.
+pub(crate) fn block_on<R>(
+    ec: &EventCount,
+    mode: WaitMode,
+    deadline: Option<Instant>,
+    mut poll: impl FnMut(bool) -> Poll<R>,
+) -> Result<R, TimedOut> {
+    if let Poll::Ready(r) = poll(false) {
+        return Ok(r);
+    }
+    match mode {
+        WaitMode::Spin => {
+            let mut n: u32 = 0;
+            loop {
+                spin_hint();
+                n = n.wrapping_add(1);
+                let slow = n % SPIN_CHECK_EVERY == 0;
+                if let Poll::Ready(r) = poll(slow) {
+                    return Ok(r);
+                }
+                if slow && deadline.is_some_and(|d| Instant::now() >= d) {
+                    return Err(TimedOut);
+                }
+            }
+        }
+        WaitMode::Blocking => {
+            let mut backoff = Backoff::new();
+            while !backoff.is_completed() {
+                backoff.snooze();
+                if let Poll::Ready(r) = poll(false) {
+                    return Ok(r);
+                }
+            }
+            loop {
+                let now = Instant::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    return Err(TimedOut);
+                }
+                let tick_end = now + TICK;
+                let until = deadline.map_or(tick_end, |d| d.min(tick_end));
+                let key = ec.prepare_wait();
+                if let Poll::Ready(r) = poll(false) {
+                    ec.cancel_wait();
+                    return Ok(r);
+                }
+                ec.wait(key, until);
+                if let Poll::Ready(r) = poll(true) {
+                    return Ok(r);
+                }
+            }
+        }
+    }
+}

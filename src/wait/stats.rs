@@ -1,0 +1,39 @@
+//! Process-wide counters of futex system calls, so tests and the bench can show that
+//! the fast path makes none.
+#![allow(clippy::disallowed_types)] // process-local counters, not a shared protocol
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static WAITS: AtomicU64 = AtomicU64::new(0);
+static WAKES: AtomicU64 = AtomicU64::new(0);
+
+/// Futex calls made by this process so far.
+///
+/// # Examples
+///
+/// ```
+/// let before = shmlane::wait::stats::futex_calls();
+/// assert!(shmlane::wait::stats::futex_calls().wakes >= before.wakes);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FutexCalls {
+    /// `FUTEX_WAIT` calls.
+    pub waits: u64,
+    /// `FUTEX_WAKE` calls.
+    pub wakes: u64,
+}
+
+/// Reads the counters (Relaxed: independent statistics).
+pub fn futex_calls() -> FutexCalls {
+    FutexCalls { waits: WAITS.load(Ordering::Relaxed), wakes: WAKES.load(Ordering::Relaxed) }
+}
+
+#[allow(dead_code)]
+pub(crate) fn count_wait() {
+    WAITS.fetch_add(1, Ordering::Relaxed);
+}
+
+#[allow(dead_code)]
+pub(crate) fn count_wake() {
+    WAKES.fetch_add(1, Ordering::Relaxed);
+}

@@ -156,6 +156,9 @@ pub enum OpenError {
         /// Value stored.
         found: u64,
     },
+    /// An anonymous segment's memfd is not sealed against shrinking.
+    #[error("memfd is not sealed against shrinking")]
+    NotSealed,
     /// The creator has not finished initializing (or crashed while doing so).
     #[error("segment not initialized (init word {0:#x})")]
     NotInitialized(u32),

@@ -28,6 +28,8 @@
 
 pub mod error;
 pub mod layout;
+mod platform;
+pub mod segment;
 mod primitive;
 pub mod ring;
 pub mod wait;

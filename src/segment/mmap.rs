@@ -1,0 +1,93 @@
+//! The shared mapping: a file descriptor (shm object or memfd) mapped read-write with
+//! memmap2. The only code that turns mapping addresses into references.
+#![allow(unsafe_code)]
+
+use crate::layout::{CONTROL_LEN, HEADER_LEN, LINE, LIVE_OFFSET, SegmentHeader, SegmentLive};
+use crate::ring::spsc::RawRing;
+use core::ptr::NonNull;
+use memmap2::MmapRaw;
+use std::fs::File;
+use std::sync::Arc;
+use zerocopy::IntoBytes;
+
+/// A mapped segment. Invariant: `map` covers `len` bytes, `len >= HEADER_LEN`, and the
+/// base is page-aligned (so 128-aligned).
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    map: MmapRaw,
+    file: File,
+}
+
+impl Mapping {
+    /// Maps the whole of `file`, which is `len` bytes long.
+    pub(crate) fn new(file: File, len: u64) -> std::io::Result<Self> {
+        let len = usize::try_from(len).map_err(|_| std::io::Error::other("segment too large"))?;
+        let map = memmap2::MmapOptions::new().len(len).map_raw(&file)?;
+        debug_assert!(map.len() >= HEADER_LEN as usize);
+        Ok(Self { map, file })
+    }
+
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Copies the header area out of the mapping, byte by byte with volatile reads: a
+    /// peer may be writing it, and we only ever look at our private copy.
+    pub(crate) fn header_bytes(&self) -> [u8; HEADER_LEN as usize] {
+        let mut out = [0u8; HEADER_LEN as usize];
+        let base = self.map.as_ptr();
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: i < HEADER_LEN <= mapping length (type invariant).
+            *b = unsafe { base.add(i).read_volatile() };
+        }
+        out
+    }
+
+    /// Writes the immutable header. Only while the segment is not yet visible to others.
+    pub(crate) fn write_header(&self, h: &SegmentHeader) {
+        let src = h.as_bytes();
+        // SAFETY: the header fits in HEADER_LEN <= mapping length; the segment is still
+        // private to its creator (temporary name or unshared memfd), so no one races us.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.map.as_mut_ptr(), src.len()) };
+    }
+
+    /// The live header words.
+    pub(crate) fn live(&self) -> &SegmentLive {
+        // SAFETY: LIVE_OFFSET + size_of::<SegmentLive>() <= HEADER_LEN (asserted in
+        // layout); the base is page-aligned; SegmentLive is atomics, valid for any bits.
+        unsafe { &*self.map.as_ptr().add(LIVE_OFFSET as usize).cast::<SegmentLive>() }
+    }
+
+    /// Ring `index` of `h` as element type `T`. Checks the type against the header and
+    /// the ring's extent against the mapping itself; `None` if anything disagrees.
+    pub(crate) fn ring<T: bytemuck::Pod>(
+        self: &Arc<Self>,
+        h: &SegmentHeader,
+        index: u32,
+    ) -> Option<RawRing<T>> {
+        let elem = crate::layout::ElemDesc::of::<T>();
+        if index >= h.rings
+            || (elem.size, elem.align, elem.fingerprint) != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || !h.capacity.is_power_of_two()
+            || u64::from(elem.align) > crate::layout::MAX_ELEM_ALIGN
+        {
+            return None;
+        }
+        let offset = h.ring_stride.checked_mul(u64::from(index))?.checked_add(h.ring_offset)?;
+        let need = h.capacity.checked_mul(u64::from(elem.size))?.checked_add(CONTROL_LEN)?;
+        if offset % LINE != 0 || need > h.ring_stride || offset.checked_add(h.ring_stride)? > self.len() {
+            return None;
+        }
+        // SAFETY: offset < len (checked above), so the pointer stays inside the mapping.
+        let base = unsafe { NonNull::new_unchecked(self.map.as_mut_ptr().add(offset as usize)) };
+        // SAFETY: alignment: page-aligned base plus a multiple of 128; extent: control
+        // plus `capacity` slots fit in the stride, which fits in the mapping (checked);
+        // zero bytes are a valid empty ring; `keep` holds the mapping alive; capacity is a
+        // power of two and T is Pod with align <= 128 (checked).
+        Some(unsafe { RawRing::from_raw(base, h.capacity, self.clone()) })
+    }
+}

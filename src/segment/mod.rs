@@ -1,0 +1,228 @@
+//! Segments: shared-memory files with a validated header, and their lifecycle.
+//!
+//! * Named segments live in `/dev/shm` (see [`name`]). They are created exclusively
+//!   with mode 0600 under a temporary name, initialized, and only then linked to their
+//!   final name, so an opener never sees a half-built segment. The creating handle
+//!   unlinks the name on drop unless [`Segment::persist`] was called.
+//! * Anonymous segments are memfds sealed against shrinking and growing, so a peer
+//!   cannot truncate them under us (which would SIGBUS us). They are passed to a child
+//!   process as an inherited fd (see `Pipe::spawn_with` in [`crate::pipe`]).
+//! * Opening validates every header field against the caller's expectation and the real
+//!   file size ([`validate_header`]).
+//!
+//! Caveat: a *named* segment cannot be sealed, so a hostile process with write access
+//! to the file could truncate it; mode 0600 limits that to the same user.
+//!
+//! # Examples
+//!
+//! ```
+//! use shmlane::layout::{ElemDesc, SegmentKind};
+//! use shmlane::segment::{Expect, Segment};
+//! let e = Expect { kind: SegmentKind::Pipe, elem: ElemDesc::of::<u64>(), capacity: None };
+//! let seg = Segment::create_anonymous(&e, 64)?;
+//! assert_eq!(seg.header().capacity, 64);
+//! # Ok::<(), shmlane::CreateError>(())
+//! ```
+
+mod mmap;
+pub mod name;
+mod validate;
+
+pub use name::check_name;
+pub use validate::{Expect, validate_header};
+
+use crate::error::{CreateError, OpenError};
+use crate::layout::{INIT_READY, MAX_ELEM_ALIGN, SegmentHeader};
+use crate::primitive::Ordering;
+use crate::ring::spsc::{RawRing, check_capacity};
+use mmap::Mapping;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::{Mode, SealFlags};
+use rustix::shm;
+use std::fs::File;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// A mapped, validated segment.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::layout::{ElemDesc, SegmentKind};
+/// use shmlane::segment::{Expect, Segment};
+/// let e = Expect { kind: SegmentKind::Pipe, elem: ElemDesc::of::<u8>(), capacity: None };
+/// let name = format!("doc-seg-{}", std::process::id());
+/// let created = Segment::create(&name, &e, 4096)?;
+/// let opened = Segment::open(&name, &e)?;
+/// assert_eq!(opened.header(), created.header());
+/// drop(created); // unlinks the name
+/// assert!(Segment::open(&name, &e).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Segment {
+    map: Arc<Mapping>,
+    header: SegmentHeader,
+    /// User name, for named segments.
+    name: Option<String>,
+    /// Unlink the name on drop (creator only, until persisted).
+    unlink: AtomicBool,
+}
+
+impl Segment {
+    fn check_create(expect: &Expect, capacity: u64) -> Result<SegmentHeader, CreateError> {
+        check_capacity(capacity)?;
+        if u64::from(expect.elem.align) > MAX_ELEM_ALIGN {
+            return Err(CreateError::ElementTooAligned { name: expect.elem.name, align: expect.elem.align });
+        }
+        let header = validate::new_header(expect, capacity, crate::platform::identity::current())
+            .filter(|h| usize::try_from(h.total_len).is_ok())
+            .ok_or(CreateError::TooLarge { capacity, elem_size: expect.elem.size })?;
+        Ok(header)
+    }
+
+    /// Sizes, maps and initializes a private file; returns the mapping.
+    fn build(file: File, header: &SegmentHeader) -> Result<Mapping, CreateError> {
+        let cerr = |op| move |source| CreateError::Io { op, source };
+        rustix::fs::ftruncate(&file, header.total_len)
+            .map_err(|e| CreateError::Io { op: "ftruncate", source: e.into() })?;
+        let map = Mapping::new(file, header.total_len).map_err(cerr("mmap"))?;
+        map.write_header(header);
+        // Rings need no initialization: zero bytes are empty rings with free endpoints.
+        // Release: pairs with the Acquire load in `open_mapping`.
+        map.live().init.store(INIT_READY, Ordering::Release);
+        Ok(map)
+    }
+
+    /// Creates a named segment; fails with `AlreadyExists` if the name is taken.
+    pub fn create(name: &str, expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
+        check_name(name)?;
+        let header = Self::check_create(expect, capacity)?;
+        let tmp = name::temp_object_name();
+        let fd = shm::open(
+            tmp.as_str(),
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::RUSR | Mode::WUSR,
+        )
+        .map_err(|e| CreateError::Io { op: "shm_open (temporary)", source: e.into() })?;
+        let result = Self::build(File::from(fd), &header).and_then(|map| {
+            let object = name::object_name(name);
+            match std::fs::hard_link(name::path(&tmp), name::path(&object)) {
+                Ok(()) => Ok(map),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    Err(CreateError::AlreadyExists(name.to_owned()))
+                }
+                Err(source) => Err(CreateError::Io { op: "link into place", source }),
+            }
+        });
+        let _ = shm::unlink(tmp.as_str());
+        let map = result?;
+        Ok(Self { map: Arc::new(map), header, name: Some(name.to_owned()), unlink: AtomicBool::new(true) })
+    }
+
+    /// Creates an anonymous segment (a sealed memfd).
+    pub fn create_anonymous(expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
+        let header = Self::check_create(expect, capacity)?;
+        let cerr = |op| move |e: rustix::io::Errno| CreateError::Io { op, source: e.into() };
+        let fd = rustix::fs::memfd_create(
+            "shmlane",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(cerr("memfd_create"))?;
+        let map = Self::build(File::from(fd), &header)?;
+        rustix::fs::fcntl_add_seals(map.file(), SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .map_err(cerr("seal memfd"))?;
+        Ok(Self { map: Arc::new(map), header, name: None, unlink: AtomicBool::new(false) })
+    }
+
+    /// Opens a named segment and validates it against `expect`.
+    pub fn open(name: &str, expect: &Expect) -> Result<Self, OpenError> {
+        check_name(name)?;
+        let object = name::object_name(name);
+        let fd = shm::open(object.as_str(), shm::OFlags::RDWR, Mode::empty()).map_err(|e| {
+            if e == rustix::io::Errno::NOENT {
+                OpenError::DoesNotExist(name.to_owned())
+            } else {
+                OpenError::Io { op: "shm_open", source: e.into() }
+            }
+        })?;
+        let mut seg = Self::open_mapping(File::from(fd), expect)?;
+        seg.name = Some(name.to_owned());
+        Ok(seg)
+    }
+
+    /// Opens an anonymous segment from a file descriptor (inherited or received).
+    /// The memfd must be sealed against shrinking.
+    pub fn from_fd(fd: OwnedFd, expect: &Expect) -> Result<Self, OpenError> {
+        let seals = rustix::fs::fcntl_get_seals(&fd)
+            .map_err(|e| OpenError::Io { op: "F_GET_SEALS", source: e.into() })?;
+        if !seals.contains(SealFlags::SHRINK) {
+            return Err(OpenError::NotSealed);
+        }
+        Self::open_mapping(File::from(fd), expect)
+    }
+
+    fn open_mapping(file: File, expect: &Expect) -> Result<Self, OpenError> {
+        let oerr = |op| move |e: rustix::io::Errno| OpenError::Io { op, source: e.into() };
+        let file_len = rustix::fs::fstat(&file).map_err(oerr("fstat"))?.st_size as u64;
+        if file_len < crate::layout::HEADER_LEN {
+            return Err(OpenError::Truncated { expected: crate::layout::HEADER_LEN, found: file_len });
+        }
+        let map = Mapping::new(file, file_len).map_err(|source| OpenError::Io { op: "mmap", source })?;
+        // Acquire: pairs with the Release store in `build`; the header is complete.
+        let init = map.live().init.load(Ordering::Acquire);
+        let header = validate_header(&map.header_bytes(), file_len, expect)?;
+        if init != INIT_READY {
+            return Err(OpenError::NotInitialized(init));
+        }
+        Ok(Self { map: Arc::new(map), header, name: None, unlink: AtomicBool::new(false) })
+    }
+
+    /// The validated header.
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    /// The user name of a named segment.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Keeps a named segment's name after this handle is dropped.
+    pub fn persist(&self) {
+        self.unlink.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The segment's file descriptor (for passing to another process).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.map.file().as_fd()
+    }
+
+    /// Ring `index` as element type `T`, or `None` if `T` is not the validated element
+    /// type or there is no such ring.
+    pub(crate) fn ring<T: bytemuck::Pod>(&self, index: u32) -> Option<RawRing<T>> {
+        self.map.ring(&self.header, index)
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if !self.unlink.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Some(name) = &self.name else { return };
+        let object = name::object_name(name);
+        // Unlink only if the name still refers to our file (it may have been removed and
+        // recreated by someone else meanwhile).
+        let ours = rustix::fs::fstat(self.map.file()).ok();
+        let theirs = rustix::fs::stat(name::path(&object)).ok();
+        if let (Some(a), Some(b)) = (ours, theirs) {
+            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) {
+                let _ = shm::unlink(object.as_str());
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(miri)))]
+mod tests;

@@ -156,6 +156,14 @@ pub enum OpenError {
         /// Value stored.
         found: u64,
     },
+    /// No usable inherited descriptor under that environment variable.
+    #[error("no inherited segment in ${key}: {reason}")]
+    NoInheritedFd {
+        /// The environment variable.
+        key: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// An anonymous segment's memfd is not sealed against shrinking.
     #[error("memfd is not sealed against shrinking")]
     NotSealed,

@@ -28,6 +28,7 @@
 
 pub mod error;
 pub mod layout;
+pub mod pipe;
 mod platform;
 pub mod segment;
 mod primitive;

@@ -2,4 +2,5 @@
 //! peer's death without polling. Everything here makes system calls.
 
 pub(crate) mod identity;
+pub(crate) mod inherit;
 pub(crate) mod watch;

@@ -156,6 +156,50 @@ impl<T> RawRing<T> {
     }
 }
 
+/// Which end of a ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)]
+pub(crate) enum Side {
+    Producer,
+    Consumer,
+}
+
+impl<T> RawRing<T> {
+    fn endpoint(&self, side: Side) -> &crate::layout::Endpoint {
+        match side {
+            Side::Producer => &self.ctrl().producer,
+            Side::Consumer => &self.ctrl().consumer,
+        }
+    }
+
+    /// Word and owner of an endpoint.
+    pub(crate) fn peer(&self, side: Side) -> (u64, Identity) {
+        endpoint::load(self.endpoint(side))
+    }
+
+    /// Marks `side` dead if it still holds `seen`, then wakes every waiter so they
+    /// observe it. Returns whether this call did the retiring.
+    pub(crate) fn retire(&self, side: Side, seen: u64) -> bool {
+        let done = endpoint::mark_dead(self.endpoint(side), seen);
+        self.ctrl().readable.notify();
+        self.ctrl().writable.notify();
+        done
+    }
+
+    /// The eventcount a waiter for `side`'s progress sleeps on.
+    pub(crate) fn waits_for(&self, side: Side) -> &crate::wait::EventCount {
+        match side {
+            Side::Producer => &self.ctrl().readable,
+            Side::Consumer => &self.ctrl().writable,
+        }
+    }
+
+    /// A second handle to the same memory (no endpoint claimed).
+    pub(crate) fn share(&self) -> Self {
+        Self { keep: self.keep.clone(), ..*self }
+    }
+}
+
 /// Creates a ring on the heap and returns its two ends.
 ///
 /// # Examples
@@ -169,7 +213,7 @@ impl<T> RawRing<T> {
 pub fn heap<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
     let me = Identity { pid: std::process::id(), start: 0 };
     let raw = RawRing::<T>::heap(capacity as u64)?;
-    let twin = RawRing { keep: raw.keep.clone(), ..raw };
+    let twin = raw.share();
     let p = Producer::attach(raw, me, |_| true).expect("fresh endpoint");
     let c = Consumer::attach(twin, me, |_| true).expect("fresh endpoint");
     Ok((p, c))
@@ -335,8 +379,13 @@ impl<T: Pod> Producer<T> {
         endpoint::status(endpoint::load(&self.ring.ctrl().consumer).0)
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn control(&self) -> &SpscControl {
         self.ring.ctrl()
+    }
+
+    pub(crate) fn raw(&self) -> &RawRing<T> {
+        &self.ring
     }
 }
 
@@ -499,8 +548,33 @@ impl<T: Pod> Consumer<T> {
         endpoint::status(endpoint::load(&self.ring.ctrl().producer).0)
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn control(&self) -> &SpscControl {
         self.ring.ctrl()
+    }
+
+    pub(crate) fn raw(&self) -> &RawRing<T> {
+        &self.ring
+    }
+
+    /// The first contiguous run of ready values, borrowed in place (empty if none);
+    /// release them with [`consume`](Self::consume).
+    #[cfg(not(shmlane_loom))]
+    pub fn peek_slice(&mut self) -> Result<&[T], Corrupted> {
+        let n = self.ready(u64::MAX)? as usize;
+        let [(a, an), _] = self.ring.runs(self.head, n);
+        // SAFETY: in-bounds published slots (see `pop`), untouched by the producer until
+        // head moves past them, which needs `&mut self` (ends this borrow).
+        Ok(unsafe { core::slice::from_raw_parts(a, an) })
+    }
+
+    /// Releases the next `n` ready values without reading them (clamped to what is
+    /// ready according to the last refresh).
+    pub fn consume(&mut self, n: usize) {
+        let n = (n as u64).min(self.cached_tail.wrapping_sub(self.head));
+        if n > 0 {
+            self.publish(n);
+        }
     }
 }
 

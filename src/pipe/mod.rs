@@ -1,0 +1,221 @@
+//! Pipes: typed one-way channels, byte streams, and duplex pairs over shared memory.
+//!
+//! The counterpart of `os.pipe` and `multiprocessing.Pipe`:
+//!
+//! | Python                               | shmlane                                          |
+//! |--------------------------------------|--------------------------------------------------|
+//! | `Pipe(duplex=False)`                 | [`channel`] / [`Pipe::anonymous`] → [`Sender`], [`Receiver`] |
+//! | `Pipe()` (duplex)                    | [`duplex`] / [`Duplex`] → two [`DuplexEnd`]s     |
+//! | `os.pipe()` + `os.write`/`os.read`   | `Sender<u8>` implements `io::Write`, `Receiver<u8>` `io::Read` + `io::BufRead` |
+//! | `os.mkfifo(name)`                    | [`Pipe::create`] / [`Pipe::open`]                |
+//!
+//! Any `T: bytemuck::Pod` can travel (derive `Pod` and `Zeroable` on your own structs).
+//!
+//! # Examples
+//!
+//! A named pipe, one end per process (here both in one process for brevity):
+//!
+//! ```
+//! use shmlane::pipe::Pipe;
+//! let name = format!("doc-pipe-{}", std::process::id());
+//! let pipe = Pipe::<u64>::create(&name, 1024)?;     // process A
+//! let mut tx = pipe.sender()?;
+//! let mut rx = Pipe::<u64>::open(&name)?.receiver()?; // process B
+//! tx.send(7)?;
+//! assert_eq!(rx.recv()?, 7);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! An anonymous pipe handed to a child process (see `examples/pipe_child.rs`):
+//!
+//! ```no_run
+//! use shmlane::pipe::Pipe;
+//! let pipe = Pipe::<u64>::anonymous(1024)?;
+//! let mut child = pipe.spawn_with(&mut std::process::Command::new("worker"), "WORK_PIPE")?;
+//! let mut tx = pipe.sender()?;
+//! tx.send(1)?;
+//! // in the child: let mut rx = Pipe::<u64>::from_env("WORK_PIPE")?.receiver()?;
+//! # child.wait()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Caveats: a process holds at most one sender and one receiver per ring at a time
+//! (a second claim is `EndpointBusy`); values are copied bitwise, so pointers inside `T`
+//! mean nothing to the peer (`Pod` rules most of them out).
+
+mod duplex;
+mod peer;
+mod receiver;
+mod sender;
+mod stream;
+
+pub use duplex::{Duplex, DuplexEnd, duplex};
+pub use receiver::Receiver;
+pub use sender::Sender;
+
+use crate::error::{ClaimError, CreateError, OpenError};
+use crate::layout::{ElemDesc, SegmentKind};
+use crate::platform::{identity, inherit};
+use crate::ring::spsc::{Consumer, Producer, Side};
+use crate::segment::{Expect, Segment};
+use crate::wait::WaitMode;
+use bytemuck::Pod;
+use peer::Peer;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// Generates the constructors shared by every segment-backed handle type.
+macro_rules! segment_handle {
+    ($ty:ident, $kind:expr) => {
+        impl<T: Pod + Send> $ty<T> {
+            fn expect(capacity: Option<u64>) -> Expect {
+                Expect { kind: $kind, elem: ElemDesc::of::<T>(), capacity }
+            }
+
+            fn wrap(seg: Segment) -> Self {
+                Self { seg: Arc::new(seg), _t: PhantomData }
+            }
+
+            /// Creates a named segment with `capacity` slots per ring (a power of two).
+            pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
+                Segment::create(name, &Self::expect(None), capacity as u64).map(Self::wrap)
+            }
+
+            /// Opens a named segment of any capacity, checking kind and element type.
+            pub fn open(name: &str) -> Result<Self, OpenError> {
+                Segment::open(name, &Self::expect(None)).map(Self::wrap)
+            }
+
+            /// Opens a named segment that must have exactly `capacity` slots per ring.
+            pub fn open_with_capacity(name: &str, capacity: usize) -> Result<Self, OpenError> {
+                Segment::open(name, &Self::expect(Some(capacity as u64))).map(Self::wrap)
+            }
+
+            /// Opens the named segment, or creates it if it does not exist yet.
+            /// Retries the open/create race.
+            pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
+                for _ in 0..16 {
+                    match Self::open_with_capacity(name, capacity) {
+                        Err(OpenError::DoesNotExist(_)) => {}
+                        other => return other,
+                    }
+                    match Self::create(name, capacity) {
+                        Err(CreateError::AlreadyExists(_)) => continue,
+                        Err(CreateError::Io { op, source }) => return Err(OpenError::Io { op, source }),
+                        Err(e) => return Err(OpenError::Io { op: "create", source: std::io::Error::other(e) }),
+                        Ok(s) => return Ok(s),
+                    }
+                }
+                Err(OpenError::DoesNotExist(name.to_owned()))
+            }
+
+            /// Creates an anonymous segment (pass it to a child with `spawn_with`).
+            pub fn anonymous(capacity: usize) -> Result<Self, CreateError> {
+                Segment::create_anonymous(&Self::expect(None), capacity as u64).map(Self::wrap)
+            }
+
+            /// Opens an anonymous segment from a received file descriptor.
+            pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self, OpenError> {
+                Segment::from_fd(fd, &Self::expect(None)).map(Self::wrap)
+            }
+
+            /// Opens the anonymous segment a parent passed with `spawn_with(.., key)`.
+            pub fn from_env(key: &str) -> Result<Self, OpenError> {
+                Self::from_fd(inherit::take(key)?)
+            }
+
+            /// Spawns `cmd` with this segment inherited; the child calls `from_env(key)`.
+            pub fn spawn_with(
+                &self,
+                cmd: &mut std::process::Command,
+                key: &str,
+            ) -> std::io::Result<std::process::Child> {
+                inherit::spawn_with(self.seg.fd(), cmd, key)
+            }
+
+            /// Keeps a named segment's name after every handle of this process is gone.
+            pub fn persist(&self) {
+                self.seg.persist();
+            }
+
+            /// Slots per ring.
+            pub fn capacity(&self) -> usize {
+                self.seg.header().capacity as usize
+            }
+
+            /// The underlying segment.
+            pub fn segment(&self) -> &Segment {
+                &self.seg
+            }
+        }
+    };
+}
+pub(crate) use segment_handle;
+
+/// A one-way pipe segment (one ring). Claim its ends with [`sender`](Self::sender) and
+/// [`receiver`](Self::receiver), in this process or another.
+///
+/// Dropping the creating handle (and every end made from it) unlinks a named pipe's
+/// name unless [`persist`](Self::persist) was called.
+///
+/// # Examples
+///
+/// ```
+/// let pipe = shmlane::pipe::Pipe::<u32>::anonymous(16)?;
+/// let mut tx = pipe.sender()?;
+/// assert!(pipe.sender().is_err()); // EndpointBusy: one producer only
+/// let mut rx = pipe.receiver()?;
+/// tx.send(3)?;
+/// assert_eq!(rx.recv()?, 3);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Pipe<T> {
+    seg: Arc<Segment>,
+    _t: PhantomData<fn() -> T>,
+}
+
+segment_handle!(Pipe, SegmentKind::Pipe);
+
+impl<T: Pod + Send> Pipe<T> {
+    /// Claims the sending end (fails with `EndpointBusy` if a live process holds it).
+    pub fn sender(&self) -> Result<Sender<T>, ClaimError> {
+        make_sender(&self.seg, 0)
+    }
+
+    /// Claims the receiving end (fails with `EndpointBusy` if a live process holds it).
+    pub fn receiver(&self) -> Result<Receiver<T>, ClaimError> {
+        make_receiver(&self.seg, 0)
+    }
+}
+
+fn ring<T: Pod + Send>(seg: &Segment, index: u32) -> crate::ring::spsc::RawRing<T> {
+    // The segment was created or validated for `T` with this kind's ring count.
+    seg.ring::<T>(index).expect("segment validated for this element type")
+}
+
+pub(crate) fn make_sender<T: Pod + Send>(seg: &Arc<Segment>, index: u32) -> Result<Sender<T>, ClaimError> {
+    let ring = Producer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
+    Ok(Sender { ring, peer: Peer::new(seg.clone(), index, Side::Consumer), mode: WaitMode::default() })
+}
+
+pub(crate) fn make_receiver<T: Pod + Send>(seg: &Arc<Segment>, index: u32) -> Result<Receiver<T>, ClaimError> {
+    let ring = Consumer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
+    Ok(Receiver { ring, peer: Peer::new(seg.clone(), index, Side::Producer), mode: WaitMode::default() })
+}
+
+/// Creates an anonymous pipe and claims both ends in this process.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = shmlane::pipe::channel::<[f32; 4]>(64)?;
+/// tx.send([1.0, 2.0, 3.0, 4.0])?;
+/// assert_eq!(rx.recv()?[3], 4.0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), CreateError> {
+    let pipe = Pipe::<T>::anonymous(capacity)?;
+    let claim = |e: ClaimError| CreateError::Io { op: "claim", source: std::io::Error::other(e) };
+    Ok((pipe.sender().map_err(claim)?, pipe.receiver().map_err(claim)?))
+}

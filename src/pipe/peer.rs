@@ -1,0 +1,73 @@
+//! Tracking the other end of a ring: attached, closed, or dead.
+//!
+//! The fast path is one load of the peer's endpoint word compared with the last word
+//! seen. When the word changes to a newly attached owner, its death is handed to the
+//! platform's death watcher, which retires the endpoint in shared memory; the slow
+//! wait ticks re-check liveness from `/proc` as a fallback.
+
+use crate::platform::{identity, watch};
+use crate::ring::endpoint::{self, Status};
+use crate::ring::spsc::{RawRing, Side};
+use crate::segment::Segment;
+use bytemuck::Pod;
+use std::sync::Arc;
+
+/// The peer of one endpoint.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    seg: Arc<Segment>,
+    ring: u32,
+    side: Side,
+    seen: u64,
+    _watch: Option<watch::WatchGuard>,
+}
+
+impl Peer {
+    /// The peer at `side` of ring `ring` of `seg`.
+    pub(crate) fn new(seg: Arc<Segment>, ring: u32, side: Side) -> Self {
+        Self { seg, ring, side, seen: u64::MAX, _watch: None }
+    }
+
+    /// True once the peer has closed its end or died. One load while nothing changes.
+    #[inline]
+    pub(crate) fn gone<T: Pod>(&mut self, raw: &RawRing<T>) -> bool {
+        let (word, _) = raw.peer(self.side);
+        if word == self.seen {
+            return matches!(endpoint::status(word), Status::Closed | Status::Dead);
+        }
+        self.changed::<T>(raw)
+    }
+
+    #[cold]
+    fn changed<T: Pod>(&mut self, raw: &RawRing<T>) -> bool {
+        let (word, owner) = raw.peer(self.side);
+        self.seen = word;
+        self._watch = None;
+        match endpoint::status(word) {
+            Status::Free => false,
+            Status::Closed | Status::Dead => true,
+            Status::Attached => {
+                let (seg, ring, side) = (self.seg.clone(), self.ring, self.side);
+                self._watch = watch::watch(
+                    owner,
+                    Arc::new(move || {
+                        if let Some(r) = seg.ring::<T>(ring) {
+                            r.retire(side, word);
+                        }
+                    }),
+                );
+                // The watcher may have retired it already (owner dead at registration).
+                let (now, _) = raw.peer(self.side);
+                now != word && self.changed::<T>(raw)
+            }
+        }
+    }
+
+    /// Fallback for the slow path: retires an attached peer whose process is gone.
+    pub(crate) fn check_alive<T: Pod>(&mut self, raw: &RawRing<T>) {
+        let (word, owner) = raw.peer(self.side);
+        if endpoint::status(word) == Status::Attached && !identity::is_alive(owner) {
+            raw.retire(self.side, word);
+        }
+    }
+}

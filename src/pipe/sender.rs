@@ -1,0 +1,146 @@
+//! The sending end of a pipe.
+
+use super::peer::Peer;
+use crate::error::{Corrupted, SendError, SendTimeoutError, TrySendError, PushError};
+use crate::ring::spsc::{Producer, Side};
+use crate::wait::{Poll, WaitMode, block_on};
+use bytemuck::Pod;
+use std::time::{Duration, Instant};
+
+/// Why a wait for space ended without space.
+pub(crate) enum Blocked {
+    Timeout,
+    Disconnected,
+    Corrupted(Corrupted),
+}
+
+/// Sends `T` values into a shared-memory ring; the receiving [`Receiver`](super::Receiver)
+/// may live in another process.
+///
+/// Every send first checks (one load) that the receiver is still there: once it has
+/// dropped its end or its process has died, sends return `Disconnected`.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = shmlane::pipe::channel::<u32>(4)?;
+/// tx.send_slice(&[1, 2, 3])?;
+/// assert_eq!(tx.try_send(4), Ok(()));
+/// assert!(tx.try_send(5).is_err()); // full
+/// drop(rx);
+/// assert!(matches!(tx.send(6), Err(shmlane::SendError::Disconnected(6))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Sender<T: Pod> {
+    pub(super) ring: Producer<T>,
+    pub(super) peer: Peer,
+    pub(super) mode: WaitMode,
+}
+
+impl<T: Pod> Sender<T> {
+    /// Sets how blocking sends wait for space (default [`WaitMode::Blocking`]).
+    pub fn set_wait_mode(&mut self, mode: WaitMode) {
+        self.mode = mode;
+    }
+
+    /// Slots in the ring.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// True once the receiver has closed its end or died.
+    pub fn is_disconnected(&mut self) -> bool {
+        self.peer.gone(self.ring.raw())
+    }
+
+    /// Sends `value` if there is room now.
+    #[inline]
+    pub fn try_send(&mut self, value: T) -> Result<(), TrySendError<T>> {
+        if self.peer.gone(self.ring.raw()) {
+            return Err(TrySendError::Disconnected(value));
+        }
+        self.ring.push(value).map_err(|e| match e {
+            PushError::Full(v) => TrySendError::Full(v),
+            PushError::Corrupted(v, c) => TrySendError::Corrupted(v, c),
+        })
+    }
+
+    /// Sends `value`, waiting for room as long as it takes.
+    #[inline]
+    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+        self.send_deadline(value, None).map_err(|e| match e {
+            SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
+            SendTimeoutError::Corrupted(v, c) => SendError::Corrupted(v, c),
+            SendTimeoutError::Timeout(_) => unreachable!("no deadline was set"),
+        })
+    }
+
+    /// Sends `value`, waiting for room at most `timeout`.
+    pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_deadline(value, Some(Instant::now() + timeout))
+    }
+
+    fn send_deadline(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        loop {
+            match self.try_send(value) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(_)) => {}
+                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
+                Err(TrySendError::Corrupted(v, c)) => return Err(SendTimeoutError::Corrupted(v, c)),
+            }
+            self.wait_writable(deadline).map_err(|b| match b {
+                Blocked::Timeout => SendTimeoutError::Timeout(value),
+                Blocked::Disconnected => SendTimeoutError::Disconnected(value),
+                Blocked::Corrupted(c) => SendTimeoutError::Corrupted(value, c),
+            })?;
+        }
+    }
+
+    /// Sends every value of `src` in order, waiting for room as needed. On failure the
+    /// error carries how many values were sent.
+    pub fn send_slice(&mut self, src: &[T]) -> Result<(), SendError<usize>> {
+        let mut sent = 0;
+        while sent < src.len() {
+            if self.peer.gone(self.ring.raw()) {
+                return Err(SendError::Disconnected(sent));
+            }
+            sent += self.ring.push_slice(&src[sent..]).map_err(|c| SendError::Corrupted(sent, c))?;
+            if sent < src.len() {
+                self.wait_writable(None).map_err(|b| match b {
+                    Blocked::Corrupted(c) => SendError::Corrupted(sent, c),
+                    _ => SendError::Disconnected(sent),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Borrows `n` free slots in place without waiting (see
+    /// [`Producer::write_chunk`](crate::ring::spsc::Producer::write_chunk)).
+    pub fn write_chunk(
+        &mut self,
+        n: usize,
+    ) -> Result<crate::ring::spsc::WriteChunk<'_, T>, crate::ring::spsc::ChunkError> {
+        self.ring.write_chunk(n)
+    }
+
+    /// Waits until at least one slot is free, the receiver is gone, or `deadline`.
+    pub(crate) fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
+        let raw = self.ring.raw().share();
+        let r = block_on(raw.waits_for(Side::Consumer), self.mode, deadline, |slow| {
+            if slow {
+                self.peer.check_alive(&raw);
+            }
+            if self.peer.gone(&raw) {
+                return Poll::Ready(Err(Blocked::Disconnected));
+            }
+            match self.ring.slots() {
+                Ok(0) => Poll::Pending,
+                Ok(_) => Poll::Ready(Ok(())),
+                Err(c) => Poll::Ready(Err(Blocked::Corrupted(c))),
+            }
+        });
+        r.unwrap_or(Err(Blocked::Timeout))
+    }
+}

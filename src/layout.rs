@@ -188,7 +188,10 @@ pub struct SpscControl {
 
 impl Default for Endpoint {
     fn default() -> Self {
-        Self { word: AtomicU64::new(0), start: AtomicU64::new(0) }
+        Self {
+            word: AtomicU64::new(0),
+            start: AtomicU64::new(0),
+        }
     }
 }
 
@@ -240,7 +243,9 @@ pub fn ring_stride(capacity: u64, elem_size: u64) -> Option<u64> {
 
 /// Total segment length for `rings` rings; `None` on overflow.
 pub fn total_len(rings: u32, capacity: u64, elem_size: u64) -> Option<u64> {
-    ring_stride(capacity, elem_size)?.checked_mul(u64::from(rings))?.checked_add(HEADER_LEN)
+    ring_stride(capacity, elem_size)?
+        .checked_mul(u64::from(rings))?
+        .checked_add(HEADER_LEN)
 }
 
 /// Describes a ring element type for the header: size, align, name and fingerprint.
@@ -272,10 +277,19 @@ impl ElemDesc {
         let size = core::mem::size_of::<T>() as u32;
         let align = core::mem::align_of::<T>() as u32;
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in name.bytes().chain(size.to_le_bytes()).chain(align.to_le_bytes()) {
+        for b in name
+            .bytes()
+            .chain(size.to_le_bytes())
+            .chain(align.to_le_bytes())
+        {
             h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
-        Self { size, align, fingerprint: h, name }
+        Self {
+            size,
+            align,
+            fingerprint: h,
+            name,
+        }
     }
 
     /// The name as stored in the header (truncated to [`TYPE_NAME_LEN`], NUL-padded).

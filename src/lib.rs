@@ -30,9 +30,9 @@ pub mod error;
 pub mod layout;
 pub mod pipe;
 mod platform;
-pub mod segment;
 mod primitive;
 pub mod ring;
+pub mod segment;
 pub mod wait;
 
 pub use error::{

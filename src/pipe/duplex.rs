@@ -33,12 +33,18 @@ segment_handle!(Duplex, SegmentKind::Duplex);
 impl<T: Pod + Send> Duplex<T> {
     /// Claims side A (sends on ring 0, receives on ring 1).
     pub fn side_a(&self) -> Result<DuplexEnd<T>, ClaimError> {
-        Ok(DuplexEnd { tx: make_sender(&self.seg, 0)?, rx: make_receiver(&self.seg, 1)? })
+        Ok(DuplexEnd {
+            tx: make_sender(&self.seg, 0)?,
+            rx: make_receiver(&self.seg, 1)?,
+        })
     }
 
     /// Claims side B (sends on ring 1, receives on ring 0).
     pub fn side_b(&self) -> Result<DuplexEnd<T>, ClaimError> {
-        Ok(DuplexEnd { tx: make_sender(&self.seg, 1)?, rx: make_receiver(&self.seg, 0)? })
+        Ok(DuplexEnd {
+            tx: make_sender(&self.seg, 1)?,
+            rx: make_receiver(&self.seg, 0)?,
+        })
     }
 }
 
@@ -91,7 +97,10 @@ impl<T: Pod> DuplexEnd<T> {
 /// Creates an anonymous duplex pipe and claims both sides in this process.
 pub fn duplex<T: Pod + Send>(capacity: usize) -> Result<(DuplexEnd<T>, DuplexEnd<T>), CreateError> {
     let d = Duplex::<T>::anonymous(capacity)?;
-    let claim = |e: ClaimError| CreateError::Io { op: "claim", source: std::io::Error::other(e) };
+    let claim = |e: ClaimError| CreateError::Io {
+        op: "claim",
+        source: std::io::Error::other(e),
+    };
     Ok((d.side_a().map_err(claim)?, d.side_b().map_err(claim)?))
 }
 

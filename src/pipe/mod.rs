@@ -69,11 +69,18 @@ macro_rules! segment_handle {
     ($ty:ident, $kind:expr) => {
         impl<T: Pod + Send> $ty<T> {
             fn expect(capacity: Option<u64>) -> Expect {
-                Expect { kind: $kind, elem: ElemDesc::of::<T>(), capacity }
+                Expect {
+                    kind: $kind,
+                    elem: ElemDesc::of::<T>(),
+                    capacity,
+                }
             }
 
             fn wrap(seg: Segment) -> Self {
-                Self { seg: Arc::new(seg), _t: PhantomData }
+                Self {
+                    seg: Arc::new(seg),
+                    _t: PhantomData,
+                }
             }
 
             /// Creates a named segment with `capacity` slots per ring (a power of two).
@@ -101,8 +108,15 @@ macro_rules! segment_handle {
                     }
                     match Self::create(name, capacity) {
                         Err(CreateError::AlreadyExists(_)) => continue,
-                        Err(CreateError::Io { op, source }) => return Err(OpenError::Io { op, source }),
-                        Err(e) => return Err(OpenError::Io { op: "create", source: std::io::Error::other(e) }),
+                        Err(CreateError::Io { op, source }) => {
+                            return Err(OpenError::Io { op, source });
+                        }
+                        Err(e) => {
+                            return Err(OpenError::Io {
+                                op: "create",
+                                source: std::io::Error::other(e),
+                            });
+                        }
                         Ok(s) => return Ok(s),
                     }
                 }
@@ -191,17 +205,32 @@ impl<T: Pod + Send> Pipe<T> {
 
 fn ring<T: Pod + Send>(seg: &Segment, index: u32) -> crate::ring::spsc::RawRing<T> {
     // The segment was created or validated for `T` with this kind's ring count.
-    seg.ring::<T>(index).expect("segment validated for this element type")
+    seg.ring::<T>(index)
+        .expect("segment validated for this element type")
 }
 
-pub(crate) fn make_sender<T: Pod + Send>(seg: &Arc<Segment>, index: u32) -> Result<Sender<T>, ClaimError> {
+pub(crate) fn make_sender<T: Pod + Send>(
+    seg: &Arc<Segment>,
+    index: u32,
+) -> Result<Sender<T>, ClaimError> {
     let ring = Producer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
-    Ok(Sender { ring, peer: Peer::new(seg.clone(), index, Side::Consumer), mode: WaitMode::default() })
+    Ok(Sender {
+        ring,
+        peer: Peer::new(seg.clone(), index, Side::Consumer),
+        mode: WaitMode::default(),
+    })
 }
 
-pub(crate) fn make_receiver<T: Pod + Send>(seg: &Arc<Segment>, index: u32) -> Result<Receiver<T>, ClaimError> {
+pub(crate) fn make_receiver<T: Pod + Send>(
+    seg: &Arc<Segment>,
+    index: u32,
+) -> Result<Receiver<T>, ClaimError> {
     let ring = Consumer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
-    Ok(Receiver { ring, peer: Peer::new(seg.clone(), index, Side::Producer), mode: WaitMode::default() })
+    Ok(Receiver {
+        ring,
+        peer: Peer::new(seg.clone(), index, Side::Producer),
+        mode: WaitMode::default(),
+    })
 }
 
 /// Creates an anonymous pipe and claims both ends in this process.
@@ -216,6 +245,12 @@ pub(crate) fn make_receiver<T: Pod + Send>(seg: &Arc<Segment>, index: u32) -> Re
 /// ```
 pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), CreateError> {
     let pipe = Pipe::<T>::anonymous(capacity)?;
-    let claim = |e: ClaimError| CreateError::Io { op: "claim", source: std::io::Error::other(e) };
-    Ok((pipe.sender().map_err(claim)?, pipe.receiver().map_err(claim)?))
+    let claim = |e: ClaimError| CreateError::Io {
+        op: "claim",
+        source: std::io::Error::other(e),
+    };
+    Ok((
+        pipe.sender().map_err(claim)?,
+        pipe.receiver().map_err(claim)?,
+    ))
 }

@@ -25,7 +25,13 @@ pub(crate) struct Peer {
 impl Peer {
     /// The peer at `side` of ring `ring` of `seg`.
     pub(crate) fn new(seg: Arc<Segment>, ring: u32, side: Side) -> Self {
-        Self { seg, ring, side, seen: u64::MAX, _watch: None }
+        Self {
+            seg,
+            ring,
+            side,
+            seen: u64::MAX,
+            _watch: None,
+        }
     }
 
     /// True once the peer has closed its end or died. One load while nothing changes.

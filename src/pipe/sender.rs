@@ -1,7 +1,7 @@
 //! The sending end of a pipe.
 
 use super::peer::Peer;
-use crate::error::{Corrupted, SendError, SendTimeoutError, TrySendError, PushError};
+use crate::error::{Corrupted, PushError, SendError, SendTimeoutError, TrySendError};
 use crate::ring::spsc::{Producer, Side};
 use crate::wait::{Poll, WaitMode, block_on};
 use bytemuck::Pod;
@@ -81,13 +81,21 @@ impl<T: Pod> Sender<T> {
         self.send_deadline(value, Some(Instant::now() + timeout))
     }
 
-    fn send_deadline(&mut self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+    fn send_deadline(
+        &mut self,
+        value: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
         loop {
             match self.try_send(value) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(_)) => {}
-                Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
-                Err(TrySendError::Corrupted(v, c)) => return Err(SendTimeoutError::Corrupted(v, c)),
+                Err(TrySendError::Disconnected(v)) => {
+                    return Err(SendTimeoutError::Disconnected(v));
+                }
+                Err(TrySendError::Corrupted(v, c)) => {
+                    return Err(SendTimeoutError::Corrupted(v, c));
+                }
             }
             self.wait_writable(deadline).map_err(|b| match b {
                 Blocked::Timeout => SendTimeoutError::Timeout(value),
@@ -105,7 +113,10 @@ impl<T: Pod> Sender<T> {
             if self.peer.gone(self.ring.raw()) {
                 return Err(SendError::Disconnected(sent));
             }
-            sent += self.ring.push_slice(&src[sent..]).map_err(|c| SendError::Corrupted(sent, c))?;
+            sent += self
+                .ring
+                .push_slice(&src[sent..])
+                .map_err(|c| SendError::Corrupted(sent, c))?;
             if sent < src.len() {
                 self.wait_writable(None).map_err(|b| match b {
                     Blocked::Corrupted(c) => SendError::Corrupted(sent, c),

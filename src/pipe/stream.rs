@@ -36,7 +36,10 @@ impl io::Write for Sender<u8> {
             if self.peer.gone(self.ring.raw()) {
                 return Err(io::ErrorKind::BrokenPipe.into());
             }
-            let n = self.ring.push_slice(buf).map_err(|c| io::Error::new(io::ErrorKind::InvalidData, c))?;
+            let n = self
+                .ring
+                .push_slice(buf)
+                .map_err(|c| io::Error::new(io::ErrorKind::InvalidData, c))?;
             if n > 0 {
                 return Ok(n);
             }
@@ -58,7 +61,9 @@ impl io::Read for Receiver<u8> {
         match self.recv_into(buf) {
             Ok(n) => Ok(n),
             Err(crate::RecvError::Disconnected) => Ok(0),
-            Err(crate::RecvError::Corrupted(c)) => Err(io::Error::new(io::ErrorKind::InvalidData, c)),
+            Err(crate::RecvError::Corrupted(c)) => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, c))
+            }
         }
     }
 }

@@ -27,7 +27,10 @@ fn stat(pid: u32) -> Option<Stat> {
 /// This process's identity.
 pub(crate) fn current() -> Identity {
     let pid = std::process::id();
-    Identity { pid, start: stat(pid).map_or(0, |s| s.start) }
+    Identity {
+        pid,
+        start: stat(pid).map_or(0, |s| s.start),
+    }
 }
 
 /// True if `id` names a running (or stopped, but not dead or zombie) process.
@@ -51,14 +54,23 @@ mod tests {
         let me = current();
         assert!(me.start > 0);
         assert!(is_alive(me));
-        assert!(!is_alive(Identity { start: me.start + 1, ..me }), "same pid, other start = reused");
+        assert!(
+            !is_alive(Identity {
+                start: me.start + 1,
+                ..me
+            }),
+            "same pid, other start = reused"
+        );
         assert!(!is_alive(Identity { pid: 0, start: 0 }));
     }
 
     #[test]
     fn zombie_child_is_dead() {
         let mut child = std::process::Command::new("true").spawn().unwrap();
-        let id = Identity { pid: child.id(), start: 0 };
+        let id = Identity {
+            pid: child.id(),
+            start: 0,
+        };
         // wait until it has exited but do not reap it yet
         let t0 = std::time::Instant::now();
         while is_alive(id) && t0.elapsed().as_secs() < 10 {

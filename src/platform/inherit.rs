@@ -27,7 +27,10 @@ static TAKEN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
 /// Takes ownership of the fd named by the environment variable `key`.
 pub(crate) fn take(key: &str) -> Result<OwnedFd, OpenError> {
-    let bad = |reason| OpenError::NoInheritedFd { key: key.to_owned(), reason };
+    let bad = |reason| OpenError::NoInheritedFd {
+        key: key.to_owned(),
+        reason,
+    };
     let raw: i32 = std::env::var(key)
         .map_err(|_| bad("variable not set"))?
         .parse()

@@ -7,7 +7,7 @@
 //! [`crate::wait`] remain as a fallback where pidfds are unavailable.
 
 use crate::ring::Identity;
-use rustix::event::{PollFd, PollFlags, eventfd, EventfdFlags, poll};
+use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
 use rustix::fd::OwnedFd;
 use rustix::process::{Pid, PidfdFlags, pidfd_open};
 use std::collections::HashMap;
@@ -75,7 +75,12 @@ pub(crate) fn watch(peer: Identity, on_death: Callback) -> Option<WatchGuard> {
             .name("shmlane-watch".into())
             .spawn(move || run(thread_wake))
             .ok()?;
-        *st = Some(Watcher { owner: me, wake, regs: HashMap::new(), next: 0 });
+        *st = Some(Watcher {
+            owner: me,
+            wake,
+            regs: HashMap::new(),
+            next: 0,
+        });
     }
     let w = st.as_mut()?;
     let id = w.next;
@@ -88,9 +93,11 @@ pub(crate) fn watch(peer: Identity, on_death: Callback) -> Option<WatchGuard> {
 fn run(wake: Arc<OwnedFd>) {
     loop {
         let fds: Vec<(u64, Arc<OwnedFd>)> = match state().as_ref() {
-            Some(w) if Arc::ptr_eq(&w.wake, &wake) => {
-                w.regs.iter().map(|(id, r)| (*id, r.pidfd.clone())).collect()
-            }
+            Some(w) if Arc::ptr_eq(&w.wake, &wake) => w
+                .regs
+                .iter()
+                .map(|(id, r)| (*id, r.pidfd.clone()))
+                .collect(),
             _ => return, // replaced (we are a stale thread image after fork)
         };
         let mut polls = Vec::with_capacity(fds.len() + 1);
@@ -116,7 +123,10 @@ fn run(wake: Arc<OwnedFd>) {
         let callbacks: Vec<Callback> = {
             let mut st = state();
             let Some(w) = st.as_mut() else { return };
-            dead.iter().filter_map(|id| w.regs.remove(id)).map(|r| r.on_death).collect()
+            dead.iter()
+                .filter_map(|id| w.regs.remove(id))
+                .map(|r| r.on_death)
+                .collect()
         };
         for cb in callbacks {
             cb();
@@ -133,8 +143,14 @@ mod tests {
     #[test]
     #[allow(clippy::disallowed_types)]
     fn fires_when_child_exits() {
-        let mut child = std::process::Command::new("sleep").arg("0.2").spawn().unwrap();
-        let id = Identity { pid: child.id(), start: 0 };
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .unwrap();
+        let id = Identity {
+            pid: child.id(),
+            start: 0,
+        };
         let fired = Arc::new(AtomicBool::new(false));
         let f = fired.clone();
         let _g = watch(id, Arc::new(move || f.store(true, Ordering::SeqCst)));

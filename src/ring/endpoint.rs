@@ -95,14 +95,21 @@ pub(crate) fn claim(
         // that claimant's (or 0 if it has not stored it yet).
         let cur = ep.word.load(Ordering::Acquire);
         if status(cur) == Status::Attached {
-            let owner = Identity { pid: pid(cur), start: ep.start.load(Ordering::Acquire) };
+            let owner = Identity {
+                pid: pid(cur),
+                start: ep.start.load(Ordering::Acquire),
+            };
             if is_alive(owner) {
                 return Err(ClaimError::EndpointBusy { pid: owner.pid });
             }
         }
         let new = pack(me.pid, generation(cur).wrapping_add(1), Status::Attached);
         // AcqRel: acquire the previous owner's writes (its last position), release ours.
-        if ep.word.compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if ep
+            .word
+            .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             // Release: pairs with the Acquire load of `start` in a later claim/liveness check.
             ep.start.store(me.start, Ordering::Release);
             return Ok(new);
@@ -142,7 +149,13 @@ pub(crate) fn mark_dead(ep: &Endpoint, seen: u64) -> bool {
 pub(crate) fn load(ep: &Endpoint) -> (u64, Identity) {
     // Acquire: a closed/dead status must make the peer's last publish visible.
     let w = ep.word.load(Ordering::Acquire);
-    (w, Identity { pid: pid(w), start: ep.start.load(Ordering::Acquire) })
+    (
+        w,
+        Identity {
+            pid: pid(w),
+            start: ep.start.load(Ordering::Acquire),
+        },
+    )
 }
 
 #[cfg(all(test, not(shmlane_loom)))]
@@ -152,7 +165,10 @@ mod tests {
     #[test]
     fn pack_roundtrip() {
         let w = pack(4_000_000, 7, Status::Attached);
-        assert_eq!((pid(w), generation(w), status(w)), (4_000_000, 7, Status::Attached));
+        assert_eq!(
+            (pid(w), generation(w), status(w)),
+            (4_000_000, 7, Status::Attached)
+        );
         assert_eq!(status(with_status(w, Status::Dead)), Status::Dead);
     }
 
@@ -162,11 +178,17 @@ mod tests {
         let a = Identity { pid: 10, start: 1 };
         let b = Identity { pid: 11, start: 2 };
         let wa = claim(&ep, a, |_| true).unwrap();
-        assert_eq!(claim(&ep, b, |_| true), Err(ClaimError::EndpointBusy { pid: 10 }));
+        assert_eq!(
+            claim(&ep, b, |_| true),
+            Err(ClaimError::EndpointBusy { pid: 10 })
+        );
         // a dies: b takes over, generation moves on
         let wb = claim(&ep, b, |_| false).unwrap();
         assert_ne!(wa, wb);
-        assert!(!mark_dead(&ep, wa), "stale word must not retire the new owner");
+        assert!(
+            !mark_dead(&ep, wa),
+            "stale word must not retire the new owner"
+        );
         release(&ep, wa); // a's late release must not close b's endpoint
         assert_eq!(status(load(&ep).0), Status::Attached);
         release(&ep, wb);

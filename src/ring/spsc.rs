@@ -24,7 +24,7 @@
 //! ```
 #![allow(unsafe_code)]
 
-use crate::error::{CreateError, Corrupted, PopError, PushError};
+use crate::error::{Corrupted, CreateError, PopError, PushError};
 use crate::layout::{CONTROL_LEN, SpscControl};
 use crate::primitive::{Ordering, UnsafeCell};
 use crate::ring::endpoint::{self, Identity, Status};
@@ -80,11 +80,18 @@ impl<T: Pod + Send> RawRing<T> {
         let capacity = check_capacity(capacity)?;
         let storage = Arc::new(HeapStorage::<T> {
             ctrl: Box::new(SpscControl::default()),
-            slots: (0..capacity).map(|_| UnsafeCell::new(T::zeroed())).collect(),
+            slots: (0..capacity)
+                .map(|_| UnsafeCell::new(T::zeroed()))
+                .collect(),
         });
         let ctrl = NonNull::from(&*storage.ctrl);
         let slots = NonNull::from(&storage.slots[0]);
-        Ok(Self { ctrl, slots, capacity, keep: storage })
+        Ok(Self {
+            ctrl,
+            slots,
+            capacity,
+            keep: storage,
+        })
     }
 }
 
@@ -110,7 +117,12 @@ impl<T> RawRing<T> {
         debug_assert_eq!(base.as_ptr() as usize % 128, 0);
         // SAFETY: in bounds of the region per the caller's obligation 1.
         let slots = unsafe { base.add(CONTROL_LEN as usize) }.cast::<UnsafeCell<T>>();
-        Self { ctrl: base.cast(), slots, capacity, keep }
+        Self {
+            ctrl: base.cast(),
+            slots,
+            capacity,
+            keep,
+        }
     }
 
     #[inline(always)]
@@ -151,7 +163,11 @@ impl<T> RawRing<T> {
         if used <= self.capacity {
             Ok(used)
         } else {
-            Err(Corrupted { head, tail, capacity: self.capacity })
+            Err(Corrupted {
+                head,
+                tail,
+                capacity: self.capacity,
+            })
         }
     }
 }
@@ -196,7 +212,10 @@ impl<T> RawRing<T> {
 
     /// A second handle to the same memory (no endpoint claimed).
     pub(crate) fn share(&self) -> Self {
-        Self { keep: self.keep.clone(), ..*self }
+        Self {
+            keep: self.keep.clone(),
+            ..*self
+        }
     }
 }
 
@@ -211,7 +230,10 @@ impl<T> RawRing<T> {
 /// assert!(shmlane::ring::spsc::heap::<u32>(3).is_err()); // not a power of two
 /// ```
 pub fn heap<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
-    let me = Identity { pid: std::process::id(), start: 0 };
+    let me = Identity {
+        pid: std::process::id(),
+        start: 0,
+    };
     let raw = RawRing::<T>::heap(capacity as u64)?;
     let twin = raw.share();
     let p = Producer::attach(raw, me, |_| true).expect("fresh endpoint");
@@ -240,7 +262,10 @@ pub struct Producer<T> {
 
 impl<T> core::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Producer").field("tail", &self.tail).field("capacity", &self.ring.capacity).finish()
+        f.debug_struct("Producer")
+            .field("tail", &self.tail)
+            .field("capacity", &self.ring.capacity)
+            .finish()
     }
 }
 
@@ -256,7 +281,12 @@ impl<T: Pod> Producer<T> {
         // this also pairs with the consumer's Release of head.
         let tail = ring.ctrl().tail.load(Ordering::Acquire);
         let cached_head = ring.ctrl().head.load(Ordering::Acquire);
-        Ok(Self { ring, tail, cached_head, word })
+        Ok(Self {
+            ring,
+            tail,
+            cached_head,
+            word,
+        })
     }
 
     /// Slots in the ring.
@@ -311,7 +341,9 @@ impl<T: Pod> Producer<T> {
         }
         // SAFETY: the slot at `tail` is free: the consumer has released it (free >= 1,
         // head refreshed with Acquire), and only this producer writes slots.
-        self.ring.slot(self.tail).with_mut(|p| unsafe { p.write(value) });
+        self.ring
+            .slot(self.tail)
+            .with_mut(|p| unsafe { p.write(value) });
         self.publish(1);
         Ok(())
     }
@@ -342,7 +374,9 @@ impl<T: Pod> Producer<T> {
     fn copy_in(&mut self, src: &[T]) {
         for (k, v) in src.iter().enumerate() {
             // SAFETY: free slot, see `push`.
-            self.ring.slot(self.tail.wrapping_add(k as u64)).with_mut(|p| unsafe { p.write(*v) });
+            self.ring
+                .slot(self.tail.wrapping_add(k as u64))
+                .with_mut(|p| unsafe { p.write(*v) });
         }
     }
 
@@ -366,7 +400,10 @@ impl<T: Pod> Producer<T> {
             return Err(ChunkError::TooFewSlots(free as usize));
         }
         let runs = self.ring.runs(self.tail, n);
-        Ok(WriteChunk { runs, producer: self })
+        Ok(WriteChunk {
+            runs,
+            producer: self,
+        })
     }
 
     /// True once the consumer has closed its end or was marked dead.
@@ -417,7 +454,10 @@ pub struct Consumer<T> {
 
 impl<T> core::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Consumer").field("head", &self.head).field("capacity", &self.ring.capacity).finish()
+        f.debug_struct("Consumer")
+            .field("head", &self.head)
+            .field("capacity", &self.ring.capacity)
+            .finish()
     }
 }
 
@@ -432,7 +472,12 @@ impl<T: Pod> Consumer<T> {
         // Acquire: see `Producer::attach`.
         let head = ring.ctrl().head.load(Ordering::Acquire);
         let cached_tail = head;
-        Ok(Self { ring, head, cached_tail, word })
+        Ok(Self {
+            ring,
+            head,
+            cached_tail,
+            word,
+        })
     }
 
     /// Slots in the ring.
@@ -513,7 +558,10 @@ impl<T: Pod> Consumer<T> {
     fn copy_out(&mut self, dst: &mut [T]) {
         for (k, v) in dst.iter_mut().enumerate() {
             // SAFETY: published slot, see `pop`.
-            *v = self.ring.slot(self.head.wrapping_add(k as u64)).with(|p| unsafe { p.read() });
+            *v = self
+                .ring
+                .slot(self.head.wrapping_add(k as u64))
+                .with(|p| unsafe { p.read() });
         }
     }
 
@@ -535,7 +583,10 @@ impl<T: Pod> Consumer<T> {
     pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, Corrupted> {
         let n = self.ready(max as u64)?.min(max as u64) as usize;
         let runs = self.ring.runs(self.head, n);
-        Ok(ReadChunk { runs, consumer: self })
+        Ok(ReadChunk {
+            runs,
+            consumer: self,
+        })
     }
 
     /// True once the producer has closed its end or was marked dead.
@@ -612,7 +663,12 @@ impl<T: Pod> WriteChunk<'_, T> {
         let [(a, an), (b, bn)] = self.runs;
         // SAFETY: disjoint in-bounds runs of free slots that only this producer may
         // write (see `Producer::push`); `&mut self` keeps them unaliased here.
-        unsafe { (core::slice::from_raw_parts_mut(a, an), core::slice::from_raw_parts_mut(b, bn)) }
+        unsafe {
+            (
+                core::slice::from_raw_parts_mut(a, an),
+                core::slice::from_raw_parts_mut(b, bn),
+            )
+        }
     }
 
     /// Number of borrowed slots.
@@ -659,7 +715,12 @@ impl<T: Pod> ReadChunk<'_, T> {
         let [(a, an), (b, bn)] = self.runs;
         // SAFETY: in-bounds published slots (see `Consumer::pop`), not written by the
         // producer until head moves past them.
-        unsafe { (core::slice::from_raw_parts(a, an), core::slice::from_raw_parts(b, bn)) }
+        unsafe {
+            (
+                core::slice::from_raw_parts(a, an),
+                core::slice::from_raw_parts(b, bn),
+            )
+        }
     }
 
     /// Number of values borrowed.

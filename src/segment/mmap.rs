@@ -59,7 +59,13 @@ impl Mapping {
     pub(crate) fn live(&self) -> &SegmentLive {
         // SAFETY: LIVE_OFFSET + size_of::<SegmentLive>() <= HEADER_LEN (asserted in
         // layout); the base is page-aligned; SegmentLive is atomics, valid for any bits.
-        unsafe { &*self.map.as_ptr().add(LIVE_OFFSET as usize).cast::<SegmentLive>() }
+        unsafe {
+            &*self
+                .map
+                .as_ptr()
+                .add(LIVE_OFFSET as usize)
+                .cast::<SegmentLive>()
+        }
     }
 
     /// Ring `index` of `h` as element type `T`. Checks the type against the header and
@@ -71,15 +77,25 @@ impl Mapping {
     ) -> Option<RawRing<T>> {
         let elem = crate::layout::ElemDesc::of::<T>();
         if index >= h.rings
-            || (elem.size, elem.align, elem.fingerprint) != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || (elem.size, elem.align, elem.fingerprint)
+                != (h.elem_size, h.elem_align, h.type_fingerprint)
             || !h.capacity.is_power_of_two()
             || u64::from(elem.align) > crate::layout::MAX_ELEM_ALIGN
         {
             return None;
         }
-        let offset = h.ring_stride.checked_mul(u64::from(index))?.checked_add(h.ring_offset)?;
-        let need = h.capacity.checked_mul(u64::from(elem.size))?.checked_add(CONTROL_LEN)?;
-        if offset % LINE != 0 || need > h.ring_stride || offset.checked_add(h.ring_stride)? > self.len() {
+        let offset = h
+            .ring_stride
+            .checked_mul(u64::from(index))?
+            .checked_add(h.ring_offset)?;
+        let need = h
+            .capacity
+            .checked_mul(u64::from(elem.size))?
+            .checked_add(CONTROL_LEN)?;
+        if offset % LINE != 0
+            || need > h.ring_stride
+            || offset.checked_add(h.ring_stride)? > self.len()
+        {
             return None;
         }
         // SAFETY: offset < len (checked above), so the pointer stays inside the mapping.

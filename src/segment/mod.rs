@@ -73,19 +73,27 @@ impl Segment {
     fn check_create(expect: &Expect, capacity: u64) -> Result<SegmentHeader, CreateError> {
         check_capacity(capacity)?;
         if u64::from(expect.elem.align) > MAX_ELEM_ALIGN {
-            return Err(CreateError::ElementTooAligned { name: expect.elem.name, align: expect.elem.align });
+            return Err(CreateError::ElementTooAligned {
+                name: expect.elem.name,
+                align: expect.elem.align,
+            });
         }
         let header = validate::new_header(expect, capacity, crate::platform::identity::current())
             .filter(|h| usize::try_from(h.total_len).is_ok())
-            .ok_or(CreateError::TooLarge { capacity, elem_size: expect.elem.size })?;
+            .ok_or(CreateError::TooLarge {
+                capacity,
+                elem_size: expect.elem.size,
+            })?;
         Ok(header)
     }
 
     /// Sizes, maps and initializes a private file; returns the mapping.
     fn build(file: File, header: &SegmentHeader) -> Result<Mapping, CreateError> {
         let cerr = |op| move |source| CreateError::Io { op, source };
-        rustix::fs::ftruncate(&file, header.total_len)
-            .map_err(|e| CreateError::Io { op: "ftruncate", source: e.into() })?;
+        rustix::fs::ftruncate(&file, header.total_len).map_err(|e| CreateError::Io {
+            op: "ftruncate",
+            source: e.into(),
+        })?;
         let map = Mapping::new(file, header.total_len).map_err(cerr("mmap"))?;
         map.write_header(header);
         // Rings need no initialization: zero bytes are empty rings with free endpoints.
@@ -104,7 +112,10 @@ impl Segment {
             shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
             Mode::RUSR | Mode::WUSR,
         )
-        .map_err(|e| CreateError::Io { op: "shm_open (temporary)", source: e.into() })?;
+        .map_err(|e| CreateError::Io {
+            op: "shm_open (temporary)",
+            source: e.into(),
+        })?;
         let result = Self::build(File::from(fd), &header).and_then(|map| {
             let object = name::object_name(name);
             match std::fs::hard_link(name::path(&tmp), name::path(&object)) {
@@ -112,27 +123,48 @@ impl Segment {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     Err(CreateError::AlreadyExists(name.to_owned()))
                 }
-                Err(source) => Err(CreateError::Io { op: "link into place", source }),
+                Err(source) => Err(CreateError::Io {
+                    op: "link into place",
+                    source,
+                }),
             }
         });
         let _ = shm::unlink(tmp.as_str());
         let map = result?;
-        Ok(Self { map: Arc::new(map), header, name: Some(name.to_owned()), unlink: AtomicBool::new(true) })
+        Ok(Self {
+            map: Arc::new(map),
+            header,
+            name: Some(name.to_owned()),
+            unlink: AtomicBool::new(true),
+        })
     }
 
     /// Creates an anonymous segment (a sealed memfd).
     pub fn create_anonymous(expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         let header = Self::check_create(expect, capacity)?;
-        let cerr = |op| move |e: rustix::io::Errno| CreateError::Io { op, source: e.into() };
+        let cerr = |op| {
+            move |e: rustix::io::Errno| CreateError::Io {
+                op,
+                source: e.into(),
+            }
+        };
         let fd = rustix::fs::memfd_create(
             "shmlane",
             rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
         )
         .map_err(cerr("memfd_create"))?;
         let map = Self::build(File::from(fd), &header)?;
-        rustix::fs::fcntl_add_seals(map.file(), SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
-            .map_err(cerr("seal memfd"))?;
-        Ok(Self { map: Arc::new(map), header, name: None, unlink: AtomicBool::new(false) })
+        rustix::fs::fcntl_add_seals(
+            map.file(),
+            SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
+        )
+        .map_err(cerr("seal memfd"))?;
+        Ok(Self {
+            map: Arc::new(map),
+            header,
+            name: None,
+            unlink: AtomicBool::new(false),
+        })
     }
 
     /// Opens a named segment and validates it against `expect`.
@@ -143,7 +175,10 @@ impl Segment {
             if e == rustix::io::Errno::NOENT {
                 OpenError::DoesNotExist(name.to_owned())
             } else {
-                OpenError::Io { op: "shm_open", source: e.into() }
+                OpenError::Io {
+                    op: "shm_open",
+                    source: e.into(),
+                }
             }
         })?;
         let mut seg = Self::open_mapping(File::from(fd), expect)?;
@@ -154,8 +189,10 @@ impl Segment {
     /// Opens an anonymous segment from a file descriptor (inherited or received).
     /// The memfd must be sealed against shrinking.
     pub fn from_fd(fd: OwnedFd, expect: &Expect) -> Result<Self, OpenError> {
-        let seals = rustix::fs::fcntl_get_seals(&fd)
-            .map_err(|e| OpenError::Io { op: "F_GET_SEALS", source: e.into() })?;
+        let seals = rustix::fs::fcntl_get_seals(&fd).map_err(|e| OpenError::Io {
+            op: "F_GET_SEALS",
+            source: e.into(),
+        })?;
         if !seals.contains(SealFlags::SHRINK) {
             return Err(OpenError::NotSealed);
         }
@@ -163,19 +200,33 @@ impl Segment {
     }
 
     fn open_mapping(file: File, expect: &Expect) -> Result<Self, OpenError> {
-        let oerr = |op| move |e: rustix::io::Errno| OpenError::Io { op, source: e.into() };
+        let oerr = |op| {
+            move |e: rustix::io::Errno| OpenError::Io {
+                op,
+                source: e.into(),
+            }
+        };
         let file_len = rustix::fs::fstat(&file).map_err(oerr("fstat"))?.st_size as u64;
         if file_len < crate::layout::HEADER_LEN {
-            return Err(OpenError::Truncated { expected: crate::layout::HEADER_LEN, found: file_len });
+            return Err(OpenError::Truncated {
+                expected: crate::layout::HEADER_LEN,
+                found: file_len,
+            });
         }
-        let map = Mapping::new(file, file_len).map_err(|source| OpenError::Io { op: "mmap", source })?;
+        let map =
+            Mapping::new(file, file_len).map_err(|source| OpenError::Io { op: "mmap", source })?;
         // Acquire: pairs with the Release store in `build`; the header is complete.
         let init = map.live().init.load(Ordering::Acquire);
         let header = validate_header(&map.header_bytes(), file_len, expect)?;
         if init != INIT_READY {
             return Err(OpenError::NotInitialized(init));
         }
-        Ok(Self { map: Arc::new(map), header, name: None, unlink: AtomicBool::new(false) })
+        Ok(Self {
+            map: Arc::new(map),
+            header,
+            name: None,
+            unlink: AtomicBool::new(false),
+        })
     }
 
     /// The validated header.
@@ -190,7 +241,8 @@ impl Segment {
 
     /// Keeps a named segment's name after this handle is dropped.
     pub fn persist(&self) {
-        self.unlink.store(false, std::sync::atomic::Ordering::Relaxed);
+        self.unlink
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The segment's file descriptor (for passing to another process).

@@ -29,7 +29,12 @@ pub const MAX_NAME_LEN: usize = 200;
 /// assert!(check_name("a/b").is_err());
 /// ```
 pub fn check_name(name: &str) -> Result<(), NameError> {
-    let bad = |reason| Err(NameError { name: name.to_owned(), reason });
+    let bad = |reason| {
+        Err(NameError {
+            name: name.to_owned(),
+            reason,
+        })
+    };
     if name.is_empty() {
         return bad("empty");
     }
@@ -45,7 +50,10 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.starts_with("tmp.") {
         return bad("'tmp.' prefix is reserved");
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
         return bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
     }
     Ok(())
@@ -65,7 +73,9 @@ pub(crate) fn path(object: &str) -> std::path::PathBuf {
 pub(crate) fn temp_object_name() -> String {
     static NEXT: std::sync::Mutex<u64> = std::sync::Mutex::new(0);
     let n = {
-        let mut g = NEXT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut g = NEXT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *g += 1;
         *g
     };
@@ -88,8 +98,14 @@ mod tests {
             (&"n".repeat(201), "longer than 200 bytes"),
             ("..", "starts with '.'"),
             ("tmp.1", "'tmp.' prefix is reserved"),
-            ("sp ace", "only ASCII letters, digits, '.', '_' and '-' are allowed"),
-            ("nul\0", "only ASCII letters, digits, '.', '_' and '-' are allowed"),
+            (
+                "sp ace",
+                "only ASCII letters, digits, '.', '_' and '-' are allowed",
+            ),
+            (
+                "nul\0",
+                "only ASCII letters, digits, '.', '_' and '-' are allowed",
+            ),
         ] {
             assert_eq!(check_name(bad).unwrap_err().reason, why, "{bad:?}");
         }

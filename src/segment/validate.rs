@@ -83,35 +83,61 @@ pub fn validate_header(
     expect: &Expect,
 ) -> Result<SegmentHeader, OpenError> {
     if file_len < HEADER_LEN || (bytes.len() as u64) < HEADER_LEN {
-        return Err(OpenError::Truncated { expected: HEADER_LEN, found: file_len.min(bytes.len() as u64) });
+        return Err(OpenError::Truncated {
+            expected: HEADER_LEN,
+            found: file_len.min(bytes.len() as u64),
+        });
     }
-    let (h, _) = SegmentHeader::read_from_prefix(bytes)
-        .map_err(|_| OpenError::Truncated { expected: HEADER_LEN, found: bytes.len() as u64 })?;
+    let (h, _) = SegmentHeader::read_from_prefix(bytes).map_err(|_| OpenError::Truncated {
+        expected: HEADER_LEN,
+        found: bytes.len() as u64,
+    })?;
     if h.magic != MAGIC {
-        return Err(OpenError::BadMagic { expected: MAGIC, found: h.magic });
+        return Err(OpenError::BadMagic {
+            expected: MAGIC,
+            found: h.magic,
+        });
     }
     if h.version != FORMAT_VERSION {
-        return Err(OpenError::VersionMismatch { expected: FORMAT_VERSION, found: h.version });
+        return Err(OpenError::VersionMismatch {
+            expected: FORMAT_VERSION,
+            found: h.version,
+        });
     }
     if h.kind != expect.kind as u32 {
-        return Err(OpenError::KindMismatch { expected: expect.kind as u32, found: h.kind });
+        return Err(OpenError::KindMismatch {
+            expected: expect.kind as u32,
+            found: h.kind,
+        });
     }
     if h.total_len != file_len {
-        return Err(OpenError::LengthMismatch { header: h.total_len, file: file_len });
+        return Err(OpenError::LengthMismatch {
+            header: h.total_len,
+            file: file_len,
+        });
     }
     if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY {
         return Err(OpenError::InvalidCapacity(h.capacity));
     }
     if let Some(want) = expect.capacity {
         if want != h.capacity {
-            return Err(OpenError::CapacityMismatch { expected: want, found: h.capacity });
+            return Err(OpenError::CapacityMismatch {
+                expected: want,
+                found: h.capacity,
+            });
         }
     }
     if h.elem_size != expect.elem.size {
-        return Err(OpenError::ElementSizeMismatch { expected: expect.elem.size, found: h.elem_size });
+        return Err(OpenError::ElementSizeMismatch {
+            expected: expect.elem.size,
+            found: h.elem_size,
+        });
     }
     if h.elem_align != expect.elem.align || u64::from(h.elem_align) > MAX_ELEM_ALIGN {
-        return Err(OpenError::ElementAlignMismatch { expected: expect.elem.align, found: h.elem_align });
+        return Err(OpenError::ElementAlignMismatch {
+            expected: expect.elem.align,
+            found: h.elem_align,
+        });
     }
     if h.type_fingerprint != expect.elem.fingerprint {
         return Err(OpenError::TypeMismatch {
@@ -120,7 +146,15 @@ pub fn validate_header(
         });
     }
     let mismatch = |field, expected: u64, found: u64| {
-        if expected == found { Ok(()) } else { Err(OpenError::LayoutMismatch { field, expected, found }) }
+        if expected == found {
+            Ok(())
+        } else {
+            Err(OpenError::LayoutMismatch {
+                field,
+                expected,
+                found,
+            })
+        }
     };
     mismatch("header_len", HEADER_LEN, u64::from(h.header_len))?;
     mismatch("rings", u64::from(expect.kind.rings()), u64::from(h.rings))?;
@@ -130,7 +164,11 @@ pub fn validate_header(
     let total = total_len(h.rings, h.capacity, u64::from(h.elem_size)).unwrap_or(u64::MAX);
     mismatch("total_len", total, h.total_len)?;
     if usize::try_from(h.total_len).is_err() {
-        return Err(OpenError::LayoutMismatch { field: "total_len", expected: usize::MAX as u64, found: h.total_len });
+        return Err(OpenError::LayoutMismatch {
+            field: "total_len",
+            expected: usize::MAX as u64,
+            found: h.total_len,
+        });
     }
     Ok(h)
 }
@@ -142,7 +180,11 @@ mod tests {
     use zerocopy::IntoBytes;
 
     fn expect<T>(kind: SegmentKind) -> Expect {
-        Expect { kind, elem: ElemDesc::of::<T>(), capacity: None }
+        Expect {
+            kind,
+            elem: ElemDesc::of::<T>(),
+            capacity: None,
+        }
     }
 
     fn image(e: &Expect, cap: u64) -> (Vec<u8>, u64) {
@@ -158,7 +200,17 @@ mod tests {
         let (img, len) = image(&e, 1024);
         let h = validate_header(&img, len, &e).unwrap();
         assert_eq!(h.capacity, 1024);
-        assert!(validate_header(&img, len, &Expect { capacity: Some(1024), ..e }).is_ok());
+        assert!(
+            validate_header(
+                &img,
+                len,
+                &Expect {
+                    capacity: Some(1024),
+                    ..e
+                }
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -166,20 +218,45 @@ mod tests {
         let e = expect::<u64>(SegmentKind::Pipe);
         let (img, len) = image(&e, 64);
         let err = |bytes: &[u8], len, ex: &Expect| validate_header(bytes, len, ex).unwrap_err();
-        assert!(matches!(err(&img[..100], len, &e), OpenError::Truncated { .. }));
-        assert!(matches!(err(&img, 10, &e), OpenError::Truncated { found: 10, .. }));
-        assert!(matches!(err(&img, len + 1, &e), OpenError::LengthMismatch { .. }));
         assert!(matches!(
-            err(&img, len, &Expect { capacity: Some(128), ..e }),
-            OpenError::CapacityMismatch { expected: 128, found: 64 }
+            err(&img[..100], len, &e),
+            OpenError::Truncated { .. }
+        ));
+        assert!(matches!(
+            err(&img, 10, &e),
+            OpenError::Truncated { found: 10, .. }
+        ));
+        assert!(matches!(
+            err(&img, len + 1, &e),
+            OpenError::LengthMismatch { .. }
+        ));
+        assert!(matches!(
+            err(
+                &img,
+                len,
+                &Expect {
+                    capacity: Some(128),
+                    ..e
+                }
+            ),
+            OpenError::CapacityMismatch {
+                expected: 128,
+                found: 64
+            }
         ));
         assert!(matches!(
             err(&img, len, &expect::<u32>(SegmentKind::Pipe)),
-            OpenError::ElementSizeMismatch { expected: 4, found: 8 }
+            OpenError::ElementSizeMismatch {
+                expected: 4,
+                found: 8
+            }
         ));
         assert!(matches!(
             err(&img, len, &expect::<[u32; 2]>(SegmentKind::Pipe)),
-            OpenError::ElementAlignMismatch { expected: 4, found: 8 }
+            OpenError::ElementAlignMismatch {
+                expected: 4,
+                found: 8
+            }
         ));
         assert!(matches!(
             err(&img, len, &expect::<i64>(SegmentKind::Pipe)),
@@ -187,20 +264,35 @@ mod tests {
         ));
         assert!(matches!(
             err(&img, len, &expect::<u64>(SegmentKind::Duplex)),
-            OpenError::KindMismatch { expected: 2, found: 1 }
+            OpenError::KindMismatch {
+                expected: 2,
+                found: 1
+            }
         ));
         let mut bad = img.clone();
         bad[0] = b'X';
         assert!(matches!(err(&bad, len, &e), OpenError::BadMagic { .. }));
         let mut bad = img.clone();
         bad[8..12].copy_from_slice(&99u32.to_ne_bytes());
-        assert!(matches!(err(&bad, len, &e), OpenError::VersionMismatch { expected: 1, found: 99 }));
+        assert!(matches!(
+            err(&bad, len, &e),
+            OpenError::VersionMismatch {
+                expected: 1,
+                found: 99
+            }
+        ));
         let mut bad = img.clone();
         bad[32..40].copy_from_slice(&48u64.to_ne_bytes()); // capacity field
         assert!(matches!(err(&bad, len, &e), OpenError::InvalidCapacity(48)));
         let mut bad = img.clone();
         bad[144..152].copy_from_slice(&8u64.to_ne_bytes()); // ring_stride
-        assert!(matches!(err(&bad, len, &e), OpenError::LayoutMismatch { field: "ring_stride", .. }));
+        assert!(matches!(
+            err(&bad, len, &e),
+            OpenError::LayoutMismatch {
+                field: "ring_stride",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -39,13 +39,19 @@ impl EventCount {
     /// An idle eventcount.
     #[cfg(not(shmlane_loom))]
     pub const fn new() -> Self {
-        Self { epoch: AtomicU32::new(0), sleepers: AtomicU32::new(0) }
+        Self {
+            epoch: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        }
     }
 
     /// An idle eventcount.
     #[cfg(shmlane_loom)]
     pub fn new() -> Self {
-        Self { epoch: AtomicU32::new(0), sleepers: AtomicU32::new(0) }
+        Self {
+            epoch: AtomicU32::new(0),
+            sleepers: AtomicU32::new(0),
+        }
     }
 
     /// Wakes every waiter, after the caller published its state change.

@@ -25,7 +25,10 @@ pub struct FutexCalls {
 
 /// Reads the counters (Relaxed: independent statistics).
 pub fn futex_calls() -> FutexCalls {
-    FutexCalls { waits: WAITS.load(Ordering::Relaxed), wakes: WAKES.load(Ordering::Relaxed) }
+    FutexCalls {
+        waits: WAITS.load(Ordering::Relaxed),
+        wakes: WAKES.load(Ordering::Relaxed),
+    }
 }
 
 #[allow(dead_code)]

@@ -117,7 +117,9 @@ fn two_threads_small_under_miri() {
     let t = std::thread::spawn(move || {
         let mut i = 0;
         while i < 200 {
-            i += tx.push_slice(&[i, i + 1][..(200 - i).min(2) as usize]).unwrap() as u64;
+            i += tx
+                .push_slice(&[i, i + 1][..(200 - i).min(2) as usize])
+                .unwrap() as u64;
             std::thread::yield_now();
         }
     });

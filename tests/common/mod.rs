@@ -1,0 +1,121 @@
+//! Shared helpers for multi-process tests: a test binary re-executes itself as a child
+//! process running one named role (see `peer_main!`).
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Environment variable naming the role a child runs.
+pub const ROLE: &str = "SHMLANE_TEST_ROLE";
+/// Environment variable with the role's arguments, separated by spaces.
+pub const ARGS: &str = "SHMLANE_TEST_ARGS";
+
+/// A segment name unique to this process and call.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "t-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A command that re-runs this test binary as a child executing `role(args)`.
+pub fn peer(role: &str, args: &[String]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([
+        "--exact",
+        "peer_main",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+        "-q",
+    ])
+    .env(ROLE, role)
+    .env(ARGS, args.join(" "))
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    cmd
+}
+
+/// Waits for a child and returns the last line it printed that starts with `RESULT `.
+pub fn result(child: Child) -> (std::process::ExitStatus, String) {
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .last()
+        .unwrap_or("")
+        .to_owned();
+    (out.status, line)
+}
+
+/// The role and arguments when running as a child, or `None` in the test runner.
+pub fn role() -> Option<(String, Vec<String>)> {
+    let role = std::env::var(ROLE).ok()?;
+    let args = std::env::var(ARGS).unwrap_or_default();
+    Some((role, args.split_whitespace().map(str::to_owned).collect()))
+}
+
+/// xorshift64*: a deterministic stream both sides can regenerate.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for c in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+}
+
+/// A seed from the clock, printed so a failing run can be replayed (SHMLANE_SEED).
+pub fn seed() -> u64 {
+    let s = std::env::var("SHMLANE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("seed: SHMLANE_SEED={s}");
+    s
+}
+
+/// Running checksum of a u64 sequence (order-sensitive).
+pub fn mix(acc: u64, v: u64) -> u64 {
+    (acc ^ v).wrapping_mul(0x1000_0000_01b3).rotate_left(5)
+}
+
+/// SIGKILLs a child and reaps it.
+pub fn kill9(child: &mut Child) {
+    let _ = child.kill(); // std's kill is SIGKILL
+    let _ = child.wait();
+}
+
+/// Files this test binary left in /dev/shm whose names contain `tag`.
+pub fn leftovers(tag: &str) -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("shmlane.") && n.contains(tag))
+                .collect()
+        })
+        .unwrap_or_default()
+}

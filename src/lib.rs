@@ -28,10 +28,13 @@
 
 pub mod error;
 pub mod layout;
+#[cfg(not(shmlane_loom))]
 pub mod pipe;
+#[cfg(not(shmlane_loom))]
 mod platform;
 mod primitive;
 pub mod ring;
+#[cfg(not(shmlane_loom))]
 pub mod segment;
 pub mod wait;
 

@@ -25,7 +25,9 @@
 #![allow(unsafe_code)]
 
 use crate::error::{Corrupted, CreateError, PopError, PushError};
-use crate::layout::{CONTROL_LEN, SpscControl};
+#[cfg(not(shmlane_loom))]
+use crate::layout::CONTROL_LEN;
+use crate::layout::SpscControl;
 use crate::primitive::{Ordering, UnsafeCell};
 use crate::ring::endpoint::{self, Identity, Status};
 use bytemuck::Pod;
@@ -411,6 +413,12 @@ impl<T: Pod> Producer<T> {
         matches!(self.peer_status(), Status::Closed | Status::Dead)
     }
 
+    /// The eventcount the consumer notifies after freeing slots: sleep on it when full
+    /// (see [`crate::wait`] for the protocol).
+    pub fn space_event(&self) -> &crate::wait::EventCount {
+        &self.ring.ctrl().writable
+    }
+
     /// The consumer endpoint's status.
     pub fn peer_status(&self) -> Status {
         endpoint::status(endpoint::load(&self.ring.ctrl().consumer).0)
@@ -592,6 +600,12 @@ impl<T: Pod> Consumer<T> {
     /// True once the producer has closed its end or was marked dead.
     pub fn is_abandoned(&self) -> bool {
         matches!(self.peer_status(), Status::Closed | Status::Dead)
+    }
+
+    /// The eventcount the producer notifies after publishing: sleep on it when empty
+    /// (see [`crate::wait`] for the protocol).
+    pub fn data_event(&self) -> &crate::wait::EventCount {
+        &self.ring.ctrl().readable
     }
 
     /// The producer endpoint's status.

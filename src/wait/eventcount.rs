@@ -61,6 +61,9 @@ impl EventCount {
     pub fn notify(&self) {
         // SYNC POINT: pairs with the fence in `prepare_wait`. Orders the caller's publish
         // before the `sleepers` load below (store-buffer pattern, see module table).
+        // (`shmlane_mutant_no_fence` removes it, to show that loom then finds the lost
+        // wake-up; never set it outside that check.)
+        #[cfg(not(shmlane_mutant_no_fence))]
         fence(Ordering::SeqCst);
         // Relaxed: the fence above orders this load; it needs no synchronizes-with edge.
         if self.sleepers.load(Ordering::Relaxed) != 0 {

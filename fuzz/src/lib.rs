@@ -1,0 +1,177 @@
+//! The fuzz targets' bodies, shared by `cargo +nightly fuzz run` (fuzz_targets/) and the
+//! stable corpus replay test (tests/corpus.rs).
+
+use arbitrary::{Arbitrary, Unstructured};
+use shmlane::error::{PopError, PushError};
+use shmlane::layout::{ElemDesc, HEADER_LEN, SegmentHeader, SegmentKind};
+use shmlane::ring::spsc::{ChunkError, heap};
+use shmlane::segment::{Expect, validate_header};
+use std::collections::VecDeque;
+
+/// One operation on an SPSC ring.
+#[derive(Arbitrary, Debug)]
+pub enum Op {
+    Push(u16),
+    Pop,
+    PushSlice(Vec<u16>),
+    PopInto(u8),
+    WriteChunk { want: u8, commit: u8 },
+    ReadChunk { max: u8, commit: u8 },
+    Consume(u8),
+    DropProducer,
+}
+
+/// Replays ops on a heap ring and on a `VecDeque`, asserting every return value.
+pub fn spsc_ops(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(cap_log) = u.int_in_range(0u8..=5) else {
+        return;
+    };
+    let Ok(ops) = Vec::<Op>::arbitrary_take_rest(u) else {
+        return;
+    };
+    let cap = 1usize << cap_log;
+    let (tx, mut rx) = heap::<u16>(cap).unwrap();
+    let mut tx = Some(tx);
+    let mut model: VecDeque<u16> = VecDeque::new();
+    let mut stamp = 0u16;
+    for op in ops {
+        let free = cap - model.len();
+        match (op, tx.as_mut()) {
+            (Op::Push(v), Some(tx)) => match tx.push(v) {
+                Ok(()) => {
+                    assert!(free > 0);
+                    model.push_back(v);
+                }
+                Err(PushError::Full(x)) => assert!(free == 0 && x == v),
+                Err(e) => panic!("{e:?}"),
+            },
+            (Op::PushSlice(v), Some(tx)) => {
+                let n = tx.push_slice(&v).unwrap();
+                assert_eq!(n, v.len().min(free));
+                model.extend(&v[..n]);
+            }
+            (Op::WriteChunk { want, commit }, Some(tx)) => match tx.write_chunk(want as usize) {
+                Ok(mut c) => {
+                    assert!(want as usize <= free);
+                    let (a, b) = c.as_mut_slices();
+                    assert_eq!(a.len() + b.len(), want as usize);
+                    let mut written = Vec::new();
+                    for x in a.iter_mut().chain(b.iter_mut()) {
+                        *x = stamp;
+                        written.push(stamp);
+                        stamp = stamp.wrapping_add(1);
+                    }
+                    c.commit(commit as usize);
+                    model.extend(&written[..(commit as usize).min(written.len())]);
+                }
+                Err(ChunkError::TooFewSlots(n)) => assert!(want as usize > free && n == free),
+                Err(e) => panic!("{e}"),
+            },
+            (Op::DropProducer, t) => {
+                t.map(|_| ());
+                tx = None;
+                assert!(rx.is_abandoned());
+            }
+            (Op::Pop, _) => match rx.pop() {
+                Ok(v) => assert_eq!(Some(v), model.pop_front()),
+                Err(PopError::Empty) => assert!(model.is_empty()),
+                Err(e) => panic!("{e}"),
+            },
+            (Op::PopInto(k), _) => {
+                let mut buf = vec![0; k as usize];
+                let n = rx.pop_into(&mut buf).unwrap();
+                assert_eq!(n, (k as usize).min(model.len()));
+                for x in &buf[..n] {
+                    assert_eq!(Some(*x), model.pop_front());
+                }
+            }
+            (Op::ReadChunk { max, commit }, _) => {
+                let c = rx.read_chunk(max as usize).unwrap();
+                let (a, b) = c.as_slices();
+                let got: Vec<u16> = a.iter().chain(b).copied().collect();
+                assert!(got.iter().eq(model.iter().take(max as usize)));
+                c.commit(commit as usize);
+                model.drain(..(commit as usize).min(got.len()));
+            }
+            (Op::Consume(k), _) => {
+                let ready = rx.available().unwrap();
+                rx.consume(k as usize);
+                model.drain(..(k as usize).min(ready));
+            }
+            (_, None) => {} // producer ops after the producer was dropped
+        }
+        assert_eq!(rx.available().unwrap(), model.len());
+        if let Some(tx) = tx.as_mut() {
+            assert_eq!(tx.slots().unwrap(), cap - model.len());
+        }
+    }
+}
+
+/// Which header the opener expects; chosen by the input's first byte.
+fn expect(sel: u8) -> Expect {
+    let elem = match sel % 3 {
+        0 => ElemDesc::of::<u64>(),
+        1 => ElemDesc::of::<u8>(),
+        _ => ElemDesc::of::<[u32; 3]>(),
+    };
+    let kind = if sel & 4 == 0 {
+        SegmentKind::Pipe
+    } else {
+        SegmentKind::Duplex
+    };
+    let capacity = if sel & 8 == 0 {
+        None
+    } else {
+        Some(1 << (sel >> 4))
+    };
+    Expect {
+        kind,
+        elem,
+        capacity,
+    }
+}
+
+/// Validates arbitrary bytes as a segment header; on success the layout invariants the
+/// mapping code relies on must hold. Returns whether any variant validated.
+pub fn header(data: &[u8]) -> bool {
+    let mut valid = false;
+    let Some((&sel, rest)) = data.split_first() else {
+        return false;
+    };
+    let Some((len_bytes, bytes)) = rest.split_first_chunk::<8>() else {
+        return false;
+    };
+    let e = expect(sel);
+    // Half the time claim the real length, so the deeper checks get exercised.
+    let file_len = if sel & 1 == 0 {
+        u64::from_le_bytes(*len_bytes)
+    } else {
+        bytes.len() as u64
+    };
+    if let Ok(h) = validate_header(bytes, file_len, &e) {
+        check_invariants(&h, file_len, &e);
+        valid = true;
+    }
+    // The same bytes with a valid magic and version, to get past the first checks.
+    if bytes.len() >= HEADER_LEN as usize {
+        let mut b = bytes.to_vec();
+        b[..8].copy_from_slice(&shmlane::layout::MAGIC);
+        b[8..12].copy_from_slice(&shmlane::layout::FORMAT_VERSION.to_ne_bytes());
+        if let Ok(h) = validate_header(&b, file_len, &e) {
+            check_invariants(&h, file_len, &e);
+            valid = true;
+        }
+    }
+    valid
+}
+
+fn check_invariants(h: &SegmentHeader, file_len: u64, e: &Expect) {
+    assert_eq!(h.total_len, file_len);
+    assert!(h.capacity.is_power_of_two());
+    assert_eq!(h.elem_size, e.elem.size);
+    let rings = u64::from(h.rings);
+    assert_eq!(h.ring_offset + rings * h.ring_stride, h.total_len);
+    assert!(h.capacity * u64::from(h.elem_size) + shmlane::layout::CONTROL_LEN <= h.ring_stride);
+    let _ = zerocopy::IntoBytes::as_bytes(h);
+}

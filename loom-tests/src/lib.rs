@@ -1,0 +1,1 @@
+//! Loom model checks of shmlane protocols live in `tests/`.

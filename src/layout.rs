@@ -47,6 +47,8 @@ pub enum SegmentKind {
     Pipe = 1,
     /// Two SPSC rings, one per direction.
     Duplex = 2,
+    /// One region of plain elements, no ring control (shared arrays, raw words).
+    Array = 3,
 }
 
 impl SegmentKind {
@@ -55,15 +57,24 @@ impl SegmentKind {
         match v {
             1 => Some(Self::Pipe),
             2 => Some(Self::Duplex),
+            3 => Some(Self::Array),
             _ => None,
         }
     }
 
-    /// Number of rings a segment of this kind holds.
+    /// Number of regions (rings, or one element array) a segment of this kind holds.
     pub fn rings(self) -> u32 {
         match self {
-            Self::Pipe => 1,
+            Self::Pipe | Self::Array => 1,
             Self::Duplex => 2,
+        }
+    }
+
+    /// Bytes of control block in front of each region's elements.
+    pub fn control_len(self) -> u64 {
+        match self {
+            Self::Pipe | Self::Duplex => CONTROL_LEN,
+            Self::Array => 0,
         }
     }
 }
@@ -235,16 +246,16 @@ pub const fn round_to_line(n: u64) -> Option<u64> {
     }
 }
 
-/// Bytes from one ring's control block to the next: control plus padded slots.
-/// `None` if the sizes overflow.
-pub fn ring_stride(capacity: u64, elem_size: u64) -> Option<u64> {
-    round_to_line(capacity.checked_mul(elem_size)?)?.checked_add(CONTROL_LEN)
+/// Bytes from one region to the next: control block (if the kind has one) plus padded
+/// elements. `None` if the sizes overflow.
+pub fn ring_stride(kind: SegmentKind, capacity: u64, elem_size: u64) -> Option<u64> {
+    round_to_line(capacity.checked_mul(elem_size)?)?.checked_add(kind.control_len())
 }
 
-/// Total segment length for `rings` rings; `None` on overflow.
-pub fn total_len(rings: u32, capacity: u64, elem_size: u64) -> Option<u64> {
-    ring_stride(capacity, elem_size)?
-        .checked_mul(u64::from(rings))?
+/// Total segment length; `None` on overflow.
+pub fn total_len(kind: SegmentKind, capacity: u64, elem_size: u64) -> Option<u64> {
+    ring_stride(kind, capacity, elem_size)?
+        .checked_mul(u64::from(kind.rings()))?
         .checked_add(HEADER_LEN)
 }
 

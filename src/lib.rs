@@ -26,6 +26,8 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::unnecessary_safety_comment)]
 
+#[cfg(not(shmlane_loom))]
+pub mod bench;
 pub mod error;
 pub mod layout;
 #[cfg(not(shmlane_loom))]

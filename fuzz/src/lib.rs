@@ -172,6 +172,6 @@ fn check_invariants(h: &SegmentHeader, file_len: u64, e: &Expect) {
     assert_eq!(h.elem_size, e.elem.size);
     let rings = u64::from(h.rings);
     assert_eq!(h.ring_offset + rings * h.ring_stride, h.total_len);
-    assert!(h.capacity * u64::from(h.elem_size) + shmlane::layout::CONTROL_LEN <= h.ring_stride);
+    assert!(h.capacity * u64::from(h.elem_size) + e.kind.control_len() <= h.ring_stride);
     let _ = zerocopy::IntoBytes::as_bytes(h);
 }

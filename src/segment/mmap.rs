@@ -3,6 +3,7 @@
 #![allow(unsafe_code)]
 
 use crate::layout::{CONTROL_LEN, HEADER_LEN, LINE, LIVE_OFFSET, SegmentHeader, SegmentLive};
+use crate::primitive::AtomicU64;
 use crate::ring::spsc::RawRing;
 use core::ptr::NonNull;
 use memmap2::MmapRaw;
@@ -77,6 +78,7 @@ impl Mapping {
     ) -> Option<RawRing<T>> {
         let elem = crate::layout::ElemDesc::of::<T>();
         if index >= h.rings
+            || h.kind == crate::layout::SegmentKind::Array as u32
             || (elem.size, elem.align, elem.fingerprint)
                 != (h.elem_size, h.elem_align, h.type_fingerprint)
             || !h.capacity.is_power_of_two()
@@ -105,5 +107,33 @@ impl Mapping {
         // zero bytes are a valid empty ring; `keep` holds the mapping alive; capacity is a
         // power of two and T is Pod with align <= 128 (checked).
         Some(unsafe { RawRing::from_raw(base, h.capacity, self.clone()) })
+    }
+
+    /// The elements of an `Array` segment of `u64` as atomics, or `None` if `h` does not
+    /// describe one that fits this mapping.
+    pub(crate) fn words(&self, h: &SegmentHeader) -> Option<&[AtomicU64]> {
+        let elem = crate::layout::ElemDesc::of::<u64>();
+        let len = usize::try_from(h.capacity).ok()?;
+        let end = h.capacity.checked_mul(8)?.checked_add(h.ring_offset)?;
+        if h.kind != crate::layout::SegmentKind::Array as u32
+            || (elem.size, elem.align, elem.fingerprint)
+                != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || h.ring_offset % LINE != 0
+            || end > self.len()
+        {
+            return None;
+        }
+        // SAFETY: `capacity` u64 words starting at a 128-aligned offset lie inside the
+        // mapping (checked above), which lives as long as `&self`; AtomicU64 has the size
+        // and alignment of u64 and every bit pattern is valid.
+        Some(unsafe {
+            core::slice::from_raw_parts(
+                self.map
+                    .as_ptr()
+                    .add(h.ring_offset as usize)
+                    .cast::<AtomicU64>(),
+                len,
+            )
+        })
     }
 }

@@ -250,6 +250,12 @@ impl Segment {
         self.map.file().as_fd()
     }
 
+    /// The words of an [`Array`](crate::layout::SegmentKind::Array) segment of `u64`.
+    #[allow(dead_code)]
+    pub(crate) fn words(&self) -> Option<&[crate::primitive::AtomicU64]> {
+        self.map.words(&self.header)
+    }
+
     /// Ring `index` as element type `T`, or `None` if `T` is not the validated element
     /// type or there is no such ring.
     pub(crate) fn ring<T: bytemuck::Pod>(&self, index: u32) -> Option<RawRing<T>> {

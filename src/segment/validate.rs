@@ -41,7 +41,7 @@ pub(crate) fn new_header(
         magic: MAGIC,
         version: FORMAT_VERSION,
         kind: expect.kind as u32,
-        total_len: total_len(rings, capacity, size)?,
+        total_len: total_len(expect.kind, capacity, size)?,
         header_len: HEADER_LEN as u32,
         rings,
         capacity,
@@ -53,7 +53,7 @@ pub(crate) fn new_header(
         reserved: 0,
         creator_start: creator.start,
         ring_offset: HEADER_LEN,
-        ring_stride: ring_stride(capacity, size)?,
+        ring_stride: ring_stride(expect.kind, capacity, size)?,
     })
 }
 
@@ -159,9 +159,9 @@ pub fn validate_header(
     mismatch("header_len", HEADER_LEN, u64::from(h.header_len))?;
     mismatch("rings", u64::from(expect.kind.rings()), u64::from(h.rings))?;
     mismatch("ring_offset", HEADER_LEN, h.ring_offset)?;
-    let stride = ring_stride(h.capacity, u64::from(h.elem_size)).unwrap_or(u64::MAX);
+    let stride = ring_stride(expect.kind, h.capacity, u64::from(h.elem_size)).unwrap_or(u64::MAX);
     mismatch("ring_stride", stride, h.ring_stride)?;
-    let total = total_len(h.rings, h.capacity, u64::from(h.elem_size)).unwrap_or(u64::MAX);
+    let total = total_len(expect.kind, h.capacity, u64::from(h.elem_size)).unwrap_or(u64::MAX);
     mismatch("total_len", total, h.total_len)?;
     if usize::try_from(h.total_len).is_err() {
         return Err(OpenError::LayoutMismatch {

@@ -1,1 +1,94 @@
-fn main() {}
+//! First criterion benches: the SPSC ring in one process, and cross-process ping-pong
+//! through shmlane pipes against the OS pipe, a Unix socket and the two-line floor
+//! (the same measurement code as `shmlane bench`).
+//!
+//! `cargo bench --bench spsc`; `cargo test --benches` runs each once as a smoke test.
+//! The peer-comparison suite (rtrb, crossbeam, iceoryx2, …) is issue 3's.
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use shmlane::bench::{self, Config, Transport};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// This binary re-executes itself as the bench peer when this variable is set.
+const PEER_ENV: &str = "SHMLANE_CRITERION_PEER";
+
+fn in_process(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spsc_in_process");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("push_pop_same_thread", |b| {
+        let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u64>(1024).unwrap();
+        b.iter(|| {
+            tx.push(black_box(1)).unwrap();
+            black_box(rx.pop().unwrap());
+        });
+    });
+    for batch in [1usize, 64] {
+        g.bench_with_input(
+            BenchmarkId::new("two_threads_stream", batch),
+            &batch,
+            |b, &batch| {
+                b.iter_custom(|iters| {
+                    let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u64>(4096).unwrap();
+                    let src = vec![7u64; batch];
+                    let start = Instant::now();
+                    let t = std::thread::spawn(move || {
+                        let mut sent = 0;
+                        while sent < iters {
+                            let n = (iters - sent).min(batch as u64) as usize;
+                            sent += tx.push_slice(&src[..n]).unwrap() as u64;
+                        }
+                    });
+                    let mut got = 0;
+                    let mut buf = vec![0u64; batch];
+                    while got < iters {
+                        got += rx.pop_into(&mut buf).unwrap() as u64;
+                    }
+                    t.join().unwrap();
+                    start.elapsed()
+                });
+            },
+        );
+    }
+    g.finish();
+}
+
+fn cross_process(c: &mut Criterion) {
+    let exe = std::env::current_exe().unwrap();
+    let peer = || {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.env(PEER_ENV, "1");
+        cmd
+    };
+    let mut g = c.benchmark_group("cross_process_ping_pong");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    for t in Transport::ALL {
+        let (name, mode) = t.label();
+        g.bench_function(format!("{name}/{mode}"), |b| {
+            b.iter_custom(|iters| {
+                let cfg = Config {
+                    rounds: iters.max(1) as usize,
+                    messages: 1000,
+                    payload: 8,
+                };
+                let row = bench::run(t, &cfg, &peer).unwrap();
+                Duration::from_nanos((row.mean_rtt_ns * iters as f64) as u64)
+            });
+        });
+    }
+    g.finish();
+}
+
+fn main() {
+    if std::env::var_os(PEER_ENV).is_some() {
+        // Peer mode: the last four arguments are the bench peer's.
+        let args: Vec<String> = std::env::args().collect();
+        let n = args.len();
+        bench::peer_main(&args[n.saturating_sub(4)..]).unwrap();
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    in_process(&mut c);
+    cross_process(&mut c);
+    c.final_summary();
+}

@@ -227,7 +227,7 @@ const _: () = {
     assert!(core::mem::size_of::<SegmentHeader>() == 152);
     assert!(core::mem::size_of::<SegmentHeader>() as u64 <= LIVE_OFFSET);
     assert!(LIVE_OFFSET + core::mem::size_of::<SegmentLive>() as u64 <= HEADER_LEN);
-    assert!(HEADER_LEN % LINE == 0);
+    assert!(HEADER_LEN.is_multiple_of(LINE));
     #[cfg(not(shmlane_loom))]
     assert!(core::mem::size_of::<SpscControl>() as u64 == CONTROL_LEN);
     #[cfg(not(shmlane_loom))]

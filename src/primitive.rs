@@ -9,7 +9,6 @@
 //!
 //! `clippy.toml` forbids the std atomics elsewhere in the crate.
 #![allow(unsafe_code)]
-#![allow(clippy::disallowed_types)]
 
 #[cfg(not(shmlane_loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};

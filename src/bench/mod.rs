@@ -11,7 +11,8 @@
 //! ```
 //! use shmlane::bench::{Row, Transport};
 //! let row = Row { transport: "x".into(), mode: "spin".into(), payload_bytes: 8,
-//!     p50_ns: 100, p99_ns: 200, p999_ns: 300, msgs_per_sec: Some(1e6), futex_per_million: None };
+//!     p50_ns: 100, p99_ns: 200, p999_ns: 300, msgs_per_sec: Some(1e6), futex_per_million: None,
+//!     mean_rtt_ns: 200.0 };
 //! assert!(row.to_json().contains("\"p50_ns\":100"));
 //! assert_eq!(Transport::ALL.len(), 5);
 //! ```
@@ -143,6 +144,8 @@ pub struct Row {
     pub msgs_per_sec: Option<f64>,
     /// Futex system calls (both processes) per million streamed messages, for shmlane.
     pub futex_per_million: Option<f64>,
+    /// Mean round trip (for criterion's `iter_custom`; not printed).
+    pub mean_rtt_ns: f64,
 }
 
 impl Row {
@@ -201,6 +204,7 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
         p999_ns: 0,
         msgs_per_sec: None,
         futex_per_million: None,
+        mean_rtt_ns: 0.0,
     };
     let rtts = match transport {
         Transport::Floor => floor(cfg, &mut cmd)?,
@@ -236,6 +240,7 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
             rtts
         }
     };
+    row.mean_rtt_ns = rtts.iter().sum::<u64>() as f64 / rtts.len().max(1) as f64;
     let [p50, p99, p999] = percentiles(rtts, [50.0, 99.0, 99.9]);
     (row.p50_ns, row.p99_ns, row.p999_ns) = (p50 / 2, p99 / 2, p999 / 2);
     Ok(row)

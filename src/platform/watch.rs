@@ -141,7 +141,6 @@ mod tests {
     use std::time::{Duration, Instant};
 
     #[test]
-    #[allow(clippy::disallowed_types)]
     fn fires_when_child_exits() {
         let mut child = std::process::Command::new("sleep")
             .arg("0.2")

@@ -118,7 +118,7 @@ impl Mapping {
         if h.kind != crate::layout::SegmentKind::Array as u32
             || (elem.size, elem.align, elem.fingerprint)
                 != (h.elem_size, h.elem_align, h.type_fingerprint)
-            || h.ring_offset % LINE != 0
+            || !h.ring_offset.is_multiple_of(LINE)
             || end > self.len()
         {
             return None;

@@ -84,7 +84,7 @@ pub(crate) fn block_on<R>(
             loop {
                 spin_hint();
                 n = n.wrapping_add(1);
-                let slow = n % SPIN_CHECK_EVERY == 0;
+                let slow = n.is_multiple_of(SPIN_CHECK_EVERY);
                 if let Poll::Ready(r) = poll(slow) {
                     return Ok(r);
                 }

@@ -1,6 +1,5 @@
 //! Process-wide counters of futex system calls, so tests and the bench can show that
 //! the fast path makes none.
-#![allow(clippy::disallowed_types)] // process-local counters, not a shared protocol
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

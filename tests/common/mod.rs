@@ -44,8 +44,8 @@ pub fn result(child: Child) -> (std::process::ExitStatus, String) {
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
-        .filter_map(|l| l.strip_prefix("RESULT "))
-        .last()
+        .rev()
+        .find_map(|l| l.strip_prefix("RESULT "))
         .unwrap_or("")
         .to_owned();
     (out.status, line)

@@ -62,7 +62,7 @@ fn chunks_in_place_across_the_wrap() {
     assert_eq!(r.as_slices(), (&[1u16][..], &[2u16][..]));
     r.commit_all();
     assert_eq!(rx.pop(), Err(PopError::Empty));
-    drop(tx.write_chunk(1).unwrap()); // dropped uncommitted: nothing published
+    let _ = tx.write_chunk(1).unwrap(); // dropped uncommitted: nothing published
     assert_eq!(rx.pop(), Err(PopError::Empty));
 }
 

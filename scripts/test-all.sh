@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs every test of shmlane on stable: unit + doc + multi-process tests, the fuzz
+# targets over their seed corpora, the loom model checks (plus the fence-mutant check
+# that proves the loom model catches a lost wake-up), clippy and rustfmt.
+# Checks at the end that the tests left nothing behind in /dev/shm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+shm_before=$(ls /dev/shm | grep '^shmlane\.' | sort || true)
+step() { printf '\n==> %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
+(cd loom-tests && cargo fmt -- --check)
+
+step "atomics and UnsafeCell only through the loom shim (src/primitive.rs)"
+# Process-local counters (wait/stats.rs) are not a shared protocol and may use std.
+if grep -rnE '(std|core)::sync::atomic::(AtomicU32|AtomicU64|fence)|(std|core)::cell::UnsafeCell' src \
+    | grep -vE '^src/(primitive|wait/stats)\.rs:'; then
+    echo "use crate::primitive instead"; exit 1
+fi
+
+step "clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+
+step "unit, doc and multi-process tests"
+cargo test --all-targets
+cargo test --doc
+
+step "criterion benches compile and run once (smoke)"
+cargo test --benches --quiet
+
+step "examples"
+cargo run --quiet --example pipe_child
+cargo run --quiet --example byte_stream
+
+step "fuzz targets over their seed corpora (stable)"
+cargo test --manifest-path fuzz/Cargo.toml
+
+step "loom model checks (bounded preemptions)"
+(cd loom-tests && RUSTFLAGS="--cfg shmlane_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 \
+    cargo test --release)
+
+step "loom catches a lost wake-up when the notifier's fence is removed"
+(cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_fence -C debug-assertions" \
+    LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/mutant cargo test --release --test wait)
+
+step "nothing left behind in /dev/shm"
+shm_after=$(ls /dev/shm | grep '^shmlane\.' | sort || true)
+leftover=$(comm -13 <(echo "$shm_before") <(echo "$shm_after") | grep . || true)
+if [ -n "$leftover" ]; then
+    echo "left in /dev/shm:"; echo "$leftover"; exit 1
+fi
+echo "ok: no new /dev/shm/shmlane.* files"

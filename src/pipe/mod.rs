@@ -39,6 +39,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Inheritance: `spawn_with` passes an anonymous pipe to a child that `exec`s (the safe
+//! way from a multithreaded parent). After a raw `fork()` the child shares the mapping
+//! too; claim the ends *after* the fork, each in the process that uses it, since an
+//! end's identity is the process that claimed it.
+//!
 //! Caveats: a process holds at most one sender and one receiver per ring at a time
 //! (a second claim is `EndpointBusy`); values are copied bitwise, so pointers inside `T`
 //! mean nothing to the peer (`Pod` rules most of them out).

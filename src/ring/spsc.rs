@@ -87,7 +87,9 @@ impl<T: Pod + Send> RawRing<T> {
                 .collect(),
         });
         let ctrl = NonNull::from(&*storage.ctrl);
-        let slots = NonNull::from(&storage.slots[0]);
+        // From the whole slice, not its first element: the pointer must carry provenance
+        // for every slot (Miri's Stacked Borrows caught the element-0 version).
+        let slots = NonNull::from(&*storage.slots).cast::<UnsafeCell<T>>();
         Ok(Self {
             ctrl,
             slots,

@@ -158,7 +158,11 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn matches_vecdeque_model(cap_log in 0u32..4, ops in proptest::collection::vec(op(), 0..60)) {
         let cap = 1usize << cap_log;

@@ -113,3 +113,49 @@ impl EventCount {
         self.sleepers.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn notify_wakes_a_sleeper_and_accounting_returns_to_zero() {
+        let ec = Arc::new(EventCount::new());
+        let flag = Arc::new(AtomicU32::new(0));
+        let (ec2, flag2) = (ec.clone(), flag.clone());
+        let waiter = std::thread::spawn(move || {
+            let mut sleeps = 0;
+            loop {
+                if flag2.load(Ordering::Acquire) == 1 {
+                    return sleeps;
+                }
+                let key = ec2.prepare_wait();
+                if flag2.load(Ordering::Acquire) == 1 {
+                    ec2.cancel_wait();
+                    return sleeps;
+                }
+                ec2.wait(key, Instant::now() + Duration::from_secs(30));
+                sleeps += 1;
+            }
+        });
+        // Give the waiter a chance to really sleep (not required for correctness).
+        while ec.sleepers() == 0 && !waiter.is_finished() {
+            std::thread::yield_now();
+        }
+        flag.store(1, Ordering::Release);
+        ec.notify();
+        let sleeps = waiter.join().unwrap();
+        assert!(sleeps <= 1, "woken once, not by timeout loops");
+        assert_eq!(ec.sleepers(), 0);
+    }
+
+    #[test]
+    fn wait_returns_at_the_deadline() {
+        let ec = EventCount::new();
+        let key = ec.prepare_wait();
+        ec.wait(key, Instant::now() + Duration::from_millis(20));
+        assert_eq!(ec.sleepers(), 0);
+    }
+}

@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 shm_before=$(ls /dev/shm | grep '^shmlane\.' | sort || true)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+exec > >(tee "$log") 2>&1
 step() { printf '\n==> %s\n' "$*"; }
 
 step "format"
@@ -24,12 +27,9 @@ fi
 step "clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 
-step "unit, doc and multi-process tests"
+step "unit, multi-process and doc tests; criterion benches run once as a smoke test"
 cargo test --all-targets
 cargo test --doc
-
-step "criterion benches compile and run once (smoke)"
-cargo test --benches --quiet
 
 step "examples"
 cargo run --quiet --example pipe_child
@@ -53,3 +53,7 @@ if [ -n "$leftover" ]; then
     echo "left in /dev/shm:"; echo "$leftover"; exit 1
 fi
 echo "ok: no new /dev/shm/shmlane.* files"
+
+# One closing line over every test runner above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"

@@ -11,8 +11,12 @@ fn expect() -> Expect {
 }
 
 fn unique(tag: &str) -> String {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    static N: std::sync::Mutex<u32> = std::sync::Mutex::new(0);
+    let n = {
+        let mut g = N.lock().unwrap();
+        *g += 1;
+        *g
+    };
     format!("unit-{tag}-{}-{n}", std::process::id())
 }
 

@@ -404,10 +404,7 @@ impl<T: Pod> Producer<T> {
             return Err(ChunkError::TooFewSlots(free as usize));
         }
         let runs = self.ring.runs(self.tail, n);
-        Ok(WriteChunk {
-            runs,
-            producer: self,
-        })
+        Ok(WriteChunk { runs, end: self })
     }
 
     /// True once the consumer has closed its end or was marked dead.
@@ -593,10 +590,7 @@ impl<T: Pod> Consumer<T> {
     pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, Corrupted> {
         let n = self.ready(max as u64)?.min(max as u64) as usize;
         let runs = self.ring.runs(self.head, n);
-        Ok(ReadChunk {
-            runs,
-            consumer: self,
-        })
+        Ok(ReadChunk { runs, end: self })
     }
 
     /// True once the producer has closed its end or was marked dead.
@@ -663,13 +657,69 @@ pub enum ChunkError {
     Corrupted(#[from] Corrupted),
 }
 
-/// Free slots borrowed in place from a [`Producer`]. Nothing is published unless
-/// [`commit`](Self::commit) is called.
+mod sealed {
+    /// Advancing one end's position after a chunk (implemented by both ends).
+    pub trait Publish {
+        fn publish_n(&mut self, n: u64);
+    }
+}
+
+impl<T: Pod> sealed::Publish for Producer<T> {
+    fn publish_n(&mut self, n: u64) {
+        self.publish(n);
+    }
+}
+
+impl<T: Pod> sealed::Publish for Consumer<T> {
+    fn publish_n(&mut self, n: u64) {
+        self.publish(n);
+    }
+}
+
+/// Slots borrowed in place from one end of a ring: free slots from a [`Producer`]
+/// ([`WriteChunk`]) or published values from a [`Consumer`] ([`ReadChunk`]). Nothing
+/// is published or released unless [`commit`](Self::commit) is called.
 #[cfg(not(shmlane_loom))]
 #[derive(Debug)]
-pub struct WriteChunk<'a, T: Pod> {
+pub struct Chunk<'a, T: Pod, End: sealed::Publish> {
     runs: [(*mut T, usize); 2],
-    producer: &'a mut Producer<T>,
+    end: &'a mut End,
+}
+
+/// Free slots borrowed from a [`Producer`] (see [`Producer::write_chunk`]).
+#[cfg(not(shmlane_loom))]
+pub type WriteChunk<'a, T> = Chunk<'a, T, Producer<T>>;
+
+/// Published values borrowed from a [`Consumer`] (see [`Consumer::read_chunk`]).
+#[cfg(not(shmlane_loom))]
+pub type ReadChunk<'a, T> = Chunk<'a, T, Consumer<T>>;
+
+#[cfg(not(shmlane_loom))]
+impl<T: Pod, End: sealed::Publish> Chunk<'_, T, End> {
+    /// Number of borrowed slots.
+    pub fn len(&self) -> usize {
+        self.runs[0].1 + self.runs[1].1
+    }
+
+    /// True if nothing was borrowed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Publishes (writer) or releases (reader) the first `n` slots, clamped to the
+    /// chunk length.
+    pub fn commit(self, n: usize) {
+        let n = n.min(self.len());
+        if n > 0 {
+            self.end.publish_n(n as u64);
+        }
+    }
+
+    /// Commits every slot of the chunk.
+    pub fn commit_all(self) {
+        let n = self.len();
+        self.commit(n);
+    }
 }
 
 #[cfg(not(shmlane_loom))]
@@ -686,39 +736,6 @@ impl<T: Pod> WriteChunk<'_, T> {
             )
         }
     }
-
-    /// Number of borrowed slots.
-    pub fn len(&self) -> usize {
-        self.runs[0].1 + self.runs[1].1
-    }
-
-    /// True if no slot was borrowed.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Publishes the first `n` slots (clamped to the chunk length).
-    pub fn commit(self, n: usize) {
-        let n = n.min(self.len());
-        if n > 0 {
-            self.producer.publish(n as u64);
-        }
-    }
-
-    /// Publishes every slot of the chunk.
-    pub fn commit_all(self) {
-        let n = self.len();
-        self.commit(n);
-    }
-}
-
-/// Published values borrowed in place from a [`Consumer`]. Nothing is released unless
-/// [`commit`](Self::commit) is called.
-#[cfg(not(shmlane_loom))]
-#[derive(Debug)]
-pub struct ReadChunk<'a, T: Pod> {
-    runs: [(*mut T, usize); 2],
-    consumer: &'a mut Consumer<T>,
 }
 
 #[cfg(not(shmlane_loom))]
@@ -737,30 +754,6 @@ impl<T: Pod> ReadChunk<'_, T> {
                 core::slice::from_raw_parts(b, bn),
             )
         }
-    }
-
-    /// Number of values borrowed.
-    pub fn len(&self) -> usize {
-        self.runs[0].1 + self.runs[1].1
-    }
-
-    /// True if nothing was ready.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Releases the first `n` values (clamped to the chunk length).
-    pub fn commit(self, n: usize) {
-        let n = n.min(self.len());
-        if n > 0 {
-            self.consumer.publish(n as u64);
-        }
-    }
-
-    /// Releases every value of the chunk.
-    pub fn commit_all(self) {
-        let n = self.len();
-        self.commit(n);
     }
 }
 

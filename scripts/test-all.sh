@@ -39,12 +39,12 @@ step "fuzz targets over their seed corpora (stable)"
 cargo test --manifest-path fuzz/Cargo.toml
 
 step "loom model checks (bounded preemptions)"
-(cd loom-tests && RUSTFLAGS="--cfg shmlane_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=2 \
+(cd loom-tests && RUSTFLAGS="--cfg shmlane_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=3 \
     cargo test --release)
 
 step "loom catches a lost wake-up when the notifier's fence is removed"
 (cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_fence -C debug-assertions" \
-    LOOM_MAX_PREEMPTIONS=2 CARGO_TARGET_DIR=target/mutant cargo test --release --test wait)
+    LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/mutant cargo test --release --test wait)
 
 step "nothing left behind in /dev/shm"
 shm_after=$(ls /dev/shm | grep '^shmlane\.' | sort || true)

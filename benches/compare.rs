@@ -1,0 +1,208 @@
+//! In-process SPSC comparison: shmlane's ring (on the heap and inside a shared-memory
+//! segment) against rtrb, crossbeam ArrayQueue, crossbeam-channel and std's
+//! sync_channel, all in the same run.
+//!
+//! One macro registers each implementation in three identical groups:
+//! * `same_thread`: push then pop on one thread (uncontended cost of the operations);
+//! * `stream`: a producer thread pushes, the bench thread pops (throughput);
+//! * `ping_pong`: two queues, a value goes round trip between two threads (latency).
+//!
+//! `cargo bench --bench compare`; `cargo test --benches` runs each once.
+
+use criterion::{Criterion, Throughput};
+use std::hint::{black_box, spin_loop};
+use std::time::{Duration, Instant};
+
+const CAP: usize = 1024;
+
+/// Producer thread pushes `iters` values; we pop them all. Returns the elapsed time.
+fn stream<P: Send + 'static, C>(
+    iters: u64,
+    (mut p, mut c): (P, C),
+    push: fn(&mut P, u64) -> bool,
+    pop: fn(&mut C) -> Option<u64>,
+) -> Duration {
+    let start = Instant::now();
+    let t = std::thread::spawn(move || {
+        for v in 0..iters {
+            while !push(&mut p, v) {
+                spin_loop();
+            }
+        }
+    });
+    for _ in 0..iters {
+        loop {
+            if let Some(v) = pop(&mut c) {
+                black_box(v);
+                break;
+            }
+            spin_loop();
+        }
+    }
+    t.join().unwrap();
+    start.elapsed()
+}
+
+/// A value bounces `iters` times between two threads through two queues.
+fn ping_pong<P: Send + 'static, C: Send + 'static>(
+    iters: u64,
+    (mut p1, mut c1): (P, C),
+    (mut p2, mut c2): (P, C),
+    push: fn(&mut P, u64) -> bool,
+    pop: fn(&mut C) -> Option<u64>,
+) -> Duration {
+    let t = std::thread::spawn(move || {
+        for _ in 0..iters {
+            let v = loop {
+                if let Some(v) = pop(&mut c1) {
+                    break v;
+                }
+                spin_loop();
+            };
+            while !push(&mut p2, v) {
+                spin_loop();
+            }
+        }
+    });
+    let start = Instant::now();
+    for v in 0..iters {
+        while !push(&mut p1, v) {
+            spin_loop();
+        }
+        while pop(&mut c2).is_none() {
+            spin_loop();
+        }
+    }
+    let d = start.elapsed();
+    t.join().unwrap();
+    d
+}
+
+/// Registers one implementation: `(id, create, push, pop)`; smoke-tests it first.
+macro_rules! implementation {
+    ($c:expr, $id:literal, $create:expr, $push:expr, $pop:expr) => {{
+        let (mut p, mut c) = $create();
+        assert!($push(&mut p, 7) && $pop(&mut c) == Some(7), "{} smoke test", $id);
+        let mut g = $c.benchmark_group("same_thread");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function($id, |b| {
+            let (mut p, mut c) = $create();
+            b.iter(|| {
+                $push(&mut p, black_box(1));
+                black_box($pop(&mut c));
+            })
+        });
+        g.finish();
+        let mut g = $c.benchmark_group("stream");
+        g.throughput(Throughput::Elements(1));
+        g.bench_function($id, |b| b.iter_custom(|n| stream(n, $create(), $push, $pop)));
+        g.finish();
+        let mut g = $c.benchmark_group("ping_pong");
+        g.bench_function($id, |b| b.iter_custom(|n| ping_pong(n, $create(), $create(), $push, $pop)));
+        g.finish();
+    }};
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+
+    implementation!(
+        c,
+        "shmlane-heap",
+        || shmlane::ring::spsc::heap::<u64>(CAP).unwrap(),
+        |p: &mut shmlane::ring::spsc::Producer<u64>, v| p.push(v).is_ok(),
+        |c: &mut shmlane::ring::spsc::Consumer<u64>| c.pop().ok()
+    );
+    implementation!(
+        c,
+        "shmlane-segment",
+        || shmlane::pipe::channel::<u64>(CAP).unwrap(),
+        |p: &mut shmlane::pipe::Sender<u64>, v| p.try_send(v).is_ok(),
+        |c: &mut shmlane::pipe::Receiver<u64>| c.try_recv().ok()
+    );
+    implementation!(
+        c,
+        "rtrb",
+        || rtrb::RingBuffer::<u64>::new(CAP),
+        |p: &mut rtrb::Producer<u64>, v| p.push(v).is_ok(),
+        |c: &mut rtrb::Consumer<u64>| c.pop().ok()
+    );
+    implementation!(
+        c,
+        "crossbeam-arrayqueue",
+        || {
+            let q = std::sync::Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(CAP));
+            (q.clone(), q)
+        },
+        |p: &mut std::sync::Arc<crossbeam_queue::ArrayQueue<u64>>, v| p.push(v).is_ok(),
+        |c: &mut std::sync::Arc<crossbeam_queue::ArrayQueue<u64>>| c.pop()
+    );
+    implementation!(
+        c,
+        "crossbeam-channel",
+        || crossbeam_channel::bounded::<u64>(CAP),
+        |p: &mut crossbeam_channel::Sender<u64>, v| p.try_send(v).is_ok(),
+        |c: &mut crossbeam_channel::Receiver<u64>| c.try_recv().ok()
+    );
+    implementation!(
+        c,
+        "std-sync-channel",
+        || std::sync::mpsc::sync_channel::<u64>(CAP),
+        |p: &mut std::sync::mpsc::SyncSender<u64>, v| p.try_send(v).is_ok(),
+        |c: &mut std::sync::mpsc::Receiver<u64>| c.try_recv().ok()
+    );
+
+    // Bulk: shmlane's slice API vs rtrb's chunk API, 64 values per call.
+    let mut g = c.benchmark_group("stream_bulk64");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("shmlane-heap", |b| {
+        b.iter_custom(|n| {
+            let (mut p, mut cons) = shmlane::ring::spsc::heap::<u64>(CAP).unwrap();
+            let start = Instant::now();
+            let t = std::thread::spawn(move || {
+                let src = [1u64; 64];
+                let mut sent = 0;
+                while sent < n {
+                    sent += p.push_slice(&src[..(n - sent).min(64) as usize]).unwrap() as u64;
+                }
+            });
+            let (mut got, mut buf) = (0, [0u64; 64]);
+            while got < n {
+                got += cons.pop_into(&mut buf).unwrap() as u64;
+            }
+            t.join().unwrap();
+            start.elapsed()
+        })
+    });
+    g.bench_function("rtrb", |b| {
+        b.iter_custom(|n| {
+            let (mut p, mut cons) = rtrb::RingBuffer::<u64>::new(CAP);
+            let start = Instant::now();
+            let t = std::thread::spawn(move || {
+                let mut sent = 0;
+                while sent < n {
+                    let k = (n - sent).min(64).min(p.slots() as u64) as usize;
+                    if k > 0 {
+                        let chunk = p.write_chunk_uninit(k).unwrap();
+                        sent += chunk.fill_from_iter(std::iter::repeat(1u64)) as u64;
+                    }
+                }
+            });
+            let mut got = 0;
+            while got < n {
+                let k = cons.slots().min(64);
+                if k > 0 {
+                    let chunk = cons.read_chunk(k).unwrap();
+                    got += chunk.into_iter().map(black_box).count() as u64;
+                }
+            }
+            t.join().unwrap();
+            start.elapsed()
+        })
+    });
+    g.finish();
+    c.final_summary();
+}

@@ -82,7 +82,11 @@ fn ping_pong<P: Send + 'static, C: Send + 'static>(
 macro_rules! implementation {
     ($c:expr, $id:literal, $create:expr, $push:expr, $pop:expr) => {{
         let (mut p, mut c) = $create();
-        assert!($push(&mut p, 7) && $pop(&mut c) == Some(7), "{} smoke test", $id);
+        assert!(
+            $push(&mut p, 7) && $pop(&mut c) == Some(7),
+            "{} smoke test",
+            $id
+        );
         let mut g = $c.benchmark_group("same_thread");
         g.throughput(Throughput::Elements(1));
         g.bench_function($id, |b| {
@@ -95,10 +99,14 @@ macro_rules! implementation {
         g.finish();
         let mut g = $c.benchmark_group("stream");
         g.throughput(Throughput::Elements(1));
-        g.bench_function($id, |b| b.iter_custom(|n| stream(n, $create(), $push, $pop)));
+        g.bench_function($id, |b| {
+            b.iter_custom(|n| stream(n, $create(), $push, $pop))
+        });
         g.finish();
         let mut g = $c.benchmark_group("ping_pong");
-        g.bench_function($id, |b| b.iter_custom(|n| ping_pong(n, $create(), $create(), $push, $pop)));
+        g.bench_function($id, |b| {
+            b.iter_custom(|n| ping_pong(n, $create(), $create(), $push, $pop))
+        });
         g.finish();
     }};
 }

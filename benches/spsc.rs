@@ -72,7 +72,8 @@ fn cross_process(c: &mut Criterion) {
                     payload: 8,
                 };
                 let row = bench::run(t, &cfg, &peer).unwrap();
-                Duration::from_nanos((row.mean_rtt_ns * iters as f64) as u64)
+                let mean_rtt = 2.0 * row.latency.map_or(0.0, |l| l.mean);
+                Duration::from_nanos((mean_rtt * iters as f64) as u64)
             });
         });
     }

@@ -53,16 +53,24 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
 }
 
-/// Exponential backoff for spin-then-park loops.
+/// Gives the CPU to another runnable thread, if any (a system call in production).
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(shmlane_loom))]
+    std::thread::yield_now();
+    #[cfg(shmlane_loom)]
+    loom::thread::yield_now();
+}
+
+/// Exponential backoff for spin loops: each step spins twice as long as the last, up
+/// to a cap, and never yields to the OS (the caller decides when to sleep).
 ///
-/// Wraps `crossbeam_utils::Backoff` in production; under loom every step is a
+/// Wraps `crossbeam_utils::Backoff::spin` in production; under loom every step is a
 /// `yield_now` (crossbeam's own type only switches under `crossbeam_loom`).
 #[derive(Debug, Default)]
 pub(crate) struct Backoff {
     #[cfg(not(shmlane_loom))]
     inner: crossbeam_utils::Backoff,
-    #[cfg(shmlane_loom)]
-    steps: u32,
 }
 
 impl Backoff {
@@ -70,25 +78,13 @@ impl Backoff {
         Self::default()
     }
 
-    /// Spins (or yields, once spinning stops paying off).
+    /// One backoff step of pure spinning.
     #[inline]
-    pub(crate) fn snooze(&mut self) {
+    pub(crate) fn spin(&self) {
         #[cfg(not(shmlane_loom))]
-        self.inner.snooze();
+        self.inner.spin();
         #[cfg(shmlane_loom)]
-        {
-            self.steps += 1;
-            loom::thread::yield_now();
-        }
-    }
-
-    /// True once backing off further is pointless and the caller should block.
-    #[inline]
-    pub(crate) fn is_completed(&self) -> bool {
-        #[cfg(not(shmlane_loom))]
-        return self.inner.is_completed();
-        #[cfg(shmlane_loom)]
-        return self.steps >= 1;
+        loom::thread::yield_now();
     }
 }
 

@@ -1,20 +1,20 @@
-//! Cross-process measurements behind `shmlane bench`: latency (one-way, from round
-//! trips) and throughput of shmlane pipes against the OS pipe, a Unix socket and the
-//! hardware floor (two cache lines bounced between two processes).
+//! Cross-process measurements behind `shmlane bench` (and `benches/spsc.rs`): latency
+//! (one-way, half of each round trip, HDR histogram), streaming throughput, and bulk
+//! byte bandwidth of shmlane pipes against the OS pipe, a Unix socket, eventfd, a raw
+//! shared-futex ping-pong, memcpy, and the hardware floor (two cache lines bounced
+//! between two processes).
 //!
 //! Each transport runs in a fresh child process (the caller supplies the command that
 //! re-executes its binary and calls [`peer_main`]); parent and child pin themselves to
-//! different cores.
+//! cores 0 and 1.
 //!
 //! # Examples
 //!
 //! ```
 //! use shmlane::bench::{Row, Transport};
-//! let row = Row { transport: "x".into(), mode: "spin".into(), payload_bytes: 8,
-//!     p50_ns: 100, p99_ns: 200, p999_ns: 300, msgs_per_sec: Some(1e6), futex_per_million: None,
-//!     mean_rtt_ns: 200.0 };
-//! assert!(row.to_json().contains("\"p50_ns\":100"));
-//! assert_eq!(Transport::ALL.len(), 5);
+//! let row = Row::new(Transport::OsPipe, 8);
+//! assert!(row.to_json().contains("\"transport\":\"os-pipe\""));
+//! assert!(Transport::ALL.len() >= 8);
 //! ```
 
 /// Dispatches a payload size to a const-generic function.
@@ -30,14 +30,17 @@ macro_rules! with_payload {
 }
 
 mod peer;
+mod plot;
 mod stats;
 
 pub use peer::peer_main;
-pub use stats::percentiles;
+pub use plot::cdf_svg;
+pub use stats::Latency;
 
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
 use crate::platform::inherit;
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
 use crate::segment::{Expect, Segment};
 use crate::wait::WaitMode;
 use crate::wait::stats::futex_calls;
@@ -47,82 +50,117 @@ use std::time::Instant;
 
 /// Environment variable through which an anonymous segment reaches the bench child.
 const SEG_KEY: &str = "SHMLANE_BENCH_SEG";
-/// Round trips run before measuring.
+/// Round trips run before measuring (fewer if fewer are measured).
 const WARMUP: usize = 2_000;
+/// Write size of the bulk-bytes measurements.
+pub const BULK_WRITE: usize = 64 << 10;
+/// Words between the ping and the pong word of the floor segments (128 bytes apart).
+const LINE_U64: usize = 16;
+const LINE_U32: usize = 32;
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     /// Two cache lines bounced between two processes: the floor for any shm ping-pong.
     Floor,
+    /// Two shared futex words, both sides always asleep: the floor for sleeping waits.
+    FutexFloor,
     /// shmlane duplex pipe, both sides busy-polling.
     ShmSpin,
-    /// shmlane duplex pipe, both sides spin briefly then sleep on the futex.
+    /// shmlane duplex pipe, spin briefly then sleep (the default).
     ShmBlocking,
+    /// shmlane duplex pipe, both sides sleep at once (no spin).
+    ShmSleep,
     /// Two OS pipes (`pipe(2)`), one per direction.
     OsPipe,
     /// A Unix stream socket pair.
     UnixSocket,
+    /// Two eventfds, one per direction (latency only: an eventfd carries no data).
+    Eventfd,
+    /// shmlane byte pipe (`io::Write` / `io::Read`), for bulk bytes.
+    ShmBytes,
+    /// `memcpy` within one process, for bulk bytes.
+    Memcpy,
 }
 
 impl Transport {
-    /// Every transport, in table order.
-    pub const ALL: [Transport; 5] = [
+    /// Every transport measured for latency and message throughput, in table order.
+    pub const ALL: [Transport; 8] = [
         Self::Floor,
         Self::ShmSpin,
         Self::ShmBlocking,
+        Self::FutexFloor,
+        Self::ShmSleep,
+        Self::Eventfd,
         Self::OsPipe,
         Self::UnixSocket,
     ];
+
+    /// Transports measured for bulk bytes ([`BULK_WRITE`]-byte writes).
+    pub const BULK: [Transport; 4] = [Self::Memcpy, Self::ShmBytes, Self::OsPipe, Self::UnixSocket];
 
     /// `(transport, mode)` as printed.
     pub fn label(self) -> (&'static str, &'static str) {
         match self {
             Self::Floor => ("shm-atomics-floor", "spin"),
+            Self::FutexFloor => ("shm-futex-floor", "sleep"),
             Self::ShmSpin => ("shmlane-pipe", "spin"),
             Self::ShmBlocking => ("shmlane-pipe", "blocking"),
+            Self::ShmSleep => ("shmlane-pipe", "sleep"),
             Self::OsPipe => ("os-pipe", "blocking"),
             Self::UnixSocket => ("unix-socket", "blocking"),
+            Self::Eventfd => ("eventfd", "blocking"),
+            Self::ShmBytes => ("shmlane-byte-pipe", "blocking"),
+            Self::Memcpy => ("memcpy", "-"),
         }
     }
 
     fn arg(self) -> &'static str {
         match self {
             Self::Floor => "floor",
+            Self::FutexFloor => "futex-floor",
             Self::ShmSpin => "shm-spin",
             Self::ShmBlocking => "shm-blocking",
+            Self::ShmSleep => "shm-sleep",
             Self::OsPipe => "os-pipe",
             Self::UnixSocket => "unix-socket",
+            Self::Eventfd => "eventfd",
+            Self::ShmBytes => "shm-bytes",
+            Self::Memcpy => "memcpy",
         }
     }
 
     fn from_arg(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|t| t.arg() == s)
+        Self::ALL.into_iter().chain(Self::BULK).find(|t| t.arg() == s)
+    }
+
+    fn wait_mode(self) -> WaitMode {
+        match self {
+            Self::ShmSpin => WaitMode::Spin,
+            Self::ShmSleep => WaitMode::Sleep,
+            _ => WaitMode::Blocking,
+        }
     }
 }
 
 /// Sizes of the measurement.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// Round trips measured for latency.
+    /// Round trips measured for latency (0: no latency measurement).
     pub rounds: usize,
-    /// Messages streamed for throughput.
+    /// Messages streamed for throughput (0: none).
     pub messages: u64,
-    /// Bytes per message: 8, 64, 512 or 4096.
+    /// Bytes per message: 8, 64, 512 or 4096 (or [`BULK_WRITE`] for bulk runs).
     pub payload: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            rounds: 100_000,
-            messages: 2_000_000,
-            payload: 8,
-        }
+        Self { rounds: 100_000, messages: 2_000_000, payload: 8 }
     }
 }
 
-/// Payload sizes the bench supports (the shm pipes carry `[u8; N]`).
+/// Payload sizes of message runs (the shm pipes carry `[u8; N]`).
 pub const PAYLOADS: [usize; 4] = [8, 64, 512, 4096];
 
 /// One line of results.
@@ -132,37 +170,50 @@ pub struct Row {
     pub transport: String,
     /// Wait mode.
     pub mode: String,
-    /// Bytes per message.
+    /// Bytes per message (or per write, for bulk rows).
     pub payload_bytes: usize,
-    /// Median one-way latency (half a round trip).
-    pub p50_ns: u64,
-    /// 99th percentile one-way latency.
-    pub p99_ns: u64,
-    /// 99.9th percentile one-way latency.
-    pub p999_ns: u64,
-    /// Streamed messages per second (none for the floor, which has no queue).
+    /// One-way latency distribution, if measured.
+    pub latency: Option<Latency>,
+    /// Streamed messages (or bulk writes) per second, if measured.
     pub msgs_per_sec: Option<f64>,
     /// Futex system calls (both processes) per million streamed messages, for shmlane.
     pub futex_per_million: Option<f64>,
-    /// Mean round trip (for criterion's `iter_custom`; not printed).
-    pub mean_rtt_ns: f64,
 }
 
 impl Row {
+    /// An empty row for `transport`.
+    pub fn new(transport: Transport, payload_bytes: usize) -> Self {
+        let (t, m) = transport.label();
+        Self {
+            transport: t.into(),
+            mode: m.into(),
+            payload_bytes,
+            latency: None,
+            msgs_per_sec: None,
+            futex_per_million: None,
+        }
+    }
+
+    /// Bytes per second (messages per second × payload).
+    pub fn bytes_per_sec(&self) -> Option<f64> {
+        self.msgs_per_sec.map(|m| m * self.payload_bytes as f64)
+    }
+
     /// One JSON object (no external serializer needed for these flat fields).
     pub fn to_json(&self) -> String {
-        let opt = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.0}"));
+        let num = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.1}"));
+        let lat = |f: fn(&Latency) -> u64| self.latency.as_ref().map_or("null".to_owned(), |l| f(l).to_string());
         format!(
-            "{{\"transport\":\"{}\",\"mode\":\"{}\",\"payload_bytes\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"msgs_per_sec\":{},\"futex_calls_per_million\":{}}}",
+            "{{\"transport\":\"{}\",\"mode\":\"{}\",\"payload_bytes\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"msgs_per_sec\":{},\"bytes_per_sec\":{},\"futex_calls_per_million\":{}}}",
             self.transport,
             self.mode,
             self.payload_bytes,
-            self.p50_ns,
-            self.p99_ns,
-            self.p999_ns,
-            opt(self.msgs_per_sec),
-            self.futex_per_million
-                .map_or("null".to_owned(), |v| format!("{v:.1}")),
+            lat(|l| l.p50),
+            lat(|l| l.p99),
+            lat(|l| l.p999),
+            num(self.msgs_per_sec),
+            num(self.bytes_per_sec()),
+            num(self.futex_per_million),
         )
     }
 }
@@ -179,51 +230,40 @@ pub fn pin_to(cpu: usize) {
 /// Measures one transport. `peer` returns a command that re-executes the current
 /// program so that it calls [`peer_main`] with the arguments appended to it.
 pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io::Result<Row> {
-    if !PAYLOADS.contains(&cfg.payload) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("payload must be one of {PAYLOADS:?}"),
-        ));
+    let bulk = cfg.payload == BULK_WRITE;
+    if !bulk && !PAYLOADS.contains(&cfg.payload) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("payload must be one of {PAYLOADS:?}")));
     }
     pin_to(0);
+    let mut row = Row::new(transport, cfg.payload);
+    if transport == Transport::Memcpy {
+        row.msgs_per_sec = Some(memcpy(cfg.messages));
+        return Ok(row);
+    }
     let mut cmd = peer();
-    cmd.args([
-        transport.arg(),
-        &cfg.payload.to_string(),
-        &cfg.rounds.to_string(),
-        &cfg.messages.to_string(),
-    ]);
+    cmd.args([transport.arg(), &cfg.payload.to_string(), &cfg.rounds.to_string(), &cfg.messages.to_string()]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    let (label_t, label_m) = transport.label();
-    let mut row = Row {
-        transport: label_t.into(),
-        mode: label_m.into(),
-        payload_bytes: cfg.payload,
-        p50_ns: 0,
-        p99_ns: 0,
-        p999_ns: 0,
-        msgs_per_sec: None,
-        futex_per_million: None,
-        mean_rtt_ns: 0.0,
-    };
     let rtts = match transport {
         Transport::Floor => floor(cfg, &mut cmd)?,
-        Transport::ShmSpin | Transport::ShmBlocking => {
-            let mode = if transport == Transport::ShmSpin {
-                WaitMode::Spin
-            } else {
-                WaitMode::Blocking
-            };
-            let (rtts, rate, futex) = with_payload!(cfg.payload, shm, cfg, mode, &mut cmd)?;
+        Transport::FutexFloor => futex_floor(cfg, &mut cmd)?,
+        Transport::ShmSpin | Transport::ShmBlocking | Transport::ShmSleep => {
+            let (rtts, rate, futex) = with_payload!(cfg.payload, shm, cfg, transport.wait_mode(), &mut cmd)?;
             row.msgs_per_sec = Some(rate);
             row.futex_per_million = Some(futex);
+            rtts
+        }
+        Transport::ShmBytes => {
+            let d = Duplex::<u8>::anonymous(1 << 20).map_err(io::Error::other)?;
+            let child = d.spawn_with(&mut cmd, SEG_KEY)?;
+            let (tx, rx) = d.side_a().map_err(io::Error::other)?.split();
+            let (rtts, rate) = stream(cfg, tx, rx, child)?;
+            row.msgs_per_sec = Some(rate);
             rtts
         }
         Transport::OsPipe => {
             let (to_child_r, to_child_w) = io::pipe()?;
             let (from_child_r, from_child_w) = io::pipe()?;
-            cmd.stdin(Stdio::from(to_child_r))
-                .stdout(Stdio::from(from_child_w));
+            cmd.stdin(Stdio::from(to_child_r)).stdout(Stdio::from(from_child_w));
             let child = cmd.spawn()?;
             drop(cmd); // closes our copies of the child's ends
             let (rtts, rate) = stream(cfg, to_child_w, from_child_r, child)?;
@@ -239,72 +279,99 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
             row.msgs_per_sec = Some(rate);
             rtts
         }
+        Transport::Eventfd => {
+            let flags = rustix::event::EventfdFlags::CLOEXEC;
+            let (to_child, from_child) = (rustix::event::eventfd(0, flags)?, rustix::event::eventfd(0, flags)?);
+            cmd.stdin(Stdio::from(to_child.try_clone()?)).stdout(Stdio::from(from_child.try_clone()?));
+            let child = cmd.spawn()?;
+            drop(cmd);
+            let (mut tx, mut rx) = (std::fs::File::from(to_child), std::fs::File::from(from_child));
+            let mut buf = [0u8; 8];
+            let rtts = round_trips(cfg.rounds, |_| {
+                tx.write_all(&1u64.to_ne_bytes())?;
+                rx.read_exact(&mut buf)
+            })?;
+            child_failed(child)?;
+            rtts
+        }
+        Transport::Memcpy => unreachable!("handled above"),
     };
-    row.mean_rtt_ns = rtts.iter().sum::<u64>() as f64 / rtts.len().max(1) as f64;
-    let [p50, p99, p999] = percentiles(rtts, [50.0, 99.0, 99.9]);
-    (row.p50_ns, row.p99_ns, row.p999_ns) = (p50 / 2, p99 / 2, p999 / 2);
+    if !rtts.is_empty() {
+        row.latency = Some(Latency::from_round_trips(&rtts));
+    }
     Ok(row)
 }
 
 /// Round-trip times (ns) from consecutive timestamps, one clock read per round.
-fn round_trips(
-    rounds: usize,
-    mut round: impl FnMut(u64) -> io::Result<()>,
-) -> io::Result<Vec<u64>> {
-    for i in 0..WARMUP {
+fn round_trips(rounds: usize, mut round: impl FnMut(u64) -> io::Result<()>) -> io::Result<Vec<u64>> {
+    let warmup = WARMUP.min(rounds);
+    for i in 0..warmup {
         round(i as u64)?;
     }
     let mut stamps = Vec::with_capacity(rounds + 1);
     stamps.push(Instant::now());
     for i in 0..rounds {
-        round((WARMUP + i) as u64)?;
+        round((warmup + i) as u64)?;
         stamps.push(Instant::now());
     }
-    Ok(stamps
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_nanos() as u64)
-        .collect())
+    Ok(stamps.windows(2).map(|w| (w[1] - w[0]).as_nanos() as u64).collect())
 }
 
 fn child_failed(mut child: Child) -> io::Result<()> {
     let status = child.wait()?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(io::Error::other(format!("bench peer failed: {status}")))
-    }
+    if status.success() { Ok(()) } else { Err(io::Error::other(format!("bench peer failed: {status}"))) }
+}
+
+fn array_segment<T>(len: u64) -> io::Result<Segment> {
+    let expect = Expect { kind: SegmentKind::Array, elem: ElemDesc::of::<T>(), capacity: None };
+    Segment::create_anonymous(&expect, len).map_err(io::Error::other)
 }
 
 fn floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
-    let expect = Expect {
-        kind: SegmentKind::Array,
-        elem: ElemDesc::of::<u64>(),
-        capacity: None,
-    };
-    let seg = Segment::create_anonymous(&expect, 32).map_err(io::Error::other)?;
+    let seg = array_segment::<u64>(2 * LINE_U64 as u64)?;
     let child = inherit::spawn_with(seg.fd(), cmd, SEG_KEY)?;
-    let words = seg
-        .words()
-        .ok_or_else(|| io::Error::other("array segment"))?;
-    let (ping, pong) = (&words[0], &words[16]); // 128 bytes apart: separate lines
+    let words = seg.words::<AtomicU64>().ok_or_else(|| io::Error::other("array segment"))?;
+    let (ping, pong) = (&words[0], &words[LINE_U64]);
     let rtts = round_trips(cfg.rounds, |i| {
         let v = i + 1;
-        ping.store(v, crate::primitive::Ordering::Release);
-        while pong.load(crate::primitive::Ordering::Acquire) != v {
+        // Release/Acquire: the value itself is the message; nothing else to publish.
+        ping.store(v, Ordering::Release);
+        while pong.load(Ordering::Acquire) != v {
             core::hint::spin_loop();
         }
         Ok(())
     })?;
-    ping.store(u64::MAX, crate::primitive::Ordering::Release); // tell the child to stop
+    ping.store(u64::MAX, Ordering::Release); // tell the child to stop
     child_failed(child)?;
     Ok(rtts)
 }
 
-fn shm<const N: usize>(
-    cfg: &Config,
-    mode: WaitMode,
-    cmd: &mut Command,
-) -> io::Result<(Vec<u64>, f64, f64)> {
+/// Each side stores its word and `FUTEX_WAKE`s the other, then sleeps in `FUTEX_WAIT`
+/// until its own word changes: two wake-ups per round trip, no spinning.
+fn futex_floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
+    let seg = array_segment::<u32>(2 * LINE_U32 as u64)?;
+    let child = inherit::spawn_with(seg.fd(), cmd, SEG_KEY)?;
+    let words = seg.words::<AtomicU32>().ok_or_else(|| io::Error::other("array segment"))?;
+    let (ping, pong) = (&words[0], &words[LINE_U32]);
+    let rtts = round_trips(cfg.rounds, |i| {
+        let v = (i as u32 % (u32::MAX - 1)) + 1;
+        ping.store(v, Ordering::Release);
+        futex::wake_all(ping);
+        loop {
+            let seen = pong.load(Ordering::Acquire);
+            if seen == v {
+                return Ok(());
+            }
+            futex::wait(pong, seen, None);
+        }
+    })?;
+    ping.store(u32::MAX, Ordering::Release);
+    futex::wake_all(ping);
+    child_failed(child)?;
+    Ok(rtts)
+}
+
+fn shm<const N: usize>(cfg: &Config, mode: WaitMode, cmd: &mut Command) -> io::Result<(Vec<u64>, f64, f64)> {
     let d = Duplex::<[u8; N]>::anonymous(1024).map_err(io::Error::other)?;
     let mut child = d.spawn_with(cmd, SEG_KEY)?;
     let mut end = d.side_a().map_err(io::Error::other)?;
@@ -331,29 +398,15 @@ fn shm<const N: usize>(
     let ours = (ours.waits - before.waits) + (ours.wakes - before.wakes);
     drop(end);
     let mut line = String::new();
-    io::BufReader::new(
-        child
-            .stdout
-            .take()
-            .ok_or_else(|| io::Error::other("no stdout"))?,
-    )
-    .read_line(&mut line)?;
-    let theirs: u64 = line
-        .trim()
-        .strip_prefix("FUTEX ")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    io::BufReader::new(child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?).read_line(&mut line)?;
+    let theirs: u64 = line.trim().strip_prefix("FUTEX ").and_then(|s| s.parse().ok()).unwrap_or(0);
     child_failed(child)?;
-    let per_million = (ours + theirs) as f64 * 1e6 / cfg.messages as f64;
+    let per_million = (ours + theirs) as f64 * 1e6 / cfg.messages.max(1) as f64;
     Ok((rtts, cfg.messages as f64 / secs, per_million))
 }
 
-fn stream(
-    cfg: &Config,
-    mut tx: impl Write,
-    mut rx: impl Read,
-    child: Child,
-) -> io::Result<(Vec<u64>, f64)> {
+/// Round trips of `payload` bytes, then `messages` writes of `payload` bytes and an ack.
+fn stream(cfg: &Config, mut tx: impl Write, mut rx: impl Read, child: Child) -> io::Result<(Vec<u64>, f64)> {
     let n = cfg.payload;
     let mut msg = vec![0u8; n];
     let mut back = vec![0u8; n];
@@ -374,54 +427,69 @@ fn stream(
     Ok((rtts, cfg.messages as f64 / secs))
 }
 
-/// Formats rows as a table, with latency relative to the floor and throughput relative
-/// to the OS pipe (both measured in the same run).
+/// `writes` copies of [`BULK_WRITE`] bytes into a 1 MiB buffer (the byte pipe's ring
+/// size), like a ring transfer without the second process: copies per second.
+fn memcpy(writes: u64) -> f64 {
+    let src = vec![7u8; BULK_WRITE];
+    let mut dst = vec![0u8; 1 << 20];
+    let t0 = Instant::now();
+    for i in 0..writes as usize {
+        let off = (i * BULK_WRITE) % dst.len();
+        dst[off..off + BULK_WRITE].copy_from_slice(std::hint::black_box(&src));
+    }
+    std::hint::black_box(&dst);
+    writes as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+/// Formats latency/throughput rows as a table, with ratios to peers of the same run:
+/// p50 relative to the spinning floor, msgs/s relative to the OS pipe.
 pub fn table(rows: &[Row]) -> String {
-    let floor = rows
-        .iter()
-        .find(|r| r.transport == "shm-atomics-floor")
-        .map(|r| r.p50_ns.max(1));
-    let pipe = rows
-        .iter()
-        .find(|r| r.transport == "os-pipe")
-        .and_then(|r| r.msgs_per_sec);
+    let p50 = |r: &Row| r.latency.as_ref().map(|l| l.p50 as f64);
+    let floor = rows.iter().find(|r| r.transport == "shm-atomics-floor").and_then(p50);
+    let pipe = rows.iter().find(|r| r.transport == "os-pipe").and_then(|r| r.msgs_per_sec);
     let mut out = format!(
         "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}\n",
-        "transport",
-        "mode",
-        "payload",
-        "p50 ns",
-        "p99 ns",
-        "p99.9 ns",
-        "p50/floor",
-        "msgs/s",
-        "vs os-pipe",
-        "futex/1M msg"
+        "transport", "mode", "payload", "p50 ns", "p99 ns", "p99.9 ns", "p50/floor", "msgs/s", "vs os-pipe", "futex/1M msg"
     );
     for r in rows {
-        let ratio = floor.map_or("-".into(), |f| {
-            format!("{:.2}x", r.p50_ns as f64 / f as f64)
-        });
-        let rate = r.msgs_per_sec.map_or("-".into(), |v| format!("{v:.0}"));
-        let vs = match (r.msgs_per_sec, pipe) {
-            (Some(v), Some(p)) => format!("{:.1}x", v / p),
-            _ => "-".into(),
-        };
-        let fx = r
-            .futex_per_million
-            .map_or("-".into(), |v| format!("{v:.1}"));
+        let l = |f: fn(&Latency) -> u64| r.latency.as_ref().map_or("-".into(), |l| f(l).to_string());
         out += &format!(
             "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}\n",
             r.transport,
             r.mode,
             r.payload_bytes,
-            r.p50_ns,
-            r.p99_ns,
-            r.p999_ns,
-            ratio,
-            rate,
-            vs,
-            fx
+            l(|l| l.p50),
+            l(|l| l.p99),
+            l(|l| l.p999),
+            ratio(p50(r), floor),
+            r.msgs_per_sec.map_or("-".into(), |v| format!("{v:.0}")),
+            ratio(r.msgs_per_sec, pipe),
+            r.futex_per_million.map_or("-".into(), |v| format!("{v:.1}")),
+        );
+    }
+    out
+}
+
+/// Formats bulk rows: bandwidth relative to memcpy and to the OS pipe.
+pub fn bulk_table(rows: &[Row]) -> String {
+    let of = |name: &str| rows.iter().find(|r| r.transport == name).and_then(Row::bytes_per_sec);
+    let (memcpy, pipe) = (of("memcpy"), of("os-pipe"));
+    let mut out = format!("{:<18} {:>10} {:>10} {:>11} {:>11}\n", "bulk transport", "write", "GB/s", "vs memcpy", "vs os-pipe");
+    for r in rows {
+        out += &format!(
+            "{:<18} {:>10} {:>10} {:>11} {:>11}\n",
+            r.transport,
+            r.payload_bytes,
+            r.bytes_per_sec().map_or("-".into(), |b| format!("{:.2}", b / 1e9)),
+            ratio(r.bytes_per_sec(), memcpy),
+            ratio(r.bytes_per_sec(), pipe),
         );
     }
     out

@@ -1,6 +1,7 @@
 //! The child side of each bench transport.
 
-use super::{SEG_KEY, Transport, WARMUP, pin_to};
+use super::{LINE_U32, LINE_U64, SEG_KEY, Transport, WARMUP, pin_to};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
 use crate::platform::inherit;
@@ -24,20 +25,36 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
     };
     let transport = Transport::from_arg(t).ok_or_else(bad)?;
     let payload: usize = payload.parse().map_err(|_| bad())?;
-    let rounds: usize = rounds.parse::<usize>().map_err(|_| bad())? + WARMUP;
+    let rounds: usize = rounds.parse::<usize>().map_err(|_| bad())?;
+    let rounds = rounds + WARMUP.min(rounds);
     let messages: u64 = messages.parse().map_err(|_| bad())?;
     pin_to(1);
     match transport {
         Transport::Floor => floor(),
-        Transport::ShmSpin => with_payload!(payload, shm, WaitMode::Spin, rounds, messages),
-        Transport::ShmBlocking => with_payload!(payload, shm, WaitMode::Blocking, rounds, messages),
-        Transport::OsPipe => stream(
-            payload,
-            rounds,
-            messages,
-            io::stdin().lock(),
-            io::stdout().lock(),
-        ),
+        Transport::FutexFloor => futex_floor(),
+        Transport::ShmSpin | Transport::ShmBlocking | Transport::ShmSleep => {
+            with_payload!(payload, shm, transport.wait_mode(), rounds, messages)
+        }
+        Transport::ShmBytes => {
+            let (tx, rx) = Duplex::<u8>::from_env(SEG_KEY)
+                .map_err(io::Error::other)?
+                .side_b()
+                .map_err(io::Error::other)?
+                .split();
+            stream(payload, rounds, messages, rx, tx)
+        }
+        Transport::Memcpy => Err(bad()),
+        Transport::Eventfd => {
+            let mut rx = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
+            let mut tx = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);
+            let mut buf = [0u8; 8];
+            for _ in 0..rounds {
+                rx.read_exact(&mut buf)?;
+                tx.write_all(&1u64.to_ne_bytes())?;
+            }
+            Ok(())
+        }
+        Transport::OsPipe => stream(payload, rounds, messages, io::stdin().lock(), io::stdout().lock()),
         Transport::UnixSocket => {
             let sock = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
             stream(payload, rounds, messages, sock.try_clone()?, sock)
@@ -45,29 +62,46 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
     }
 }
 
+fn array<T>() -> io::Result<Segment> {
+    let expect = Expect { kind: SegmentKind::Array, elem: ElemDesc::of::<T>(), capacity: None };
+    Segment::from_fd(inherit::take(SEG_KEY).map_err(io::Error::other)?, &expect).map_err(io::Error::other)
+}
+
 fn floor() -> io::Result<()> {
-    let expect = Expect {
-        kind: SegmentKind::Array,
-        elem: ElemDesc::of::<u64>(),
-        capacity: None,
-    };
-    let seg = Segment::from_fd(inherit::take(SEG_KEY).map_err(io::Error::other)?, &expect)
-        .map_err(io::Error::other)?;
-    let words = seg
-        .words()
-        .ok_or_else(|| io::Error::other("array segment"))?;
-    let (ping, pong) = (&words[0], &words[16]);
+    let seg = array::<u64>()?;
+    let words = seg.words::<AtomicU64>().ok_or_else(|| io::Error::other("array segment"))?;
+    let (ping, pong) = (&words[0], &words[LINE_U64]);
     let mut last = 0;
     loop {
-        let v = ping.load(crate::primitive::Ordering::Acquire);
+        let v = ping.load(Ordering::Acquire);
         if v == u64::MAX {
             return Ok(());
         }
         if v != last {
             last = v;
-            pong.store(v, crate::primitive::Ordering::Release);
+            pong.store(v, Ordering::Release);
         } else {
             core::hint::spin_loop();
+        }
+    }
+}
+
+fn futex_floor() -> io::Result<()> {
+    let seg = array::<u32>()?;
+    let words = seg.words::<AtomicU32>().ok_or_else(|| io::Error::other("array segment"))?;
+    let (ping, pong) = (&words[0], &words[LINE_U32]);
+    let mut last = 0;
+    loop {
+        let v = ping.load(Ordering::Acquire);
+        if v == u32::MAX {
+            return Ok(());
+        }
+        if v != last {
+            last = v;
+            pong.store(v, Ordering::Release);
+            futex::wake_all(pong);
+        } else {
+            futex::wait(ping, v, None);
         }
     }
 }

@@ -1,12 +1,13 @@
 //! `shmlane` command line: the side-by-side benchmark (the project's main job).
 //!
 //! ```text
-//! shmlane bench            # table with ratios
-//! shmlane bench --json     # one JSON object per row
+//! shmlane bench                      # tables with ratios
+//! shmlane bench --json               # one JSON object per row
+//! shmlane bench --plot latency.svg   # also write the latency CDFs
 //! ```
 
 use clap::{Parser, Subcommand};
-use shmlane::bench::{self, Config, PAYLOADS, Transport};
+use shmlane::bench::{self, BULK_WRITE, Config, PAYLOADS, Transport};
 use std::io::Write;
 use std::process::{Command, ExitCode};
 
@@ -23,10 +24,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Measure latency and throughput of shmlane pipes against the OS pipe, a Unix
-    /// socket and the hardware floor, two processes on different cores.
+    /// Measure latency, throughput and bulk bandwidth of shmlane pipes against the OS
+    /// pipe, a Unix socket, eventfd, a raw futex ping-pong, memcpy and the hardware
+    /// floor, two processes on different cores, all in one run.
     Bench {
-        /// Print one JSON object per row instead of a table.
+        /// Print one JSON object per row instead of tables.
         #[arg(long)]
         json: bool,
         /// Round trips measured per transport.
@@ -38,6 +40,12 @@ enum Cmd {
         /// Message size in bytes (8, 64, 512 or 4096).
         #[arg(long, default_value_t = 8, value_parser = parse_payload)]
         payload: usize,
+        /// Bytes moved per transport in the bulk (64 KiB writes) measurement; 0 skips it.
+        #[arg(long, default_value_t = 1 << 30)]
+        bulk_bytes: u64,
+        /// Write the one-way latency CDFs to this SVG file.
+        #[arg(long, value_name = "FILE.svg")]
+        plot: Option<std::path::PathBuf>,
     },
     /// Internal: the child side of a bench measurement.
     #[command(name = "__bench-peer", hide = true)]
@@ -53,68 +61,109 @@ fn parse_payload(s: &str) -> Result<usize, String> {
     }
 }
 
+fn progress(i: usize, total: usize, t: Transport, what: &str) {
+    let (name, mode) = t.label();
+    eprint!("\r[{i}/{total}] {name} ({mode}): {what}…{:30}", "");
+    let _ = std::io::stderr().flush();
+}
+
 fn main() -> ExitCode {
-    match Cli::parse().cmd {
-        Cmd::BenchPeer { args } => match bench::peer_main(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("bench peer: {e}");
-                ExitCode::FAILURE
-            }
-        },
+    let (json, cfg, bulk_bytes, plot) = match Cli::parse().cmd {
+        Cmd::BenchPeer { args } => {
+            return match bench::peer_main(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bench peer: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Cmd::Bench {
             json,
             rounds,
             messages,
             payload,
-        } => {
-            let cfg = Config {
+            bulk_bytes,
+            plot,
+        } => (
+            json,
+            Config {
                 rounds,
                 messages,
                 payload,
-            };
-            let exe = match std::env::current_exe() {
-                Ok(p) => p,
-                Err(e) => {
-                    eprintln!("cannot find own executable: {e}");
-                    return ExitCode::FAILURE;
+            },
+            bulk_bytes,
+            plot,
+        ),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("cannot find own executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let peer = || {
+        let mut c = Command::new(&exe);
+        c.arg("__bench-peer").arg("--");
+        c
+    };
+    let bulk_cfg = Config {
+        rounds: 0,
+        messages: bulk_bytes / BULK_WRITE as u64,
+        payload: BULK_WRITE,
+    };
+    let mut jobs: Vec<(Transport, Config)> = Transport::ALL.iter().map(|&t| (t, cfg)).collect();
+    if bulk_cfg.messages > 0 {
+        jobs.extend(Transport::BULK.iter().map(|&t| (t, bulk_cfg)));
+    }
+    let (mut rows, mut bulk_rows) = (Vec::new(), Vec::new());
+    for (i, (t, c)) in jobs.iter().enumerate() {
+        let what = if c.rounds == 0 {
+            format!("{} MiB in 64 KiB writes", bulk_bytes >> 20)
+        } else {
+            format!("{} round trips, {} messages", c.rounds, c.messages)
+        };
+        progress(i + 1, jobs.len(), *t, &what);
+        match bench::run(*t, c, &peer) {
+            Ok(row) => {
+                if json {
+                    println!("{}", row.to_json());
                 }
-            };
-            let peer = || {
-                let mut c = Command::new(&exe);
-                c.arg("__bench-peer").arg("--");
-                c
-            };
-            let mut rows = Vec::new();
-            let total = Transport::ALL.len();
-            for (i, t) in Transport::ALL.into_iter().enumerate() {
+                if c.rounds == 0 {
+                    bulk_rows.push(row)
+                } else {
+                    rows.push(row)
+                }
+            }
+            Err(e) => {
                 let (name, mode) = t.label();
-                eprint!(
-                    "\r[{}/{total}] {name} ({mode}): {rounds} round trips, {messages} messages…          ",
-                    i + 1
-                );
-                let _ = std::io::stderr().flush();
-                match bench::run(t, &cfg, &peer) {
-                    Ok(row) => {
-                        if json {
-                            println!("{}", row.to_json());
-                        }
-                        rows.push(row);
-                    }
-                    Err(e) => {
-                        eprintln!("\n{name} ({mode}) failed: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                }
+                eprintln!("\n{name} ({mode}) failed: {e}");
+                return ExitCode::FAILURE;
             }
-            eprintln!("\r{:80}\r", "done");
-            if !json {
-                print!("{}", bench::table(&rows));
-                println!(
-                    "(one-way latency = half the round trip; parent on cpu 0, child on cpu 1)"
-                );
-            }
-            ExitCode::SUCCESS
         }
     }
+    eprint!("\r{:100}\r", "");
+    if !json {
+        print!("{}", bench::table(&rows));
+        println!(
+            "(one-way latency = half the round trip, HDR histogram; parent on cpu 0, child on cpu 1)\n"
+        );
+        if !bulk_rows.is_empty() {
+            print!("{}", bench::bulk_table(&bulk_rows));
+        }
+    }
+    if let Some(path) = plot {
+        let title = format!(
+            "one-way latency, {}-byte messages, {} round trips",
+            cfg.payload, cfg.rounds
+        );
+        let svg = bench::cdf_svg(&rows, &title);
+        if let Err(e) = std::fs::write(&path, svg) {
+            eprintln!("cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("latency CDF written to {}", path.display());
+    }
+    ExitCode::SUCCESS
 }

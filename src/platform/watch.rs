@@ -41,10 +41,10 @@ pub(crate) struct WatchGuard(u64);
 impl Drop for WatchGuard {
     fn drop(&mut self) {
         let mut st = state();
-        if let Some(w) = st.as_mut() {
-            if w.regs.remove(&self.0).is_some() {
-                kick(&w.wake);
-            }
+        if let Some(w) = st.as_mut()
+            && w.regs.remove(&self.0).is_some()
+        {
+            kick(&w.wake);
         }
     }
 }

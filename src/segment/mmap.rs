@@ -109,31 +109,42 @@ impl Mapping {
         Some(unsafe { RawRing::from_raw(base, h.capacity, self.clone()) })
     }
 
-    /// The elements of an `Array` segment of `u64` as atomics, or `None` if `h` does not
-    /// describe one that fits this mapping.
-    pub(crate) fn words(&self, h: &SegmentHeader) -> Option<&[AtomicU64]> {
-        let elem = crate::layout::ElemDesc::of::<u64>();
+    /// The elements of an `Array` segment of `u32`/`u64` as atomics, or `None` if `h`
+    /// does not describe one of that element type that fits this mapping.
+    pub(crate) fn words<W: SharedWord>(&self, h: &SegmentHeader) -> Option<&[W]> {
+        let elem = W::elem();
         let len = usize::try_from(h.capacity).ok()?;
-        let end = h.capacity.checked_mul(8)?.checked_add(h.ring_offset)?;
+        let end = h.capacity.checked_mul(u64::from(elem.size))?.checked_add(h.ring_offset)?;
         if h.kind != crate::layout::SegmentKind::Array as u32
-            || (elem.size, elem.align, elem.fingerprint)
-                != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || (elem.size, elem.align, elem.fingerprint) != (h.elem_size, h.elem_align, h.type_fingerprint)
             || !h.ring_offset.is_multiple_of(LINE)
             || end > self.len()
         {
             return None;
         }
-        // SAFETY: `capacity` u64 words starting at a 128-aligned offset lie inside the
-        // mapping (checked above), which lives as long as `&self`; AtomicU64 has the size
-        // and alignment of u64 and every bit pattern is valid.
+        // SAFETY: `capacity` words starting at a 128-aligned offset lie inside the mapping
+        // (checked above), which lives as long as `&self`; W is an atomic integer with the
+        // size and alignment of the element type checked above, valid for any bits.
         Some(unsafe {
-            core::slice::from_raw_parts(
-                self.map
-                    .as_ptr()
-                    .add(h.ring_offset as usize)
-                    .cast::<AtomicU64>(),
-                len,
-            )
+            core::slice::from_raw_parts(self.map.as_ptr().add(h.ring_offset as usize).cast::<W>(), len)
         })
+    }
+}
+
+/// Atomic integer types an `Array` segment can be viewed as.
+pub(crate) trait SharedWord: Sized {
+    /// Descriptor of the plain integer the atomic wraps.
+    fn elem() -> crate::layout::ElemDesc;
+}
+
+impl SharedWord for AtomicU64 {
+    fn elem() -> crate::layout::ElemDesc {
+        crate::layout::ElemDesc::of::<u64>()
+    }
+}
+
+impl SharedWord for crate::primitive::AtomicU32 {
+    fn elem() -> crate::layout::ElemDesc {
+        crate::layout::ElemDesc::of::<u32>()
     }
 }

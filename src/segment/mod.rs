@@ -250,9 +250,9 @@ impl Segment {
         self.map.file().as_fd()
     }
 
-    /// The words of an [`Array`](crate::layout::SegmentKind::Array) segment of `u64`.
-    #[allow(dead_code)]
-    pub(crate) fn words(&self) -> Option<&[crate::primitive::AtomicU64]> {
+    /// The words of an [`Array`](crate::layout::SegmentKind::Array) segment of `u32`
+    /// or `u64`, as atomics.
+    pub(crate) fn words<W: mmap::SharedWord>(&self) -> Option<&[W]> {
         self.map.words(&self.header)
     }
 

@@ -119,13 +119,11 @@ pub fn validate_header(
     if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY {
         return Err(OpenError::InvalidCapacity(h.capacity));
     }
-    if let Some(want) = expect.capacity {
-        if want != h.capacity {
-            return Err(OpenError::CapacityMismatch {
-                expected: want,
-                found: h.capacity,
-            });
-        }
+    if let Some(want) = expect.capacity
+        && want != h.capacity
+    {
+        return Err(OpenError::CapacityMismatch { expected: want, found: h.capacity });
+    }
     }
     if h.elem_size != expect.elem.size {
         return Err(OpenError::ElementSizeMismatch {

@@ -25,11 +25,21 @@ pub mod stats;
 
 pub use eventcount::EventCount;
 
-use crate::primitive::{Backoff, spin_hint};
+use crate::primitive::{Backoff, spin_hint, yield_now};
 use std::time::{Duration, Instant};
 
 /// The longest single futex sleep; after each tick the caller re-checks peer liveness.
 pub const TICK: Duration = Duration::from_millis(50);
+
+/// How long [`WaitMode::Blocking`] spins before it sleeps. Long enough that a peer's
+/// reply within a burst (or after a short preemption of the peer) never pays a futex
+/// wake-up (~30 µs on a VM); short enough that an idle waiter costs nothing measurable.
+pub const SPIN_BUDGET: Duration = Duration::from_micros(50);
+
+/// The first part of [`SPIN_BUDGET`] spins without system calls; the rest yields the
+/// CPU between spins, so that with more waiting processes than cores the peer we wait
+/// for gets to run.
+pub const PURE_SPIN: Duration = Duration::from_micros(5);
 
 /// How a blocking call waits when there is nothing to do.
 ///
@@ -41,12 +51,16 @@ pub const TICK: Duration = Duration::from_millis(50);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum WaitMode {
-    /// Spin briefly (exponential backoff), then sleep on the futex: 0 % CPU when idle.
+    /// Spin up to [`SPIN_BUDGET`] (exponential backoff), then sleep on the futex:
+    /// 0 % CPU when idle.
     #[default]
     Blocking,
     /// Busy-poll without ever sleeping: lowest latency, one core burnt while waiting.
     /// Still honours deadlines and notices a dead peer.
     Spin,
+    /// Sleep on the futex at once, without spinning first: least CPU, every wait pays a
+    /// wake-up.
+    Sleep,
 }
 
 /// Polls between two slow-path checks (deadline, peer liveness) in [`WaitMode::Spin`].
@@ -93,12 +107,26 @@ pub(crate) fn block_on<R>(
                 }
             }
         }
-        WaitMode::Blocking => {
-            let mut backoff = Backoff::new();
-            while !backoff.is_completed() {
-                backoff.snooze();
-                if let Poll::Ready(r) = poll(false) {
-                    return Ok(r);
+        WaitMode::Blocking | WaitMode::Sleep => {
+            if mode == WaitMode::Blocking {
+                let backoff = Backoff::new();
+                let start = Instant::now();
+                let mut n: u32 = 0;
+                loop {
+                    backoff.spin();
+                    if let Poll::Ready(r) = poll(false) {
+                        return Ok(r);
+                    }
+                    n = n.wrapping_add(1);
+                    if n.is_multiple_of(16) {
+                        let spent = start.elapsed();
+                        if spent >= SPIN_BUDGET {
+                            break;
+                        }
+                        if spent >= PURE_SPIN {
+                            yield_now();
+                        }
+                    }
                 }
             }
             loop {
@@ -114,7 +142,10 @@ pub(crate) fn block_on<R>(
                     return Ok(r);
                 }
                 ec.wait(key, until);
-                if let Poll::Ready(r) = poll(true) {
+                // Woken (or spurious): cheap check. Tick expired: also the slow checks
+                // (peer liveness), which cost a /proc read and must not run per wake-up.
+                let slow = Instant::now() >= until;
+                if let Poll::Ready(r) = poll(slow) {
                     return Ok(r);
                 }
             }

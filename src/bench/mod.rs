@@ -131,7 +131,10 @@ impl Transport {
     }
 
     fn from_arg(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().chain(Self::BULK).find(|t| t.arg() == s)
+        Self::ALL
+            .into_iter()
+            .chain(Self::BULK)
+            .find(|t| t.arg() == s)
     }
 
     fn wait_mode(self) -> WaitMode {
@@ -156,7 +159,11 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Self { rounds: 100_000, messages: 2_000_000, payload: 8 }
+        Self {
+            rounds: 100_000,
+            messages: 2_000_000,
+            payload: 8,
+        }
     }
 }
 
@@ -202,7 +209,11 @@ impl Row {
     /// One JSON object (no external serializer needed for these flat fields).
     pub fn to_json(&self) -> String {
         let num = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.1}"));
-        let lat = |f: fn(&Latency) -> u64| self.latency.as_ref().map_or("null".to_owned(), |l| f(l).to_string());
+        let lat = |f: fn(&Latency) -> u64| {
+            self.latency
+                .as_ref()
+                .map_or("null".to_owned(), |l| f(l).to_string())
+        };
         format!(
             "{{\"transport\":\"{}\",\"mode\":\"{}\",\"payload_bytes\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"msgs_per_sec\":{},\"bytes_per_sec\":{},\"futex_calls_per_million\":{}}}",
             self.transport,
@@ -232,7 +243,10 @@ pub fn pin_to(cpu: usize) {
 pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io::Result<Row> {
     let bulk = cfg.payload == BULK_WRITE;
     if !bulk && !PAYLOADS.contains(&cfg.payload) {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("payload must be one of {PAYLOADS:?}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("payload must be one of {PAYLOADS:?}"),
+        ));
     }
     pin_to(0);
     let mut row = Row::new(transport, cfg.payload);
@@ -241,13 +255,19 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
         return Ok(row);
     }
     let mut cmd = peer();
-    cmd.args([transport.arg(), &cfg.payload.to_string(), &cfg.rounds.to_string(), &cfg.messages.to_string()]);
+    cmd.args([
+        transport.arg(),
+        &cfg.payload.to_string(),
+        &cfg.rounds.to_string(),
+        &cfg.messages.to_string(),
+    ]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let rtts = match transport {
         Transport::Floor => floor(cfg, &mut cmd)?,
         Transport::FutexFloor => futex_floor(cfg, &mut cmd)?,
         Transport::ShmSpin | Transport::ShmBlocking | Transport::ShmSleep => {
-            let (rtts, rate, futex) = with_payload!(cfg.payload, shm, cfg, transport.wait_mode(), &mut cmd)?;
+            let (rtts, rate, futex) =
+                with_payload!(cfg.payload, shm, cfg, transport.wait_mode(), &mut cmd)?;
             row.msgs_per_sec = Some(rate);
             row.futex_per_million = Some(futex);
             rtts
@@ -263,7 +283,8 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
         Transport::OsPipe => {
             let (to_child_r, to_child_w) = io::pipe()?;
             let (from_child_r, from_child_w) = io::pipe()?;
-            cmd.stdin(Stdio::from(to_child_r)).stdout(Stdio::from(from_child_w));
+            cmd.stdin(Stdio::from(to_child_r))
+                .stdout(Stdio::from(from_child_w));
             let child = cmd.spawn()?;
             drop(cmd); // closes our copies of the child's ends
             let (rtts, rate) = stream(cfg, to_child_w, from_child_r, child)?;
@@ -281,11 +302,18 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
         }
         Transport::Eventfd => {
             let flags = rustix::event::EventfdFlags::CLOEXEC;
-            let (to_child, from_child) = (rustix::event::eventfd(0, flags)?, rustix::event::eventfd(0, flags)?);
-            cmd.stdin(Stdio::from(to_child.try_clone()?)).stdout(Stdio::from(from_child.try_clone()?));
+            let (to_child, from_child) = (
+                rustix::event::eventfd(0, flags)?,
+                rustix::event::eventfd(0, flags)?,
+            );
+            cmd.stdin(Stdio::from(to_child.try_clone()?))
+                .stdout(Stdio::from(from_child.try_clone()?));
             let child = cmd.spawn()?;
             drop(cmd);
-            let (mut tx, mut rx) = (std::fs::File::from(to_child), std::fs::File::from(from_child));
+            let (mut tx, mut rx) = (
+                std::fs::File::from(to_child),
+                std::fs::File::from(from_child),
+            );
             let mut buf = [0u8; 8];
             let rtts = round_trips(cfg.rounds, |_| {
                 tx.write_all(&1u64.to_ne_bytes())?;
@@ -303,7 +331,10 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
 }
 
 /// Round-trip times (ns) from consecutive timestamps, one clock read per round.
-fn round_trips(rounds: usize, mut round: impl FnMut(u64) -> io::Result<()>) -> io::Result<Vec<u64>> {
+fn round_trips(
+    rounds: usize,
+    mut round: impl FnMut(u64) -> io::Result<()>,
+) -> io::Result<Vec<u64>> {
     let warmup = WARMUP.min(rounds);
     for i in 0..warmup {
         round(i as u64)?;
@@ -314,23 +345,36 @@ fn round_trips(rounds: usize, mut round: impl FnMut(u64) -> io::Result<()>) -> i
         round((warmup + i) as u64)?;
         stamps.push(Instant::now());
     }
-    Ok(stamps.windows(2).map(|w| (w[1] - w[0]).as_nanos() as u64).collect())
+    Ok(stamps
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_nanos() as u64)
+        .collect())
 }
 
 fn child_failed(mut child: Child) -> io::Result<()> {
     let status = child.wait()?;
-    if status.success() { Ok(()) } else { Err(io::Error::other(format!("bench peer failed: {status}"))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("bench peer failed: {status}")))
+    }
 }
 
 fn array_segment<T>(len: u64) -> io::Result<Segment> {
-    let expect = Expect { kind: SegmentKind::Array, elem: ElemDesc::of::<T>(), capacity: None };
+    let expect = Expect {
+        kind: SegmentKind::Array,
+        elem: ElemDesc::of::<T>(),
+        capacity: None,
+    };
     Segment::create_anonymous(&expect, len).map_err(io::Error::other)
 }
 
 fn floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
     let seg = array_segment::<u64>(2 * LINE_U64 as u64)?;
     let child = inherit::spawn_with(seg.fd(), cmd, SEG_KEY)?;
-    let words = seg.words::<AtomicU64>().ok_or_else(|| io::Error::other("array segment"))?;
+    let words = seg
+        .words::<AtomicU64>()
+        .ok_or_else(|| io::Error::other("array segment"))?;
     let (ping, pong) = (&words[0], &words[LINE_U64]);
     let rtts = round_trips(cfg.rounds, |i| {
         let v = i + 1;
@@ -351,7 +395,9 @@ fn floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
 fn futex_floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
     let seg = array_segment::<u32>(2 * LINE_U32 as u64)?;
     let child = inherit::spawn_with(seg.fd(), cmd, SEG_KEY)?;
-    let words = seg.words::<AtomicU32>().ok_or_else(|| io::Error::other("array segment"))?;
+    let words = seg
+        .words::<AtomicU32>()
+        .ok_or_else(|| io::Error::other("array segment"))?;
     let (ping, pong) = (&words[0], &words[LINE_U32]);
     let rtts = round_trips(cfg.rounds, |i| {
         let v = (i as u32 % (u32::MAX - 1)) + 1;
@@ -371,7 +417,11 @@ fn futex_floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
     Ok(rtts)
 }
 
-fn shm<const N: usize>(cfg: &Config, mode: WaitMode, cmd: &mut Command) -> io::Result<(Vec<u64>, f64, f64)> {
+fn shm<const N: usize>(
+    cfg: &Config,
+    mode: WaitMode,
+    cmd: &mut Command,
+) -> io::Result<(Vec<u64>, f64, f64)> {
     let d = Duplex::<[u8; N]>::anonymous(1024).map_err(io::Error::other)?;
     let mut child = d.spawn_with(cmd, SEG_KEY)?;
     let mut end = d.side_a().map_err(io::Error::other)?;
@@ -398,15 +448,30 @@ fn shm<const N: usize>(cfg: &Config, mode: WaitMode, cmd: &mut Command) -> io::R
     let ours = (ours.waits - before.waits) + (ours.wakes - before.wakes);
     drop(end);
     let mut line = String::new();
-    io::BufReader::new(child.stdout.take().ok_or_else(|| io::Error::other("no stdout"))?).read_line(&mut line)?;
-    let theirs: u64 = line.trim().strip_prefix("FUTEX ").and_then(|s| s.parse().ok()).unwrap_or(0);
+    io::BufReader::new(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| io::Error::other("no stdout"))?,
+    )
+    .read_line(&mut line)?;
+    let theirs: u64 = line
+        .trim()
+        .strip_prefix("FUTEX ")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     child_failed(child)?;
     let per_million = (ours + theirs) as f64 * 1e6 / cfg.messages.max(1) as f64;
     Ok((rtts, cfg.messages as f64 / secs, per_million))
 }
 
 /// Round trips of `payload` bytes, then `messages` writes of `payload` bytes and an ack.
-fn stream(cfg: &Config, mut tx: impl Write, mut rx: impl Read, child: Child) -> io::Result<(Vec<u64>, f64)> {
+fn stream(
+    cfg: &Config,
+    mut tx: impl Write,
+    mut rx: impl Read,
+    child: Child,
+) -> io::Result<(Vec<u64>, f64)> {
     let n = cfg.payload;
     let mut msg = vec![0u8; n];
     let mut back = vec![0u8; n];
@@ -452,14 +517,30 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
 /// p50 relative to the spinning floor, msgs/s relative to the OS pipe.
 pub fn table(rows: &[Row]) -> String {
     let p50 = |r: &Row| r.latency.as_ref().map(|l| l.p50 as f64);
-    let floor = rows.iter().find(|r| r.transport == "shm-atomics-floor").and_then(p50);
-    let pipe = rows.iter().find(|r| r.transport == "os-pipe").and_then(|r| r.msgs_per_sec);
+    let floor = rows
+        .iter()
+        .find(|r| r.transport == "shm-atomics-floor")
+        .and_then(p50);
+    let pipe = rows
+        .iter()
+        .find(|r| r.transport == "os-pipe")
+        .and_then(|r| r.msgs_per_sec);
     let mut out = format!(
         "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}\n",
-        "transport", "mode", "payload", "p50 ns", "p99 ns", "p99.9 ns", "p50/floor", "msgs/s", "vs os-pipe", "futex/1M msg"
+        "transport",
+        "mode",
+        "payload",
+        "p50 ns",
+        "p99 ns",
+        "p99.9 ns",
+        "p50/floor",
+        "msgs/s",
+        "vs os-pipe",
+        "futex/1M msg"
     );
     for r in rows {
-        let l = |f: fn(&Latency) -> u64| r.latency.as_ref().map_or("-".into(), |l| f(l).to_string());
+        let l =
+            |f: fn(&Latency) -> u64| r.latency.as_ref().map_or("-".into(), |l| f(l).to_string());
         out += &format!(
             "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}\n",
             r.transport,
@@ -471,7 +552,8 @@ pub fn table(rows: &[Row]) -> String {
             ratio(p50(r), floor),
             r.msgs_per_sec.map_or("-".into(), |v| format!("{v:.0}")),
             ratio(r.msgs_per_sec, pipe),
-            r.futex_per_million.map_or("-".into(), |v| format!("{v:.1}")),
+            r.futex_per_million
+                .map_or("-".into(), |v| format!("{v:.1}")),
         );
     }
     out
@@ -479,15 +561,23 @@ pub fn table(rows: &[Row]) -> String {
 
 /// Formats bulk rows: bandwidth relative to memcpy and to the OS pipe.
 pub fn bulk_table(rows: &[Row]) -> String {
-    let of = |name: &str| rows.iter().find(|r| r.transport == name).and_then(Row::bytes_per_sec);
+    let of = |name: &str| {
+        rows.iter()
+            .find(|r| r.transport == name)
+            .and_then(Row::bytes_per_sec)
+    };
     let (memcpy, pipe) = (of("memcpy"), of("os-pipe"));
-    let mut out = format!("{:<18} {:>10} {:>10} {:>11} {:>11}\n", "bulk transport", "write", "GB/s", "vs memcpy", "vs os-pipe");
+    let mut out = format!(
+        "{:<18} {:>10} {:>10} {:>11} {:>11}\n",
+        "bulk transport", "write", "GB/s", "vs memcpy", "vs os-pipe"
+    );
     for r in rows {
         out += &format!(
             "{:<18} {:>10} {:>10} {:>11} {:>11}\n",
             r.transport,
             r.payload_bytes,
-            r.bytes_per_sec().map_or("-".into(), |b| format!("{:.2}", b / 1e9)),
+            r.bytes_per_sec()
+                .map_or("-".into(), |b| format!("{:.2}", b / 1e9)),
             ratio(r.bytes_per_sec(), memcpy),
             ratio(r.bytes_per_sec(), pipe),
         );

@@ -1,10 +1,10 @@
 //! The child side of each bench transport.
 
 use super::{LINE_U32, LINE_U64, SEG_KEY, Transport, WARMUP, pin_to};
-use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
 use crate::platform::inherit;
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
 use crate::segment::{Expect, Segment};
 use crate::wait::WaitMode;
 use crate::wait::stats::futex_calls;
@@ -54,7 +54,13 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
             }
             Ok(())
         }
-        Transport::OsPipe => stream(payload, rounds, messages, io::stdin().lock(), io::stdout().lock()),
+        Transport::OsPipe => stream(
+            payload,
+            rounds,
+            messages,
+            io::stdin().lock(),
+            io::stdout().lock(),
+        ),
         Transport::UnixSocket => {
             let sock = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
             stream(payload, rounds, messages, sock.try_clone()?, sock)
@@ -63,13 +69,20 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
 }
 
 fn array<T>() -> io::Result<Segment> {
-    let expect = Expect { kind: SegmentKind::Array, elem: ElemDesc::of::<T>(), capacity: None };
-    Segment::from_fd(inherit::take(SEG_KEY).map_err(io::Error::other)?, &expect).map_err(io::Error::other)
+    let expect = Expect {
+        kind: SegmentKind::Array,
+        elem: ElemDesc::of::<T>(),
+        capacity: None,
+    };
+    Segment::from_fd(inherit::take(SEG_KEY).map_err(io::Error::other)?, &expect)
+        .map_err(io::Error::other)
 }
 
 fn floor() -> io::Result<()> {
     let seg = array::<u64>()?;
-    let words = seg.words::<AtomicU64>().ok_or_else(|| io::Error::other("array segment"))?;
+    let words = seg
+        .words::<AtomicU64>()
+        .ok_or_else(|| io::Error::other("array segment"))?;
     let (ping, pong) = (&words[0], &words[LINE_U64]);
     let mut last = 0;
     loop {
@@ -88,7 +101,9 @@ fn floor() -> io::Result<()> {
 
 fn futex_floor() -> io::Result<()> {
     let seg = array::<u32>()?;
-    let words = seg.words::<AtomicU32>().ok_or_else(|| io::Error::other("array segment"))?;
+    let words = seg
+        .words::<AtomicU32>()
+        .ok_or_else(|| io::Error::other("array segment"))?;
     let (ping, pong) = (&words[0], &words[LINE_U32]);
     let mut last = 0;
     loop {

@@ -9,8 +9,10 @@ const LEFT: f64 = 70.0;
 const RIGHT: f64 = 200.0;
 const TOP: f64 = 20.0;
 const BOTTOM: f64 = 50.0;
-const COLORS: [&str; 10] =
-    ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+const COLORS: [&str; 10] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
 
 /// Renders the one-way latency CDFs of `rows` (those with a latency) as SVG: x is the
 /// latency in ns on a log scale, y the quantile on a "nines" scale (50 %, 90 %, 99 %,
@@ -25,11 +27,18 @@ const COLORS: [&str; 10] =
 /// assert!(cdf_svg(&[r], "title").starts_with("<svg"));
 /// ```
 pub fn cdf_svg(rows: &[Row], title: &str) -> String {
-    let series: Vec<(&Row, &Vec<(f64, u64)>)> =
-        rows.iter().filter_map(|r| r.latency.as_ref().map(|l| (r, &l.cdf))).collect();
-    let all = series.iter().flat_map(|(_, c)| c.iter().map(|p| p.1.max(1) as f64));
+    let series: Vec<(&Row, &Vec<(f64, u64)>)> = rows
+        .iter()
+        .filter_map(|r| r.latency.as_ref().map(|l| (r, &l.cdf)))
+        .collect();
+    let all = series
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|p| p.1.max(1) as f64));
     let (lo, hi) = all.fold((f64::MAX, 1.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-    let (x0, x1) = (lo.max(1.0).log10().floor(), hi.log10().ceil().max(lo.log10().floor() + 1.0));
+    let (x0, x1) = (
+        lo.max(1.0).log10().floor(),
+        hi.log10().ceil().max(lo.log10().floor() + 1.0),
+    );
     let nines = |q: f64| -(1.0 - q).max(1e-4).log10(); // 0 at 0 %, 4 at 99.99 %
     let px = |ns: f64| LEFT + (ns.max(1.0).log10() - x0) / (x1 - x0) * (W - LEFT - RIGHT);
     let py = |q: f64| H - BOTTOM - nines(q) / 4.0 * (H - TOP - BOTTOM);
@@ -55,7 +64,13 @@ pub fn cdf_svg(rows: &[Row], title: &str) -> String {
             H - BOTTOM + 16.0
         );
     }
-    for (q, label) in [(0.0, "0%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")] {
+    for (q, label) in [
+        (0.0, "0%"),
+        (0.9, "90%"),
+        (0.99, "99%"),
+        (0.999, "99.9%"),
+        (0.9999, "99.99%"),
+    ] {
         let y = py(q);
         let _ = write!(
             s,
@@ -74,8 +89,10 @@ pub fn cdf_svg(rows: &[Row], title: &str) -> String {
     );
     for (i, (row, cdf)) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
-        let points: Vec<String> =
-            cdf.iter().map(|&(q, ns)| format!("{:.1},{:.1}", px(ns as f64), py(q))).collect();
+        let points: Vec<String> = cdf
+            .iter()
+            .map(|&(q, ns)| format!("{:.1},{:.1}", px(ns as f64), py(q)))
+            .collect();
         let ly = TOP + 10.0 + 18.0 * i as f64;
         let _ = write!(
             s,

@@ -31,7 +31,8 @@ impl Latency {
     /// Builds the distribution of `rtt / 2` over the given round trips (3 significant
     /// digits, HDR histogram).
     pub fn from_round_trips(rtts: &[u64]) -> Self {
-        let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
+        let mut h =
+            Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
         for &r in rtts {
             h.saturating_record((r / 2).max(1));
         }

@@ -114,9 +114,13 @@ impl Mapping {
     pub(crate) fn words<W: SharedWord>(&self, h: &SegmentHeader) -> Option<&[W]> {
         let elem = W::elem();
         let len = usize::try_from(h.capacity).ok()?;
-        let end = h.capacity.checked_mul(u64::from(elem.size))?.checked_add(h.ring_offset)?;
+        let end = h
+            .capacity
+            .checked_mul(u64::from(elem.size))?
+            .checked_add(h.ring_offset)?;
         if h.kind != crate::layout::SegmentKind::Array as u32
-            || (elem.size, elem.align, elem.fingerprint) != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || (elem.size, elem.align, elem.fingerprint)
+                != (h.elem_size, h.elem_align, h.type_fingerprint)
             || !h.ring_offset.is_multiple_of(LINE)
             || end > self.len()
         {
@@ -126,7 +130,10 @@ impl Mapping {
         // (checked above), which lives as long as `&self`; W is an atomic integer with the
         // size and alignment of the element type checked above, valid for any bits.
         Some(unsafe {
-            core::slice::from_raw_parts(self.map.as_ptr().add(h.ring_offset as usize).cast::<W>(), len)
+            core::slice::from_raw_parts(
+                self.map.as_ptr().add(h.ring_offset as usize).cast::<W>(),
+                len,
+            )
         })
     }
 }

@@ -103,5 +103,8 @@ fn rings_are_only_handed_out_for_the_validated_type() {
     assert!(seg.ring::<u64>(1).is_none(), "a pipe has one ring");
     assert!(seg.ring::<i64>(0).is_none());
     assert!(seg.ring::<u32>(0).is_none());
-    assert!(seg.words::<crate::primitive::AtomicU64>().is_none(), "not an array segment");
+    assert!(
+        seg.words::<crate::primitive::AtomicU64>().is_none(),
+        "not an array segment"
+    );
 }

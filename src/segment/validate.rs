@@ -122,8 +122,10 @@ pub fn validate_header(
     if let Some(want) = expect.capacity
         && want != h.capacity
     {
-        return Err(OpenError::CapacityMismatch { expected: want, found: h.capacity });
-    }
+        return Err(OpenError::CapacityMismatch {
+            expected: want,
+            found: h.capacity,
+        });
     }
     if h.elem_size != expect.elem.size {
         return Err(OpenError::ElementSizeMismatch {

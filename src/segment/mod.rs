@@ -274,10 +274,10 @@ impl Drop for Segment {
         // recreated by someone else meanwhile).
         let ours = rustix::fs::fstat(self.map.file()).ok();
         let theirs = rustix::fs::stat(name::path(&object)).ok();
-        if let (Some(a), Some(b)) = (ours, theirs) {
-            if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino) {
-                let _ = shm::unlink(object.as_str());
-            }
+        if let (Some(a), Some(b)) = (ours, theirs)
+            && (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+        {
+            let _ = shm::unlink(object.as_str());
         }
     }
 }

@@ -7,6 +7,8 @@
 //! * `stream`: a producer thread pushes, the bench thread pops (throughput);
 //! * `ping_pong`: two queues, a value goes round trip between two threads (latency).
 //!
+//! Threads are pinned to cores 0 and 1, like the processes of the cross-process runs.
+//!
 //! `cargo bench --bench compare`; `cargo test --benches` runs each once.
 
 use criterion::{Criterion, Throughput};
@@ -22,8 +24,10 @@ fn stream<P: Send + 'static, C>(
     push: fn(&mut P, u64) -> bool,
     pop: fn(&mut C) -> Option<u64>,
 ) -> Duration {
+    shmlane::bench::pin_to(0);
     let start = Instant::now();
     let t = std::thread::spawn(move || {
+        shmlane::bench::pin_to(1);
         for v in 0..iters {
             while !push(&mut p, v) {
                 spin_loop();
@@ -51,7 +55,9 @@ fn ping_pong<P: Send + 'static, C: Send + 'static>(
     push: fn(&mut P, u64) -> bool,
     pop: fn(&mut C) -> Option<u64>,
 ) -> Duration {
+    shmlane::bench::pin_to(0);
     let t = std::thread::spawn(move || {
+        shmlane::bench::pin_to(1);
         for _ in 0..iters {
             let v = loop {
                 if let Some(v) = pop(&mut c1) {
@@ -111,7 +117,47 @@ macro_rules! implementation {
     }};
 }
 
+/// Cross-process streaming of u64 through a shmlane pipe (child process, cores 0/1), to
+/// set beside the in-process peers above in the same run. Time = iters / measured rate
+/// (process start-up excluded).
+fn cross_process_stream(c: &mut Criterion) {
+    use shmlane::bench::{self, Config, Transport};
+    let exe = std::env::current_exe().unwrap();
+    let peer = || {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.env(PEER_ENV, "1");
+        cmd
+    };
+    let mut g = c.benchmark_group("stream");
+    g.throughput(Throughput::Elements(1)).sample_size(10);
+    for (id, t) in [
+        ("shmlane-cross-process", Transport::ShmSpin),
+        ("shmlane-cross-process-bulk256", Transport::ShmSpinBulk),
+    ] {
+        g.bench_function(id, |b| {
+            b.iter_custom(|n| {
+                let cfg = Config {
+                    rounds: 0,
+                    messages: n.max(1024),
+                    payload: 8,
+                };
+                let rate = bench::run(t, &cfg, &peer).unwrap().msgs_per_sec.unwrap();
+                Duration::from_secs_f64(n as f64 / rate)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// This binary re-executes itself as the bench peer when this variable is set.
+const PEER_ENV: &str = "SHMLANE_CRITERION_PEER";
+
 fn main() {
+    if std::env::var_os(PEER_ENV).is_some() {
+        let args: Vec<String> = std::env::args().collect();
+        shmlane::bench::peer_main(&args[args.len().saturating_sub(4)..]).unwrap();
+        return;
+    }
     let mut c = Criterion::default()
         .configure_from_args()
         .warm_up_time(Duration::from_secs(1))
@@ -169,8 +215,10 @@ fn main() {
     g.bench_function("shmlane-heap", |b| {
         b.iter_custom(|n| {
             let (mut p, mut cons) = shmlane::ring::spsc::heap::<u64>(CAP).unwrap();
+            shmlane::bench::pin_to(0);
             let start = Instant::now();
             let t = std::thread::spawn(move || {
+                shmlane::bench::pin_to(1);
                 let src = [1u64; 64];
                 let mut sent = 0;
                 while sent < n {
@@ -188,8 +236,10 @@ fn main() {
     g.bench_function("rtrb", |b| {
         b.iter_custom(|n| {
             let (mut p, mut cons) = rtrb::RingBuffer::<u64>::new(CAP);
+            shmlane::bench::pin_to(0);
             let start = Instant::now();
             let t = std::thread::spawn(move || {
+                shmlane::bench::pin_to(1);
                 let mut sent = 0;
                 while sent < n {
                     let k = (n - sent).min(64).min(p.slots() as u64) as usize;
@@ -212,5 +262,6 @@ fn main() {
         })
     });
     g.finish();
+    cross_process_stream(&mut c);
     c.final_summary();
 }

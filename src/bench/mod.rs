@@ -71,6 +71,9 @@ pub enum Transport {
     ShmBlocking,
     /// shmlane duplex pipe, both sides sleep at once (no spin).
     ShmSleep,
+    /// shmlane duplex pipe, busy-polling, streaming with the bulk API (`send_slice` of
+    /// 256 messages); its latency is the same ring's as `ShmSpin`.
+    ShmSpinBulk,
     /// Two OS pipes (`pipe(2)`), one per direction.
     OsPipe,
     /// A Unix stream socket pair.
@@ -96,6 +99,9 @@ impl Transport {
         Self::UnixSocket,
     ];
 
+    /// Extra transports for streaming comparisons (not in the default table).
+    pub const EXTRA: [Transport; 1] = [Self::ShmSpinBulk];
+
     /// Transports measured for bulk bytes ([`BULK_WRITE`]-byte writes).
     pub const BULK: [Transport; 4] = [Self::Memcpy, Self::ShmBytes, Self::OsPipe, Self::UnixSocket];
 
@@ -107,6 +113,7 @@ impl Transport {
             Self::ShmSpin => ("shmlane-pipe", "spin"),
             Self::ShmBlocking => ("shmlane-pipe", "blocking"),
             Self::ShmSleep => ("shmlane-pipe", "sleep"),
+            Self::ShmSpinBulk => ("shmlane-pipe-bulk", "spin"),
             Self::OsPipe => ("os-pipe", "blocking"),
             Self::UnixSocket => ("unix-socket", "blocking"),
             Self::Eventfd => ("eventfd", "blocking"),
@@ -122,6 +129,7 @@ impl Transport {
             Self::ShmSpin => "shm-spin",
             Self::ShmBlocking => "shm-blocking",
             Self::ShmSleep => "shm-sleep",
+            Self::ShmSpinBulk => "shm-spin-bulk",
             Self::OsPipe => "os-pipe",
             Self::UnixSocket => "unix-socket",
             Self::Eventfd => "eventfd",
@@ -134,12 +142,13 @@ impl Transport {
         Self::ALL
             .into_iter()
             .chain(Self::BULK)
+            .chain(Self::EXTRA)
             .find(|t| t.arg() == s)
     }
 
     fn wait_mode(self) -> WaitMode {
         match self {
-            Self::ShmSpin => WaitMode::Spin,
+            Self::ShmSpin | Self::ShmSpinBulk => WaitMode::Spin,
             Self::ShmSleep => WaitMode::Sleep,
             _ => WaitMode::Blocking,
         }
@@ -265,9 +274,13 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
     let rtts = match transport {
         Transport::Floor => floor(cfg, &mut cmd)?,
         Transport::FutexFloor => futex_floor(cfg, &mut cmd)?,
-        Transport::ShmSpin | Transport::ShmBlocking | Transport::ShmSleep => {
+        Transport::ShmSpin
+        | Transport::ShmBlocking
+        | Transport::ShmSleep
+        | Transport::ShmSpinBulk => {
+            let bulk = transport == Transport::ShmSpinBulk;
             let (rtts, rate, futex) =
-                with_payload!(cfg.payload, shm, cfg, transport.wait_mode(), &mut cmd)?;
+                with_payload!(cfg.payload, shm, cfg, transport.wait_mode(), bulk, &mut cmd)?;
             row.msgs_per_sec = Some(rate);
             row.futex_per_million = Some(futex);
             rtts
@@ -420,6 +433,7 @@ fn futex_floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
 fn shm<const N: usize>(
     cfg: &Config,
     mode: WaitMode,
+    bulk: bool,
     cmd: &mut Command,
 ) -> io::Result<(Vec<u64>, f64, f64)> {
     let d = Duplex::<[u8; N]>::anonymous(1024).map_err(io::Error::other)?;
@@ -438,9 +452,19 @@ fn shm<const N: usize>(
     let before = futex_calls();
     let t0 = Instant::now();
     let tx = end.sender();
-    for i in 0..cfg.messages {
-        msg[..8].copy_from_slice(&i.to_le_bytes());
-        tx.send(msg).map_err(io::Error::other)?;
+    if bulk {
+        let batch: Vec<[u8; N]> = std::iter::repeat_n(msg, 256).collect();
+        let mut sent = 0;
+        while sent < cfg.messages {
+            let n = (cfg.messages - sent).min(256) as usize;
+            tx.send_slice(&batch[..n]).map_err(io::Error::other)?;
+            sent += n as u64;
+        }
+    } else {
+        for i in 0..cfg.messages {
+            msg[..8].copy_from_slice(&i.to_le_bytes());
+            tx.send(msg).map_err(io::Error::other)?;
+        }
     }
     end.recv().map_err(io::Error::other)?; // ack: the child has received everything
     let secs = t0.elapsed().as_secs_f64();

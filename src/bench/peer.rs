@@ -32,7 +32,10 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
     match transport {
         Transport::Floor => floor(),
         Transport::FutexFloor => futex_floor(),
-        Transport::ShmSpin | Transport::ShmBlocking | Transport::ShmSleep => {
+        Transport::ShmSpin
+        | Transport::ShmBlocking
+        | Transport::ShmSleep
+        | Transport::ShmSpinBulk => {
             with_payload!(payload, shm, transport.wait_mode(), rounds, messages)
         }
         Transport::ShmBytes => {

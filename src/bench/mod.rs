@@ -82,8 +82,10 @@ pub enum Transport {
     Eventfd,
     /// shmlane byte pipe (`io::Write` / `io::Read`), for bulk bytes.
     ShmBytes,
-    /// `memcpy` within one process, for bulk bytes.
+    /// `memcpy` within one process into a 1 MiB buffer (cache-resident), for bulk bytes.
     Memcpy,
+    /// `memcpy` within one process through a 256 MiB buffer (memory-bound).
+    MemcpyLarge,
 }
 
 impl Transport {
@@ -103,7 +105,13 @@ impl Transport {
     pub const EXTRA: [Transport; 1] = [Self::ShmSpinBulk];
 
     /// Transports measured for bulk bytes ([`BULK_WRITE`]-byte writes).
-    pub const BULK: [Transport; 4] = [Self::Memcpy, Self::ShmBytes, Self::OsPipe, Self::UnixSocket];
+    pub const BULK: [Transport; 5] = [
+        Self::Memcpy,
+        Self::MemcpyLarge,
+        Self::ShmBytes,
+        Self::OsPipe,
+        Self::UnixSocket,
+    ];
 
     /// `(transport, mode)` as printed.
     pub fn label(self) -> (&'static str, &'static str) {
@@ -118,7 +126,8 @@ impl Transport {
             Self::UnixSocket => ("unix-socket", "blocking"),
             Self::Eventfd => ("eventfd", "blocking"),
             Self::ShmBytes => ("shmlane-byte-pipe", "blocking"),
-            Self::Memcpy => ("memcpy", "-"),
+            Self::Memcpy => ("memcpy", "1MiB"),
+            Self::MemcpyLarge => ("memcpy", "256MiB"),
         }
     }
 
@@ -135,6 +144,7 @@ impl Transport {
             Self::Eventfd => "eventfd",
             Self::ShmBytes => "shm-bytes",
             Self::Memcpy => "memcpy",
+            Self::MemcpyLarge => "memcpy-large",
         }
     }
 
@@ -259,9 +269,16 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
     }
     pin_to(0);
     let mut row = Row::new(transport, cfg.payload);
-    if transport == Transport::Memcpy {
-        row.msgs_per_sec = Some(memcpy(cfg.messages));
-        return Ok(row);
+    match transport {
+        Transport::Memcpy => {
+            row.msgs_per_sec = Some(memcpy(cfg.messages, 1 << 20));
+            return Ok(row);
+        }
+        Transport::MemcpyLarge => {
+            row.msgs_per_sec = Some(memcpy(cfg.messages, 256 << 20));
+            return Ok(row);
+        }
+        _ => {}
     }
     let mut cmd = peer();
     cmd.args([
@@ -335,7 +352,7 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
             child_failed(child)?;
             rtts
         }
-        Transport::Memcpy => unreachable!("handled above"),
+        Transport::Memcpy | Transport::MemcpyLarge => unreachable!("handled above"),
     };
     if !rtts.is_empty() {
         row.latency = Some(Latency::from_round_trips(&rtts));
@@ -516,11 +533,11 @@ fn stream(
     Ok((rtts, cfg.messages as f64 / secs))
 }
 
-/// `writes` copies of [`BULK_WRITE`] bytes into a 1 MiB buffer (the byte pipe's ring
-/// size), like a ring transfer without the second process: copies per second.
-fn memcpy(writes: u64) -> f64 {
+/// `writes` copies of [`BULK_WRITE`] bytes cycling through a `dst_len` buffer: 1 MiB
+/// (the byte pipe's ring size, cache-resident) or 256 MiB (memory-bound). Copies/s.
+fn memcpy(writes: u64, dst_len: usize) -> f64 {
     let src = vec![7u8; BULK_WRITE];
-    let mut dst = vec![0u8; 1 << 20];
+    let mut dst = vec![1u8; dst_len]; // non-zero: really allocated and faulted in
     let t0 = Instant::now();
     for i in 0..writes as usize {
         let off = (i * BULK_WRITE) % dst.len();
@@ -583,26 +600,33 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// Formats bulk rows: bandwidth relative to memcpy and to the OS pipe.
+/// Formats bulk rows: bandwidth relative to memcpy (cache-resident and memory-bound)
+/// and to the OS pipe.
 pub fn bulk_table(rows: &[Row]) -> String {
-    let of = |name: &str| {
+    let of = |name: &str, mode: &str| {
         rows.iter()
-            .find(|r| r.transport == name)
+            .find(|r| r.transport == name && (mode.is_empty() || r.mode == mode))
             .and_then(Row::bytes_per_sec)
     };
-    let (memcpy, pipe) = (of("memcpy"), of("os-pipe"));
+    let (cached, large, pipe) = (
+        of("memcpy", "1MiB"),
+        of("memcpy", "256MiB"),
+        of("os-pipe", ""),
+    );
     let mut out = format!(
-        "{:<18} {:>10} {:>10} {:>11} {:>11}\n",
-        "bulk transport", "write", "GB/s", "vs memcpy", "vs os-pipe"
+        "{:<18} {:<9} {:>8} {:>8} {:>12} {:>14} {:>11}\n",
+        "bulk transport", "mode", "write", "GB/s", "vs memcpy1M", "vs memcpy256M", "vs os-pipe"
     );
     for r in rows {
         out += &format!(
-            "{:<18} {:>10} {:>10} {:>11} {:>11}\n",
+            "{:<18} {:<9} {:>8} {:>8} {:>12} {:>14} {:>11}\n",
             r.transport,
+            r.mode,
             r.payload_bytes,
             r.bytes_per_sec()
                 .map_or("-".into(), |b| format!("{:.2}", b / 1e9)),
-            ratio(r.bytes_per_sec(), memcpy),
+            ratio(r.bytes_per_sec(), cached),
+            ratio(r.bytes_per_sec(), large),
             ratio(r.bytes_per_sec(), pipe),
         );
     }

@@ -46,7 +46,7 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
                 .split();
             stream(payload, rounds, messages, rx, tx)
         }
-        Transport::Memcpy => Err(bad()),
+        Transport::Memcpy | Transport::MemcpyLarge => Err(bad()),
         Transport::Eventfd => {
             let mut rx = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
             let mut tx = std::fs::File::from(io::stdout().as_fd().try_clone_to_owned()?);

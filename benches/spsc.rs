@@ -1,9 +1,11 @@
-//! First criterion benches: the SPSC ring in one process, and cross-process ping-pong
-//! through shmlane pipes against the OS pipe, a Unix socket and the two-line floor
-//! (the same measurement code as `shmlane bench`).
+//! Criterion benches: the SPSC ring in one process, cross-process ping-pong through
+//! shmlane pipes against the OS pipe, a Unix socket, eventfd, the raw futex ping-pong
+//! and the two-line floor, and bulk bytes (64 KiB writes) against memcpy, the OS pipe
+//! and a Unix socket (the same measurement code as `shmlane bench`).
 //!
 //! `cargo bench --bench spsc`; `cargo test --benches` runs each once as a smoke test.
-//! The peer-comparison suite (rtrb, crossbeam, iceoryx2, …) is issue 3's.
+//! In-process peers (rtrb, crossbeam, std): `benches/compare.rs`; iceoryx2 and
+//! ipc-channel: `benches/peers`.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use shmlane::bench::{self, Config, Transport};
@@ -80,6 +82,33 @@ fn cross_process(c: &mut Criterion) {
     g.finish();
 }
 
+fn bulk_bytes(c: &mut Criterion) {
+    let exe = std::env::current_exe().unwrap();
+    let peer = || {
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.env(PEER_ENV, "1");
+        cmd
+    };
+    let mut g = c.benchmark_group("bulk_bytes_64KiB_writes");
+    g.sample_size(10).measurement_time(Duration::from_secs(3));
+    g.throughput(Throughput::Bytes(bench::BULK_WRITE as u64));
+    for t in Transport::BULK {
+        let (name, mode) = t.label();
+        g.bench_function(format!("{name}/{mode}"), |b| {
+            b.iter_custom(|iters| {
+                let cfg = Config {
+                    rounds: 0,
+                    messages: iters.max(16),
+                    payload: bench::BULK_WRITE,
+                };
+                let rate = bench::run(t, &cfg, &peer).unwrap().msgs_per_sec.unwrap();
+                Duration::from_secs_f64(iters as f64 / rate)
+            });
+        });
+    }
+    g.finish();
+}
+
 fn main() {
     if std::env::var_os(PEER_ENV).is_some() {
         // Peer mode: the last four arguments are the bench peer's.
@@ -91,5 +120,6 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     in_process(&mut c);
     cross_process(&mut c);
+    bulk_bytes(&mut c);
     c.final_summary();
 }

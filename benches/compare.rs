@@ -122,12 +122,7 @@ macro_rules! implementation {
 /// (process start-up excluded).
 fn cross_process_stream(c: &mut Criterion) {
     use shmlane::bench::{self, Config, Transport};
-    let exe = std::env::current_exe().unwrap();
-    let peer = || {
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.env(PEER_ENV, "1");
-        cmd
-    };
+    let peer = bench::self_peer(PEER_ENV);
     let mut g = c.benchmark_group("stream");
     g.throughput(Throughput::Elements(1)).sample_size(10);
     for (id, t) in [
@@ -153,9 +148,7 @@ fn cross_process_stream(c: &mut Criterion) {
 const PEER_ENV: &str = "SHMLANE_CRITERION_PEER";
 
 fn main() {
-    if std::env::var_os(PEER_ENV).is_some() {
-        let args: Vec<String> = std::env::args().collect();
-        shmlane::bench::peer_main(&args[args.len().saturating_sub(4)..]).unwrap();
+    if shmlane::bench::run_peer_if(PEER_ENV) {
         return;
     }
     let mut c = Criterion::default()

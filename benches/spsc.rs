@@ -56,12 +56,7 @@ fn in_process(c: &mut Criterion) {
 }
 
 fn cross_process(c: &mut Criterion) {
-    let exe = std::env::current_exe().unwrap();
-    let peer = || {
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.env(PEER_ENV, "1");
-        cmd
-    };
+    let peer = bench::self_peer(PEER_ENV);
     let mut g = c.benchmark_group("cross_process_ping_pong");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     for t in Transport::ALL {
@@ -83,12 +78,7 @@ fn cross_process(c: &mut Criterion) {
 }
 
 fn bulk_bytes(c: &mut Criterion) {
-    let exe = std::env::current_exe().unwrap();
-    let peer = || {
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.env(PEER_ENV, "1");
-        cmd
-    };
+    let peer = bench::self_peer(PEER_ENV);
     let mut g = c.benchmark_group("bulk_bytes_64KiB_writes");
     g.sample_size(10).measurement_time(Duration::from_secs(3));
     g.throughput(Throughput::Bytes(bench::BULK_WRITE as u64));
@@ -110,11 +100,7 @@ fn bulk_bytes(c: &mut Criterion) {
 }
 
 fn main() {
-    if std::env::var_os(PEER_ENV).is_some() {
-        // Peer mode: the last four arguments are the bench peer's.
-        let args: Vec<String> = std::env::args().collect();
-        let n = args.len();
-        bench::peer_main(&args[n.saturating_sub(4)..]).unwrap();
+    if bench::run_peer_if(PEER_ENV) {
         return;
     }
     let mut c = Criterion::default().configure_from_args();

@@ -257,6 +257,40 @@ pub fn pin_to(cpu: usize) {
     let _ = rustix::thread::sched_setaffinity(None, &set);
 }
 
+/// A `peer` factory for [`run`] that re-executes the current program with `env_var`
+/// set; the program calls [`run_peer_if`] with the same variable first thing in `main`.
+///
+/// # Examples
+///
+/// ```no_run
+/// const PEER: &str = "MY_BENCH_PEER";
+/// if shmlane::bench::run_peer_if(PEER) { return; }
+/// let peer = shmlane::bench::self_peer(PEER);
+/// let row = shmlane::bench::run(shmlane::bench::Transport::ShmSpin, &Default::default(), &peer);
+/// ```
+pub fn self_peer(env_var: &'static str) -> impl Fn() -> Command {
+    let exe = std::env::current_exe().expect("own executable");
+    move || {
+        let mut cmd = Command::new(&exe);
+        cmd.env(env_var, "1");
+        cmd
+    }
+}
+
+/// If `env_var` is set, runs the bench peer on this process's last four arguments
+/// (see [`self_peer`]) and returns true; the caller then returns from `main`.
+pub fn run_peer_if(env_var: &str) -> bool {
+    if std::env::var_os(env_var).is_none() {
+        return false;
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if let Err(e) = peer_main(&args[args.len().saturating_sub(4)..]) {
+        eprintln!("bench peer: {e}");
+        std::process::exit(1);
+    }
+    true
+}
+
 /// Measures one transport. `peer` returns a command that re-executes the current
 /// program so that it calls [`peer_main`] with the arguments appended to it.
 pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io::Result<Row> {

@@ -74,8 +74,23 @@ fn row(name: &str, rtts: &[u64], rate: f64) -> Row {
     r
 }
 
-fn service_name(dir: &str) -> String {
-    format!("shmlane-peers/{}/{dir}", std::process::id())
+type PubSub =
+    iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, u64, ()>;
+
+/// The "ping" and "pong" services of the run started by process `parent`.
+fn services(
+    node: &Node<ipc::Service>,
+    parent: &str,
+) -> Result<(PubSub, PubSub), Box<dyn std::error::Error>> {
+    let open = |dir: &str| -> Result<PubSub, Box<dyn std::error::Error>> {
+        let name = format!("shmlane-peers/{parent}/{dir}");
+        Ok(node
+            .service_builder(&name.as_str().try_into()?)
+            .publish_subscribe::<u64>()
+            .subscriber_max_buffer_size(1024)
+            .open_or_create()?)
+    };
+    Ok((open("ping")?, open("pong")?))
 }
 
 /// Parent: publishes on "ping", subscribes to "pong"; busy-polls like shmlane's spin mode.
@@ -86,16 +101,7 @@ fn iceoryx2_parent(
 ) -> Result<Row, Box<dyn std::error::Error>> {
     pin_to(0);
     let node = NodeBuilder::new().create::<ipc::Service>()?;
-    let ping = node
-        .service_builder(&service_name("ping").as_str().try_into()?)
-        .publish_subscribe::<u64>()
-        .subscriber_max_buffer_size(1024)
-        .open_or_create()?;
-    let pong = node
-        .service_builder(&service_name("pong").as_str().try_into()?)
-        .publish_subscribe::<u64>()
-        .subscriber_max_buffer_size(1024)
-        .open_or_create()?;
+    let (ping, pong) = services(&node, &std::process::id().to_string())?;
     let publisher = ping.publisher_builder().create()?;
     let subscriber = pong.subscriber_builder().create()?;
     let mut child = Command::new(exe)
@@ -162,18 +168,8 @@ fn iceoryx2_parent(
 }
 
 fn iceoryx2_child(parent: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let dir = |d: &str| format!("shmlane-peers/{parent}/{d}");
     let node = NodeBuilder::new().create::<ipc::Service>()?;
-    let ping = node
-        .service_builder(&dir("ping").as_str().try_into()?)
-        .publish_subscribe::<u64>()
-        .subscriber_max_buffer_size(1024)
-        .open_or_create()?;
-    let pong = node
-        .service_builder(&dir("pong").as_str().try_into()?)
-        .publish_subscribe::<u64>()
-        .subscriber_max_buffer_size(1024)
-        .open_or_create()?;
+    let (ping, pong) = services(&node, parent)?;
     let subscriber = ping.subscriber_builder().create()?;
     let publisher = pong.publisher_builder().create()?;
     let mut received = 0u64;

@@ -343,11 +343,10 @@ impl<T: Pod> Producer<T> {
             Ok(_) => {}
             Err(c) => return Err(PushError::Corrupted(value, c)),
         }
+        let slot = self.ring.slot(self.tail);
         // SAFETY: the slot at `tail` is free: the consumer has released it (free >= 1,
         // head refreshed with Acquire), and only this producer writes slots.
-        self.ring
-            .slot(self.tail)
-            .with_mut(|p| unsafe { p.write(value) });
+        slot.with_mut(|p| unsafe { p.write(value) });
         self.publish(1);
         Ok(())
     }
@@ -564,11 +563,9 @@ impl<T: Pod> Consumer<T> {
     #[cfg(shmlane_loom)]
     fn copy_out(&mut self, dst: &mut [T]) {
         for (k, v) in dst.iter_mut().enumerate() {
+            let slot = self.ring.slot(self.head.wrapping_add(k as u64));
             // SAFETY: published slot, see `pop`.
-            *v = self
-                .ring
-                .slot(self.head.wrapping_add(k as u64))
-                .with(|p| unsafe { p.read() });
+            *v = slot.with(|p| unsafe { p.read() });
         }
     }
 

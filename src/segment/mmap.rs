@@ -102,10 +102,10 @@ impl Mapping {
         }
         // SAFETY: offset < len (checked above), so the pointer stays inside the mapping.
         let base = unsafe { NonNull::new_unchecked(self.map.as_mut_ptr().add(offset as usize)) };
-        // SAFETY: alignment: page-aligned base plus a multiple of 128; extent: control
-        // plus `capacity` slots fit in the stride, which fits in the mapping (checked);
-        // zero bytes are a valid empty ring; `keep` holds the mapping alive; capacity is a
-        // power of two and T is Pod with align <= 128 (checked).
+        // Checked above: base is page-aligned + a multiple of 128; control plus `capacity`
+        // slots fit in the stride, which fits in the mapping; capacity is a power of two;
+        // T is Pod with align <= 128. Zero bytes are a valid empty ring.
+        // SAFETY: the obligations of `from_raw` hold as listed; `keep` holds the mapping.
         Some(unsafe { RawRing::from_raw(base, h.capacity, self.clone()) })
     }
 

@@ -65,6 +65,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Busy-polls `sub` until a sample satisfies `want`; returns its value.
+fn recv_until(
+    sub: &iceoryx2::port::subscriber::Subscriber<ipc::Service, u64, ()>,
+    want: impl Fn(u64) -> bool,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    loop {
+        if let Some(s) = sub.receive()?
+            && want(*s)
+        {
+            return Ok(*s);
+        }
+        core::hint::spin_loop();
+    }
+}
+
 fn row(name: &str, rtts: &[u64], rate: f64) -> Row {
     let mut r = Row::new(Transport::ShmSpin, 8);
     r.transport = name.into();
@@ -121,14 +136,7 @@ fn iceoryx2_parent(
     stamps.push(Instant::now());
     for i in 0..rounds as u64 {
         publisher.loan_uninit()?.write_payload(i).send()?;
-        loop {
-            if let Some(s) = subscriber.receive()? {
-                if *s == i {
-                    break;
-                }
-            }
-            core::hint::spin_loop();
-        }
+        recv_until(&subscriber, |v| v == i)?;
         stamps.push(Instant::now());
     }
     let rtts: Vec<u64> = stamps
@@ -140,13 +148,7 @@ fn iceoryx2_parent(
     let mut acked = 0u64;
     for i in 0..messages {
         if i - acked >= 512 {
-            loop {
-                if let Some(s) = subscriber.receive()? {
-                    acked = *s;
-                    break;
-                }
-                core::hint::spin_loop();
-            }
+            acked = recv_until(&subscriber, |_| true)?;
         }
         publisher.loan_uninit()?.write_payload(1 << 62 | i).send()?;
     }

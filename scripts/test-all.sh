@@ -27,6 +27,9 @@ fi
 step "clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 
+step "rustdoc builds without warnings (broken intra-doc links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+
 step "unit, multi-process and doc tests; criterion benches run once as a smoke test"
 cargo test --all-targets
 cargo test --doc

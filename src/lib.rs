@@ -15,7 +15,7 @@
 //!
 //! | layer      | modules                                            | syscalls | unsafe |
 //! |------------|----------------------------------------------------|----------|--------|
-//! | API        | [`pipe`], CLI (`src/bin/shmlane.rs`), [`bench`]    | via below| no     |
+//! | API        | [`pipe`], CLI (`src/bin/shmlane.rs`), [`bench`](mod@bench) | via below| no |
 //! | engine     | [`segment`] (header, validation, lifecycle), [`wait`] | yes   | mmap only |
 //! | algorithms | [`ring`] (SPSC, endpoints)                         | none     | yes    |
 //! | ABI        | [`layout`]                                         | none     | no     |

@@ -131,6 +131,9 @@ pub struct SegmentHeader {
 pub struct SegmentLive {
     /// [`INIT_READY`] once the creator has initialized everything.
     pub init: AtomicU32,
+    /// Non-zero once a handle called `persist()`: the name must outlive its creator, so
+    /// the segment is never reclaimed as stale.
+    pub persisted: AtomicU32,
 }
 
 /// [`SegmentLive::init`] before initialization is complete.

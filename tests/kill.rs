@@ -41,6 +41,19 @@ fn peer_main() {
                 expect += 1;
             }
         }
+        // Creates a named pipe, holds its sender, and waits to be killed (or, with a
+        // second argument "persist", persists it and exits normally).
+        "create-and-hold" => {
+            let pipe = Pipe::<u64>::create(&args[0], 64).unwrap_or_else(|e| panic!("{e}"));
+            let _tx = pipe.sender().unwrap();
+            if args.get(1).map(String::as_str) == Some("persist") {
+                pipe.persist();
+                println!("READY");
+                return;
+            }
+            println!("READY");
+            std::thread::sleep(Duration::from_secs(600));
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -159,4 +172,56 @@ fn a_killed_endpoint_can_be_reclaimed() {
     let next = last.map_or(0, |v| v + 1);
     tx.send(next).unwrap();
     assert_eq!(rx.recv_timeout(WATCHDOG), Ok(next));
+}
+
+#[test]
+fn a_killed_creators_segment_does_not_block_a_restart() {
+    let name = unique("restart");
+    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    // While its creator lives, the name is taken.
+    assert!(matches!(
+        Pipe::<u64>::create(&name, 64),
+        Err(shmlane::CreateError::AlreadyExists(_))
+    ));
+    kill9(&mut child);
+    // Creator and sender dead, not persisted: the restart reclaims the name.
+    let fresh = Pipe::<u64>::create(&name, 128).unwrap();
+    assert_eq!(fresh.capacity(), 128);
+}
+
+#[test]
+fn a_stale_looking_segment_with_a_live_user_or_persisted_is_kept() {
+    // Dead creator, but this process holds an endpoint: not stale.
+    let name = unique("inuse");
+    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    let pipe = Pipe::<u64>::open(&name).unwrap();
+    let _rx = pipe.receiver().unwrap();
+    kill9(&mut child);
+    assert!(matches!(
+        Pipe::<u64>::create(&name, 64),
+        Err(shmlane::CreateError::AlreadyExists(_))
+    ));
+    pipe.persist(); // keep it past our drop, then check the persisted case
+    drop(_rx);
+    drop(pipe);
+    // Persisted by its creator, creator gone, nobody attached: still kept.
+    let name2 = unique("persisted");
+    let mut child = peer("create-and-hold", &[name2.clone(), "persist".into()])
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    child.wait().unwrap();
+    assert!(matches!(
+        Pipe::<u64>::create(&name2, 64),
+        Err(shmlane::CreateError::AlreadyExists(_))
+    ));
+    for n in [name, name2] {
+        std::fs::remove_file(format!("/dev/shm/shmlane.{n}")).unwrap();
+    }
 }

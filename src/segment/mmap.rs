@@ -138,6 +138,37 @@ impl Mapping {
     }
 }
 
+impl Mapping {
+    /// Control block of ring `index` of a pipe or duplex segment described by `h`, or
+    /// `None` if `h` has no such ring inside this mapping. Any element type: only the
+    /// control block (atomics, valid for any bits) is touched.
+    pub(crate) fn control(
+        &self,
+        h: &SegmentHeader,
+        index: u32,
+    ) -> Option<&crate::layout::SpscControl> {
+        if h.kind == crate::layout::SegmentKind::Array as u32 || index >= h.rings {
+            return None;
+        }
+        let offset = h
+            .ring_stride
+            .checked_mul(u64::from(index))?
+            .checked_add(h.ring_offset)?;
+        if !offset.is_multiple_of(LINE) || offset.checked_add(CONTROL_LEN)? > self.len() {
+            return None;
+        }
+        // SAFETY: CONTROL_LEN bytes at a 128-aligned offset lie inside the mapping
+        // (checked above), which lives as long as `&self`; SpscControl is atomics only.
+        Some(unsafe {
+            &*self
+                .map
+                .as_ptr()
+                .add(offset as usize)
+                .cast::<crate::layout::SpscControl>()
+        })
+    }
+}
+
 /// Atomic integer types an `Array` segment can be viewed as.
 pub(crate) trait SharedWord: Sized {
     /// Descriptor of the plain integer the atomic wraps.

@@ -26,6 +26,7 @@
 
 mod mmap;
 pub mod name;
+mod stale;
 mod validate;
 
 pub use name::check_name;
@@ -118,7 +119,15 @@ impl Segment {
         })?;
         let result = Self::build(File::from(fd), &header).and_then(|map| {
             let object = name::object_name(name);
-            match std::fs::hard_link(name::path(&tmp), name::path(&object)) {
+            let link = || std::fs::hard_link(name::path(&tmp), name::path(&object));
+            let mut result = link();
+            // A segment left by processes that are all dead must not block a restart.
+            if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists)
+                && stale::reclaim(&object)
+            {
+                result = link();
+            }
+            match result {
                 Ok(()) => Ok(map),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     Err(CreateError::AlreadyExists(name.to_owned()))
@@ -243,6 +252,8 @@ impl Segment {
     pub fn persist(&self) {
         self.unlink
             .store(false, std::sync::atomic::Ordering::Relaxed);
+        // Release: an opener that sees the flag also sees the segment as we left it.
+        self.map.live().persisted.store(1, Ordering::Release);
     }
 
     /// The segment's file descriptor (for passing to another process).

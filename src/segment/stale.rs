@@ -1,0 +1,100 @@
+//! Reclaiming stale named segments: a segment whose creator is dead, that was not
+//! persisted, and none of whose endpoints is held by a live process can only be garbage
+//! (typically left by a SIGKILLed creator). `create` removes such a segment instead of
+//! failing with `AlreadyExists`, so a crash never blocks a restart.
+//!
+//! Removal must never hit a live segment that replaced the stale one meanwhile: the
+//! stale file is first moved aside with an atomic `rename` to a private name, then its
+//! inode is compared with the one inspected; on a mismatch the file is put back.
+
+use super::mmap::Mapping;
+use super::name;
+use super::validate::{Expect, validate_header};
+use crate::layout::{ElemDesc, SegmentHeader, SegmentKind};
+use crate::platform::identity;
+use crate::primitive::Ordering;
+use crate::ring::Identity;
+use crate::ring::endpoint::{self, Status};
+use rustix::fs::Mode;
+use rustix::shm;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+
+/// Maps the shm object `object` and validates its header against its own element
+/// description (any element type, any known kind).
+fn inspect(object: &str) -> Option<(Mapping, SegmentHeader, u64)> {
+    let fd = shm::open(object, shm::OFlags::RDWR, Mode::empty()).ok()?;
+    let file = File::from(fd);
+    let meta = file.metadata().ok()?;
+    let len = meta.len();
+    if len < crate::layout::HEADER_LEN {
+        return None;
+    }
+    let map = Mapping::new(file, len).ok()?;
+    let raw = map.header_bytes();
+    let (h, _) = <SegmentHeader as zerocopy::FromBytes>::read_from_prefix(&raw).ok()?;
+    let kind = SegmentKind::from_u32(h.kind)?;
+    let elem = ElemDesc {
+        size: h.elem_size,
+        align: h.elem_align,
+        fingerprint: h.type_fingerprint,
+        name: "",
+    };
+    let h = validate_header(
+        &raw,
+        len,
+        &Expect {
+            kind,
+            elem,
+            capacity: None,
+        },
+    )
+    .ok()?;
+    Some((map, h, meta.ino()))
+}
+
+/// True if nothing alive can still use the segment.
+fn is_stale(map: &Mapping, h: &SegmentHeader) -> bool {
+    // Acquire: pairs with the Release store in `Segment::persist`.
+    if map.live().persisted.load(Ordering::Acquire) != 0 {
+        return false;
+    }
+    if identity::is_alive(Identity {
+        pid: h.creator_pid,
+        start: h.creator_start,
+    }) {
+        return false;
+    }
+    (0..h.rings).all(|i| {
+        map.control(h, i).is_none_or(|c| {
+            [&c.producer, &c.consumer].iter().all(|ep| {
+                let (word, owner) = endpoint::load(ep);
+                endpoint::status(word) != Status::Attached || !identity::is_alive(owner)
+            })
+        })
+    })
+}
+
+/// Removes the shm object `object` if it is stale; true if it was removed. Unreadable
+/// or malformed files are left alone (they are not ours to judge).
+pub(super) fn reclaim(object: &str) -> bool {
+    let Some((map, h, ino)) = inspect(object) else {
+        return false;
+    };
+    if !is_stale(&map, &h) {
+        return false;
+    }
+    drop(map);
+    let grave = name::temp_object_name();
+    if std::fs::rename(name::path(object), name::path(&grave)).is_err() {
+        return false; // someone else removed or replaced it first
+    }
+    let moved_ino = std::fs::metadata(name::path(&grave)).map(|m| m.ino()).ok();
+    if moved_ino != Some(ino) {
+        // We moved a segment that replaced the stale one in the meantime: put it back
+        // (link fails if yet another one took the name; that one is then the live one).
+        let _ = std::fs::hard_link(name::path(&grave), name::path(object));
+    }
+    let _ = shm::unlink(grave.as_str());
+    moved_ino == Some(ino)
+}

@@ -225,3 +225,38 @@ fn a_stale_looking_segment_with_a_live_user_or_persisted_is_kept() {
         std::fs::remove_file(format!("/dev/shm/shmlane.{n}")).unwrap();
     }
 }
+
+#[test]
+fn ls_shows_and_gc_removes_only_what_the_dead_left() {
+    let dead = unique("gcdead");
+    let mut child = peer("create-and-hold", std::slice::from_ref(&dead))
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    kill9(&mut child);
+    let live = unique("gclive");
+    let _keep = Pipe::<u64>::create(&live, 64).unwrap();
+    // a temporary left by a creator that died before linking it into place
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let tmp = format!("shmlane.tmp.{}.7", gone.id());
+    std::fs::write(format!("/dev/shm/{tmp}"), [0u8; 8]).unwrap();
+
+    let list = shmlane::segment::list();
+    let find = |n: &str| list.iter().find(|i| i.name == n).cloned();
+    let d = find(&dead).expect("listed");
+    assert!(d.stale && !d.creator.1);
+    assert_eq!(d.type_name, "u64");
+    assert!(d.endpoints.iter().any(|e| e.1 == "producer" && !e.4));
+    assert!(!find(&live).expect("listed").stale);
+
+    let removed = shmlane::segment::gc();
+    assert!(removed.contains(&format!("shmlane.{dead}")), "{removed:?}");
+    assert!(removed.contains(&tmp), "{removed:?}");
+    assert!(!removed.contains(&format!("shmlane.{live}")));
+    assert!(Pipe::<u64>::open(&live).is_ok());
+    assert!(matches!(
+        Pipe::<u64>::open(&dead),
+        Err(shmlane::OpenError::DoesNotExist(_))
+    ));
+}

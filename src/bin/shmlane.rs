@@ -4,6 +4,8 @@
 //! shmlane bench                      # tables with ratios
 //! shmlane bench --json               # one JSON object per row
 //! shmlane bench --plot latency.svg   # also write the latency CDFs
+//! shmlane ls                         # segments in /dev/shm, endpoints, staleness
+//! shmlane gc                         # remove what only dead processes used
 //! ```
 
 use clap::{Parser, Subcommand};
@@ -47,6 +49,11 @@ enum Cmd {
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<std::path::PathBuf>,
     },
+    /// List shmlane segments in /dev/shm: kind, type, creator, endpoints, staleness.
+    Ls,
+    /// Remove stale segments (creator dead, not persisted, no live endpoint) and
+    /// temporaries of dead creators.
+    Gc,
     /// Internal: the child side of a bench measurement.
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer { args: Vec<String> },
@@ -67,6 +74,47 @@ fn progress(i: usize, total: usize, t: Transport, what: &str) {
     let _ = std::io::stderr().flush();
 }
 
+fn ls() {
+    println!(
+        "{:<28} {:<7} {:>9} {:>5} {:<16} {:<14} {:<6} endpoints",
+        "name", "kind", "capacity", "elem", "type", "creator", "stale"
+    );
+    for i in shmlane::segment::list() {
+        let kind = i
+            .kind
+            .map_or("?".to_owned(), |k| format!("{k:?}").to_lowercase());
+        let creator = format!(
+            "{} ({})",
+            i.creator.0,
+            if i.creator.1 { "alive" } else { "dead" }
+        );
+        let eps: Vec<String> = i
+            .endpoints
+            .iter()
+            .map(|(ring, side, status, pid, alive)| {
+                let who = if *pid == 0 {
+                    String::new()
+                } else {
+                    format!(" pid {pid}{}", if *alive { "" } else { " dead" })
+                };
+                format!("{ring}:{side}={status:?}{who}")
+            })
+            .collect();
+        let persisted = if i.persisted { " persisted" } else { "" };
+        println!(
+            "{:<28} {:<7} {:>9} {:>5} {:<16} {:<14} {:<6} {}{persisted}",
+            i.name,
+            kind,
+            i.capacity,
+            i.elem_size,
+            i.type_name,
+            creator,
+            i.stale,
+            eps.join(", ")
+        );
+    }
+}
+
 fn main() -> ExitCode {
     let (json, cfg, bulk_bytes, plot) = match Cli::parse().cmd {
         Cmd::BenchPeer { args } => {
@@ -77,6 +125,18 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             };
+        }
+        Cmd::Ls => {
+            ls();
+            return ExitCode::SUCCESS;
+        }
+        Cmd::Gc => {
+            let removed = shmlane::segment::gc();
+            for r in &removed {
+                println!("removed /dev/shm/{r}");
+            }
+            println!("{} removed", removed.len());
+            return ExitCode::SUCCESS;
         }
         Cmd::Bench {
             json,

@@ -75,6 +75,135 @@ fn is_stale(map: &Mapping, h: &SegmentHeader) -> bool {
     })
 }
 
+/// What `shmlane ls` shows about one segment.
+///
+/// # Examples
+///
+/// ```
+/// for info in shmlane::segment::list() {
+///     println!("{} {:?} stale={}", info.name, info.kind, info.stale);
+/// }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// User name (without the `shmlane.` prefix).
+    pub name: String,
+    /// Kind, if the header is valid.
+    pub kind: Option<SegmentKind>,
+    /// Slots per ring (elements, for arrays).
+    pub capacity: u64,
+    /// Element size in bytes.
+    pub elem_size: u32,
+    /// Element type name as recorded by the creator.
+    pub type_name: String,
+    /// Creator's pid and whether it is alive.
+    pub creator: (u32, bool),
+    /// Whether `persist()` was called.
+    pub persisted: bool,
+    /// `(ring, "producer" | "consumer", status, owner pid, owner alive)` per endpoint.
+    pub endpoints: Vec<(u32, &'static str, Status, u32, bool)>,
+    /// Whether `gc` (or a `create` of the same name) would remove it.
+    pub stale: bool,
+}
+
+fn info(object: &str) -> Option<SegmentInfo> {
+    let (map, h, _) = inspect(object)?;
+    let end = h
+        .type_name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(h.type_name.len());
+    let mut endpoints = Vec::new();
+    for i in 0..h.rings {
+        if let Some(c) = map.control(&h, i) {
+            for (side, ep) in [("producer", &c.producer), ("consumer", &c.consumer)] {
+                let (word, owner) = endpoint::load(ep);
+                endpoints.push((
+                    i,
+                    side,
+                    endpoint::status(word),
+                    owner.pid,
+                    identity::is_alive(owner),
+                ));
+            }
+        }
+    }
+    Some(SegmentInfo {
+        name: object
+            .strip_prefix(name::PREFIX)
+            .unwrap_or(object)
+            .to_owned(),
+        kind: SegmentKind::from_u32(h.kind),
+        capacity: h.capacity,
+        elem_size: h.elem_size,
+        type_name: String::from_utf8_lossy(&h.type_name[..end]).into_owned(),
+        creator: (
+            h.creator_pid,
+            identity::is_alive(Identity {
+                pid: h.creator_pid,
+                start: h.creator_start,
+            }),
+        ),
+        // Acquire: pairs with the Release store in `Segment::persist`.
+        persisted: map.live().persisted.load(Ordering::Acquire) != 0,
+        endpoints,
+        stale: is_stale(&map, &h),
+    })
+}
+
+fn objects() -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(name::SHM_DIR) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = dir
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(name::PREFIX))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every readable shmlane segment in `/dev/shm` (temporaries excluded).
+pub fn list() -> Vec<SegmentInfo> {
+    objects()
+        .iter()
+        .filter(|o| !o.starts_with(name::TMP_PREFIX))
+        .filter_map(|o| info(o))
+        .collect()
+}
+
+/// Removes stale segments and temporaries left by dead creators; returns the names of
+/// the shm objects removed.
+///
+/// # Examples
+///
+/// ```
+/// let removed = shmlane::segment::gc();
+/// assert!(removed.iter().all(|n| n.starts_with("shmlane.")));
+/// ```
+pub fn gc() -> Vec<String> {
+    let mut removed = Vec::new();
+    for object in objects() {
+        if let Some(rest) = object.strip_prefix(name::TMP_PREFIX) {
+            // shmlane.tmp.<pid>.<n>: a creator that died before linking it into place.
+            let pid = rest
+                .split('.')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            if !identity::is_alive(Identity { pid, start: 0 })
+                && shm::unlink(object.as_str()).is_ok()
+            {
+                removed.push(object);
+            }
+        } else if reclaim(&object) {
+            removed.push(object);
+        }
+    }
+    removed
+}
+
 /// Removes the shm object `object` if it is stale; true if it was removed. Unreadable
 /// or malformed files are left alone (they are not ours to judge).
 pub(super) fn reclaim(object: &str) -> bool {

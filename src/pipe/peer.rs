@@ -37,7 +37,7 @@ impl Peer {
     /// True once the peer has closed its end or died. One load while nothing changes.
     #[inline]
     pub(crate) fn gone<T: Pod>(&mut self, raw: &RawRing<T>) -> bool {
-        let (word, _) = raw.peer(self.side);
+        let word = raw.peer_word(self.side);
         if word == self.seen {
             return matches!(endpoint::status(word), Status::Closed | Status::Dead);
         }
@@ -63,8 +63,7 @@ impl Peer {
                     }),
                 );
                 // The watcher may have retired it already (owner dead at registration).
-                let (now, _) = raw.peer(self.side);
-                now != word && self.changed::<T>(raw)
+                raw.peer_word(self.side) != word && self.changed::<T>(raw)
             }
         }
     }

@@ -197,6 +197,13 @@ impl<T> RawRing<T> {
         endpoint::load(self.endpoint(side))
     }
 
+    /// Just the word of an endpoint (one load: the per-message disconnect check).
+    #[inline]
+    pub(crate) fn peer_word(&self, side: Side) -> u64 {
+        // Acquire: a closed/dead status must make the peer's last publish visible.
+        self.endpoint(side).word.load(Ordering::Acquire)
+    }
+
     /// Marks `side` dead if it still holds `seen`, then wakes every waiter so they
     /// observe it. Returns whether this call did the retiring.
     pub(crate) fn retire(&self, side: Side, seen: u64) -> bool {

@@ -45,6 +45,7 @@ fn a_blocked_receiver_uses_almost_no_cpu() {
     let mut it = line.split(' ').map(|s| s.parse::<u64>().unwrap());
     let (ticks, waited_ms) = (it.next().unwrap(), it.next().unwrap());
     assert!(waited_ms >= 1000, "recv_timeout returned early");
+    eprintln!("blocked receiver: {ticks} ticks (1/100 s) of CPU in {waited_ms} ms");
     // A spinning receiver would use ~100 ticks in that second; a sleeping one ~0.
     assert!(
         ticks <= 5,

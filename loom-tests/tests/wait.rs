@@ -34,18 +34,22 @@ fn wait_until(ec: &EventCount, cond: impl Fn() -> bool) {
     }
 }
 
+/// Sets the flag (Relaxed: the eventcount's fences alone must order it) and notifies.
+fn spawn_notifier(ec: &Arc<EventCount>, flag: &Arc<AtomicU32>) -> thread::JoinHandle<()> {
+    let (ec, flag) = (ec.clone(), flag.clone());
+    thread::spawn(move || {
+        flag.store(1, Ordering::Relaxed);
+        ec.notify();
+    })
+}
+
 #[test]
 #[cfg_attr(shmlane_mutant_no_fence, should_panic(expected = "deadlock"))]
 fn eventcount_never_loses_a_wakeup() {
     loom::model(|| {
         let ec = Arc::new(EventCount::new());
         let flag = Arc::new(AtomicU32::new(0));
-        let (ec2, flag2) = (ec.clone(), flag.clone());
-        let notifier = thread::spawn(move || {
-            // Relaxed publish: the eventcount's fences alone must order it.
-            flag2.store(1, Ordering::Relaxed);
-            ec2.notify();
-        });
+        let notifier = spawn_notifier(&ec, &flag);
         wait_until(&ec, || flag.load(Ordering::Relaxed) == 1);
         notifier.join().unwrap();
     });
@@ -61,11 +65,7 @@ fn two_waiters_both_wake() {
             let (ec, flag) = (ec.clone(), flag.clone());
             thread::spawn(move || wait_until(&ec, || flag.load(Ordering::Relaxed) == 1))
         };
-        let (ec2, flag2) = (ec.clone(), flag.clone());
-        let notifier = thread::spawn(move || {
-            flag2.store(1, Ordering::Relaxed);
-            ec2.notify();
-        });
+        let notifier = spawn_notifier(&ec, &flag);
         wait_until(&ec, || flag.load(Ordering::Relaxed) == 1);
         notifier.join().unwrap();
         waiter.join().unwrap();

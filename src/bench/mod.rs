@@ -394,8 +394,16 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
     Ok(row)
 }
 
-/// Round-trip times (ns) from consecutive timestamps, one clock read per round.
-fn round_trips(
+/// Runs `rounds` round trips (after a warm-up of up to 2 000) and returns each one's
+/// time in ns, from consecutive timestamps: one clock read per round.
+///
+/// # Examples
+///
+/// ```
+/// let rtts = shmlane::bench::round_trips(10, |_| Ok(())).unwrap();
+/// assert_eq!(rtts.len(), 10);
+/// ```
+pub fn round_trips(
     rounds: usize,
     mut round: impl FnMut(u64) -> io::Result<()>,
 ) -> io::Result<Vec<u64>> {

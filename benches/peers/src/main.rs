@@ -80,6 +80,11 @@ fn recv_until(
     }
 }
 
+/// Any peer error as an `io::Error`, for `bench::round_trips` closures.
+fn io(e: impl std::fmt::Debug) -> std::io::Error {
+    std::io::Error::other(format!("{e:?}"))
+}
+
 fn row(name: &str, rtts: &[u64], rate: f64) -> Row {
     let mut r = Row::new(Transport::ShmSpin, 8);
     r.transport = name.into();
@@ -132,17 +137,16 @@ fn iceoryx2_parent(
         }
     }
     while subscriber.receive()?.is_some() {}
-    let mut stamps = Vec::with_capacity(rounds + 1);
-    stamps.push(Instant::now());
-    for i in 0..rounds as u64 {
-        publisher.loan_uninit()?.write_payload(i).send()?;
-        recv_until(&subscriber, |v| v == i)?;
-        stamps.push(Instant::now());
-    }
-    let rtts: Vec<u64> = stamps
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_nanos() as u64)
-        .collect();
+    let rtts = bench::round_trips(rounds, |i| {
+        publisher
+            .loan_uninit()
+            .map_err(io)?
+            .write_payload(i)
+            .send()
+            .map_err(io)?;
+        recv_until(&subscriber, |v| v == i).map_err(io)?;
+        Ok(())
+    })?;
     // Streaming: the child counts messages (sent with flow control: one ack per 512).
     let t0 = Instant::now();
     let mut acked = 0u64;
@@ -219,17 +223,11 @@ fn ipc_parent(
         .arg(name)
         .spawn()?;
     let (_, (tx, rx)) = server.accept()?;
-    let mut stamps = Vec::with_capacity(rounds + 1);
-    stamps.push(Instant::now());
-    for i in 0..rounds as u64 {
-        tx.send(Msg::Ping(i))?;
-        let _ = rx.recv()?;
-        stamps.push(Instant::now());
-    }
-    let rtts: Vec<u64> = stamps
-        .windows(2)
-        .map(|w| (w[1] - w[0]).as_nanos() as u64)
-        .collect();
+    let rtts = bench::round_trips(rounds, |i| {
+        tx.send(Msg::Ping(i)).map_err(io)?;
+        rx.recv().map_err(io)?;
+        Ok(())
+    })?;
     let t0 = Instant::now();
     for i in 0..messages {
         tx.send(Msg::Stream(i))?;

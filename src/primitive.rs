@@ -25,7 +25,6 @@ pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
 
 #[cfg(not(shmlane_loom))]
 impl<T> UnsafeCell<T> {
-    #[allow(dead_code)]
     pub(crate) const fn new(value: T) -> Self {
         Self(std::cell::UnsafeCell::new(value))
     }

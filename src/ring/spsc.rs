@@ -178,7 +178,6 @@ impl<T> RawRing<T> {
 
 /// Which end of a ring.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)]
 pub(crate) enum Side {
     Producer,
     Consumer,
@@ -429,7 +428,7 @@ impl<T: Pod> Producer<T> {
         endpoint::status(endpoint::load(&self.ring.ctrl().consumer).0)
     }
 
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn control(&self) -> &SpscControl {
         self.ring.ctrl()
     }
@@ -613,7 +612,7 @@ impl<T: Pod> Consumer<T> {
         endpoint::status(endpoint::load(&self.ring.ctrl().producer).0)
     }
 
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn control(&self) -> &SpscControl {
         self.ring.ctrl()
     }

@@ -30,12 +30,10 @@ pub fn futex_calls() -> FutexCalls {
     }
 }
 
-#[allow(dead_code)]
 pub(crate) fn count_wait() {
     WAITS.fetch_add(1, Ordering::Relaxed);
 }
 
-#[allow(dead_code)]
 pub(crate) fn count_wake() {
     WAKES.fetch_add(1, Ordering::Relaxed);
 }

@@ -40,6 +40,9 @@ pub enum CreateError {
         /// Element size.
         elem_size: u32,
     },
+    /// The segment was made but this handle could not join it.
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
     /// A system call failed.
     #[error("{op}: {source}")]
     Io {
@@ -170,6 +173,9 @@ pub enum OpenError {
     /// The creator has not finished initializing (or crashed while doing so).
     #[error("segment not initialized (init word {0:#x})")]
     NotInitialized(u32),
+    /// The segment is valid but this handle could not join it.
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
     /// A system call failed.
     #[error("{op}: {source}")]
     Io {
@@ -193,6 +199,12 @@ pub enum ClaimError {
     /// Another claimant changed the endpoint while we tried; try again.
     #[error("endpoint changed concurrently")]
     Contended,
+    /// Every entry of a queue's endpoint table is held by a live handle.
+    #[error("all {members} endpoint table entries are in use")]
+    TableFull {
+        /// Entries in the table.
+        members: usize,
+    },
 }
 
 /// The ring's shared positions are inconsistent: a peer (or something else) wrote
@@ -341,6 +353,103 @@ pub enum PopError {
     #[error("ring empty")]
     Empty,
     /// The producer's position is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+value_error! {
+    /// A blocking put into a queue failed; the value comes back.
+    PutError {
+        /// The queue was closed.
+        Closed => "queue closed",
+    }
+}
+
+value_error! {
+    /// A non-blocking put failed; the value comes back.
+    TryPutError {
+        /// Every slot is taken.
+        Full => "queue full",
+        /// The queue was closed.
+        Closed => "queue closed",
+    }
+}
+
+value_error! {
+    /// A put with a timeout failed; the value comes back.
+    PutTimeoutError {
+        /// The deadline passed with the queue still full.
+        Timeout => "put timed out",
+        /// The queue was closed.
+        Closed => "queue closed",
+    }
+}
+
+/// A blocking get from a queue failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    /// The queue is closed and drained.
+    #[error("queue closed")]
+    Closed,
+    /// The queue's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+/// A non-blocking get failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryGetError {
+    /// Nothing to take now.
+    #[error("queue empty")]
+    Empty,
+    /// The queue is closed and drained.
+    #[error("queue closed")]
+    Closed,
+    /// The queue's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+/// A get with a timeout failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GetTimeoutError {
+    /// The deadline passed with nothing to take.
+    #[error("get timed out")]
+    Timeout,
+    /// The queue is closed and drained.
+    #[error("queue closed")]
+    Closed,
+    /// The queue's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] Corrupted),
+}
+
+/// A byte-message operation on a [`ByteQueue`](crate::queue::ByteQueue) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MessageError {
+    /// The message is longer than the queue's fixed maximum; nothing was sent (never
+    /// truncated).
+    #[error("message of {len} bytes exceeds the maximum of {max}")]
+    MessageTooLarge {
+        /// The message's length.
+        len: usize,
+        /// The queue's maximum.
+        max: usize,
+    },
+    /// Non-blocking put: every slot is taken.
+    #[error("queue full")]
+    Full,
+    /// Non-blocking get: nothing to take.
+    #[error("queue empty")]
+    Empty,
+    /// The deadline passed.
+    #[error("timed out")]
+    Timeout,
+    /// The queue is closed (and, for a get, drained).
+    #[error("queue closed")]
+    Closed,
+    /// A length or position read from shared memory is inconsistent.
     #[error(transparent)]
     Corrupted(#[from] Corrupted),
 }

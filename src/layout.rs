@@ -10,10 +10,13 @@
 //! 256+S    ring 1 (duplex only), same shape; S = ring_stride
 //! ```
 //!
+//! A queue segment ([`SegmentKind::Queue`]) has one region: a [`QueueControl`] and then
+//! `capacity` slots of `stamp: u64` followed by the element (see [`queue_slot_size`]).
+//!
 //! Bump [`FORMAT_VERSION`] on any change to this file.
 
 use crate::primitive::{AtomicU32, AtomicU64};
-use crate::wait::EventCount;
+use crate::wait::{Epoch, EventCount};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// First eight bytes of every shmlane segment.
@@ -49,6 +52,8 @@ pub enum SegmentKind {
     Duplex = 2,
     /// One region of plain elements, no ring control (shared arrays, raw words).
     Array = 3,
+    /// One MPMC queue: a [`QueueControl`] and stamped slots.
+    Queue = 4,
 }
 
 impl SegmentKind {
@@ -58,6 +63,7 @@ impl SegmentKind {
             1 => Some(Self::Pipe),
             2 => Some(Self::Duplex),
             3 => Some(Self::Array),
+            4 => Some(Self::Queue),
             _ => None,
         }
     }
@@ -65,7 +71,7 @@ impl SegmentKind {
     /// Number of regions (rings, or one element array) a segment of this kind holds.
     pub fn rings(self) -> u32 {
         match self {
-            Self::Pipe | Self::Array => 1,
+            Self::Pipe | Self::Array | Self::Queue => 1,
             Self::Duplex => 2,
         }
     }
@@ -75,6 +81,15 @@ impl SegmentKind {
         match self {
             Self::Pipe | Self::Duplex => CONTROL_LEN,
             Self::Array => 0,
+            Self::Queue => QUEUE_CONTROL_LEN,
+        }
+    }
+
+    /// Bytes per slot for an element of `size` and `align`; `None` on overflow.
+    pub fn slot_size(self, size: u64, align: u64) -> Option<u64> {
+        match self {
+            Self::Pipe | Self::Duplex | Self::Array => Some(size),
+            Self::Queue => queue_slot_size(size, align),
         }
     }
 }
@@ -239,7 +254,109 @@ const _: () = {
     assert!(core::mem::size_of::<Endpoint>() == 16);
     #[cfg(not(shmlane_loom))]
     assert!(core::mem::size_of::<EventCount>() == 8);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::size_of::<QueueControl>() as u64 == QUEUE_CONTROL_LEN);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::size_of::<QueueMember>() == 24);
 };
+
+/// Endpoint table entries of a queue: at most this many handles (in all processes
+/// together) use one queue at a time. Small under loom to keep the model small.
+#[cfg(not(shmlane_loom))]
+pub const QUEUE_MEMBERS: usize = 64;
+/// Endpoint table entries of a queue (loom model).
+#[cfg(shmlane_loom)]
+pub const QUEUE_MEMBERS: usize = 4;
+
+/// One handle's entry in a queue's endpoint table.
+///
+/// `intent` is `(position << 2) | role` while the handle is inside a put (role 1) or a
+/// get (role 2) and `0` otherwise. It is written *before* the position is claimed, so a
+/// survivor that sees the claim also sees who may hold it (see `ring::mpmc`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct QueueMember {
+    /// Owner and status, as for a ring endpoint.
+    pub ep: Endpoint,
+    /// The position in hand, with its role.
+    pub intent: AtomicU64,
+}
+
+/// Queue-wide state words that change rarely.
+#[repr(C)]
+#[derive(Debug)]
+pub struct QueueState {
+    /// Non-zero once the queue is closed.
+    pub closed: AtomicU32,
+    /// Reserved, zero.
+    pub reserved: AtomicU32,
+    /// Messages a consumer took and died before returning (counted, not redelivered).
+    pub lost: AtomicU64,
+    /// Positions a producer claimed and died before filling (never delivered).
+    pub abandoned: AtomicU64,
+}
+
+/// The control block of an MPMC queue.
+///
+/// Invariant of a healthy queue: `head <= tail <= head + capacity`. Slot `i` holds a
+/// *stamp* relative to its index (see `ring::mpmc`), so all-zero bytes are an empty,
+/// open queue with a free endpoint table.
+#[repr(C)]
+#[derive(Debug)]
+pub struct QueueControl {
+    /// Next position a producer claims (CAS).
+    pub tail: Line<AtomicU64>,
+    /// Next position a consumer claims (CAS).
+    pub head: Line<AtomicU64>,
+    /// Consumers sleep here; a put that clears `tail`'s sleeping flag wakes it.
+    pub not_empty: Line<Epoch>,
+    /// Producers sleep here; a get that clears `head`'s sleeping flag wakes it.
+    pub not_full: Line<Epoch>,
+    /// Closed flag and loss counters.
+    pub state: Line<QueueState>,
+    /// One entry per handle, each on its own line (a handle writes its intent per op).
+    pub members: [Line<QueueMember>; QUEUE_MEMBERS],
+}
+
+impl Default for QueueControl {
+    /// An empty, open queue: the same state as all-zero bytes.
+    fn default() -> Self {
+        Self {
+            tail: Line(AtomicU64::new(0)),
+            head: Line(AtomicU64::new(0)),
+            not_empty: Line(Epoch::new()),
+            not_full: Line(Epoch::new()),
+            state: Line(QueueState {
+                closed: AtomicU32::new(0),
+                reserved: AtomicU32::new(0),
+                lost: AtomicU64::new(0),
+                abandoned: AtomicU64::new(0),
+            }),
+            members: core::array::from_fn(|_| {
+                Line(QueueMember {
+                    ep: Endpoint::default(),
+                    intent: AtomicU64::new(0),
+                })
+            }),
+        }
+    }
+}
+
+/// Byte size of [`QueueControl`].
+pub const QUEUE_CONTROL_LEN: u64 = (5 + QUEUE_MEMBERS as u64) * LINE;
+
+/// Bytes of one queue slot: an 8-byte stamp, then the element at its alignment, the
+/// whole padded to `max(8, align)` (the layout of `#[repr(C)] { u64, T }`).
+pub const fn queue_slot_size(size: u64, align: u64) -> Option<u64> {
+    let a = if align > 8 { align } else { 8 };
+    match a.checked_add(size) {
+        Some(end) => match end.checked_add(a - 1) {
+            Some(v) => Some(v / a * a),
+            None => None,
+        },
+        None => None,
+    }
+}
 
 /// Rounds `n` up to a multiple of [`LINE`]; `None` on overflow.
 pub const fn round_to_line(n: u64) -> Option<u64> {
@@ -250,14 +367,15 @@ pub const fn round_to_line(n: u64) -> Option<u64> {
 }
 
 /// Bytes from one region to the next: control block (if the kind has one) plus padded
-/// elements. `None` if the sizes overflow.
-pub fn ring_stride(kind: SegmentKind, capacity: u64, elem_size: u64) -> Option<u64> {
-    round_to_line(capacity.checked_mul(elem_size)?)?.checked_add(kind.control_len())
+/// slots. `None` if the sizes overflow.
+pub fn ring_stride(kind: SegmentKind, capacity: u64, elem_size: u64, align: u64) -> Option<u64> {
+    let slot = kind.slot_size(elem_size, align)?;
+    round_to_line(capacity.checked_mul(slot)?)?.checked_add(kind.control_len())
 }
 
 /// Total segment length; `None` on overflow.
-pub fn total_len(kind: SegmentKind, capacity: u64, elem_size: u64) -> Option<u64> {
-    ring_stride(kind, capacity, elem_size)?
+pub fn total_len(kind: SegmentKind, capacity: u64, elem_size: u64, align: u64) -> Option<u64> {
+    ring_stride(kind, capacity, elem_size, align)?
         .checked_mul(u64::from(kind.rings()))?
         .checked_add(HEADER_LEN)
 }

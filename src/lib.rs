@@ -15,9 +15,9 @@
 //!
 //! | layer      | modules                                            | syscalls | unsafe |
 //! |------------|----------------------------------------------------|----------|--------|
-//! | API        | [`pipe`], CLI (`src/bin/shmlane.rs`), [`bench`](mod@bench) | via below| no |
+//! | API        | [`pipe`], [`queue`], CLI (`src/bin/shmlane.rs`), [`bench`](mod@bench) | via below| no |
 //! | engine     | [`segment`] (header, validation, lifecycle), [`wait`] | yes   | mmap only |
-//! | algorithms | [`ring`] (SPSC, endpoints)                         | none     | yes    |
+//! | algorithms | [`ring`] (SPSC, MPMC, endpoints)                       | none     | yes    |
 //! | ABI        | [`layout`]                                         | none     | no     |
 //! | platform   | `platform` (identity, liveness, death watch), `primitive` (loom shim, futex) | yes | futex only |
 //!
@@ -32,19 +32,24 @@
 #[cfg(not(shmlane_loom))]
 pub mod bench;
 pub mod error;
+#[cfg(not(shmlane_loom))]
+mod handle;
 pub mod layout;
 #[cfg(not(shmlane_loom))]
 pub mod pipe;
 #[cfg(not(shmlane_loom))]
 mod platform;
 mod primitive;
+#[cfg(not(shmlane_loom))]
+pub mod queue;
 pub mod ring;
 #[cfg(not(shmlane_loom))]
 pub mod segment;
 pub mod wait;
 
 pub use error::{
-    ClaimError, Corrupted, CreateError, OpenError, RecvError, RecvTimeoutError, SendError,
-    SendTimeoutError, TryRecvError, TrySendError,
+    ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,
+    PutError, PutTimeoutError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    TryGetError, TryPutError, TryRecvError, TrySendError,
 };
 pub use wait::WaitMode;

@@ -1,6 +1,6 @@
 //! Duplex pipes: two rings, one per direction, in one segment.
 
-use super::{Receiver, Sender, make_receiver, make_sender, segment_handle};
+use super::{Receiver, Sender, make_receiver, make_sender};
 use crate::error::{ClaimError, CreateError, OpenError, RecvError, SendError};
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::platform::inherit;
@@ -28,7 +28,7 @@ pub struct Duplex<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-segment_handle!(Duplex, SegmentKind::Duplex);
+crate::handle::segment_handle!(Duplex, SegmentKind::Duplex);
 
 impl<T: Pod + Send> Duplex<T> {
     /// Claims side A (sends on ring 0, receives on ring 1).

@@ -69,108 +69,6 @@ use peer::Peer;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-/// Generates the constructors shared by every segment-backed handle type.
-macro_rules! segment_handle {
-    ($ty:ident, $kind:expr) => {
-        impl<T: Pod + Send> $ty<T> {
-            fn expect(capacity: Option<u64>) -> Expect {
-                Expect {
-                    kind: $kind,
-                    elem: ElemDesc::of::<T>(),
-                    capacity,
-                }
-            }
-
-            fn wrap(seg: Segment) -> Self {
-                Self {
-                    seg: Arc::new(seg),
-                    _t: PhantomData,
-                }
-            }
-
-            /// Creates a named segment with `capacity` slots per ring (a power of two).
-            pub fn create(name: &str, capacity: usize) -> Result<Self, CreateError> {
-                Segment::create(name, &Self::expect(None), capacity as u64).map(Self::wrap)
-            }
-
-            /// Opens a named segment of any capacity, checking kind and element type.
-            pub fn open(name: &str) -> Result<Self, OpenError> {
-                Segment::open(name, &Self::expect(None)).map(Self::wrap)
-            }
-
-            /// Opens a named segment that must have exactly `capacity` slots per ring.
-            pub fn open_with_capacity(name: &str, capacity: usize) -> Result<Self, OpenError> {
-                Segment::open(name, &Self::expect(Some(capacity as u64))).map(Self::wrap)
-            }
-
-            /// Opens the named segment, or creates it if it does not exist yet.
-            /// Retries the open/create race.
-            pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
-                for _ in 0..16 {
-                    match Self::open_with_capacity(name, capacity) {
-                        Err(OpenError::DoesNotExist(_)) => {}
-                        other => return other,
-                    }
-                    match Self::create(name, capacity) {
-                        Err(CreateError::AlreadyExists(_)) => continue,
-                        Err(CreateError::Io { op, source }) => {
-                            return Err(OpenError::Io { op, source });
-                        }
-                        Err(e) => {
-                            return Err(OpenError::Io {
-                                op: "create",
-                                source: std::io::Error::other(e),
-                            });
-                        }
-                        Ok(s) => return Ok(s),
-                    }
-                }
-                Err(OpenError::DoesNotExist(name.to_owned()))
-            }
-
-            /// Creates an anonymous segment (pass it to a child with `spawn_with`).
-            pub fn anonymous(capacity: usize) -> Result<Self, CreateError> {
-                Segment::create_anonymous(&Self::expect(None), capacity as u64).map(Self::wrap)
-            }
-
-            /// Opens an anonymous segment from a received file descriptor.
-            pub fn from_fd(fd: rustix::fd::OwnedFd) -> Result<Self, OpenError> {
-                Segment::from_fd(fd, &Self::expect(None)).map(Self::wrap)
-            }
-
-            /// Opens the anonymous segment a parent passed with `spawn_with(.., key)`.
-            pub fn from_env(key: &str) -> Result<Self, OpenError> {
-                Self::from_fd(inherit::take(key)?)
-            }
-
-            /// Spawns `cmd` with this segment inherited; the child calls `from_env(key)`.
-            pub fn spawn_with(
-                &self,
-                cmd: &mut std::process::Command,
-                key: &str,
-            ) -> std::io::Result<std::process::Child> {
-                inherit::spawn_with(self.seg.fd(), cmd, key)
-            }
-
-            /// Keeps a named segment's name after every handle of this process is gone.
-            pub fn persist(&self) {
-                self.seg.persist();
-            }
-
-            /// Slots per ring.
-            pub fn capacity(&self) -> usize {
-                self.seg.header().capacity as usize
-            }
-
-            /// The underlying segment.
-            pub fn segment(&self) -> &Segment {
-                &self.seg
-            }
-        }
-    };
-}
-pub(crate) use segment_handle;
-
 /// A one-way pipe segment (one ring). Claim its ends with [`sender`](Self::sender) and
 /// [`receiver`](Self::receiver), in this process or another.
 ///
@@ -194,7 +92,7 @@ pub struct Pipe<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-segment_handle!(Pipe, SegmentKind::Pipe);
+crate::handle::segment_handle!(Pipe, SegmentKind::Pipe);
 
 impl<T: Pod + Send> Pipe<T> {
     /// Claims the sending end (fails with `EndpointBusy` if a live process holds it).

@@ -118,6 +118,40 @@ pub(crate) fn claim(
     Err(ClaimError::Contended)
 }
 
+/// Claims `ep` for `me` only if it is free or closed: never takes over an attached or
+/// dead owner's entry (a dead owner's retirement may still be pending). Returns the
+/// word now stored.
+pub(crate) fn claim_vacant(ep: &Endpoint, me: Identity) -> Option<u64> {
+    // Acquire: pairs with the Release of `release`/a retirer, so the entry's other
+    // words (a queue member's intent) are seen as they left them.
+    let cur = ep.word.load(Ordering::Acquire);
+    if !matches!(status(cur), Status::Free | Status::Closed) {
+        return None;
+    }
+    let new = pack(me.pid, generation(cur).wrapping_add(1), Status::Attached);
+    // AcqRel: as in `claim`.
+    ep.word
+        .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Relaxed)
+        .ok()?;
+    // Release: pairs with the Acquire load of `start` in a liveness check.
+    ep.start.store(me.start, Ordering::Release);
+    Some(new)
+}
+
+/// Marks a dead owner's endpoint closed (vacant again) once its leftovers are retired.
+/// Fails harmlessly if someone else did it first.
+pub(crate) fn vacate_dead(ep: &Endpoint, dead: u64) {
+    if status(dead) == Status::Dead {
+        // Release: a later claimant (Acquire) sees the retirement's writes.
+        let _ = ep.word.compare_exchange(
+            dead,
+            with_status(dead, Status::Closed),
+            Ordering::Release,
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// Marks our endpoint closed if it still holds `mine` (a survivor may have retired it).
 pub(crate) fn release(ep: &Endpoint, mine: u64) {
     // Release: the peer that observes `closed` (Acquire) also sees our last position.

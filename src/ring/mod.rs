@@ -3,6 +3,8 @@
 #![allow(unsafe_code)]
 
 pub mod endpoint;
+pub mod frame;
+pub mod mpmc;
 pub mod spsc;
 
 pub use endpoint::{Identity, Status};

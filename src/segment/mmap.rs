@@ -109,6 +109,43 @@ impl Mapping {
         Some(unsafe { RawRing::from_raw(base, h.capacity, self.clone()) })
     }
 
+    /// The queue of a `Queue` segment described by `h`, with element type `T`, or
+    /// `None` if `h` does not describe one of that type that fits this mapping.
+    pub(crate) fn queue<T: bytemuck::Pod>(
+        self: &Arc<Self>,
+        h: &SegmentHeader,
+    ) -> Option<crate::ring::mpmc::QueueRing<T>> {
+        use crate::layout::{QUEUE_CONTROL_LEN, SegmentKind, queue_slot_size};
+        let elem = crate::layout::ElemDesc::of::<T>();
+        let slot = queue_slot_size(u64::from(elem.size), u64::from(elem.align))?;
+        if h.kind != SegmentKind::Queue as u32
+            || (elem.size, elem.align, elem.fingerprint)
+                != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || !h.capacity.is_power_of_two()
+            || h.capacity < 2
+            || u64::from(elem.align) > crate::layout::MAX_ELEM_ALIGN
+            || slot != crate::ring::mpmc::slot_size::<T>()
+            || !h.ring_offset.is_multiple_of(LINE)
+        {
+            return None;
+        }
+        let end = h
+            .capacity
+            .checked_mul(slot)?
+            .checked_add(QUEUE_CONTROL_LEN)?
+            .checked_add(h.ring_offset)?;
+        if end > self.len() {
+            return None;
+        }
+        // SAFETY: ring_offset < end <= len (checked above): inside the mapping.
+        let base =
+            unsafe { NonNull::new_unchecked(self.map.as_mut_ptr().add(h.ring_offset as usize)) };
+        // SAFETY: checked above: base is page-aligned + a multiple of 128; the control
+        // block and `capacity` slots of the real slot size fit in the mapping, which
+        // `keep` holds; capacity is a power of two ≥ 2; T is Pod with align <= 128.
+        Some(unsafe { crate::ring::mpmc::QueueRing::from_raw(base, h.capacity, self.clone()) })
+    }
+
     /// The elements of an `Array` segment of `u32`/`u64` as atomics, or `None` if `h`
     /// does not describe one of that element type that fits this mapping.
     pub(crate) fn words<W: SharedWord>(&self, h: &SegmentHeader) -> Option<&[W]> {

@@ -73,6 +73,9 @@ pub struct Segment {
 
 impl Segment {
     fn check_create(expect: &Expect, capacity: u64) -> Result<SegmentHeader, CreateError> {
+        if expect.kind == crate::layout::SegmentKind::Queue {
+            crate::ring::mpmc::check_capacity(capacity)?;
+        }
         check_capacity(capacity)?;
         if u64::from(expect.elem.align) > MAX_ELEM_ALIGN {
             return Err(CreateError::ElementTooAligned {
@@ -266,6 +269,12 @@ impl Segment {
     /// or `u64`, as atomics.
     pub(crate) fn words<W: mmap::SharedWord>(&self) -> Option<&[W]> {
         self.map.words(&self.header)
+    }
+
+    /// The queue of a `Queue` segment as element type `T`, or `None` if `T` is not the
+    /// validated element type.
+    pub(crate) fn queue<T: bytemuck::Pod>(&self) -> Option<crate::ring::mpmc::QueueRing<T>> {
+        self.map.queue(&self.header)
     }
 
     /// Ring `index` as element type `T`, or `None` if `T` is not the validated element

@@ -37,11 +37,12 @@ pub(crate) fn new_header(
 ) -> Option<SegmentHeader> {
     let rings = expect.kind.rings();
     let size = u64::from(expect.elem.size);
+    let align = u64::from(expect.elem.align);
     Some(SegmentHeader {
         magic: MAGIC,
         version: FORMAT_VERSION,
         kind: expect.kind as u32,
-        total_len: total_len(expect.kind, capacity, size)?,
+        total_len: total_len(expect.kind, capacity, size, align)?,
         header_len: HEADER_LEN as u32,
         rings,
         capacity,
@@ -53,7 +54,7 @@ pub(crate) fn new_header(
         reserved: 0,
         creator_start: creator.start,
         ring_offset: HEADER_LEN,
-        ring_stride: ring_stride(expect.kind, capacity, size)?,
+        ring_stride: ring_stride(expect.kind, capacity, size, align)?,
     })
 }
 
@@ -116,7 +117,12 @@ pub fn validate_header(
             file: file_len,
         });
     }
-    if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY {
+    let min_capacity = if expect.kind == SegmentKind::Queue {
+        2
+    } else {
+        1
+    };
+    if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY || h.capacity < min_capacity {
         return Err(OpenError::InvalidCapacity(h.capacity));
     }
     if let Some(want) = expect.capacity
@@ -159,9 +165,10 @@ pub fn validate_header(
     mismatch("header_len", HEADER_LEN, u64::from(h.header_len))?;
     mismatch("rings", u64::from(expect.kind.rings()), u64::from(h.rings))?;
     mismatch("ring_offset", HEADER_LEN, h.ring_offset)?;
-    let stride = ring_stride(expect.kind, h.capacity, u64::from(h.elem_size)).unwrap_or(u64::MAX);
+    let (size, align) = (u64::from(h.elem_size), u64::from(h.elem_align));
+    let stride = ring_stride(expect.kind, h.capacity, size, align).unwrap_or(u64::MAX);
     mismatch("ring_stride", stride, h.ring_stride)?;
-    let total = total_len(expect.kind, h.capacity, u64::from(h.elem_size)).unwrap_or(u64::MAX);
+    let total = total_len(expect.kind, h.capacity, size, align).unwrap_or(u64::MAX);
     mismatch("total_len", total, h.total_len)?;
     if usize::try_from(h.total_len).is_err() {
         return Err(OpenError::LayoutMismatch {

@@ -1,7 +1,8 @@
 //! The eventcount: two 32-bit words that let a notifier skip `FUTEX_WAKE` when nobody
 //! sleeps, without ever losing a wake-up. Protocol table in [`crate::wait`].
 
-use crate::primitive::{AtomicU32, Ordering, fence, futex};
+use super::Epoch;
+use crate::primitive::{AtomicU32, Ordering, fence};
 use std::time::Instant;
 
 /// A wait/notify word pair living in shared memory.
@@ -25,7 +26,7 @@ use std::time::Instant;
 #[repr(C)]
 #[derive(Debug)]
 pub struct EventCount {
-    epoch: AtomicU32,
+    epoch: Epoch,
     sleepers: AtomicU32,
 }
 
@@ -40,7 +41,7 @@ impl EventCount {
     #[cfg(not(shmlane_loom))]
     pub const fn new() -> Self {
         Self {
-            epoch: AtomicU32::new(0),
+            epoch: Epoch::new(),
             sleepers: AtomicU32::new(0),
         }
     }
@@ -49,7 +50,7 @@ impl EventCount {
     #[cfg(shmlane_loom)]
     pub fn new() -> Self {
         Self {
-            epoch: AtomicU32::new(0),
+            epoch: Epoch::new(),
             sleepers: AtomicU32::new(0),
         }
     }
@@ -73,9 +74,8 @@ impl EventCount {
 
     #[cold]
     fn wake_slow(&self) {
-        // Release: a waiter that reads the new epoch in futex_wait also sees our publish.
-        self.epoch.fetch_add(1, Ordering::Release);
-        futex::wake_all(&self.epoch);
+        // A waiter that reads the new epoch in futex_wait also sees our publish.
+        self.epoch.wake();
     }
 
     /// Announces a waiter; returns the key to pass to [`wait`](Self::wait).
@@ -84,8 +84,8 @@ impl EventCount {
     /// [`cancel_wait`](Self::cancel_wait) or [`wait`](Self::wait).
     #[inline]
     pub fn prepare_wait(&self) -> u32 {
-        // Acquire: pairs with the Release bump in `wake_slow`.
-        let key = self.epoch.load(Ordering::Acquire);
+        // Acquire (inside `key`): pairs with the Release bump in `wake_slow`.
+        let key = self.epoch.key();
         // Relaxed: the fence below orders the increment before the condition re-check.
         self.sleepers.fetch_add(1, Ordering::Relaxed);
         // SYNC POINT: pairs with the fence in `notify`.
@@ -103,7 +103,7 @@ impl EventCount {
     /// Sleeps while the epoch still equals `key`, at most until `until`, then withdraws
     /// the announcement. May return spuriously.
     pub fn wait(&self, key: u32, until: Instant) {
-        futex::wait(&self.epoch, key, Some(until));
+        self.epoch.wait(key, until);
         self.cancel_wait();
     }
 

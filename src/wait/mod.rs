@@ -20,9 +20,11 @@
 //! Sleeps are bounded ticks ([`TICK`]) so the caller can notice a dead peer even if no
 //! one will ever wake it.
 
+mod epoch;
 mod eventcount;
 pub mod stats;
 
+pub use epoch::Epoch;
 pub use eventcount::EventCount;
 
 use crate::primitive::{Backoff, spin_hint, yield_now};
@@ -89,8 +91,105 @@ pub(crate) fn block_on<R>(
     deadline: Option<Instant>,
     mut poll: impl FnMut(bool) -> Poll<R>,
 ) -> Result<R, TimedOut> {
+    if let Some(done) = spin_first(mode, deadline, &mut poll) {
+        return done;
+    }
+    loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(TimedOut);
+        }
+        let tick_end = now + TICK;
+        let until = deadline.map_or(tick_end, |d| d.min(tick_end));
+        let key = ec.prepare_wait();
+        if let Poll::Ready(r) = poll(false) {
+            ec.cancel_wait();
+            return Ok(r);
+        }
+        ec.wait(key, until);
+        // Woken (or spurious): cheap check. Tick expired: also the slow checks
+        // (peer liveness), which cost a /proc read and must not run per wake-up.
+        let slow = Instant::now() >= until;
+        if let Poll::Ready(r) = poll(slow) {
+            return Ok(r);
+        }
+    }
+}
+
+/// The answer of one attempt to announce a sleeper ([`block_on_armed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arm {
+    /// Announced: whoever makes the condition true will wake the epoch.
+    Sleep,
+    /// Not announced, because an operation in flight is about to change the state (or
+    /// its owner died): nap for [`NAP`] and poll again.
+    Nap,
+    /// The state moved meanwhile: poll again at once.
+    Retry,
+}
+
+/// How long a waiter naps while another party's operation is in flight.
+pub const NAP: Duration = Duration::from_micros(200);
+
+/// Like [`block_on`], for protocols whose waiters announce themselves with `arm`
+/// instead of an eventcount's sleeper count: `arm` must make the announcement
+/// atomically with re-checking the condition, so that a party making the condition
+/// true afterwards sees it and wakes `epoch` after publishing.
+pub(crate) fn block_on_armed<R>(
+    epoch: &Epoch,
+    mode: WaitMode,
+    deadline: Option<Instant>,
+    mut poll: impl FnMut(bool) -> Poll<R>,
+    mut arm: impl FnMut() -> Arm,
+) -> Result<R, TimedOut> {
+    if let Some(done) = spin_first(mode, deadline, &mut poll) {
+        return done;
+    }
+    let mut next_slow = Instant::now() + TICK;
+    loop {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(TimedOut);
+        }
+        let until = deadline.map_or(next_slow, |d| d.min(next_slow));
+        // The key is read before arming: a wake after the announcement changes it.
+        let key = epoch.key();
+        match arm() {
+            Arm::Retry => {}
+            Arm::Sleep => epoch.wait(key, until),
+            Arm::Nap => nap(epoch, key, until.min(now + NAP)),
+        }
+        let slow = Instant::now() >= next_slow;
+        if slow {
+            next_slow = Instant::now() + TICK;
+        }
+        if let Poll::Ready(r) = poll(slow) {
+            return Ok(r);
+        }
+    }
+}
+
+/// A short timed sleep that nobody needs to wake.
+fn nap(epoch: &Epoch, key: u32, until: Instant) {
+    #[cfg(not(shmlane_loom))]
+    epoch.wait(key, until);
+    // The loom futex model ignores deadlines; a nap there is a yield.
+    #[cfg(shmlane_loom)]
+    {
+        let _ = (epoch, key, until);
+        yield_now();
+    }
+}
+
+/// The spinning phase every mode starts with: `Some` if it ended the wait (always, in
+/// [`WaitMode::Spin`]), `None` if the caller should go on to sleep.
+fn spin_first<R>(
+    mode: WaitMode,
+    deadline: Option<Instant>,
+    poll: &mut impl FnMut(bool) -> Poll<R>,
+) -> Option<Result<R, TimedOut>> {
     if let Poll::Ready(r) = poll(false) {
-        return Ok(r);
+        return Some(Ok(r));
     }
     match mode {
         WaitMode::Spin => {
@@ -100,55 +199,34 @@ pub(crate) fn block_on<R>(
                 n = n.wrapping_add(1);
                 let slow = n.is_multiple_of(SPIN_CHECK_EVERY);
                 if let Poll::Ready(r) = poll(slow) {
-                    return Ok(r);
+                    return Some(Ok(r));
                 }
                 if slow && deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(TimedOut);
+                    return Some(Err(TimedOut));
                 }
             }
         }
-        WaitMode::Blocking | WaitMode::Sleep => {
-            if mode == WaitMode::Blocking {
-                let backoff = Backoff::new();
-                let start = Instant::now();
-                let mut n: u32 = 0;
-                loop {
-                    backoff.spin();
-                    if let Poll::Ready(r) = poll(false) {
-                        return Ok(r);
-                    }
-                    n = n.wrapping_add(1);
-                    if n.is_multiple_of(16) {
-                        let spent = start.elapsed();
-                        if spent >= SPIN_BUDGET {
-                            break;
-                        }
-                        if spent >= PURE_SPIN {
-                            yield_now();
-                        }
-                    }
-                }
-            }
+        WaitMode::Blocking => {
+            let backoff = Backoff::new();
+            let start = Instant::now();
+            let mut n: u32 = 0;
             loop {
-                let now = Instant::now();
-                if deadline.is_some_and(|d| now >= d) {
-                    return Err(TimedOut);
-                }
-                let tick_end = now + TICK;
-                let until = deadline.map_or(tick_end, |d| d.min(tick_end));
-                let key = ec.prepare_wait();
+                backoff.spin();
                 if let Poll::Ready(r) = poll(false) {
-                    ec.cancel_wait();
-                    return Ok(r);
+                    return Some(Ok(r));
                 }
-                ec.wait(key, until);
-                // Woken (or spurious): cheap check. Tick expired: also the slow checks
-                // (peer liveness), which cost a /proc read and must not run per wake-up.
-                let slow = Instant::now() >= until;
-                if let Poll::Ready(r) = poll(slow) {
-                    return Ok(r);
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(16) {
+                    let spent = start.elapsed();
+                    if spent >= SPIN_BUDGET {
+                        return None;
+                    }
+                    if spent >= PURE_SPIN {
+                        yield_now();
+                    }
                 }
             }
         }
+        WaitMode::Sleep => None,
     }
 }

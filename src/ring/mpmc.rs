@@ -1,0 +1,870 @@
+//! The multi-producer multi-consumer queue, written once over raw memory (heap for
+//! tests, loom and fuzz; a shared mapping in production). Each message goes to exactly
+//! one consumer.
+//!
+//! # Protocol
+//!
+//! Bounded, with per-slot stamps (Vyukov). Positions are `u64` counters below 2^62;
+//! slot = `pos & (capacity - 1)`; capacity is a power of two ≥ 2. Each slot starts with
+//! a stamp, stored *relative to the slot's lap* (`lap(pos) = pos & !(capacity - 1)`) so
+//! that all-zero bytes are an empty queue:
+//!
+//! | stamp                      | meaning for position `pos`                       |
+//! |----------------------------|--------------------------------------------------|
+//! | `lap(pos) << 1`            | free: a producer may claim `pos`                 |
+//! | `(lap(pos) + 1) << 1`      | full: a consumer may claim `pos`                 |
+//! | `(lap(pos) + 1) << 1 \| 1` | skipped: a consumer claims it and drops it       |
+//!
+//! * **put**: record the intent `(pos, put)` in our endpoint entry; claim `pos` by CAS
+//!   on `tail`; write the value; store the *full* stamp (Release); clear the intent.
+//! * **get**: record `(pos, get)`; claim `pos` by CAS on `head`; read; store *free* for
+//!   `pos + capacity` (Release); clear the intent.
+//!
+//! Two flag bits ride in the position words, so the claim CAS that every operation
+//! does anyway also reads them (no fence on the fast path):
+//!
+//! * `tail` bit 63 [`CLOSED`]: set once by `close`. A put that sees it fails without
+//!   claiming; a get that finds `head == tail` with it set reports `Closed`. Claims
+//!   before the bit succeed, claims after fail: closing is atomic.
+//! * `tail` bit 62 / `head` bit 62 [`SLEEPING`]: a consumer (producer) about to sleep
+//!   sets it by CAS *only while* `head == tail` (the slot it needs is unclaimed), so the
+//!   next claim on that word sees it, clears it, and wakes the epoch after publishing.
+//!   The waiter read the epoch before arming; a wake after arming changes it, so the
+//!   futex wait cannot miss it (see `docs/architecture.md`).
+//!
+//! # Crash safety
+//!
+//! A process can die between claiming a position and publishing it. Survivors detect
+//! the death (the owner identity in the endpoint table is not alive) and *retire* the
+//! dead entry's intent:
+//!
+//! * dead producer, `tail > pos`, stamp still *free*: unless a live entry records the
+//!   same intent (it may own `pos`; retry later), CAS the stamp *free → skipped*.
+//!   Consumers drop skipped slots. The message was never delivered, so it is never
+//!   torn or half-written; it is counted in `abandoned`.
+//! * dead consumer, `head > pos`, stamp still *full*: likewise, CAS *full → free for
+//!   the next lap*. The message is **counted as lost** (`lost`), not redelivered: the
+//!   dead consumer's `get` never returned it, and no survivor may take it without
+//!   breaking FIFO claims.
+//!
+//! Why "no live entry records the same intent" proves the dead one owned `pos`: an
+//! owner writes its intent before its claim CAS and clears it only after publishing;
+//! the retirer read `tail > pos` (Acquire, after the owner's Release CAS) first, so it
+//! sees the owner's intent unless the owner has already published, which the stamp
+//! CAS then detects. Exactly one CAS wins, so a message is skipped or freed once.
+//!
+//! Everything read from the mapping is checked: stamps that fit no legal state and
+//! positions out of range are reported as [`Corrupted`]; indices are masked.
+#![allow(unsafe_code)]
+
+use crate::error::{ClaimError, Corrupted, CreateError, TryGetError, TryPutError};
+use crate::layout::{QUEUE_MEMBERS, QueueControl, QueueMember};
+use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
+use crate::ring::endpoint::{self, Identity, Status};
+use crate::wait::{Arm, Epoch, Poll, WaitMode, block_on_armed};
+use bytemuck::Pod;
+use core::ptr::NonNull;
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// `tail` flag: the queue is closed.
+pub const CLOSED: u64 = 1 << 63;
+/// `tail`/`head` flag: someone sleeps until the next claim on this word.
+pub const SLEEPING: u64 = 1 << 62;
+const FLAGS: u64 = CLOSED | SLEEPING;
+
+const ROLE_PUT: u64 = 1;
+const ROLE_GET: u64 = 2;
+
+/// One slot: the stamp, then the value (layout `queue_slot_size` in `layout`).
+#[repr(C)]
+pub(crate) struct Slot<T> {
+    stamp: AtomicU64,
+    value: UnsafeCell<T>,
+}
+
+/// The memory of one queue, kept alive by `keep`.
+///
+/// Invariants (established by the constructors):
+/// 1. `ctrl` points to a valid [`QueueControl`] for as long as `keep` lives;
+/// 2. `slots` points to `capacity` consecutive `Slot<T>`, valid as long as `keep`;
+/// 3. `capacity` is a power of two, at least 2;
+/// 4. all bit patterns of the slots are valid (`T: Pod`, stamps are atomics).
+pub struct QueueRing<T> {
+    ctrl: NonNull<QueueControl>,
+    slots: NonNull<Slot<T>>,
+    capacity: u64,
+    keep: Arc<dyn Any + Send + Sync>,
+}
+
+// SAFETY: the memory is shared-memory-safe by design: the control block is atomics,
+// each value slot is written and read by one party at a time, handed over by the
+// stamp's Release/Acquire; `keep` keeps it alive.
+unsafe impl<T: Send> Send for QueueRing<T> {}
+// SAFETY: as above; every method takes `&self` and goes through the protocol.
+unsafe impl<T: Send> Sync for QueueRing<T> {}
+
+impl<T> Clone for QueueRing<T> {
+    fn clone(&self) -> Self {
+        Self {
+            keep: self.keep.clone(),
+            ..*self
+        }
+    }
+}
+
+impl<T> core::fmt::Debug for QueueRing<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("QueueRing")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+struct HeapQueue<T> {
+    ctrl: Box<QueueControl>,
+    slots: Box<[Slot<T>]>,
+}
+
+// SAFETY: see `QueueRing`'s Send/Sync: only touched through the protocol.
+unsafe impl<T: Send> Sync for HeapQueue<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for HeapQueue<T> {}
+
+/// Checks a queue capacity: a power of two in `2..=MAX_CAPACITY`.
+pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
+    if capacity >= 2 {
+        crate::ring::spsc::check_capacity(capacity)
+    } else {
+        Err(CreateError::InvalidCapacity(capacity))
+    }
+}
+
+/// Creates a queue on the heap (one process; threads share it by joining).
+///
+/// # Examples
+///
+/// ```
+/// let q = shmlane::ring::mpmc::heap::<u32>(4).unwrap();
+/// let mut a = q.join_local().unwrap();
+/// let mut b = q.join_local().unwrap();
+/// a.try_push(5).unwrap();
+/// assert_eq!(b.try_pop(), Ok(5));
+/// ```
+pub fn heap<T: Pod + Send>(capacity: usize) -> Result<QueueRing<T>, CreateError> {
+    let capacity = check_capacity(capacity as u64)?;
+    let storage = Arc::new(HeapQueue::<T> {
+        ctrl: Box::default(),
+        slots: (0..capacity)
+            .map(|_| Slot {
+                stamp: AtomicU64::new(0),
+                value: UnsafeCell::new(T::zeroed()),
+            })
+            .collect(),
+    });
+    let ctrl = NonNull::from(&*storage.ctrl);
+    // From the whole slice, for provenance over every slot.
+    let slots = NonNull::from(&*storage.slots).cast::<Slot<T>>();
+    Ok(QueueRing {
+        ctrl,
+        slots,
+        capacity,
+        keep: storage,
+    })
+}
+
+/// Bytes of one slot for `T` (must equal `layout::queue_slot_size`).
+pub(crate) const fn slot_size<T>() -> u64 {
+    core::mem::size_of::<Slot<T>>() as u64
+}
+
+#[cfg(not(shmlane_loom))]
+const _: () = {
+    use crate::layout::queue_slot_size;
+    assert!(matches!(queue_slot_size(8, 8), Some(16)));
+    assert!(slot_size::<u64>() == 16 && slot_size::<u8>() == 16 && slot_size::<[u64; 3]>() == 32);
+    assert!(slot_size::<u128>() == 32 && matches!(queue_slot_size(16, 16), Some(32)));
+    assert!(matches!(queue_slot_size(1, 1), Some(16)));
+};
+
+#[inline(always)]
+fn pos_of(word: u64) -> u64 {
+    word & !FLAGS
+}
+
+impl<T> QueueRing<T> {
+    /// A queue whose control block starts at `base`, slots right after it.
+    ///
+    /// # Safety
+    ///
+    /// 1. `base` is aligned to 128 and points to `QUEUE_CONTROL_LEN + capacity *
+    ///    size_of::<Slot<T>>()` bytes that stay mapped as long as `keep` lives;
+    /// 2. `capacity` is a power of two ≥ 2 and `T` is `Pod` with alignment ≤ 128.
+    ///
+    /// Any bytes there are acceptable (all-zero is an empty queue).
+    #[cfg(not(shmlane_loom))]
+    pub(crate) unsafe fn from_raw(
+        base: NonNull<u8>,
+        capacity: u64,
+        keep: Arc<dyn Any + Send + Sync>,
+    ) -> Self {
+        debug_assert!(capacity.is_power_of_two() && capacity >= 2);
+        // SAFETY: in bounds per obligation 1.
+        let slots = unsafe { base.add(crate::layout::QUEUE_CONTROL_LEN as usize) }.cast();
+        Self {
+            ctrl: base.cast(),
+            slots,
+            capacity,
+            keep,
+        }
+    }
+
+    #[inline(always)]
+    fn ctrl(&self) -> &QueueControl {
+        // SAFETY: invariant 1.
+        unsafe { self.ctrl.as_ref() }
+    }
+
+    #[inline(always)]
+    fn slot(&self, pos: u64) -> &Slot<T> {
+        let i = (pos & (self.capacity - 1)) as usize;
+        // SAFETY: masked, so `i < capacity` (invariant 3); in bounds (invariant 2).
+        unsafe { self.slots.add(i).as_ref() }
+    }
+
+    #[inline(always)]
+    fn lap(&self, pos: u64) -> u64 {
+        pos & !(self.capacity - 1)
+    }
+
+    #[inline(always)]
+    fn free_stamp(&self, pos: u64) -> u64 {
+        self.lap(pos) << 1
+    }
+
+    #[inline(always)]
+    fn full_stamp(&self, pos: u64) -> u64 {
+        (self.lap(pos) + 1) << 1
+    }
+
+    fn corrupted(&self, head: u64, tail: u64) -> Corrupted {
+        Corrupted {
+            head,
+            tail,
+            capacity: self.capacity,
+        }
+    }
+
+    /// Slots in the queue.
+    pub fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+
+    /// Messages in the queue now (claimed positions not yet taken; a snapshot).
+    pub fn len(&self) -> usize {
+        // Relaxed: a snapshot; clamped because the two loads are not atomic together.
+        let head = pos_of(self.ctrl().head.load(Ordering::Relaxed));
+        let tail = pos_of(self.ctrl().tail.load(Ordering::Relaxed));
+        tail.saturating_sub(head).min(self.capacity) as usize
+    }
+
+    /// True if no message is waiting (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True once [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        // Relaxed: a snapshot of a flag that never clears.
+        self.ctrl().tail.load(Ordering::Relaxed) & CLOSED != 0
+    }
+
+    /// Closes the queue: puts fail from now on; gets drain what was put before, then
+    /// fail. Wakes every sleeper. Idempotent.
+    pub fn close(&self) {
+        // SeqCst: ordered in the single total order with every claim CAS on tail.
+        self.ctrl().tail.fetch_or(CLOSED, Ordering::SeqCst);
+        self.ctrl().not_empty.wake();
+        self.ctrl().not_full.wake();
+    }
+
+    /// Messages lost because a consumer died holding them (see module docs).
+    pub fn lost(&self) -> u64 {
+        // Relaxed: a counter snapshot.
+        self.ctrl().state.lost.load(Ordering::Relaxed)
+    }
+
+    /// Positions a producer claimed and died before filling (never delivered).
+    pub fn abandoned(&self) -> u64 {
+        // Relaxed: a counter snapshot.
+        self.ctrl().state.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// The epoch consumers sleep on.
+    pub(crate) fn not_empty(&self) -> &Epoch {
+        &self.ctrl().not_empty
+    }
+
+    /// The epoch producers sleep on.
+    pub(crate) fn not_full(&self) -> &Epoch {
+        &self.ctrl().not_full
+    }
+
+    fn members(&self) -> &[crate::layout::Line<QueueMember>; QUEUE_MEMBERS] {
+        &self.ctrl().members
+    }
+
+    /// Joins the queue as `me`: claims a vacant endpoint entry. Entries of dead owners
+    /// are retired first (with `is_alive`), so a crash never leaks the table.
+    pub fn join(
+        &self,
+        me: Identity,
+        is_alive: fn(Identity) -> bool,
+    ) -> Result<Member<T>, ClaimError> {
+        for attempt in 0..2 {
+            for (index, m) in self.members().iter().enumerate() {
+                if let Some(word) = endpoint::claim_vacant(&m.ep, me) {
+                    return Ok(Member {
+                        ring: self.clone(),
+                        index,
+                        word,
+                        is_alive,
+                        crashed: false,
+                    });
+                }
+            }
+            if attempt == 0 {
+                self.recover(is_alive);
+            }
+        }
+        Err(ClaimError::TableFull {
+            members: QUEUE_MEMBERS,
+        })
+    }
+
+    /// Joins as this process with every other owner considered alive (heap queues,
+    /// tests).
+    pub fn join_local(&self) -> Result<Member<T>, ClaimError> {
+        let me = Identity {
+            pid: std::process::id(),
+            start: 0,
+        };
+        self.join(me, |_| true)
+    }
+
+    /// Retires the entries of dead owners: marks them dead, finishes or drops the
+    /// position each held, and frees the entry. Returns how many entries it freed.
+    pub fn recover(&self, is_alive: impl Fn(Identity) -> bool) -> usize {
+        for m in self.members() {
+            let (word, owner) = endpoint::load(&m.ep);
+            if endpoint::status(word) == Status::Attached && !is_alive(owner) {
+                endpoint::mark_dead(&m.ep, word);
+            }
+        }
+        let mut freed = 0;
+        for (i, m) in self.members().iter().enumerate() {
+            let (word, _) = endpoint::load(&m.ep);
+            if endpoint::status(word) == Status::Dead && self.retire(i) {
+                endpoint::vacate_dead(&m.ep, word);
+                freed += 1;
+            }
+        }
+        freed
+    }
+
+    /// Finishes entry `i`'s intent; false if that must wait (a live entry records the
+    /// same intent and may own the position).
+    fn retire(&self, i: usize) -> bool {
+        let m = &self.members()[i];
+        // Acquire: pairs with the owner's Release clear after publishing.
+        let intent = m.intent.load(Ordering::Acquire);
+        let (pos, role) = (intent >> 2, intent & 3);
+        let live_twin = || {
+            self.members().iter().enumerate().any(|(j, o)| {
+                j != i
+                    && endpoint::status(endpoint::load(&o.ep).0) == Status::Attached
+                    // Acquire: pairs with the owner's Release clear after publishing.
+                    && o.intent.load(Ordering::Acquire) == intent
+            })
+        };
+        let done = match role {
+            ROLE_PUT => {
+                // Acquire: pairs with the claim CAS (Release), which came after the
+                // owner's intent store: seeing the claim, we see who may hold it.
+                let tail = pos_of(self.ctrl().tail.load(Ordering::Acquire));
+                let free = self.free_stamp(pos);
+                if tail <= pos || self.slot(pos).stamp.load(Ordering::Acquire) != free {
+                    true // never claimed, or already published / skipped
+                } else if live_twin() {
+                    false
+                } else {
+                    let skip = self.full_stamp(pos) | 1;
+                    // AcqRel: exactly one of the concurrent retirers wins.
+                    if self
+                        .slot(pos)
+                        .stamp
+                        .compare_exchange(free, skip, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        // Relaxed: a statistics counter.
+                        self.ctrl().state.abandoned.fetch_add(1, Ordering::Relaxed);
+                        self.ctrl().not_empty.wake();
+                    }
+                    true
+                }
+            }
+            ROLE_GET => {
+                // Acquire: as for tail above, with the consumers' claim CAS on head.
+                let head = pos_of(self.ctrl().head.load(Ordering::Acquire));
+                let full = self.full_stamp(pos);
+                let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
+                if head <= pos || stamp & !1 != full {
+                    true // never claimed, or already freed
+                } else if live_twin() {
+                    false
+                } else {
+                    let next = self.free_stamp(pos.wrapping_add(self.capacity));
+                    // AcqRel: exactly one of the concurrent retirers wins.
+                    if self
+                        .slot(pos)
+                        .stamp
+                        .compare_exchange(stamp, next, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        if stamp & 1 == 0 {
+                            // Relaxed: a statistics counter.
+                            self.ctrl().state.lost.fetch_add(1, Ordering::Relaxed);
+                        }
+                        self.ctrl().not_full.wake();
+                    }
+                    true
+                }
+            }
+            _ => true,
+        };
+        if done && intent != 0 {
+            // AcqRel: a later claimant of the entry (Acquire on the word) starts idle.
+            let _ = m
+                .intent
+                .compare_exchange(intent, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+        done
+    }
+
+    /// Reloads `word` after a stamp said our position `pos` is stale. Legitimately the
+    /// word has moved (the stamp's writer claimed `pos` first, and we acquired its
+    /// stamp); if it has not, the stamp is garbage.
+    fn moved(&self, word: &AtomicU64, pos: u64) -> Result<Look, Corrupted> {
+        // Relaxed: the Acquire load of the stamp already ordered us after the claim.
+        let now = word.load(Ordering::Relaxed);
+        if pos_of(now) == pos {
+            Err(self.corrupted(pos, pos))
+        } else {
+            Ok(Look::Moved(now))
+        }
+    }
+
+    fn look_put(&self, tail: u64) -> Result<Look, Corrupted> {
+        let pos = pos_of(tail);
+        let (lap, cap) = (self.lap(pos), self.capacity);
+        // Acquire — SYNC POINT: pairs with the consumer's Release store of the free
+        // stamp, so its read of the old value happens before our write.
+        let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
+        let seq = stamp >> 1;
+        if stamp == lap << 1 {
+            Ok(Look::Ready(pos, stamp))
+        } else if seq == lap.wrapping_sub(cap) || seq == lap.wrapping_sub(cap) + 1 {
+            Ok(Look::Wait) // the previous lap's message is still in the slot: full
+        } else if seq > lap && seq - lap < 1 << 60 {
+            self.moved(&self.ctrl().tail, pos)
+        } else {
+            Err(self.corrupted(pos, pos))
+        }
+    }
+
+    fn look_get(&self, head: u64) -> Result<Look, Corrupted> {
+        let pos = pos_of(head);
+        let (lap, cap) = (self.lap(pos), self.capacity);
+        // Acquire — SYNC POINT: pairs with the producer's Release store of the full
+        // stamp, so its value write happens before our read.
+        let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
+        let seq = stamp >> 1;
+        if seq == lap + 1 {
+            Ok(Look::Ready(pos, stamp))
+        } else if stamp == lap << 1 || seq == lap.wrapping_sub(cap) + 1 {
+            Ok(Look::Wait) // not yet published, or the previous lap's get in flight
+        } else if seq > lap + 1 && seq - lap < 1 << 60 {
+            self.moved(&self.ctrl().head, pos)
+        } else {
+            Err(self.corrupted(pos, pos))
+        }
+    }
+
+    /// Announces a sleeping consumer: sets the flag on `tail` only if every claimed
+    /// position has been taken (`head == tail`), so the next put sees it.
+    pub(crate) fn arm_get(&self) -> Arm {
+        let ctrl = self.ctrl();
+        // SeqCst: loads and the CAS below are in one order with the claim CASes.
+        let head = ctrl.head.load(Ordering::SeqCst);
+        let tail = ctrl.tail.load(Ordering::SeqCst);
+        if pos_of(tail) != pos_of(head) || tail & CLOSED != 0 {
+            // A put is in flight (or data is there, or closed): look again soon.
+            return if pos_of(tail) > pos_of(head) && matches!(self.look_get(head), Ok(Look::Wait)) {
+                Arm::Nap
+            } else {
+                Arm::Retry
+            };
+        }
+        if tail & SLEEPING != 0 {
+            return Arm::Sleep;
+        }
+        match ctrl
+            .tail
+            .compare_exchange(tail, tail | SLEEPING, Ordering::SeqCst, Ordering::Relaxed)
+        {
+            Ok(_) => Arm::Sleep,
+            Err(_) => Arm::Retry,
+        }
+    }
+
+    /// Announces a sleeping producer: sets the flag on `head` only while the position
+    /// whose slot we need (`tail - capacity`) is unclaimed, so its get sees it.
+    pub(crate) fn arm_put(&self) -> Arm {
+        let ctrl = self.ctrl();
+        // SeqCst: see `arm_get`.
+        let tail = ctrl.tail.load(Ordering::SeqCst);
+        let head = ctrl.head.load(Ordering::SeqCst);
+        if tail & CLOSED != 0 {
+            return Arm::Retry;
+        }
+        let needed = pos_of(tail).wrapping_sub(self.capacity);
+        if pos_of(head) != needed {
+            // That get is in flight (or the slot is free already): look again soon.
+            return if pos_of(head) > needed
+                && pos_of(head) <= pos_of(tail)
+                && matches!(self.look_put(tail), Ok(Look::Wait))
+            {
+                Arm::Nap
+            } else {
+                Arm::Retry
+            };
+        }
+        if head & SLEEPING != 0 {
+            return Arm::Sleep;
+        }
+        match ctrl
+            .head
+            .compare_exchange(head, head | SLEEPING, Ordering::SeqCst, Ordering::Relaxed)
+        {
+            Ok(_) => Arm::Sleep,
+            Err(_) => Arm::Retry,
+        }
+    }
+
+    /// Nothing is ready at `head`: `Closed` if the queue is closed and every claimed
+    /// position has been taken, else `Empty`.
+    fn empty_or_closed(&self, head: u64) -> TryGetError {
+        // SeqCst: in one order with the claim CASes; a claim after this load saw the
+        // flag and failed, a claim before it makes `tail != head`.
+        let tail = self.ctrl().tail.load(Ordering::SeqCst);
+        if tail & CLOSED != 0 && pos_of(tail) == pos_of(head) {
+            TryGetError::Closed
+        } else {
+            TryGetError::Empty
+        }
+    }
+
+    /// Overwrites slot `i`'s stamp (fuzzing and tests: a hostile peer).
+    #[doc(hidden)]
+    pub fn poke_stamp(&self, i: usize, value: u64) {
+        // Relaxed: simulated garbage.
+        self.slot(i as u64).stamp.store(value, Ordering::Relaxed);
+    }
+
+    /// Overwrites `head` or `tail` (fuzzing and tests: a hostile peer).
+    #[doc(hidden)]
+    pub fn poke_position(&self, tail: bool, value: u64) {
+        let w = if tail {
+            &self.ctrl().tail
+        } else {
+            &self.ctrl().head
+        };
+        // Relaxed: simulated garbage.
+        w.store(value, Ordering::Relaxed);
+    }
+}
+
+/// One handle's membership in a queue: an entry of the endpoint table, through which
+/// it puts and gets. Leaving (drop) frees the entry.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::error::TryGetError;
+/// let q = shmlane::ring::mpmc::heap::<u64>(2).unwrap();
+/// let mut m = q.join_local().unwrap();
+/// m.try_push(1).unwrap();
+/// m.try_push(2).unwrap();
+/// assert!(m.try_push(3).is_err()); // full
+/// q.close();
+/// assert_eq!(m.try_pop(), Ok(1));
+/// assert_eq!(m.try_pop(), Ok(2));
+/// assert_eq!(m.try_pop(), Err(TryGetError::Closed));
+/// ```
+pub struct Member<T> {
+    ring: QueueRing<T>,
+    index: usize,
+    word: u64,
+    is_alive: fn(Identity) -> bool,
+    /// Set by the crash simulators: leave the entry as a dead process would.
+    crashed: bool,
+}
+
+impl<T> core::fmt::Debug for Member<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Member")
+            .field("index", &self.index)
+            .field("capacity", &self.ring.capacity)
+            .finish()
+    }
+}
+
+impl<T> Drop for Member<T> {
+    fn drop(&mut self) {
+        if !self.crashed {
+            endpoint::release(&self.ring.members()[self.index].ep, self.word);
+        }
+    }
+}
+
+/// Outcome of one look at the slot a position word points to.
+enum Look {
+    /// The slot is ready for us at this position, with this stamp.
+    Ready(u64, u64),
+    /// Nothing to do now (full for a put, empty for a get).
+    Wait,
+    /// Our view of the position word was stale; it is now this.
+    Moved(u64),
+}
+
+impl<T: Pod> Member<T> {
+    /// The queue this member belongs to.
+    pub fn ring(&self) -> &QueueRing<T> {
+        &self.ring
+    }
+
+    fn intent(&self) -> &AtomicU64 {
+        &self.ring.members()[self.index].intent
+    }
+
+    /// Puts `value` if a slot is free now.
+    #[inline]
+    pub fn try_push(&mut self, value: T) -> Result<(), TryPutError<T>> {
+        let ctrl = self.ring.ctrl();
+        // Relaxed: only a starting guess; the stamp and the CAS decide.
+        let mut tail = ctrl.tail.load(Ordering::Relaxed);
+        loop {
+            if tail & CLOSED != 0 {
+                return Err(TryPutError::Closed(value));
+            }
+            let pos = match self.ring.look_put(tail) {
+                Ok(Look::Ready(pos, _)) => pos,
+                Ok(Look::Wait) => return Err(TryPutError::Full(value)),
+                Ok(Look::Moved(t)) => {
+                    tail = t;
+                    continue;
+                }
+                Err(c) => return Err(TryPutError::Corrupted(value, c)),
+            };
+            // Relaxed: published to retirers by the Release of the claim CAS below.
+            self.intent().store(pos << 2 | ROLE_PUT, Ordering::Relaxed);
+            // SeqCst: one total order with `close` and the sleep-flag CAS of waiters;
+            // Release for the intent above; Acquire for the previous claimer's state.
+            match ctrl.tail.compare_exchange_weak(
+                tail,
+                pos + 1,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    let slot = self.ring.slot(pos);
+                    // SAFETY: we own position `pos` (claimed by the CAS, stamp free),
+                    // so no one else reads or writes this value until we publish.
+                    slot.value.with_mut(|p| unsafe { p.write(value) });
+                    // Release — SYNC POINT: pairs with the consumer's Acquire stamp load.
+                    slot.stamp
+                        .store(self.ring.full_stamp(pos), Ordering::Release);
+                    // Release: a retirer that sees the clear also sees the stamp.
+                    self.intent().store(0, Ordering::Release);
+                    if tail & SLEEPING != 0 {
+                        ctrl.not_empty.wake();
+                    }
+                    return Ok(());
+                }
+                Err(t) => tail = t,
+            }
+        }
+    }
+
+    /// Takes the oldest message if there is one now.
+    #[inline]
+    pub fn try_pop(&mut self) -> Result<T, TryGetError> {
+        let ctrl = self.ring.ctrl();
+        // Relaxed: only a starting guess; the stamp and the CAS decide.
+        let mut head = ctrl.head.load(Ordering::Relaxed);
+        loop {
+            let (pos, stamp) = match self.ring.look_get(head)? {
+                Look::Ready(pos, stamp) => (pos, stamp),
+                Look::Wait => return Err(self.ring.empty_or_closed(head)),
+                Look::Moved(h) => {
+                    head = h;
+                    continue;
+                }
+            };
+            // Relaxed: published to retirers by the Release of the claim CAS below.
+            self.intent().store(pos << 2 | ROLE_GET, Ordering::Relaxed);
+            // SeqCst: one total order with the sleep-flag CAS of waiting producers.
+            match ctrl.head.compare_exchange_weak(
+                head,
+                pos + 1,
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    let slot = self.ring.slot(pos);
+                    // The stamp cannot have changed since the look: a retirer touches a
+                    // full slot only once `head` has passed it, and our CAS just did.
+                    let skipped = stamp & 1 != 0;
+                    // SAFETY: we own position `pos` (claimed by the CAS, stamp full):
+                    // the producer finished writing (Acquire in the look), and no one
+                    // writes the slot until we free it below.
+                    let value = slot.value.with(|p| unsafe { p.read() });
+                    let next = self.ring.free_stamp(pos.wrapping_add(self.ring.capacity));
+                    // Release — SYNC POINT: pairs with the next producer's Acquire load;
+                    // our read above happens before its write.
+                    slot.stamp.store(next, Ordering::Release);
+                    // Release: a retirer that sees the clear also sees the stamp.
+                    self.intent().store(0, Ordering::Release);
+                    if head & SLEEPING != 0 {
+                        ctrl.not_full.wake();
+                    }
+                    if !skipped {
+                        return Ok(value);
+                    }
+                    // Relaxed: a new guess; the loop re-validates it.
+                    head = ctrl.head.load(Ordering::Relaxed);
+                }
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Puts `value`, waiting for a free slot until `deadline`. On every slow tick of
+    /// the wait, dead members are retired (a dead consumer may hold the slot we need).
+    pub fn push_until(
+        &mut self,
+        value: T,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+    ) -> Result<(), TryPutError<T>> {
+        let mut value = Some(value);
+        let ring = self.ring.clone();
+        let is_alive = self.is_alive;
+        let this: &mut Self = self;
+        let result = block_on_armed(
+            ring.not_full(),
+            mode,
+            deadline,
+            |slow| {
+                if slow {
+                    ring.recover(is_alive);
+                }
+                let v = value.take().expect("value present while waiting");
+                match this.try_push(v) {
+                    Err(TryPutError::Full(v)) => {
+                        value = Some(v);
+                        Poll::Pending
+                    }
+                    done => Poll::Ready(done),
+                }
+            },
+            || ring.arm_put(),
+        );
+        match result {
+            Ok(done) => done,
+            Err(_) => Err(TryPutError::Full(value.take().expect("value kept"))),
+        }
+    }
+
+    /// Takes a message, waiting until `deadline`. `Err(Empty)` means the deadline
+    /// passed. On every slow tick, dead members are retired.
+    pub fn pop_until(
+        &mut self,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+    ) -> Result<T, TryGetError> {
+        let ring = self.ring.clone();
+        let is_alive = self.is_alive;
+        let this: &mut Self = self;
+        block_on_armed(
+            ring.not_empty(),
+            mode,
+            deadline,
+            |slow| {
+                if slow {
+                    ring.recover(is_alive);
+                }
+                match this.try_pop() {
+                    Err(TryGetError::Empty) => Poll::Pending,
+                    done => Poll::Ready(done),
+                }
+            },
+            || ring.arm_get(),
+        )
+        .unwrap_or(Err(TryGetError::Empty))
+    }
+
+    /// Claims a position for a put and stops, like a process killed between claim and
+    /// publish (loom and tests of the retirement protocol).
+    #[doc(hidden)]
+    pub fn crash_in_push(self) -> bool {
+        self.crash(true)
+    }
+
+    /// Claims a position for a get and stops, like a process killed mid-get.
+    #[doc(hidden)]
+    pub fn crash_in_pop(self) -> bool {
+        self.crash(false)
+    }
+
+    fn crash(mut self, put: bool) -> bool {
+        let ctrl = self.ring.ctrl();
+        let word = if put { &ctrl.tail } else { &ctrl.head };
+        // Relaxed: a guess; the CAS decides.
+        let cur = word.load(Ordering::Relaxed);
+        let look = if put {
+            self.ring.look_put(cur)
+        } else {
+            self.ring.look_get(cur)
+        };
+        let claimed = match look {
+            Ok(Look::Ready(pos, _)) => {
+                let role = if put { ROLE_PUT } else { ROLE_GET };
+                // Relaxed/SeqCst: as in try_push / try_pop.
+                self.intent().store(pos << 2 | role, Ordering::Relaxed);
+                word.compare_exchange(cur, pos + 1, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
+            }
+            _ => false,
+        };
+        // Mark the entry dead as a survivor would, without releasing it.
+        let m = &self.ring.members()[self.index].ep;
+        endpoint::mark_dead(m, self.word);
+        self.crashed = true;
+        claimed
+    }
+}
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests;

@@ -1,0 +1,251 @@
+use super::*;
+use crate::error::TryGetError;
+use proptest::prelude::*;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+#[test]
+fn fifo_full_empty_and_wraparound() {
+    let q = heap::<u32>(4).unwrap();
+    let mut m = q.join_local().unwrap();
+    assert_eq!(m.try_pop(), Err(TryGetError::Empty));
+    for round in 0..10u32 {
+        for i in 0..4 {
+            m.try_push(round * 10 + i).unwrap();
+        }
+        assert!(matches!(m.try_push(99), Err(TryPutError::Full(99))));
+        assert_eq!(q.len(), 4);
+        for i in 0..4 {
+            assert_eq!(m.try_pop(), Ok(round * 10 + i));
+        }
+        assert!(q.is_empty());
+    }
+}
+
+#[test]
+fn capacity_must_be_a_power_of_two_of_at_least_two() {
+    assert!(heap::<u8>(1).is_err());
+    assert!(heap::<u8>(6).is_err());
+    assert!(heap::<u8>(2).is_ok());
+}
+
+#[test]
+fn close_drains_then_reports_closed() {
+    let q = heap::<u8>(4).unwrap();
+    let mut m = q.join_local().unwrap();
+    m.try_push(1).unwrap();
+    q.close();
+    assert!(q.is_closed());
+    assert!(matches!(m.try_push(2), Err(TryPutError::Closed(2))));
+    assert_eq!(m.try_pop(), Ok(1));
+    assert_eq!(m.try_pop(), Err(TryGetError::Closed));
+    assert_eq!(
+        m.pop_until(WaitMode::Blocking, None),
+        Err(TryGetError::Closed)
+    );
+}
+
+#[test]
+fn endpoint_table_fills_and_frees() {
+    let q = heap::<u8>(2).unwrap();
+    let members: Vec<_> = (0..QUEUE_MEMBERS)
+        .map(|_| q.join_local().unwrap())
+        .collect();
+    assert_eq!(
+        q.join_local().unwrap_err(),
+        ClaimError::TableFull {
+            members: QUEUE_MEMBERS
+        }
+    );
+    drop(members);
+    assert!(q.join_local().is_ok());
+}
+
+#[test]
+fn dead_producer_claim_is_skipped_never_delivered() {
+    let q = heap::<u64>(2).unwrap();
+    let mut a = q.join_local().unwrap();
+    let b = q.join_local().unwrap();
+    a.try_push(1).unwrap();
+    assert!(b.crash_in_push()); // claims position 1 and dies
+    assert_eq!(q.len(), 2);
+    assert_eq!(a.try_pop(), Ok(1));
+    assert_eq!(a.try_pop(), Err(TryGetError::Empty)); // stuck behind the dead claim
+    assert_eq!(q.recover(|_| true), 1);
+    assert_eq!(q.abandoned(), 1);
+    a.try_push(3).unwrap();
+    assert_eq!(a.try_pop(), Ok(3)); // the skipped slot is dropped, 3 follows
+    assert_eq!(q.recover(|_| true), 0);
+    // The dead entry was freed: the table has room for a full set again.
+    let all: Vec<_> = (1..QUEUE_MEMBERS)
+        .map(|_| q.join_local().unwrap())
+        .collect();
+    assert_eq!(all.len(), QUEUE_MEMBERS - 1);
+}
+
+#[test]
+fn dead_consumer_message_is_counted_lost_and_slot_freed() {
+    let q = heap::<u64>(2).unwrap();
+    let mut a = q.join_local().unwrap();
+    let b = q.join_local().unwrap();
+    a.try_push(1).unwrap();
+    a.try_push(2).unwrap();
+    assert!(b.crash_in_pop()); // takes position 0 and dies
+    assert!(matches!(a.try_push(3), Err(TryPutError::Full(3))));
+    assert_eq!(q.recover(|_| true), 1);
+    assert_eq!(q.lost(), 1);
+    a.try_push(3).unwrap();
+    assert_eq!(a.try_pop(), Ok(2));
+    assert_eq!(a.try_pop(), Ok(3));
+}
+
+#[test]
+fn a_live_twin_intent_defers_retirement() {
+    let q = heap::<u64>(4).unwrap();
+    let mut live = q.join_local().unwrap();
+    let dead = q.join_local().unwrap();
+    // The live member records the same intent as the dead one will (a put at 0).
+    live.intent().store(ROLE_PUT, Ordering::Relaxed);
+    assert!(dead.crash_in_push());
+    assert_eq!(q.recover(|_| true), 0, "may be the live one's position");
+    live.intent().store(0, Ordering::Relaxed);
+    assert_eq!(q.recover(|_| true), 1);
+    assert_eq!(live.try_push(5), Ok(()));
+    assert_eq!(live.try_pop(), Ok(5));
+}
+
+#[test]
+fn garbage_stamps_and_positions_are_reported_not_followed() {
+    let q = heap::<u64>(4).unwrap();
+    let mut m = q.join_local().unwrap();
+    m.try_push(1).unwrap();
+    q.poke_stamp(0, 0xdead_beef_0000);
+    assert!(matches!(m.try_pop(), Err(TryGetError::Corrupted(_))));
+    q.poke_stamp(1, 12345 << 1 | 1);
+    q.poke_position(true, 1);
+    assert!(matches!(m.try_push(2), Err(TryPutError::Corrupted(2, _))));
+    q.poke_position(false, u64::MAX);
+    q.poke_position(true, u64::MAX - 5);
+    let _ = m.try_pop();
+    let _ = m.try_push(3);
+    let _ = q.len();
+    let _ = q.recover(|_| false);
+}
+
+#[test]
+fn sleeping_consumer_is_woken_by_a_put() {
+    let q = heap::<u64>(2).unwrap();
+    let mut c = q.join_local().unwrap();
+    let mut p = q.join_local().unwrap();
+    let t = std::thread::spawn(move || c.pop_until(WaitMode::Sleep, None));
+    std::thread::sleep(Duration::from_millis(20));
+    p.try_push(42).unwrap();
+    assert_eq!(t.join().unwrap(), Ok(42));
+}
+
+#[test]
+fn sleeping_producer_is_woken_by_a_get() {
+    let q = heap::<u64>(2).unwrap();
+    let mut c = q.join_local().unwrap();
+    let mut p = q.join_local().unwrap();
+    p.try_push(1).unwrap();
+    p.try_push(2).unwrap();
+    let t = std::thread::spawn(move || p.push_until(3, WaitMode::Sleep, None));
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(c.try_pop(), Ok(1));
+    assert_eq!(t.join().unwrap(), Ok(()));
+}
+
+#[test]
+fn timeouts_return() {
+    let q = heap::<u64>(2).unwrap();
+    let mut m = q.join_local().unwrap();
+    let soon = || Some(Instant::now() + Duration::from_millis(10));
+    assert_eq!(
+        m.pop_until(WaitMode::Blocking, soon()),
+        Err(TryGetError::Empty)
+    );
+    m.try_push(1).unwrap();
+    m.try_push(2).unwrap();
+    assert!(matches!(
+        m.push_until(3, WaitMode::Sleep, soon()),
+        Err(TryPutError::Full(3))
+    ));
+}
+
+/// 4 producer and 4 consumer threads through 8 slots: every value exactly once.
+#[test]
+fn threads_exactly_once() {
+    const PER: u64 = if cfg!(miri) { 50 } else { 50_000 };
+    let q = heap::<u64>(8).unwrap();
+    let producers: Vec<_> = (0..4u64)
+        .map(|p| {
+            let mut m = q.join_local().unwrap();
+            std::thread::spawn(move || {
+                for i in 0..PER {
+                    m.push_until(p << 32 | i, WaitMode::Blocking, None).unwrap();
+                }
+            })
+        })
+        .collect();
+    let consumers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut m = q.join_local().unwrap();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Ok(v) = m.pop_until(WaitMode::Blocking, None) {
+                    got.push(v);
+                }
+                got
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join().unwrap();
+    }
+    q.close();
+    let mut seen = vec![vec![false; PER as usize]; 4];
+    for c in consumers {
+        let got = c.join().unwrap();
+        let mut last = [None::<u64>; 4];
+        for v in got {
+            let (p, i) = ((v >> 32) as usize, v & 0xffff_ffff);
+            assert!(!seen[p][i as usize], "duplicate {p}:{i}");
+            seen[p][i as usize] = true;
+            // Per producer, one consumer sees increasing sequence numbers (FIFO).
+            assert!(last[p].is_none_or(|l| l < i));
+            last[p] = Some(i);
+        }
+    }
+    assert!(seen.iter().flatten().all(|&s| s), "a value was lost");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+
+    /// Random single-member op sequences agree with a VecDeque.
+    #[test]
+    fn matches_a_vecdeque(cap_log in 1u32..5, ops in proptest::collection::vec(0u8..3, 0..200)) {
+        let cap = 1usize << cap_log;
+        let q = heap::<u32>(cap).unwrap();
+        let mut m = q.join_local().unwrap();
+        let mut model = VecDeque::new();
+        let mut next = 0u32;
+        for op in ops {
+            match op {
+                0 | 1 => match m.try_push(next) {
+                    Ok(()) => { prop_assert!(model.len() < cap); model.push_back(next); }
+                    Err(TryPutError::Full(_)) => prop_assert_eq!(model.len(), cap),
+                    Err(e) => prop_assert!(false, "{e:?}"),
+                },
+                _ => match m.try_pop() {
+                    Ok(v) => prop_assert_eq!(Some(v), model.pop_front()),
+                    Err(TryGetError::Empty) => prop_assert!(model.is_empty()),
+                    Err(e) => prop_assert!(false, "{e:?}"),
+                },
+            }
+            next += 1;
+            prop_assert_eq!(q.len(), model.len());
+        }
+    }
+}

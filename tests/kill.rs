@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::{Rng, kill9, peer, role, seed, unique};
+use common::{Rng, kill9, peer, role, seed, unique, wait_ready};
 use shmlane::pipe::Pipe;
 use shmlane::{RecvTimeoutError, SendError};
-use std::io::BufRead;
 use std::time::Duration;
 
 const RUNS: u64 = 10;
@@ -55,18 +54,6 @@ fn peer_main() {
             std::thread::sleep(Duration::from_secs(600));
         }
         _ => panic!("unknown role {role}"),
-    }
-}
-
-fn wait_ready(child: &mut std::process::Child) {
-    let mut reader = std::io::BufReader::new(child.stdout.as_mut().unwrap());
-    let mut line = String::new();
-    while line.trim() != "READY" {
-        line.clear();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "child exited before READY"
-        );
     }
 }
 

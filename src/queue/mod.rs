@@ -230,6 +230,21 @@ impl<T: Pod + Send> Queue<T> {
         self.member.ring().abandoned()
     }
 
+    /// Claims a put position and exits the process without publishing it, as a
+    /// SIGKILL at that instant would (crash-safety tests).
+    #[doc(hidden)]
+    pub fn crash_in_put(self) -> ! {
+        self.member.crash_in_push();
+        std::process::exit(0)
+    }
+
+    /// Claims a get position and exits the process without finishing it.
+    #[doc(hidden)]
+    pub fn crash_in_get(self) -> ! {
+        self.member.crash_in_pop();
+        std::process::exit(0)
+    }
+
     /// Retires the endpoints of dead processes now (blocking calls also do this on
     /// their own while they wait). Returns how many it retired.
     pub fn recover(&self) -> usize {

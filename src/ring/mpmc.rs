@@ -826,7 +826,8 @@ impl<T: Pod> Member<T> {
     }
 
     /// Claims a position for a put and stops, like a process killed between claim and
-    /// publish (loom and tests of the retirement protocol).
+    /// publish: the entry stays attached (loom and tests of the retirement protocol).
+    /// Returns whether a position was claimed.
     #[doc(hidden)]
     pub fn crash_in_push(self) -> bool {
         self.crash(true)
@@ -858,9 +859,7 @@ impl<T: Pod> Member<T> {
             }
             _ => false,
         };
-        // Mark the entry dead as a survivor would, without releasing it.
-        let m = &self.ring.members()[self.index].ep;
-        endpoint::mark_dead(m, self.word);
+        // Keep the entry attached, as a killed process leaves it.
         self.crashed = true;
         claimed
     }

@@ -119,3 +119,17 @@ pub fn leftovers(tag: &str) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Reads the child's stdout until it prints a line `READY`.
+pub fn wait_ready(child: &mut Child) {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::new(child.stdout.as_mut().unwrap());
+    let mut line = String::new();
+    while line.trim() != "READY" {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "child exited before READY"
+        );
+    }
+}

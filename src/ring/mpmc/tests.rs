@@ -61,21 +61,34 @@ fn endpoint_table_fills_and_frees() {
     assert!(q.join_local().is_ok());
 }
 
+const DOOMED: Identity = Identity {
+    pid: 999_999_999,
+    start: 1,
+};
+
+fn doomed<T: Pod + Send>(q: &QueueRing<T>) -> Member<T> {
+    q.join(DOOMED, |_| true).unwrap()
+}
+
+fn alive(id: Identity) -> bool {
+    id != DOOMED
+}
+
 #[test]
 fn dead_producer_claim_is_skipped_never_delivered() {
     let q = heap::<u64>(2).unwrap();
     let mut a = q.join_local().unwrap();
-    let b = q.join_local().unwrap();
+    let b = doomed(&q);
     a.try_push(1).unwrap();
     assert!(b.crash_in_push()); // claims position 1 and dies
     assert_eq!(q.len(), 2);
     assert_eq!(a.try_pop(), Ok(1));
     assert_eq!(a.try_pop(), Err(TryGetError::Empty)); // stuck behind the dead claim
-    assert_eq!(q.recover(|_| true), 1);
+    assert_eq!(q.recover(alive), 1);
     assert_eq!(q.abandoned(), 1);
     a.try_push(3).unwrap();
     assert_eq!(a.try_pop(), Ok(3)); // the skipped slot is dropped, 3 follows
-    assert_eq!(q.recover(|_| true), 0);
+    assert_eq!(q.recover(alive), 0);
     // The dead entry was freed: the table has room for a full set again.
     let all: Vec<_> = (1..QUEUE_MEMBERS)
         .map(|_| q.join_local().unwrap())
@@ -87,12 +100,12 @@ fn dead_producer_claim_is_skipped_never_delivered() {
 fn dead_consumer_message_is_counted_lost_and_slot_freed() {
     let q = heap::<u64>(2).unwrap();
     let mut a = q.join_local().unwrap();
-    let b = q.join_local().unwrap();
+    let b = doomed(&q);
     a.try_push(1).unwrap();
     a.try_push(2).unwrap();
     assert!(b.crash_in_pop()); // takes position 0 and dies
     assert!(matches!(a.try_push(3), Err(TryPutError::Full(3))));
-    assert_eq!(q.recover(|_| true), 1);
+    assert_eq!(q.recover(alive), 1);
     assert_eq!(q.lost(), 1);
     a.try_push(3).unwrap();
     assert_eq!(a.try_pop(), Ok(2));
@@ -103,13 +116,13 @@ fn dead_consumer_message_is_counted_lost_and_slot_freed() {
 fn a_live_twin_intent_defers_retirement() {
     let q = heap::<u64>(4).unwrap();
     let mut live = q.join_local().unwrap();
-    let dead = q.join_local().unwrap();
+    let dead = doomed(&q);
     // The live member records the same intent as the dead one will (a put at 0).
     live.intent().store(ROLE_PUT, Ordering::Relaxed);
     assert!(dead.crash_in_push());
-    assert_eq!(q.recover(|_| true), 0, "may be the live one's position");
+    assert_eq!(q.recover(alive), 0, "may be the live one's position");
     live.intent().store(0, Ordering::Relaxed);
-    assert_eq!(q.recover(|_| true), 1);
+    assert_eq!(q.recover(alive), 1);
     assert_eq!(live.try_push(5), Ok(()));
     assert_eq!(live.try_pop(), Ok(5));
 }

@@ -316,11 +316,7 @@ fn kill_a_producer_and_a_consumer() {
         }
         for &v in &got {
             let (p, seq) = (v >> 40, v & ((1 << 40) - 1));
-            let limit = if p as usize == kp {
-                put[kp as usize] + 1
-            } else {
-                PER
-            };
+            let limit = if p as usize == kp { put[kp] + 1 } else { PER };
             assert!(seq < limit, "run {run_no}: message {p}:{seq} was never put");
         }
         let missing = (0..P)

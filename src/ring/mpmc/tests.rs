@@ -243,8 +243,7 @@ proptest! {
         let q = heap::<u32>(cap).unwrap();
         let mut m = q.join_local().unwrap();
         let mut model = VecDeque::new();
-        let mut next = 0u32;
-        for op in ops {
+        for (next, op) in (0u32..).zip(ops) {
             match op {
                 0 | 1 => match m.try_push(next) {
                     Ok(()) => { prop_assert!(model.len() < cap); model.push_back(next); }
@@ -257,7 +256,6 @@ proptest! {
                     Err(e) => prop_assert!(false, "{e:?}"),
                 },
             }
-            next += 1;
             prop_assert_eq!(q.len(), model.len());
         }
     }

@@ -3,7 +3,11 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use shmlane::error::{PopError, PushError};
+use shmlane::error::{TryGetError, TryPutError};
 use shmlane::layout::{ElemDesc, HEADER_LEN, SegmentHeader, SegmentKind};
+use shmlane::ring::Identity;
+use shmlane::ring::frame::Frame;
+use shmlane::ring::mpmc;
 use shmlane::ring::spsc::{ChunkError, heap};
 use shmlane::segment::{Expect, validate_header};
 use std::collections::VecDeque;
@@ -116,8 +120,10 @@ fn expect(sel: u8) -> Expect {
     };
     let kind = if sel & 4 == 0 {
         SegmentKind::Pipe
-    } else {
+    } else if sel & 2 == 0 {
         SegmentKind::Duplex
+    } else {
+        SegmentKind::Queue
     };
     let capacity = if sel & 8 == 0 {
         None
@@ -171,6 +177,133 @@ fn check_invariants(h: &SegmentHeader, file_len: u64, e: &Expect) {
     assert_eq!(h.elem_size, e.elem.size);
     let rings = u64::from(h.rings);
     assert_eq!(h.ring_offset + rings * h.ring_stride, h.total_len);
-    assert!(h.capacity * u64::from(h.elem_size) + e.kind.control_len() <= h.ring_stride);
+    let slot = e
+        .kind
+        .slot_size(u64::from(h.elem_size), u64::from(h.elem_align))
+        .unwrap();
+    assert!(h.capacity * slot + e.kind.control_len() <= h.ring_stride);
+    if e.kind == SegmentKind::Queue {
+        assert!(h.capacity >= 2);
+    }
     let _ = zerocopy::IntoBytes::as_bytes(h);
+}
+
+/// One operation on an MPMC queue, by one of three members (or a doomed fourth).
+#[derive(Arbitrary, Debug)]
+pub enum QueueOp {
+    Push {
+        member: u8,
+        value: u16,
+    },
+    Pop {
+        member: u8,
+    },
+    /// A member joins under a dead identity, claims a put or get, and stops.
+    Crash {
+        get: bool,
+    },
+    Recover,
+    Close,
+    /// A hostile peer writes a slot's stamp.
+    PokeStamp {
+        slot: u8,
+        value: u64,
+    },
+    /// A hostile peer writes `tail` or `head`.
+    PokePosition {
+        tail: bool,
+        value: u64,
+    },
+    /// A garbled frame read out of a slot.
+    Frame([u8; 24]),
+}
+
+const DOOMED: Identity = Identity {
+    pid: u32::MAX - 1,
+    start: 7,
+};
+
+/// Replays queue ops against a `VecDeque` while the queue is healthy; once a member
+/// crashed or a peer wrote garbage, only checks that nothing panics or loops forever
+/// and that every error is a typed one.
+pub fn mpmc_ops(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(cap_log) = u.int_in_range(1u8..=4) else {
+        return;
+    };
+    let Ok(ops) = Vec::<QueueOp>::arbitrary_take_rest(u) else {
+        return;
+    };
+    let cap = 1usize << cap_log;
+    let q = mpmc::heap::<u16>(cap).unwrap();
+    let mut members: Vec<_> = (0..3).map(|_| q.join_local().unwrap()).collect();
+    let mut model: Option<VecDeque<u16>> = Some(VecDeque::new());
+    let mut closed = false;
+    for op in ops.into_iter().take(512) {
+        match op {
+            QueueOp::Push { member, value } => {
+                let r = members[member as usize % 3].try_push(value);
+                if let Some(m) = model.as_mut() {
+                    match r {
+                        Ok(()) => {
+                            assert!(m.len() < cap && !closed);
+                            m.push_back(value);
+                        }
+                        Err(TryPutError::Full(v)) => assert!(m.len() == cap && v == value),
+                        Err(TryPutError::Closed(_)) => assert!(closed),
+                        Err(e) => panic!("healthy queue: {e:?}"),
+                    }
+                }
+            }
+            QueueOp::Pop { member } => {
+                let r = members[member as usize % 3].try_pop();
+                if let Some(m) = model.as_mut() {
+                    match r {
+                        Ok(v) => assert_eq!(Some(v), m.pop_front()),
+                        Err(TryGetError::Empty) => assert!(m.is_empty() && !closed),
+                        Err(TryGetError::Closed) => assert!(m.is_empty() && closed),
+                        Err(e) => panic!("healthy queue: {e:?}"),
+                    }
+                }
+            }
+            QueueOp::Crash { get } => {
+                if let Ok(doomed) = q.join(DOOMED, |_| true) {
+                    let claimed = if get {
+                        doomed.crash_in_pop()
+                    } else {
+                        doomed.crash_in_push()
+                    };
+                    if claimed {
+                        model = None;
+                    }
+                }
+            }
+            QueueOp::Recover => {
+                q.recover(|id| id != DOOMED);
+            }
+            QueueOp::Close => {
+                q.close();
+                closed = true;
+            }
+            QueueOp::PokeStamp { slot, value } => {
+                q.poke_stamp(slot as usize, value);
+                model = None;
+            }
+            QueueOp::PokePosition { tail, value } => {
+                q.poke_position(tail, value);
+                model = None;
+            }
+            QueueOp::Frame(bytes) => {
+                let f: &Frame<20> = bytemuck_cast(&bytes);
+                if let Ok(b) = f.bytes() {
+                    assert!(b.len() <= 20);
+                }
+            }
+        }
+        assert!(q.len() <= cap);
+    }
+}
+
+fn bytemuck_cast(bytes: &[u8; 24]) -> &Frame<20> {
+    bytemuck::from_bytes(bytes)
 }

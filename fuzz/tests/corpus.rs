@@ -29,6 +29,14 @@ fn spsc_ops_corpus() {
 }
 
 #[test]
+fn mpmc_ops_corpus() {
+    replay("mpmc_ops", |d| {
+        shmlane_fuzz::mpmc_ops(d);
+        true
+    });
+}
+
+#[test]
 fn header_corpus() {
     let (n, valid) = replay("header", shmlane_fuzz::header);
     // The corpus must reach the checks behind a valid header, and refuse the rest.

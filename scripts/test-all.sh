@@ -37,6 +37,7 @@ cargo test --doc
 step "examples"
 cargo run --quiet --example pipe_child
 cargo run --quiet --example byte_stream
+cargo run --quiet --example queue_workers
 
 step "fuzz targets over their seed corpora (stable)"
 cargo test --manifest-path fuzz/Cargo.toml

@@ -456,8 +456,8 @@ impl<T> QueueRing<T> {
     /// word has moved (the stamp's writer claimed `pos` first, and we acquired its
     /// stamp); if it has not, the stamp is garbage.
     fn moved(&self, word: &AtomicU64, pos: u64) -> Result<Look, Corrupted> {
-        // Relaxed: the Acquire load of the stamp already ordered us after the claim.
-        let now = word.load(Ordering::Relaxed);
+        // Acquire: see `try_push` (a fresh guess must carry the slot's history).
+        let now = word.load(Ordering::Acquire);
         if pos_of(now) == pos {
             Err(self.corrupted(pos, pos))
         } else {
@@ -662,8 +662,12 @@ impl<T: Pod> Member<T> {
     #[inline]
     pub fn try_push(&mut self, value: T) -> Result<(), TryPutError<T>> {
         let ctrl = self.ring.ctrl();
-        // Relaxed: only a starting guess; the stamp and the CAS decide.
-        let mut tail = ctrl.tail.load(Ordering::Relaxed);
+        // Acquire — SYNC POINT: every guess of `tail` is read with Acquire (also on CAS
+        // failure). Reading `pos` synchronizes with the claim CASes before it, hence
+        // with the stamp the claimer of `pos - capacity` saw free: the stamp load below
+        // returns that lap's stamp or a later one, never an older lap (which would look
+        // corrupt). Miri's weak-memory emulation found the Relaxed version failing.
+        let mut tail = ctrl.tail.load(Ordering::Acquire);
         loop {
             if tail & CLOSED != 0 {
                 return Err(TryPutError::Closed(value));
@@ -685,7 +689,7 @@ impl<T: Pod> Member<T> {
                 tail,
                 pos + 1,
                 Ordering::SeqCst,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => {
                     let slot = self.ring.slot(pos);
@@ -711,8 +715,8 @@ impl<T: Pod> Member<T> {
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryGetError> {
         let ctrl = self.ring.ctrl();
-        // Relaxed: only a starting guess; the stamp and the CAS decide.
-        let mut head = ctrl.head.load(Ordering::Relaxed);
+        // Acquire: as for `tail` in `try_push`.
+        let mut head = ctrl.head.load(Ordering::Acquire);
         loop {
             let (pos, stamp) = match self.ring.look_get(head)? {
                 Look::Ready(pos, stamp) => (pos, stamp),
@@ -729,7 +733,7 @@ impl<T: Pod> Member<T> {
                 head,
                 pos + 1,
                 Ordering::SeqCst,
-                Ordering::Relaxed,
+                Ordering::Acquire,
             ) {
                 Ok(_) => {
                     let slot = self.ring.slot(pos);
@@ -752,8 +756,8 @@ impl<T: Pod> Member<T> {
                     if !skipped {
                         return Ok(value);
                     }
-                    // Relaxed: a new guess; the loop re-validates it.
-                    head = ctrl.head.load(Ordering::Relaxed);
+                    // Acquire: a new guess, as above.
+                    head = ctrl.head.load(Ordering::Acquire);
                 }
                 Err(h) => head = h,
             }
@@ -842,8 +846,8 @@ impl<T: Pod> Member<T> {
     fn crash(mut self, put: bool) -> bool {
         let ctrl = self.ring.ctrl();
         let word = if put { &ctrl.tail } else { &ctrl.head };
-        // Relaxed: a guess; the CAS decides.
-        let cur = word.load(Ordering::Relaxed);
+        // Acquire: as in try_push / try_pop.
+        let cur = word.load(Ordering::Acquire);
         let look = if put {
             self.ring.look_put(cur)
         } else {

@@ -234,7 +234,11 @@ fn threads_exactly_once() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        failure_persistence: None, // no file access (Miri's isolation)
+        ..ProptestConfig::default()
+    })]
 
     /// Random single-member op sequences agree with a VecDeque.
     #[test]

@@ -266,3 +266,46 @@ fn garbage_positions_while_mapped_give_errors() {
     }
     assert!(corrupted);
 }
+
+#[test]
+fn queue_kind_capacity_type_and_garbage() {
+    use shmlane::queue::{ByteQueue, Queue};
+    let name = unique("badq");
+    let _pipe = Pipe::<u64>::create(&name, 8).unwrap();
+    assert!(matches!(
+        Queue::<u64>::open(&name),
+        Err(OpenError::KindMismatch {
+            expected: 4,
+            found: 1
+        })
+    ));
+    assert!(matches!(
+        Queue::<u64>::anonymous(1),
+        Err(CreateError::InvalidCapacity(1))
+    ));
+    let qname = unique("badq2");
+    let q = Queue::<u64>::create(&qname, 8).unwrap();
+    assert!(matches!(
+        Queue::<i64>::open(&qname),
+        Err(OpenError::TypeMismatch { .. })
+    ));
+    assert!(matches!(
+        ByteQueue::<32>::open(&qname),
+        Err(OpenError::ElementSizeMismatch { .. })
+    ));
+    drop(q);
+    // A byte queue's maximum is part of its type: a different maximum is refused.
+    let bname = unique("badq3");
+    let _b = ByteQueue::<64>::create(&bname, 8).unwrap();
+    assert!(ByteQueue::<128>::open(&bname).is_err());
+    // Garbage in a live queue's stamps and positions: typed errors, no panic, no hang.
+    let mut q = Queue::<u64>::create(&qname, 8).unwrap();
+    q.put(1).unwrap();
+    poke(&qname, 256, &[0xff; 16]); // tail line: garbage position with flags
+    poke(&qname, 256 + 128, &[0xee; 8]); // head
+    let _ = q.try_put(2);
+    let _ = q.try_get();
+    let _ = q.get_timeout(std::time::Duration::from_millis(20));
+    let _ = q.put_timeout(3, std::time::Duration::from_millis(20));
+    assert!(q.len() <= 8);
+}

@@ -50,6 +50,12 @@ fn id(p: u64, seq: u64) -> u64 {
 #[ignore]
 fn peer_main() {
     let Some((role, args)) = role() else { return };
+    if role == "create-and-hold" {
+        let _q = Q::create(&args[0], 8).unwrap_or_else(|e| panic!("create: {e}"));
+        println!("READY");
+        std::thread::sleep(Duration::from_secs(600));
+        return;
+    }
     let mut q = Q::open(&args[0]).unwrap_or_else(|e| panic!("open: {e}"));
     println!("READY");
     let mut buf = Vec::new();
@@ -342,4 +348,32 @@ fn kill_a_producer_and_a_consumer() {
         "{RUNS} runs: {lost_total} messages lost with killed consumers, \
          {abandoned_total} puts abandoned by killed producers"
     );
+}
+
+/// A queue whose creator was SIGKILLed, with no live member left, does not block a
+/// restart: `create` reclaims the name. While a live member holds it, `ls` shows the
+/// member and `gc` leaves it alone.
+#[test]
+fn killed_creator_queue_is_reclaimed_live_one_is_kept() {
+    let name = unique("qstale");
+    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    let opened = Q::open(&name).unwrap();
+    let info = shmlane::segment::list()
+        .into_iter()
+        .find(|i| i.name == name)
+        .expect("listed");
+    assert_eq!(info.kind, Some(shmlane::layout::SegmentKind::Queue));
+    assert_eq!(info.endpoints.len(), 2, "creator's and ours: {info:?}");
+    kill9(&mut child);
+    assert!(
+        !shmlane::segment::list()
+            .iter()
+            .any(|i| i.name == name && i.stale)
+    );
+    drop(opened); // the last live member leaves
+    let q = Q::create(&name, 8).expect("stale queue reclaimed");
+    assert_eq!(q.capacity(), 8);
 }

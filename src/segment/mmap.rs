@@ -184,7 +184,10 @@ impl Mapping {
         h: &SegmentHeader,
         index: u32,
     ) -> Option<&crate::layout::SpscControl> {
-        if h.kind == crate::layout::SegmentKind::Array as u32 || index >= h.rings {
+        if h.kind == crate::layout::SegmentKind::Array as u32
+            || h.kind == crate::layout::SegmentKind::Queue as u32
+            || index >= h.rings
+        {
             return None;
         }
         let offset = h
@@ -202,6 +205,30 @@ impl Mapping {
                 .as_ptr()
                 .add(offset as usize)
                 .cast::<crate::layout::SpscControl>()
+        })
+    }
+}
+
+impl Mapping {
+    /// Control block of a queue segment described by `h`, or `None` if `h` is not a
+    /// queue or the block does not fit this mapping. Any element type: only the
+    /// control block (atomics, valid for any bits) is touched.
+    pub(crate) fn queue_control(&self, h: &SegmentHeader) -> Option<&crate::layout::QueueControl> {
+        use crate::layout::{QUEUE_CONTROL_LEN, QueueControl, SegmentKind};
+        if h.kind != SegmentKind::Queue as u32
+            || !h.ring_offset.is_multiple_of(LINE)
+            || h.ring_offset.checked_add(QUEUE_CONTROL_LEN)? > self.len()
+        {
+            return None;
+        }
+        // SAFETY: QUEUE_CONTROL_LEN bytes at a 128-aligned offset lie inside the mapping
+        // (checked above), which lives as long as `&self`; QueueControl is atomics only.
+        Some(unsafe {
+            &*self
+                .map
+                .as_ptr()
+                .add(h.ring_offset as usize)
+                .cast::<QueueControl>()
         })
     }
 }

@@ -10,7 +10,7 @@
 use super::mmap::Mapping;
 use super::name;
 use super::validate::{Expect, validate_header};
-use crate::layout::{ElemDesc, SegmentHeader, SegmentKind};
+use crate::layout::{ElemDesc, Endpoint, SegmentHeader, SegmentKind};
 use crate::platform::identity;
 use crate::primitive::Ordering;
 use crate::ring::Identity;
@@ -65,14 +65,26 @@ fn is_stale(map: &Mapping, h: &SegmentHeader) -> bool {
     }) {
         return false;
     }
-    (0..h.rings).all(|i| {
-        map.control(h, i).is_none_or(|c| {
-            [&c.producer, &c.consumer].iter().all(|ep| {
-                let (word, owner) = endpoint::load(ep);
-                endpoint::status(word) != Status::Attached || !identity::is_alive(owner)
-            })
-        })
+    endpoints(map, h).iter().all(|(_, _, ep)| {
+        let (word, owner) = endpoint::load(ep);
+        endpoint::status(word) != Status::Attached || !identity::is_alive(owner)
     })
+}
+
+/// Every endpoint of the segment with its ring and role: a pipe's or duplex's
+/// producer and consumer per ring, or a queue's endpoint table entries.
+fn endpoints<'a>(map: &'a Mapping, h: &SegmentHeader) -> Vec<(u32, &'static str, &'a Endpoint)> {
+    let mut out = Vec::new();
+    if let Some(q) = map.queue_control(h) {
+        out.extend(q.members.iter().map(|m| (0, "member", &m.ep)));
+    }
+    for i in 0..h.rings {
+        if let Some(c) = map.control(h, i) {
+            out.push((i, "producer", &c.producer));
+            out.push((i, "consumer", &c.consumer));
+        }
+    }
+    out
 }
 
 /// What `shmlane ls` shows about one segment.
@@ -100,7 +112,8 @@ pub struct SegmentInfo {
     pub creator: (u32, bool),
     /// Whether `persist()` was called.
     pub persisted: bool,
-    /// `(ring, "producer" | "consumer", status, owner pid, owner alive)` per endpoint.
+    /// `(ring, "producer" | "consumer" | "member", status, owner pid, owner alive)` per
+    /// endpoint (a queue's never-used table entries are left out).
     pub endpoints: Vec<(u32, &'static str, Status, u32, bool)>,
     /// Whether `gc` (or a `create` of the same name) would remove it.
     pub stale: bool,
@@ -113,21 +126,21 @@ fn info(object: &str) -> Option<SegmentInfo> {
         .iter()
         .position(|&b| b == 0)
         .unwrap_or(h.type_name.len());
-    let mut endpoints = Vec::new();
-    for i in 0..h.rings {
-        if let Some(c) = map.control(&h, i) {
-            for (side, ep) in [("producer", &c.producer), ("consumer", &c.consumer)] {
-                let (word, owner) = endpoint::load(ep);
-                endpoints.push((
-                    i,
-                    side,
-                    endpoint::status(word),
-                    owner.pid,
-                    identity::is_alive(owner),
-                ));
-            }
-        }
-    }
+    let endpoints = endpoints(&map, &h)
+        .into_iter()
+        .map(|(i, side, ep)| {
+            let (word, owner) = endpoint::load(ep);
+            (
+                i,
+                side,
+                endpoint::status(word),
+                owner.pid,
+                identity::is_alive(owner),
+            )
+        })
+        // A queue's table has many never-used entries; list only the used ones.
+        .filter(|&(_, side, status, _, _)| side != "member" || status != Status::Free)
+        .collect();
     Some(SegmentInfo {
         name: object
             .strip_prefix(name::PREFIX)

@@ -54,6 +54,9 @@ pub enum SegmentKind {
     Array = 3,
     /// One MPMC queue: a [`QueueControl`] and stamped slots.
     Queue = 4,
+    /// Shared objects (arrays, values, locks, events, …): an [`ObjectControl`] (a
+    /// robust lock and a sequence word) and `capacity` elements, any count.
+    Object = 5,
 }
 
 impl SegmentKind {
@@ -64,6 +67,7 @@ impl SegmentKind {
             2 => Some(Self::Duplex),
             3 => Some(Self::Array),
             4 => Some(Self::Queue),
+            5 => Some(Self::Object),
             _ => None,
         }
     }
@@ -71,7 +75,7 @@ impl SegmentKind {
     /// Number of regions (rings, or one element array) a segment of this kind holds.
     pub fn rings(self) -> u32 {
         match self {
-            Self::Pipe | Self::Array | Self::Queue => 1,
+            Self::Pipe | Self::Array | Self::Queue | Self::Object => 1,
             Self::Duplex => 2,
         }
     }
@@ -82,13 +86,14 @@ impl SegmentKind {
             Self::Pipe | Self::Duplex => CONTROL_LEN,
             Self::Array => 0,
             Self::Queue => QUEUE_CONTROL_LEN,
+            Self::Object => OBJECT_CONTROL_LEN,
         }
     }
 
     /// Bytes per slot for an element of `size` and `align`; `None` on overflow.
     pub fn slot_size(self, size: u64, align: u64) -> Option<u64> {
         match self {
-            Self::Pipe | Self::Duplex | Self::Array => Some(size),
+            Self::Pipe | Self::Duplex | Self::Array | Self::Object => Some(size),
             Self::Queue => queue_slot_size(size, align),
         }
     }
@@ -130,8 +135,9 @@ pub struct SegmentHeader {
     pub type_name: [u8; TYPE_NAME_LEN],
     /// Creator's pid.
     pub creator_pid: u32,
-    /// Reserved, zero.
-    pub reserved: u32,
+    /// A kind-specific parameter fixed at creation (objects: a barrier's party count, a
+    /// semaphore's bound); zero otherwise.
+    pub param: u32,
     /// Creator's process start time (clock ticks after boot).
     pub creator_start: u64,
     /// Offset of ring 0's control block.
@@ -258,6 +264,8 @@ const _: () = {
     assert!(core::mem::size_of::<QueueControl>() as u64 == QUEUE_CONTROL_LEN);
     #[cfg(not(shmlane_loom))]
     assert!(core::mem::size_of::<QueueMember>() == 24);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::size_of::<ObjectControl>() as u64 == OBJECT_CONTROL_LEN);
 };
 
 /// Endpoint table entries of a queue: at most this many handles (in all processes
@@ -341,6 +349,32 @@ impl Default for QueueControl {
         }
     }
 }
+
+/// The control block of an [`SegmentKind::Object`] segment: the object's robust lock
+/// and the sequence word of its seqlock, each on its own line.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct ObjectControl {
+    /// Guards writes to the elements (arrays, mutexes, seqlock writers).
+    pub lock: Line<crate::sync::raw::RawMutex>,
+    /// The seqlock sequence of a shared value (even = stable).
+    pub seq: Line<AtomicU64>,
+}
+
+impl Default for Line<crate::sync::raw::RawMutex> {
+    fn default() -> Self {
+        Line(crate::sync::raw::RawMutex::new())
+    }
+}
+
+impl Default for Line<AtomicU64> {
+    fn default() -> Self {
+        Line(AtomicU64::new(0))
+    }
+}
+
+/// Byte size of [`ObjectControl`].
+pub const OBJECT_CONTROL_LEN: u64 = 2 * LINE;
 
 /// Byte size of [`QueueControl`].
 pub const QUEUE_CONTROL_LEN: u64 = (5 + QUEUE_MEMBERS as u64) * LINE;

@@ -15,7 +15,7 @@
 //!
 //! | layer      | modules                                            | syscalls | unsafe |
 //! |------------|----------------------------------------------------|----------|--------|
-//! | API        | [`pipe`], [`queue`], CLI (`src/bin/shmlane.rs`), [`bench`](mod@bench) | via below| no |
+//! | API        | [`pipe`], [`queue`], [`sync`], CLI (`src/bin/shmlane.rs`), [`bench`](mod@bench) | via below| no |
 //! | engine     | [`segment`] (header, validation, lifecycle), [`wait`] | yes   | mmap only |
 //! | algorithms | [`ring`] (SPSC, MPMC, endpoints)                       | none     | yes    |
 //! | ABI        | [`layout`]                                         | none     | no     |
@@ -45,6 +45,7 @@ pub mod queue;
 pub mod ring;
 #[cfg(not(shmlane_loom))]
 pub mod segment;
+pub mod sync;
 pub mod wait;
 
 pub use error::{

@@ -45,6 +45,21 @@ pub(crate) fn is_alive(id: Identity) -> bool {
     }
 }
 
+/// Like [`is_alive`], with `id.start` holding only the low 32 bits of the start time
+/// (as a robust mutex records it); 0 means unknown.
+pub(crate) fn is_alive_start32(id: Identity) -> bool {
+    if id.start == 0 {
+        return is_alive(Identity {
+            pid: id.pid,
+            start: 0,
+        });
+    }
+    match stat(id.pid) {
+        None => false,
+        Some(s) => !matches!(s.state, b'Z' | b'X' | b'x') && s.start & 0xffff_ffff == id.start,
+    }
+}
+
 #[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;

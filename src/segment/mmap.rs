@@ -233,6 +233,93 @@ impl Mapping {
     }
 }
 
+impl Mapping {
+    /// Control block of an `Object` segment, if `h` is one that fits this mapping.
+    pub(crate) fn object_control(
+        &self,
+        h: &SegmentHeader,
+    ) -> Option<&crate::layout::ObjectControl> {
+        use crate::layout::{OBJECT_CONTROL_LEN, ObjectControl, SegmentKind};
+        if h.kind != SegmentKind::Object as u32
+            || !h.ring_offset.is_multiple_of(LINE)
+            || h.ring_offset.checked_add(OBJECT_CONTROL_LEN)? > self.len()
+        {
+            return None;
+        }
+        // SAFETY: OBJECT_CONTROL_LEN bytes at a 128-aligned offset lie inside the
+        // mapping (checked above), alive as long as `&self`; the block is atomics only.
+        Some(unsafe {
+            &*self
+                .map
+                .as_ptr()
+                .add(h.ring_offset as usize)
+                .cast::<ObjectControl>()
+        })
+    }
+
+    /// Start and byte length of an `Object` segment's data area (line-padded), if it
+    /// fits this mapping.
+    fn object_data(&self, h: &SegmentHeader) -> Option<(NonNull<u8>, u64)> {
+        use crate::layout::{OBJECT_CONTROL_LEN, round_to_line};
+        self.object_control(h)?;
+        let start = h.ring_offset.checked_add(OBJECT_CONTROL_LEN)?;
+        let bytes = round_to_line(h.capacity.checked_mul(u64::from(h.elem_size))?)?;
+        if start.checked_add(bytes)? > self.len() {
+            return None;
+        }
+        // SAFETY: start <= len (checked above), inside the mapping.
+        Some((
+            unsafe { NonNull::new_unchecked(self.map.as_mut_ptr().add(start as usize)) },
+            bytes,
+        ))
+    }
+
+    /// The elements of an `Object` segment of element type `T`, if `h` says so.
+    pub(crate) fn object_elements<T: bytemuck::Pod>(
+        &self,
+        h: &SegmentHeader,
+    ) -> Option<(NonNull<T>, usize)> {
+        let elem = crate::layout::ElemDesc::of::<T>();
+        if (elem.size, elem.align, elem.fingerprint)
+            != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || u64::from(elem.align) > LINE
+        {
+            return None;
+        }
+        let (p, _) = self.object_data(h)?;
+        Some((p.cast(), usize::try_from(h.capacity).ok()?))
+    }
+
+    /// The data area of an `Object` segment as atomic words (`W` = `AtomicU64` or
+    /// `AtomicU32`), whatever its element type.
+    pub(crate) fn object_words<W: SharedWord>(&self, h: &SegmentHeader) -> Option<&[W]> {
+        let (p, bytes) = self.object_data(h)?;
+        let n = bytes / core::mem::size_of::<W>() as u64;
+        // SAFETY: the data area is `bytes` (a multiple of 128) long, 128-aligned, inside
+        // the mapping (object_data), alive as long as `&self`; W is an atomic integer of
+        // size and alignment 4 or 8, valid for any bits.
+        Some(unsafe { core::slice::from_raw_parts(p.as_ptr().cast::<W>(), n as usize) })
+    }
+
+    /// The single element of an `Object` segment as shared-state type `S`.
+    pub(crate) fn object_state<S: crate::sync::SyncState>(&self, h: &SegmentHeader) -> Option<&S> {
+        let elem = crate::layout::ElemDesc::of::<S>();
+        if (elem.size, elem.align, elem.fingerprint)
+            != (h.elem_size, h.elem_align, h.type_fingerprint)
+            || u64::from(elem.align) > LINE
+            || h.capacity < 1
+        {
+            return None;
+        }
+        let (p, _) = self.object_data(h)?;
+        // SAFETY: one `S` (size and alignment checked against the header, align <= 128
+        // and the area is 128-aligned) lies inside the mapping, alive as long as
+        // `&self`; `S: SyncState` promises any bytes are a valid `S` used through
+        // shared references only (atomics).
+        Some(unsafe { &*p.as_ptr().cast::<S>() })
+    }
+}
+
 /// Atomic integer types an `Array` segment can be viewed as.
 pub(crate) trait SharedWord: Sized {
     /// Descriptor of the plain integer the atomic wraps.

@@ -38,6 +38,7 @@ use crate::layout::{INIT_READY, MAX_ELEM_ALIGN, SegmentHeader};
 use crate::primitive::Ordering;
 use crate::ring::spsc::{RawRing, check_capacity};
 use mmap::Mapping;
+pub(crate) use mmap::SharedWord;
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{Mode, SealFlags};
 use rustix::shm;
@@ -72,23 +73,38 @@ pub struct Segment {
 }
 
 impl Segment {
-    fn check_create(expect: &Expect, capacity: u64) -> Result<SegmentHeader, CreateError> {
-        if expect.kind == crate::layout::SegmentKind::Queue {
-            crate::ring::mpmc::check_capacity(capacity)?;
+    fn check_create(
+        expect: &Expect,
+        capacity: u64,
+        param: u32,
+    ) -> Result<SegmentHeader, CreateError> {
+        match expect.kind {
+            crate::layout::SegmentKind::Queue => {
+                crate::ring::mpmc::check_capacity(capacity)?;
+            }
+            crate::layout::SegmentKind::Object => {
+                if capacity == 0 || capacity > crate::ring::spsc::MAX_CAPACITY {
+                    return Err(CreateError::InvalidCapacity(capacity));
+                }
+            }
+            _ => {
+                check_capacity(capacity)?;
+            }
         }
-        check_capacity(capacity)?;
         if u64::from(expect.elem.align) > MAX_ELEM_ALIGN {
             return Err(CreateError::ElementTooAligned {
                 name: expect.elem.name,
                 align: expect.elem.align,
             });
         }
-        let header = validate::new_header(expect, capacity, crate::platform::identity::current())
-            .filter(|h| usize::try_from(h.total_len).is_ok())
-            .ok_or(CreateError::TooLarge {
-                capacity,
-                elem_size: expect.elem.size,
-            })?;
+        let mut header =
+            validate::new_header(expect, capacity, crate::platform::identity::current())
+                .filter(|h| usize::try_from(h.total_len).is_ok())
+                .ok_or(CreateError::TooLarge {
+                    capacity,
+                    elem_size: expect.elem.size,
+                })?;
+        header.param = param;
         Ok(header)
     }
 
@@ -109,8 +125,18 @@ impl Segment {
 
     /// Creates a named segment; fails with `AlreadyExists` if the name is taken.
     pub fn create(name: &str, expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
+        Self::create_with(name, expect, capacity, 0)
+    }
+
+    /// [`create`](Self::create) with the header's kind-specific `param`.
+    pub fn create_with(
+        name: &str,
+        expect: &Expect,
+        capacity: u64,
+        param: u32,
+    ) -> Result<Self, CreateError> {
         check_name(name)?;
-        let header = Self::check_create(expect, capacity)?;
+        let header = Self::check_create(expect, capacity, param)?;
         let tmp = name::temp_object_name();
         let fd = shm::open(
             tmp.as_str(),
@@ -154,7 +180,16 @@ impl Segment {
 
     /// Creates an anonymous segment (a sealed memfd).
     pub fn create_anonymous(expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
-        let header = Self::check_create(expect, capacity)?;
+        Self::create_anonymous_with(expect, capacity, 0)
+    }
+
+    /// [`create_anonymous`](Self::create_anonymous) with the header's `param`.
+    pub fn create_anonymous_with(
+        expect: &Expect,
+        capacity: u64,
+        param: u32,
+    ) -> Result<Self, CreateError> {
+        let header = Self::check_create(expect, capacity, param)?;
         let cerr = |op| {
             move |e: rustix::io::Errno| CreateError::Io {
                 op,
@@ -269,6 +304,28 @@ impl Segment {
     /// or `u64`, as atomics.
     pub(crate) fn words<W: mmap::SharedWord>(&self) -> Option<&[W]> {
         self.map.words(&self.header)
+    }
+
+    /// The control block of an `Object` segment.
+    pub(crate) fn object_control(&self) -> Option<&crate::layout::ObjectControl> {
+        self.map.object_control(&self.header)
+    }
+
+    /// The elements of an `Object` segment of element type `T`: pointer and count.
+    pub(crate) fn object_elements<T: bytemuck::Pod>(
+        &self,
+    ) -> Option<(core::ptr::NonNull<T>, usize)> {
+        self.map.object_elements(&self.header)
+    }
+
+    /// The data of an `Object` segment as atomic words (any element type).
+    pub(crate) fn object_words<W: mmap::SharedWord>(&self) -> Option<&[W]> {
+        self.map.object_words(&self.header)
+    }
+
+    /// The single element of an `Object` segment of shared-state type `S`.
+    pub(crate) fn object_state<S: crate::sync::SyncState>(&self) -> Option<&S> {
+        self.map.object_state(&self.header)
     }
 
     /// The queue of a `Queue` segment as element type `T`, or `None` if `T` is not the

@@ -51,7 +51,7 @@ pub(crate) fn new_header(
         type_fingerprint: expect.elem.fingerprint,
         type_name: expect.elem.name_bytes(),
         creator_pid: creator.pid,
-        reserved: 0,
+        param: 0,
         creator_start: creator.start,
         ring_offset: HEADER_LEN,
         ring_stride: ring_stride(expect.kind, capacity, size, align)?,
@@ -122,7 +122,8 @@ pub fn validate_header(
     } else {
         1
     };
-    if !h.capacity.is_power_of_two() || h.capacity > MAX_CAPACITY || h.capacity < min_capacity {
+    let pow2 = h.capacity.is_power_of_two() || expect.kind == SegmentKind::Object;
+    if !pow2 || h.capacity > MAX_CAPACITY || h.capacity < min_capacity {
         return Err(OpenError::InvalidCapacity(h.capacity));
     }
     if let Some(want) = expect.capacity

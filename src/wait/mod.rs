@@ -76,9 +76,16 @@ pub(crate) enum Poll<R> {
     Pending,
 }
 
-/// Why [`block_on`] returned without a result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct TimedOut;
+/// A wait ran into its deadline.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(shmlane::wait::TimedOut.to_string(), "timed out");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("timed out")]
+pub struct TimedOut;
 
 /// Waits until `poll` is ready or `deadline` passes.
 ///

@@ -1,0 +1,816 @@
+//! The segment-backed handle types of [`crate::sync`].
+
+use super::raw::{
+    Acquired, RawBarrier, RawCondvar, RawEvent, RawSemaphore, seqlock_is_odd, seqlock_read,
+    seqlock_write,
+};
+use super::shared::{Locked, SyncState};
+use crate::error::{CreateError, OpenError};
+use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
+use crate::platform::{identity, inherit};
+use crate::primitive::{AtomicU32, AtomicU64};
+use crate::ring::Identity;
+use crate::segment::{Expect, Segment};
+use crate::wait::{TimedOut, WaitMode};
+use bytemuck::Pod;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A lock was acquired, but its previous holder died holding it (or a later holder did
+/// not call `mark_consistent`). The guard is inside: the lock is held.
+///
+/// # Examples
+///
+/// ```
+/// let m = shmlane::sync::Mutex::anonymous(0u64)?;
+/// let g = m.lock().unwrap_or_else(|died| {
+///     let g = died.into_inner(); // repair the data here, then:
+///     g.mark_consistent();
+///     g
+/// });
+/// assert_eq!(*g, 0);
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug)]
+pub struct OwnerDied<G>(pub G);
+
+impl<G> OwnerDied<G> {
+    /// The guard (the lock is held).
+    pub fn into_inner(self) -> G {
+        self.0
+    }
+}
+
+impl<G> std::fmt::Display for OwnerDied<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the previous lock owner died holding the lock")
+    }
+}
+
+impl<G: std::fmt::Debug> std::error::Error for OwnerDied<G> {}
+
+/// A semaphore release would exceed its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("semaphore already at its bound of {max}")]
+pub struct SemaphoreFull {
+    /// The bound.
+    pub max: u32,
+}
+
+/// The result of a lock: the guard, or the guard wrapped in [`OwnerDied`].
+pub type LockResult<G> = Result<G, OwnerDied<G>>;
+
+/// One object segment and this process's identity.
+#[derive(Debug)]
+struct Object<E> {
+    seg: Arc<Segment>,
+    me: Identity,
+    _e: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Object<E> {
+    fn clone(&self) -> Self {
+        Self {
+            seg: self.seg.clone(),
+            me: self.me,
+            _e: PhantomData,
+        }
+    }
+}
+
+impl<E: 'static> Object<E> {
+    fn expect() -> Expect {
+        Expect {
+            kind: SegmentKind::Object,
+            elem: ElemDesc::of::<E>(),
+            capacity: None,
+        }
+    }
+
+    fn wrap(seg: Segment) -> Self {
+        Self {
+            seg: Arc::new(seg),
+            me: identity::current(),
+            _e: PhantomData,
+        }
+    }
+
+    fn create(name: Option<&str>, len: usize, param: u32) -> Result<Self, CreateError> {
+        let e = Self::expect();
+        match name {
+            Some(n) => Segment::create_with(n, &e, len as u64, param),
+            None => Segment::create_anonymous_with(&e, len as u64, param),
+        }
+        .map(Self::wrap)
+    }
+
+    fn open(name: &str) -> Result<Self, OpenError> {
+        Segment::open(name, &Self::expect()).map(Self::wrap)
+    }
+
+    fn from_env(key: &str) -> Result<Self, OpenError> {
+        Segment::from_fd(inherit::take(key)?, &Self::expect()).map(Self::wrap)
+    }
+
+    fn ctrl(&self) -> &ObjectControl {
+        // Created or validated as an Object segment.
+        self.seg.object_control().expect("validated object segment")
+    }
+
+    fn state(&self) -> &E
+    where
+        E: SyncState,
+    {
+        self.seg.object_state::<E>().expect("validated object of E")
+    }
+
+    fn lock(&self, deadline: Option<Instant>) -> Option<Acquired> {
+        self.ctrl()
+            .lock
+            .lock(
+                self.me,
+                WaitMode::Blocking,
+                deadline,
+                identity::is_alive_start32,
+            )
+            .ok()
+    }
+
+    /// Locks and lends the elements (as `T`); `None` on timeout.
+    fn locked<T: Pod>(&self, deadline: Option<Instant>) -> Option<LockResult<Locked<T>>> {
+        let (g, how) = Locked::lock(&self.seg, self.me, deadline)?;
+        Some(match how {
+            Acquired::Clean => Ok(g),
+            Acquired::OwnerDied => Err(OwnerDied(g)),
+        })
+    }
+}
+
+/// Generates the constructors every object handle shares (open, inherit, persist).
+macro_rules! object_handle {
+    ($ty:ident $(<$t:ident: $b:path>)?, $e:ty) => {
+        impl$(<$t: $b>)? $ty$(<$t>)? {
+            /// Opens a named object made by `create`, checking its kind and type.
+            pub fn open(name: &str) -> Result<Self, OpenError> {
+                Object::<$e>::open(name).map(|obj| Self { obj })
+            }
+
+            /// Opens the anonymous object a parent passed with `spawn_with(.., key)`.
+            pub fn from_env(key: &str) -> Result<Self, OpenError> {
+                Object::<$e>::from_env(key).map(|obj| Self { obj })
+            }
+
+            /// Spawns `cmd` with this object inherited; the child calls `from_env(key)`.
+            pub fn spawn_with(
+                &self,
+                cmd: &mut std::process::Command,
+                key: &str,
+            ) -> std::io::Result<std::process::Child> {
+                inherit::spawn_with(self.obj.seg.fd(), cmd, key)
+            }
+
+            /// Keeps a named object's name after this process's handles are gone.
+            pub fn persist(&self) {
+                self.obj.seg.persist();
+            }
+        }
+    };
+}
+
+/// A fixed-length array of `T` in shared memory with a lock (Python's
+/// `multiprocessing.Array`), plus lock-free atomic views for 32/64-bit integers.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::SharedArray;
+/// let name = format!("doc-array-{}", std::process::id());
+/// let a = SharedArray::<u64>::create(&name, &[1, 2, 3])?;
+/// let b = SharedArray::<u64>::open(&name)?; // usually another process
+/// b.lock().unwrap()[0] = 10;
+/// assert_eq!(a.to_vec(), [10, 2, 3]);
+/// a.atomics_u64().unwrap()[1].fetch_add(5, std::sync::atomic::Ordering::Relaxed);
+/// assert_eq!(a.to_vec(), [10, 7, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedArray<T: Pod> {
+    obj: Object<T>,
+}
+
+object_handle!(SharedArray<T: Pod>, T);
+
+impl<T: Pod> SharedArray<T> {
+    fn init(obj: Object<T>, init: &[T]) -> Self {
+        let a = Self { obj };
+        // Nobody else can have the anonymous segment yet; a named one may have an early
+        // opener, which the lock keeps out while we fill it.
+        a.lock_inner(None)
+            .map(|r| match r {
+                Ok(mut g) | Err(OwnerDied(mut g)) => g.copy_from_slice(init),
+            })
+            .expect("no deadline");
+        a
+    }
+
+    /// Creates a named array holding a copy of `init` (its length is fixed).
+    pub fn create(name: &str, init: &[T]) -> Result<Self, CreateError> {
+        Object::create(Some(name), init.len(), 0).map(|o| Self::init(o, init))
+    }
+
+    /// Creates an anonymous array holding a copy of `init`.
+    pub fn anonymous(init: &[T]) -> Result<Self, CreateError> {
+        Object::create(None, init.len(), 0).map(|o| Self::init(o, init))
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.obj.seg.header().capacity as usize
+    }
+
+    /// Always false: arrays have at least one element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<ArrayGuard<T>>> {
+        Some(
+            self.obj
+                .locked(deadline)?
+                .map(|inner| ArrayGuard { inner })
+                .map_err(|d| OwnerDied(ArrayGuard { inner: d.0 })),
+        )
+    }
+
+    /// Locks the array; the guard derefs to `&mut [T]`.
+    pub fn lock(&self) -> LockResult<ArrayGuard<T>> {
+        self.lock_inner(None).expect("no deadline")
+    }
+
+    /// Locks the array, waiting at most `timeout`; `None` on timeout.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<ArrayGuard<T>>> {
+        self.lock_inner(Some(Instant::now() + timeout))
+    }
+
+    /// A copy of the elements, taken under the lock (even after an owner died).
+    pub fn to_vec(&self) -> Vec<T> {
+        match self.lock() {
+            Ok(g) | Err(OwnerDied(g)) => g.to_vec(),
+        }
+    }
+
+    /// The elements as `AtomicU64`s, if `T` is 8 bytes (`u64`, `i64`, …): lock-free
+    /// access that does not take the lock.
+    pub fn atomics_u64(&self) -> Option<&[AtomicU64]> {
+        self.atomics()
+    }
+
+    /// The elements as `AtomicU32`s, if `T` is 4 bytes.
+    pub fn atomics_u32(&self) -> Option<&[AtomicU32]> {
+        self.atomics()
+    }
+
+    fn atomics<W: crate::segment::SharedWord>(&self) -> Option<&[W]> {
+        (core::mem::size_of::<W>() == core::mem::size_of::<T>()
+            && core::mem::align_of::<T>() <= core::mem::align_of::<W>())
+        .then(|| self.obj.seg.object_words::<W>())
+        .flatten()
+        .map(|w| &w[..self.len()])
+    }
+}
+
+/// The locked elements of a [`SharedArray`]; unlocks on drop.
+#[derive(Debug)]
+pub struct ArrayGuard<T: Pod> {
+    inner: Locked<T>,
+}
+
+impl<T: Pod> ArrayGuard<T> {
+    /// Declares the data consistent after [`OwnerDied`].
+    pub fn mark_consistent(&self) {
+        self.inner.raw().mark_consistent();
+    }
+}
+
+impl<T: Pod> std::ops::Deref for ArrayGuard<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.inner.slice()
+    }
+}
+
+impl<T: Pod> std::ops::DerefMut for ArrayGuard<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.inner.slice_mut()
+    }
+}
+
+/// A mutex with its data inside, shared between processes; robust: see [`OwnerDied`].
+///
+/// # Examples
+///
+/// ```
+/// let m = shmlane::sync::Mutex::anonymous(5u32)?;
+/// *m.lock().unwrap() += 1;
+/// assert_eq!(*m.lock().unwrap(), 6);
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mutex<T: Pod> {
+    obj: Object<T>,
+}
+
+object_handle!(Mutex<T: Pod>, T);
+
+impl<T: Pod> Mutex<T> {
+    fn init(obj: Object<T>, value: T) -> Self {
+        SharedArray::init(obj.clone(), &[value]);
+        Self { obj }
+    }
+
+    /// Creates a named mutex holding `value`.
+    pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
+        Object::create(Some(name), 1, 0).map(|o| Self::init(o, value))
+    }
+
+    /// Creates an anonymous mutex holding `value`.
+    pub fn anonymous(value: T) -> Result<Self, CreateError> {
+        Object::create(None, 1, 0).map(|o| Self::init(o, value))
+    }
+
+    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<T>>> {
+        Some(
+            self.obj
+                .locked(deadline)?
+                .map(|inner| MutexGuard { inner })
+                .map_err(|d| OwnerDied(MutexGuard { inner: d.0 })),
+        )
+    }
+
+    /// Locks, waiting as long as it takes (taking over from a dead owner).
+    pub fn lock(&self) -> LockResult<MutexGuard<T>> {
+        self.lock_inner(None).expect("no deadline")
+    }
+
+    /// Locks, waiting at most `timeout`; `None` on timeout.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<MutexGuard<T>>> {
+        self.lock_inner(Some(Instant::now() + timeout))
+    }
+
+    /// Locks if free now.
+    pub fn try_lock(&self) -> Option<LockResult<MutexGuard<T>>> {
+        let (inner, how) = Locked::try_lock(&self.obj.seg, self.obj.me)?;
+        Some(match how {
+            Acquired::Clean => Ok(MutexGuard { inner }),
+            Acquired::OwnerDied => Err(OwnerDied(MutexGuard { inner })),
+        })
+    }
+}
+
+/// The locked value of a [`Mutex`]; unlocks on drop.
+#[derive(Debug)]
+pub struct MutexGuard<T: Pod> {
+    inner: Locked<T>,
+}
+
+impl<T: Pod> MutexGuard<T> {
+    /// Declares the data consistent after [`OwnerDied`].
+    pub fn mark_consistent(&self) {
+        self.inner.raw().mark_consistent();
+    }
+}
+
+impl<T: Pod> std::ops::Deref for MutexGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner.slice()[0]
+    }
+}
+
+impl<T: Pod> std::ops::DerefMut for MutexGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner.slice_mut()[0]
+    }
+}
+
+/// A value with lock-free readers (a seqlock): one writer at a time (serialized by the
+/// object's robust lock), readers never see a torn value and never block a writer.
+///
+/// # Examples
+///
+/// ```
+/// let v = shmlane::sync::SharedValue::anonymous([0u32; 3])?;
+/// v.store([1, 2, 3]);
+/// assert_eq!(v.update(|mut x| { x[0] += 10; x }), [11, 2, 3]);
+/// assert_eq!(v.load(), [11, 2, 3]);
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SharedValue<T: Pod> {
+    obj: Object<T>,
+}
+
+object_handle!(SharedValue<T: Pod>, T);
+
+/// Reads before a reader checks whether a stuck writer needs repair.
+const SEQLOCK_PATIENCE: u32 = 1 << 12;
+
+impl<T: Pod> SharedValue<T> {
+    fn init(obj: Object<T>, value: T) -> Self {
+        let v = Self { obj };
+        v.store(value);
+        v
+    }
+
+    /// Creates a named value.
+    pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
+        Object::create(Some(name), 1, 0).map(|o| Self::init(o, value))
+    }
+
+    /// Creates an anonymous value.
+    pub fn anonymous(value: T) -> Result<Self, CreateError> {
+        Object::create(None, 1, 0).map(|o| Self::init(o, value))
+    }
+
+    fn words(&self) -> &[AtomicU64] {
+        let w = self.obj.seg.object_words::<AtomicU64>().expect("validated");
+        &w[..core::mem::size_of::<T>().div_ceil(8)]
+    }
+
+    /// Reads the value without locking; retries while a write is in progress. A
+    /// sequence left odd by a writer that died (or by garbage) is repaired under the
+    /// lock, so a read never spins forever.
+    pub fn load(&self) -> T {
+        let words = self.words();
+        let seq = &self.obj.ctrl().seq;
+        let mut buf = vec![0u64; words.len()];
+        let backoff = crate::primitive::Backoff::new();
+        let mut tries = 0u32;
+        loop {
+            if seqlock_read(seq, words, &mut buf) {
+                let bytes: &[u8] = bytemuck::cast_slice(&buf);
+                return bytemuck::pod_read_unaligned(&bytes[..core::mem::size_of::<T>()]);
+            }
+            tries += 1;
+            if tries.is_multiple_of(SEQLOCK_PATIENCE) && seqlock_is_odd(seq) {
+                // Wait for (or take over from) the writer, then make the sequence even.
+                let _how = self.obj.lock(None);
+                if seqlock_is_odd(seq) {
+                    let mut now = vec![0u64; words.len()];
+                    for (n, w) in now.iter_mut().zip(words) {
+                        *n = w.load(std::sync::atomic::Ordering::Relaxed);
+                    }
+                    seqlock_write(seq, words, &now);
+                }
+                self.obj.ctrl().lock.mark_consistent();
+                self.obj.ctrl().lock.unlock();
+            } else if tries.is_multiple_of(64) {
+                std::thread::yield_now();
+            } else {
+                backoff.spin();
+            }
+        }
+    }
+
+    fn write_locked(&self, value: &T) {
+        let mut buf = vec![0u64; self.words().len()];
+        bytemuck::cast_slice_mut::<u64, u8>(&mut buf)[..core::mem::size_of::<T>()]
+            .copy_from_slice(bytemuck::bytes_of(value));
+        seqlock_write(&self.obj.ctrl().seq, self.words(), &buf);
+    }
+
+    /// Replaces the value.
+    pub fn store(&self, value: T) {
+        self.obj.lock(None);
+        self.write_locked(&value);
+        // A dead writer's half-done store is overwritten whole: consistent again.
+        self.obj.ctrl().lock.mark_consistent();
+        self.obj.ctrl().lock.unlock();
+    }
+
+    /// Replaces the value with `f(old)` atomically with respect to other writers;
+    /// returns the new value.
+    pub fn update(&self, f: impl FnOnce(T) -> T) -> T {
+        self.obj.lock(None);
+        let new = f(self.load_locked());
+        self.write_locked(&new);
+        self.obj.ctrl().lock.mark_consistent();
+        self.obj.ctrl().lock.unlock();
+        new
+    }
+
+    fn load_locked(&self) -> T {
+        // Under the writers' lock the words are stable: read them directly.
+        let words = self.words();
+        let buf: Vec<u64> = words
+            .iter()
+            .map(|w| w.load(std::sync::atomic::Ordering::Relaxed))
+            .collect();
+        let bytes: &[u8] = bytemuck::cast_slice(&buf);
+        bytemuck::pod_read_unaligned(&bytes[..core::mem::size_of::<T>()])
+    }
+}
+
+/// Shared-memory state of your own type (see [`SyncState`]), used through `&S`.
+#[derive(Debug, Clone)]
+pub struct Shared<S: SyncState> {
+    obj: Object<S>,
+}
+
+object_handle!(Shared<S: SyncState>, S);
+
+impl<S: SyncState> Shared<S> {
+    /// Creates a named object, all-zero (every primitive of [`super::raw`] starts so).
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Object::create(Some(name), 1, 0).map(|obj| Self { obj })
+    }
+
+    /// Creates an anonymous object, all-zero.
+    pub fn anonymous() -> Result<Self, CreateError> {
+        Object::create(None, 1, 0).map(|obj| Self { obj })
+    }
+}
+
+impl<S: SyncState> std::ops::Deref for Shared<S> {
+    type Target = S;
+    fn deref(&self) -> &S {
+        self.obj.state()
+    }
+}
+
+/// A condition variable used with a [`Mutex`]'s guard.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::{Condvar, Mutex};
+/// let (m, cv) = (Mutex::anonymous(0u8)?, Condvar::anonymous()?);
+/// cv.notify_all(); // nobody waits: no effect
+/// let g = m.lock().unwrap();
+/// let (g, timed_out) = cv.wait_timeout(g, std::time::Duration::from_millis(1));
+/// assert!(timed_out && *g == 0);
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Condvar {
+    obj: Object<RawCondvar>,
+}
+
+object_handle!(Condvar, RawCondvar);
+
+impl Condvar {
+    /// Creates a named condvar.
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Object::create(Some(name), 1, 0).map(|obj| Self { obj })
+    }
+
+    /// Creates an anonymous condvar.
+    pub fn anonymous() -> Result<Self, CreateError> {
+        Object::create(None, 1, 0).map(|obj| Self { obj })
+    }
+
+    fn wait_until<T: Pod>(&self, g: MutexGuard<T>, until: Option<Instant>) -> MutexGuard<T> {
+        // The guard's lock is held again when `wait` returns (it unlocks and relocks),
+        // so from the caller's view the guard held it throughout.
+        let cv = self.obj.state();
+        cv.wait(
+            g.inner.raw(),
+            self.obj.me,
+            until,
+            identity::is_alive_start32,
+        );
+        g
+    }
+
+    /// Unlocks the guard's mutex, sleeps until notified (or spuriously), locks again.
+    /// Loop on your condition.
+    pub fn wait<T: Pod>(&self, guard: MutexGuard<T>) -> MutexGuard<T> {
+        self.wait_until(guard, None)
+    }
+
+    /// Like [`wait`](Self::wait), at most `timeout`; also returns whether the timeout
+    /// passed.
+    pub fn wait_timeout<T: Pod>(
+        &self,
+        guard: MutexGuard<T>,
+        timeout: Duration,
+    ) -> (MutexGuard<T>, bool) {
+        let until = Instant::now() + timeout;
+        let g = self.wait_until(guard, Some(until));
+        (g, Instant::now() >= until)
+    }
+
+    /// Waits until `cond(&value)` is false, at most `timeout` in all.
+    pub fn wait_while_timeout<T: Pod>(
+        &self,
+        mut guard: MutexGuard<T>,
+        timeout: Duration,
+        mut cond: impl FnMut(&T) -> bool,
+    ) -> (MutexGuard<T>, bool) {
+        let until = Instant::now() + timeout;
+        while cond(&guard) {
+            if Instant::now() >= until {
+                return (guard, true);
+            }
+            guard = self.wait_until(guard, Some(until));
+        }
+        (guard, false)
+    }
+
+    /// Wakes one waiter (possibly more: waiters re-check their condition anyway).
+    pub fn notify_one(&self) {
+        self.obj.state().notify_one();
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.obj.state().notify_all();
+    }
+}
+
+/// A bounded counting semaphore (Python's `BoundedSemaphore`).
+///
+/// # Examples
+///
+/// ```
+/// let s = shmlane::sync::Semaphore::anonymous(1, 1)?;
+/// s.acquire();
+/// assert!(!s.try_acquire());
+/// s.release()?;
+/// assert!(s.release().is_err()); // above the bound
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    obj: Object<RawSemaphore>,
+}
+
+object_handle!(Semaphore, RawSemaphore);
+
+impl Semaphore {
+    fn init(obj: Object<RawSemaphore>, initial: u32) -> Self {
+        let s = Self { obj };
+        // Released, not stored: an early opener's own releases are kept.
+        let _ = s.obj.state().release_bounded(initial, s.max());
+        s
+    }
+
+    /// Creates a named semaphore with `initial` units and at most `max`.
+    pub fn create(name: &str, initial: u32, max: u32) -> Result<Self, CreateError> {
+        Object::create(Some(name), 1, max).map(|o| Self::init(o, initial.min(max)))
+    }
+
+    /// Creates an anonymous semaphore.
+    pub fn anonymous(initial: u32, max: u32) -> Result<Self, CreateError> {
+        Object::create(None, 1, max).map(|o| Self::init(o, initial.min(max)))
+    }
+
+    /// The bound.
+    pub fn max(&self) -> u32 {
+        self.obj.seg.header().param
+    }
+
+    /// Takes a unit, waiting as long as it takes.
+    pub fn acquire(&self) {
+        let _ = self.obj.state().acquire(WaitMode::Blocking, None);
+    }
+
+    /// Takes a unit if one is available now.
+    pub fn try_acquire(&self) -> bool {
+        self.obj.state().try_acquire()
+    }
+
+    /// Takes a unit, waiting at most `timeout`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), TimedOut> {
+        self.obj
+            .state()
+            .acquire(WaitMode::Blocking, Some(Instant::now() + timeout))
+            .map_err(|_| TimedOut)
+    }
+
+    /// Returns a unit; fails if that would exceed the bound.
+    pub fn release(&self) -> Result<(), SemaphoreFull> {
+        self.obj
+            .state()
+            .release_bounded(1, self.max())
+            .map_err(|_| SemaphoreFull { max: self.max() })
+    }
+
+    /// Units available now (a snapshot).
+    pub fn value(&self) -> u32 {
+        self.obj.state().value()
+    }
+}
+
+/// A flag that processes wait for (Python's `Event`).
+///
+/// # Examples
+///
+/// ```
+/// let e = shmlane::sync::Event::anonymous()?;
+/// assert!(!e.wait_timeout(std::time::Duration::from_millis(1)));
+/// e.set();
+/// assert!(e.wait_timeout(std::time::Duration::from_millis(1)));
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Event {
+    obj: Object<RawEvent>,
+}
+
+object_handle!(Event, RawEvent);
+
+impl Event {
+    /// Creates a named event (cleared).
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Object::create(Some(name), 1, 0).map(|obj| Self { obj })
+    }
+
+    /// Creates an anonymous event (cleared).
+    pub fn anonymous() -> Result<Self, CreateError> {
+        Object::create(None, 1, 0).map(|obj| Self { obj })
+    }
+
+    /// Sets the flag, waking every waiter in every process.
+    pub fn set(&self) {
+        self.obj.state().set();
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        self.obj.state().clear();
+    }
+
+    /// True if set.
+    pub fn is_set(&self) -> bool {
+        self.obj.state().is_set()
+    }
+
+    /// Waits until set.
+    pub fn wait(&self) {
+        let _ = self.obj.state().wait(WaitMode::Blocking, None);
+    }
+
+    /// Waits until set, at most `timeout`; returns whether it is set.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.obj
+            .state()
+            .wait(WaitMode::Blocking, Some(Instant::now() + timeout))
+            .is_ok()
+    }
+}
+
+/// A reusable barrier for a fixed number of parties (Python's `Barrier`).
+///
+/// # Examples
+///
+/// ```
+/// let b = shmlane::sync::Barrier::anonymous(1)?;
+/// assert!(b.wait()); // one party: released at once, as the leader
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Barrier {
+    obj: Object<RawBarrier>,
+}
+
+object_handle!(Barrier, RawBarrier);
+
+impl Barrier {
+    /// Creates a named barrier for `parties` processes (or threads).
+    pub fn create(name: &str, parties: u32) -> Result<Self, CreateError> {
+        Object::create(Some(name), 1, parties.max(1)).map(|obj| Self { obj })
+    }
+
+    /// Creates an anonymous barrier.
+    pub fn anonymous(parties: u32) -> Result<Self, CreateError> {
+        Object::create(None, 1, parties.max(1)).map(|obj| Self { obj })
+    }
+
+    /// The number of parties.
+    pub fn parties(&self) -> u32 {
+        self.obj.seg.header().param
+    }
+
+    /// Waits for all parties; returns `true` in exactly one of them (the last to
+    /// arrive).
+    pub fn wait(&self) -> bool {
+        self.obj
+            .state()
+            .wait(self.parties(), WaitMode::Blocking, None)
+            .unwrap_or(false)
+    }
+
+    /// Waits at most `timeout`; on timeout this party's arrival is withdrawn.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimedOut> {
+        self.obj
+            .state()
+            .wait(
+                self.parties(),
+                WaitMode::Blocking,
+                Some(Instant::now() + timeout),
+            )
+            .map_err(|_| TimedOut)
+    }
+}

@@ -1,0 +1,47 @@
+//! Shared values and arrays, and cross-process locks, condition variables,
+//! semaphores, events and barriers: futex-based, living in shared memory, no pthread
+//! and no helper process.
+//!
+//! | Python (`multiprocessing`)          | shmlane                                         |
+//! |-------------------------------------|-------------------------------------------------|
+//! | `Array('i', [0, 1, 2])`             | [`SharedArray::create`] / [`SharedArray::anonymous`] |
+//! | `with arr.get_lock(): arr[i] += 1`  | `arr.lock()` → guard that derefs to `&mut [T]`  |
+//! | `Value('i', 0)`                     | [`SharedValue`] (seqlock: lock-free readers)    |
+//! | `Lock()`                            | [`Mutex<T>`] (data inside; robust: [`OwnerDied`]) |
+//! | `Condition(lock)`                   | [`Condvar`] with a [`MutexGuard`]               |
+//! | `Semaphore(n)` / `BoundedSemaphore` | [`Semaphore`] (bounded)                         |
+//! | `Event()`                           | [`Event`]                                       |
+//! | `Barrier(n)`                        | [`Barrier`]                                     |
+//! | a struct of the above in shared memory | [`Shared<S>`] over your `#[repr(C)]` struct of [`raw`] primitives |
+//!
+//! Every type is a handle to a named segment (`create`/`open`) or an anonymous one
+//! (`anonymous`, passed to a child with `spawn_with` + `from_env`). A handle records
+//! its process's identity when made: open it again in a forked child.
+//!
+//! **Robustness.** If a process dies holding a lock, the next `lock()` (within a
+//! 50 ms tick of waiting) takes it over and returns `Err(OwnerDied(guard))`: the caller
+//! holds the lock, may repair the data, and calls `mark_consistent()`. Until someone
+//! does, every later lock also reports `OwnerDied`. (`multiprocessing.Lock` deadlocks
+//! everyone in this case: cpython issue 88304.)
+//!
+//! # Examples
+//!
+//! ```
+//! use shmlane::sync::SharedArray;
+//! let arr = SharedArray::<i32>::anonymous(&[0, 1, 2, 3, 4])?;
+//! for x in arr.lock().unwrap().iter_mut() {
+//!     *x += 1;
+//! }
+//! assert_eq!(arr.to_vec(), [1, 2, 3, 4, 5]);
+//! # Ok::<(), shmlane::CreateError>(())
+//! ```
+
+pub mod raw;
+mod shared;
+
+pub use shared::SyncState;
+
+#[cfg(not(shmlane_loom))]
+mod handles;
+#[cfg(not(shmlane_loom))]
+pub use handles::*;

@@ -1,0 +1,599 @@
+//! The synchronization primitives as plain `#[repr(C)]` structs of atomics: no
+//! pointers, all-zero bytes are the initial state, so they can live anywhere in shared
+//! memory (a standalone segment, or embedded in a struct of your own) and be used from
+//! any process. No system calls on the uncontended paths; waiting goes through the
+//! futex (`crate::wait`), in bounded ticks so dead peers are noticed.
+//!
+//! Liveness of other processes is asked of the caller (`is_alive`), so the same code
+//! runs under loom.
+
+use crate::primitive::{AtomicU32, AtomicU64, Ordering, fence, futex};
+use crate::ring::Identity;
+use crate::wait::{EventCount, Poll, TICK, TimedOut, WaitMode, block_on};
+use std::time::Instant;
+
+/// `RawMutex::word` flag: someone sleeps (or is about to) on the word.
+const WAITERS: u32 = 1 << 31;
+/// `RawMutex::word` bits holding the owner's pid (Linux pids are below 2^22).
+const PID_MASK: u32 = (1 << 30) - 1;
+
+/// How a lock was acquired.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// Normally.
+    Clean,
+    /// The previous owner died holding the lock (or a previous taker of such a lock
+    /// did not mark it consistent): the protected data may be half-updated.
+    OwnerDied,
+}
+
+/// A robust, process-shared mutex word (Drepper's futex mutex with the owner's pid in
+/// the word, like the kernel's robust futexes).
+///
+/// * `word`: owner pid (0 = unlocked) | [`WAITERS`] flag. Locking is one CAS
+///   `0 → pid`; unlocking one swap to 0, plus a `FUTEX_WAKE` only if the flag was set.
+/// * `owner`: `pid << 32 | start_time mod 2^32` of the owner, written right after a
+///   successful lock, so a reused pid is not mistaken for the owner.
+/// * `inconsistent`: set when a lock is taken over from a dead owner, cleared by
+///   [`mark_consistent`](Self::mark_consistent).
+///
+/// A waiter that sleeps a whole tick checks the owner: if it is dead, one CAS on the
+/// word (from the dead owner's value, so exactly one waiter wins) takes the lock over
+/// and reports [`Acquired::OwnerDied`].
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::raw::{Acquired, RawMutex};
+/// let m = RawMutex::new();
+/// assert!(m.try_lock(42, 7));
+/// assert!(!m.try_lock(43, 8));
+/// m.unlock();
+/// assert!(m.try_lock(43, 8));
+/// ```
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RawMutex {
+    word: AtomicU32,
+    inconsistent: AtomicU32,
+    owner: AtomicU64,
+}
+
+fn pack_owner(pid: u32, start: u64) -> u64 {
+    u64::from(pid) << 32 | (start & 0xffff_ffff)
+}
+
+impl RawMutex {
+    /// An unlocked mutex (all-zero bytes).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Takes the lock if it is free now, as process `pid` (started at `start`).
+    #[inline]
+    pub fn try_lock(&self, pid: u32, start: u64) -> bool {
+        // Acquire — SYNC POINT: pairs with the Release swap in `unlock`: the previous
+        // owner's writes to the protected data are visible to us.
+        let ok = self
+            .word
+            .compare_exchange(0, pid & PID_MASK, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if ok {
+            // Relaxed: read only by liveness checks, which re-validate with a CAS.
+            self.owner.store(pack_owner(pid, start), Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Takes the lock as `me`, waiting until `deadline`. Every tick spent asleep, the
+    /// owner is checked with `is_alive` (given `Identity { pid, start mod 2^32 }`).
+    pub fn lock(
+        &self,
+        me: Identity,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+        is_alive: impl Fn(Identity) -> bool,
+    ) -> Result<Acquired, TimedOut> {
+        if self.try_lock(me.pid, me.start) {
+            return Ok(self.acquired());
+        }
+        if mode != WaitMode::Sleep {
+            // A short spin: a critical section of a few hundred ns never pays a sleep.
+            let backoff = crate::primitive::Backoff::new();
+            for _ in 0..16 {
+                backoff.spin();
+                if self.try_lock(me.pid, me.start) {
+                    return Ok(self.acquired());
+                }
+            }
+        }
+        let mine = (me.pid & PID_MASK) | WAITERS;
+        loop {
+            // Relaxed: the CASes below decide; Acquire on success.
+            let cur = self.word.load(Ordering::Relaxed);
+            if cur & PID_MASK == 0 {
+                // Free: take it, keeping the flag (others may sleep) so our unlock wakes.
+                // Acquire: as in `try_lock`.
+                if self
+                    .word
+                    .compare_exchange(cur, mine, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    // Relaxed: see `try_lock`.
+                    self.owner
+                        .store(pack_owner(me.pid, me.start), Ordering::Relaxed);
+                    return Ok(self.acquired());
+                }
+                continue;
+            }
+            if cur & WAITERS == 0
+                && self
+                    .word
+                    // Relaxed: only announces a sleeper; the futex compares the value.
+                    .compare_exchange(cur, cur | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(TimedOut);
+            }
+            let tick_end = now + TICK;
+            let until = deadline.map_or(tick_end, |d| d.min(tick_end));
+            futex::wait(&self.word, cur | WAITERS, Some(until));
+            if Instant::now() >= tick_end && self.take_over_if_dead(cur | WAITERS, me, &is_alive) {
+                return Ok(Acquired::OwnerDied);
+            }
+        }
+    }
+
+    /// If the word still holds `seen` and its owner is dead, takes the lock over.
+    fn take_over_if_dead(
+        &self,
+        seen: u32,
+        me: Identity,
+        is_alive: impl Fn(Identity) -> bool,
+    ) -> bool {
+        let pid = seen & PID_MASK;
+        // Relaxed: a hint; the CAS on the word below is what decides.
+        let rec = self.owner.load(Ordering::Relaxed);
+        let start = if (rec >> 32) as u32 == pid {
+            rec & 0xffff_ffff
+        } else {
+            0 // record not written yet: judge by the pid alone
+        };
+        if pid == 0 || is_alive(Identity { pid, start }) {
+            return false;
+        }
+        let mine = (me.pid & PID_MASK) | WAITERS;
+        // Acquire: we take over whatever the dead owner left in the data.
+        if self
+            .word
+            .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // Relaxed: see `try_lock`; the flag is read by the next lockers after they
+        // acquire the word (Release in `unlock` publishes it).
+        self.owner
+            .store(pack_owner(me.pid, me.start), Ordering::Relaxed);
+        self.inconsistent.store(1, Ordering::Relaxed);
+        true
+    }
+
+    fn acquired(&self) -> Acquired {
+        // Relaxed: written under the lock, which we hold now (Acquire on the word).
+        if self.inconsistent.load(Ordering::Relaxed) != 0 {
+            Acquired::OwnerDied
+        } else {
+            Acquired::Clean
+        }
+    }
+
+    /// True if the lock was taken over from a dead owner and not yet marked
+    /// consistent (read it while holding the lock).
+    pub fn is_inconsistent(&self) -> bool {
+        // Relaxed: written under the lock, which the caller holds.
+        self.inconsistent.load(Ordering::Relaxed) != 0
+    }
+
+    /// Declares the protected data consistent again after [`Acquired::OwnerDied`].
+    /// Call it while holding the lock.
+    pub fn mark_consistent(&self) {
+        // Relaxed: under the lock; published by the Release in `unlock`.
+        self.inconsistent.store(0, Ordering::Relaxed);
+    }
+
+    /// Releases the lock; wakes one sleeper if any announced itself.
+    #[inline]
+    pub fn unlock(&self) {
+        // Release — SYNC POINT: pairs with the Acquire CAS of the next owner.
+        let prev = self.word.swap(0, Ordering::Release);
+        if prev & WAITERS != 0 {
+            futex::wake_all(&self.word);
+        }
+    }
+
+    /// True if some process holds the lock (a snapshot).
+    pub fn is_locked(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.word.load(Ordering::Relaxed) & PID_MASK != 0
+    }
+
+    /// Overwrites the lock word (fuzzing and tests: a hostile peer).
+    #[doc(hidden)]
+    pub fn poke(&self, word: u32, owner: u64) {
+        // Relaxed: simulated garbage.
+        self.word.store(word, Ordering::Relaxed);
+        self.owner.store(owner, Ordering::Relaxed);
+    }
+}
+
+/// A condition variable for [`RawMutex`]: a sequence word that waiters sleep on.
+///
+/// `wait` reads the sequence *before* unlocking the mutex, so a notify that follows
+/// the unlock changes it and the futex wait returns at once: no lost wake-up.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RawCondvar {
+    seq: AtomicU32,
+}
+
+impl RawCondvar {
+    /// A fresh condvar (all-zero bytes).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Unlocks `m`, sleeps until notified (or spuriously, or until `until`), then locks
+    /// `m` again as `me`. Callers loop on their condition.
+    pub fn wait(
+        &self,
+        m: &RawMutex,
+        me: Identity,
+        until: Option<Instant>,
+        is_alive: impl Fn(Identity) -> bool,
+    ) -> Acquired {
+        // Relaxed: the mutex orders it: a notifier bumps it while holding `m` or after
+        // changing state under `m`, which our unlock below lets it take.
+        let seq = self.seq.load(Ordering::Relaxed);
+        m.unlock();
+        let tick = Instant::now() + TICK;
+        futex::wait(&self.seq, seq, Some(until.map_or(tick, |u| u.min(tick))));
+        loop {
+            match m.lock(me, WaitMode::Blocking, None, &is_alive) {
+                Ok(a) => return a,
+                Err(TimedOut) => continue,
+            }
+        }
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        // Release: a waiter that sees the new value also sees what we published.
+        self.seq.fetch_add(1, Ordering::Release);
+        futex::wake_all(&self.seq);
+    }
+
+    /// Wakes waiters (all of them: the futex model and correctness only need "at least
+    /// one"; waiters re-check their condition under the mutex).
+    pub fn notify_one(&self) {
+        self.notify_all();
+    }
+}
+
+/// A counting semaphore with an upper bound (Python's `BoundedSemaphore`).
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::raw::RawSemaphore;
+/// let s = RawSemaphore::new();
+/// s.release(1).unwrap();
+/// assert!(s.try_acquire());
+/// assert!(!s.try_acquire());
+/// ```
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RawSemaphore {
+    count: AtomicU32,
+    reserved: AtomicU32,
+    waiters: EventCount,
+}
+
+impl RawSemaphore {
+    /// A semaphore with count 0 (all-zero bytes).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the count (before anyone uses it).
+    pub fn init(&self, count: u32) {
+        // Release: whoever later acquires sees the initial count.
+        self.count.store(count, Ordering::Release);
+    }
+
+    /// Takes one unit if available now.
+    pub fn try_acquire(&self) -> bool {
+        // Acquire on success — SYNC POINT: pairs with the Release in `release`.
+        let mut c = self.count.load(Ordering::Relaxed);
+        while c > 0 {
+            match self
+                .count
+                .compare_exchange_weak(c, c - 1, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(now) => c = now,
+            }
+        }
+        false
+    }
+
+    /// Takes one unit, waiting until `deadline`.
+    pub fn acquire(&self, mode: WaitMode, deadline: Option<Instant>) -> Result<(), TimedOut> {
+        block_on(&self.waiters, mode, deadline, |_| {
+            if self.try_acquire() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    /// Returns `n` units; fails (changing nothing) if the count would exceed `max`.
+    pub fn release_bounded(&self, n: u32, max: u32) -> Result<(), u32> {
+        let mut c = self.count.load(Ordering::Relaxed);
+        loop {
+            let new = c.checked_add(n).filter(|&v| v <= max).ok_or(c)?;
+            // Release — SYNC POINT: pairs with the Acquire in `try_acquire`.
+            match self
+                .count
+                .compare_exchange_weak(c, new, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        self.waiters.notify();
+        Ok(())
+    }
+
+    /// Returns `n` units (no bound other than `u32::MAX`).
+    pub fn release(&self, n: u32) -> Result<(), u32> {
+        self.release_bounded(n, u32::MAX)
+    }
+
+    /// The count now (a snapshot).
+    pub fn value(&self) -> u32 {
+        // Relaxed: a snapshot.
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// A flag processes can wait for (Python's `Event`).
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::raw::RawEvent;
+/// let e = RawEvent::new();
+/// assert!(!e.is_set());
+/// e.set();
+/// assert!(e.is_set());
+/// ```
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RawEvent {
+    flag: AtomicU32,
+    reserved: AtomicU32,
+    waiters: EventCount,
+}
+
+impl RawEvent {
+    /// A cleared event (all-zero bytes).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the flag and wakes every waiter.
+    pub fn set(&self) {
+        // Release — SYNC POINT: pairs with the Acquire in `is_set`.
+        self.flag.store(1, Ordering::Release);
+        self.waiters.notify();
+    }
+
+    /// Clears the flag.
+    pub fn clear(&self) {
+        // Relaxed: clearing publishes nothing.
+        self.flag.store(0, Ordering::Relaxed);
+    }
+
+    /// True if set.
+    pub fn is_set(&self) -> bool {
+        // Acquire: see `set`. Any non-zero value counts as set (garbage included).
+        self.flag.load(Ordering::Acquire) != 0
+    }
+
+    /// Waits until set, or until `deadline`.
+    pub fn wait(&self, mode: WaitMode, deadline: Option<Instant>) -> Result<(), TimedOut> {
+        block_on(&self.waiters, mode, deadline, |_| {
+            if self.is_set() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// A barrier for `n` parties (Python's `Barrier`); reusable, generation-counted.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::raw::RawBarrier;
+/// use shmlane::WaitMode;
+/// let b = RawBarrier::new();
+/// // a barrier of one party releases at once and reports its leader
+/// assert_eq!(b.wait(1, WaitMode::Blocking, None), Ok(true));
+/// ```
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct RawBarrier {
+    arrived: AtomicU32,
+    generation: AtomicU32,
+    waiters: EventCount,
+}
+
+impl RawBarrier {
+    /// A fresh barrier (all-zero bytes).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Waits until `parties` callers (in any processes) have arrived; returns `true` in
+    /// the one that completed the group. On timeout the caller's arrival is withdrawn
+    /// if the group has not completed meanwhile.
+    pub fn wait(
+        &self,
+        parties: u32,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+    ) -> Result<bool, TimedOut> {
+        // Acquire: pairs with the Release bump of a completed group.
+        let generation = self.generation.load(Ordering::Acquire);
+        // AcqRel: the last arrival sees every earlier arrival's writes, and they see its.
+        let n = self.arrived.fetch_add(1, Ordering::AcqRel).wrapping_add(1);
+        if n >= parties.max(1) {
+            // Relaxed: ordered before the Release bump below.
+            self.arrived.store(0, Ordering::Relaxed);
+            // Release — SYNC POINT: pairs with the Acquire loads of the waiters.
+            self.generation.fetch_add(1, Ordering::Release);
+            self.waiters.notify();
+            return Ok(true);
+        }
+        let released = || self.generation.load(Ordering::Acquire) != generation;
+        match block_on(&self.waiters, mode, deadline, |_| {
+            if released() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        }) {
+            Ok(()) => Ok(false),
+            Err(TimedOut) => {
+                // Withdraw, unless the group completed meanwhile.
+                let mut a = self.arrived.load(Ordering::Relaxed);
+                loop {
+                    if released() {
+                        return Ok(false);
+                    }
+                    if a == 0 {
+                        return Err(TimedOut);
+                    }
+                    // AcqRel: as for the arrival.
+                    match self.arrived.compare_exchange_weak(
+                        a,
+                        a - 1,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => return Err(TimedOut),
+                        Err(now) => a = now,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A sequence lock over `N` 64-bit words: one writer at a time (the caller serializes
+/// writers, e.g. with a [`RawMutex`]), lock-free readers that never return a torn
+/// value. Readers copy the words with atomic loads, never plain loads of racy memory.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::raw::SeqLock;
+/// let s = SeqLock::<2>::new();
+/// s.write(&[1, 2]);
+/// assert_eq!(s.read(), Some([1, 2]));
+/// ```
+#[repr(C)]
+#[derive(Debug)]
+pub struct SeqLock<const N: usize> {
+    seq: AtomicU64,
+    words: [AtomicU64; N],
+}
+
+impl<const N: usize> Default for SeqLock<N> {
+    fn default() -> Self {
+        Self {
+            seq: AtomicU64::new(0),
+            words: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+impl<const N: usize> SeqLock<N> {
+    /// Zero words, sequence 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `value` (the caller holds the writers' lock).
+    pub fn write(&self, value: &[u64; N]) {
+        seqlock_write(&self.seq, &self.words, value);
+    }
+
+    /// One read attempt: `None` if a write was in progress or overlapped (retry).
+    pub fn read(&self) -> Option<[u64; N]> {
+        let mut out = [0u64; N];
+        seqlock_read(&self.seq, &self.words, &mut out).then_some(out)
+    }
+}
+
+/// The seqlock write over any word slice (see [`SeqLock`]).
+pub(crate) fn seqlock_write(seq: &AtomicU64, words: &[AtomicU64], value: &[u64]) {
+    // Relaxed: we are the only writer (caller's lock); ordering comes from the fences.
+    let s = seq.load(Ordering::Relaxed);
+    // An odd value marks a write in progress; a garbage odd value becomes even here.
+    let start = s | 1;
+    seq.store(start, Ordering::Relaxed);
+    // SYNC POINT: the odd sequence is ordered before the data stores (pairs with the
+    // reader's Acquire fence: a reader that saw any new word sees the odd sequence).
+    fence(Ordering::Release);
+    for (w, v) in words.iter().zip(value) {
+        // Relaxed: ordered by the fence above and the Release store below.
+        w.store(*v, Ordering::Relaxed);
+    }
+    // Release — SYNC POINT: pairs with the reader's Acquire load of the sequence.
+    seq.store(start.wrapping_add(1), Ordering::Release);
+}
+
+/// The seqlock read over any word slice; false if torn (retry).
+pub(crate) fn seqlock_read(seq: &AtomicU64, words: &[AtomicU64], out: &mut [u64]) -> bool {
+    // Acquire — SYNC POINT: pairs with the writer's final Release store.
+    let s1 = seq.load(Ordering::Acquire);
+    if s1 & 1 != 0 {
+        return false;
+    }
+    for (o, w) in out.iter_mut().zip(words) {
+        // Relaxed: validated by the sequence re-check below.
+        *o = w.load(Ordering::Relaxed);
+    }
+    // SYNC POINT: orders the data loads before the re-check (pairs with the writer's
+    // Release fence).
+    fence(Ordering::Acquire);
+    // Relaxed: ordered by the fence above.
+    seq.load(Ordering::Relaxed) == s1
+}
+
+/// The sequence word of a seqlock, for a reader that finds it stuck odd: the writer
+/// died mid-write (or a peer wrote garbage).
+pub(crate) fn seqlock_is_odd(seq: &AtomicU64) -> bool {
+    // Relaxed: a hint; the repair happens under the writers' lock.
+    seq.load(Ordering::Relaxed) & 1 != 0
+}

@@ -1,0 +1,155 @@
+//! The two places the sync layer needs `unsafe`: promising that our state types may be
+//! viewed in shared memory ([`SyncState`]), and handing out `&mut [T]` under a lock.
+#![allow(unsafe_code)]
+
+use super::raw::{RawBarrier, RawCondvar, RawEvent, RawMutex, RawSemaphore};
+use crate::primitive::{AtomicU32, AtomicU64};
+use core::ptr::NonNull;
+#[cfg(not(shmlane_loom))]
+use {
+    super::raw::Acquired, crate::platform::identity, crate::ring::Identity,
+    crate::segment::Segment, crate::wait::WaitMode, std::sync::Arc, std::time::Instant,
+};
+
+/// Types that can live in shared memory and be used through `&Self` from several
+/// processes at once.
+///
+/// # Safety
+///
+/// The implementor must be `#[repr(C)]`, contain no pointers or references, and consist
+/// only of atomics (or arrays/structs of them), so that every bit pattern, all-zero
+/// included, is a valid value and concurrent access from other processes is never a
+/// data race. Plain (non-atomic) fields are **not** allowed: another process may write
+/// them while we hold `&Self`.
+///
+/// # Examples
+///
+/// Embedding shmlane's primitives in a struct of your own:
+///
+/// ```
+/// use shmlane::sync::{Shared, SyncState};
+/// use shmlane::sync::raw::{RawEvent, RawMutex};
+///
+/// #[repr(C)]
+/// #[derive(Default)]
+/// struct Job {
+///     lock: RawMutex,
+///     done: RawEvent,
+/// }
+/// // SAFETY: repr(C), atomics only (the raw primitives are themselves SyncState).
+/// unsafe impl SyncState for Job {}
+///
+/// let job = Shared::<Job>::anonymous()?;
+/// job.done.set();
+/// assert!(job.done.is_set());
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+pub unsafe trait SyncState: Send + Sync + 'static {}
+
+// SAFETY: each is repr(C) of atomics only (see their definitions in `raw`).
+unsafe impl SyncState for RawMutex {}
+// SAFETY: as above.
+unsafe impl SyncState for RawCondvar {}
+// SAFETY: as above.
+unsafe impl SyncState for RawSemaphore {}
+// SAFETY: as above.
+unsafe impl SyncState for RawEvent {}
+// SAFETY: as above.
+unsafe impl SyncState for RawBarrier {}
+// SAFETY: atomics.
+unsafe impl SyncState for AtomicU32 {}
+// SAFETY: atomics.
+unsafe impl SyncState for AtomicU64 {}
+// SAFETY: arrays of SyncState are repr(C)-like sequences of them.
+unsafe impl<S: SyncState, const N: usize> SyncState for [S; N] {}
+
+#[cfg(not(shmlane_loom))]
+/// The elements of an object segment, lent out while its lock is held; unlocks on drop.
+///
+/// Invariant: `ptr` points to `len` valid `T` inside the mapping `seg` keeps alive, and
+/// this value holds the object's lock (it is only made right after acquiring it).
+pub(super) struct Locked<T> {
+    ptr: NonNull<T>,
+    len: usize,
+    seg: Arc<Segment>,
+}
+
+// SAFETY: like `&mut [T]` for `T: Send`: the elements are exclusively ours while locked.
+#[cfg(not(shmlane_loom))]
+unsafe impl<T: Send> Send for Locked<T> {}
+// SAFETY: like `&mut [T]` for `T: Sync`.
+#[cfg(not(shmlane_loom))]
+unsafe impl<T: Sync> Sync for Locked<T> {}
+
+#[cfg(not(shmlane_loom))]
+impl<T: bytemuck::Pod> Locked<T> {
+    fn lend(seg: &Arc<Segment>) -> Self {
+        let (ptr, len) = seg.object_elements::<T>().expect("validated object of T");
+        Self {
+            ptr,
+            len,
+            seg: seg.clone(),
+        }
+    }
+
+    /// Locks `seg`'s object as `me` (waiting until `deadline`) and lends its elements.
+    pub(super) fn lock(
+        seg: &Arc<Segment>,
+        me: Identity,
+        deadline: Option<Instant>,
+    ) -> Option<(Self, Acquired)> {
+        let ctrl = seg.object_control().expect("validated object");
+        let how = ctrl
+            .lock
+            .lock(me, WaitMode::Blocking, deadline, identity::is_alive_start32)
+            .ok()?;
+        Some((Self::lend(seg), how))
+    }
+
+    /// Locks `seg`'s object if free now and lends its elements.
+    pub(super) fn try_lock(seg: &Arc<Segment>, me: Identity) -> Option<(Self, Acquired)> {
+        let lock = &seg.object_control().expect("validated object").lock;
+        if !lock.try_lock(me.pid, me.start) {
+            return None;
+        }
+        let how = if lock.is_inconsistent() {
+            Acquired::OwnerDied
+        } else {
+            Acquired::Clean
+        };
+        Some((Self::lend(seg), how))
+    }
+}
+
+#[cfg(not(shmlane_loom))]
+impl<T> Locked<T> {
+    /// The object's lock (held by us).
+    pub(super) fn raw(&self) -> &RawMutex {
+        &self.seg.object_control().expect("validated object").lock
+    }
+
+    pub(super) fn slice(&self) -> &[T] {
+        // SAFETY: type invariant: valid, exclusively ours while locked; any bits are a
+        // valid `T: Pod` (`lend` requires it).
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    pub(super) fn slice_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `slice`, and `&mut self` makes this the only reference.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+#[cfg(not(shmlane_loom))]
+impl<T> Drop for Locked<T> {
+    fn drop(&mut self) {
+        self.raw().unlock();
+    }
+}
+
+#[cfg(not(shmlane_loom))]
+impl<T> core::fmt::Debug for Locked<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Locked").field("len", &self.len).finish()
+    }
+}

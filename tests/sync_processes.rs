@@ -1,0 +1,261 @@
+//! Cross-process locks, values and signals with real processes: exact sums under the
+//! mutex, a SIGKILLed holder, an event waking three processes, a barrier releasing all,
+//! a bounded semaphore, a condvar hand-off, and timeouts.
+
+mod common;
+
+use common::{kill9, peer, result, role, unique, wait_ready};
+use shmlane::sync::{Barrier, Condvar, Event, Mutex, OwnerDied, Semaphore, SharedArray};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// Child-process entry point (ignored in normal runs; see `common::peer`).
+#[test]
+#[ignore]
+fn peer_main() {
+    let Some((role, args)) = role() else { return };
+    match role.as_str() {
+        "increment" => {
+            let m = Mutex::<u64>::open(&args[0]).unwrap();
+            let n: u64 = args[1].parse().unwrap();
+            for _ in 0..n {
+                *m.lock().unwrap() += 1;
+            }
+        }
+        "lock-and-hold" => {
+            let m = Mutex::<u64>::open(&args[0]).unwrap();
+            let mut g = m.lock().unwrap();
+            *g = 99; // a half-done update, then death
+            println!("READY");
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        "wait-event" => {
+            let e = Event::open(&args[0]).unwrap();
+            println!("READY");
+            assert!(e.wait_timeout(Duration::from_secs(60)), "not woken");
+        }
+        "barrier" => {
+            let b = Barrier::open(&args[0]).unwrap();
+            let leader = b.wait();
+            println!("RESULT {}", u8::from(leader));
+        }
+        "semaphore" => {
+            let s = Semaphore::open(&args[0]).unwrap();
+            let gauge = SharedArray::<u64>::open(&args[1]).unwrap();
+            let g = &gauge.atomics_u64().unwrap();
+            for _ in 0..200 {
+                s.acquire();
+                let inside = g[0].fetch_add(1, Ordering::SeqCst) + 1;
+                g[1].fetch_max(inside, Ordering::SeqCst);
+                std::thread::yield_now();
+                g[0].fetch_sub(1, Ordering::SeqCst);
+                s.release().unwrap();
+            }
+        }
+        "condvar-consumer" => {
+            let m = Mutex::<u64>::open(&args[0]).unwrap();
+            let cv = Condvar::open(&args[1]).unwrap();
+            let mut sum = 0;
+            let mut g = m.lock().unwrap();
+            loop {
+                while *g == 0 {
+                    g = cv.wait(g);
+                }
+                if *g == u64::MAX {
+                    break;
+                }
+                sum += *g;
+                *g = 0;
+                cv.notify_all();
+            }
+            println!("RESULT {sum}");
+        }
+        _ => panic!("unknown role {role}"),
+    }
+}
+
+fn watchdog() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+fn wait_ok(child: &mut std::process::Child, deadline: Instant) {
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            assert!(s.success(), "child failed");
+            return;
+        }
+        assert!(Instant::now() < deadline, "child hung");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// 4 processes × 20 000 increments under the mutex: exactly 80 000.
+#[test]
+fn mutex_exact_sum_across_processes() {
+    let name = unique("mx");
+    let m = Mutex::create(&name, 0u64).unwrap();
+    let mut kids: Vec<_> = (0..4)
+        .map(|_| {
+            peer("increment", &[name.clone(), "20000".into()])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let d = watchdog();
+    for k in &mut kids {
+        wait_ok(k, d);
+    }
+    assert_eq!(*m.lock().unwrap(), 80_000);
+}
+
+/// The holder is SIGKILLed: the next locker gets `OwnerDied` with the lock held, sees
+/// the half-done update, marks it consistent, and later locks are clean.
+#[test]
+fn killed_holder_gives_owner_died_and_the_lock() {
+    let name = unique("mxk");
+    let m = Mutex::create(&name, 0u64).unwrap();
+    let mut child = peer("lock-and-hold", std::slice::from_ref(&name))
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    assert!(m.try_lock().is_none(), "held by the child");
+    kill9(&mut child);
+    let g = match m.lock() {
+        Err(OwnerDied(g)) => g,
+        Ok(_) => panic!("expected OwnerDied"),
+    };
+    assert_eq!(*g, 99, "the dead owner's write is visible");
+    g.mark_consistent();
+    drop(g);
+    assert!(m.lock().is_ok(), "consistent again");
+}
+
+/// An event set in this process wakes waiters in three others.
+#[test]
+fn event_wakes_three_processes() {
+    let name = unique("ev");
+    let e = Event::create(&name).unwrap();
+    let mut kids: Vec<_> = (0..3)
+        .map(|_| {
+            peer("wait-event", std::slice::from_ref(&name))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for k in &mut kids {
+        wait_ready(k);
+    }
+    e.set();
+    let d = watchdog();
+    for k in &mut kids {
+        wait_ok(k, d);
+    }
+}
+
+/// Four processes meet at a barrier: nobody passes before the last arrives, all pass
+/// after, and exactly one is the leader.
+#[test]
+fn barrier_releases_all_processes_together() {
+    let name = unique("bar");
+    let _b = Barrier::create(&name, 4).unwrap();
+    let mut kids: Vec<_> = (0..3)
+        .map(|_| {
+            peer("barrier", std::slice::from_ref(&name))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    for k in &mut kids {
+        assert!(
+            k.try_wait().unwrap().is_none(),
+            "passed a barrier of 4 with 3"
+        );
+    }
+    kids.push(
+        peer("barrier", std::slice::from_ref(&name))
+            .spawn()
+            .unwrap(),
+    );
+    let leaders: u32 = kids
+        .into_iter()
+        .map(|k| {
+            let (status, line) = result(k);
+            assert!(status.success());
+            line.parse::<u32>().unwrap()
+        })
+        .sum();
+    assert_eq!(leaders, 1);
+}
+
+/// A semaphore of 2 shared by 4 processes: never more than 2 inside at once.
+#[test]
+fn semaphore_bounds_concurrency_across_processes() {
+    let (sname, gname) = (unique("sem"), unique("gauge"));
+    let s = Semaphore::create(&sname, 2, 2).unwrap();
+    let gauge = SharedArray::<u64>::create(&gname, &[0, 0]).unwrap();
+    let mut kids: Vec<_> = (0..4)
+        .map(|_| {
+            peer("semaphore", &[sname.clone(), gname.clone()])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let d = watchdog();
+    for k in &mut kids {
+        wait_ok(k, d);
+    }
+    let v = gauge.to_vec();
+    assert_eq!(v[0], 0);
+    assert!((1..=2).contains(&v[1]), "max inside: {}", v[1]);
+    assert_eq!(s.value(), 2);
+    assert!(s.release().is_err(), "bounded");
+}
+
+/// A condvar hand-off between processes: 1..=1000 passed one at a time.
+#[test]
+fn condvar_hand_off_across_processes() {
+    let (mname, cname) = (unique("cvm"), unique("cv"));
+    let m = Mutex::create(&mname, 0u64).unwrap();
+    let cv = Condvar::create(&cname).unwrap();
+    let child = peer("condvar-consumer", &[mname.clone(), cname.clone()])
+        .spawn()
+        .unwrap();
+    for v in (1..=1000u64).chain([u64::MAX]) {
+        let mut g = m.lock().unwrap();
+        while *g != 0 {
+            let (g2, _) = cv.wait_timeout(g, Duration::from_secs(10));
+            g = g2;
+        }
+        *g = v;
+        cv.notify_all();
+    }
+    let (status, line) = result(child);
+    assert!(status.success());
+    assert_eq!(line, (1..=1000u64).sum::<u64>().to_string());
+}
+
+/// Every blocking call has a timeout that returns.
+#[test]
+fn timeouts_return() {
+    let short = Duration::from_millis(20);
+    let m = Mutex::anonymous(0u32).unwrap();
+    let _g = m.lock().unwrap();
+    let m2 = m.clone();
+    let t = std::thread::spawn(move || m2.lock_timeout(short).is_none());
+    assert!(t.join().unwrap(), "lock_timeout on a held lock");
+    assert!(!Event::anonymous().unwrap().wait_timeout(short));
+    assert!(
+        Semaphore::anonymous(0, 1)
+            .unwrap()
+            .acquire_timeout(short)
+            .is_err()
+    );
+    let b = Barrier::anonymous(2).unwrap();
+    assert!(b.wait_timeout(short).is_err());
+    // The timed-out arrival was withdrawn: two new arrivals complete the barrier.
+    let b2 = b.clone();
+    let t = std::thread::spawn(move || b2.wait());
+    let leader = b.wait();
+    assert!(leader ^ t.join().unwrap(), "exactly one leader");
+}

@@ -814,3 +814,7 @@ impl Barrier {
             .map_err(|_| TimedOut)
     }
 }
+
+#[cfg(all(test, not(miri)))]
+#[path = "tests.rs"]
+mod tests;

@@ -548,6 +548,13 @@ impl<const N: usize> SeqLock<N> {
         seqlock_write(&self.seq, &self.words, value);
     }
 
+    /// Overwrites the sequence word (fuzzing and tests: a hostile peer).
+    #[doc(hidden)]
+    pub fn poke_seq(&self, value: u64) {
+        // Relaxed: simulated garbage.
+        self.seq.store(value, Ordering::Relaxed);
+    }
+
     /// One read attempt: `None` if a write was in progress or overlapped (retry).
     pub fn read(&self) -> Option<[u64; N]> {
         let mut out = [0u64; N];

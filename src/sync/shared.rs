@@ -4,6 +4,7 @@
 
 use super::raw::{RawBarrier, RawCondvar, RawEvent, RawMutex, RawSemaphore};
 use crate::primitive::{AtomicU32, AtomicU64};
+#[cfg(not(shmlane_loom))]
 use core::ptr::NonNull;
 #[cfg(not(shmlane_loom))]
 use {

@@ -138,7 +138,7 @@ impl<E: 'static> Object<E> {
     }
 
     /// Locks and lends the elements (as `T`); `None` on timeout.
-    fn locked<T: Pod>(&self, deadline: Option<Instant>) -> Option<LockResult<Locked<T>>> {
+    fn locked<T: Pod>(&self, deadline: Option<Instant>) -> Option<LockResult<Locked<'_, T>>> {
         let (g, how) = Locked::lock(&self.seg, self.me, deadline)?;
         Some(match how {
             Acquired::Clean => Ok(g),
@@ -234,7 +234,7 @@ impl<T: Pod> SharedArray<T> {
         self.len() == 0
     }
 
-    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<ArrayGuard<T>>> {
+    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<ArrayGuard<'_, T>>> {
         Some(
             self.obj
                 .locked(deadline)?
@@ -244,12 +244,12 @@ impl<T: Pod> SharedArray<T> {
     }
 
     /// Locks the array; the guard derefs to `&mut [T]`.
-    pub fn lock(&self) -> LockResult<ArrayGuard<T>> {
+    pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
         self.lock_inner(None).expect("no deadline")
     }
 
     /// Locks the array, waiting at most `timeout`; `None` on timeout.
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<ArrayGuard<T>>> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<ArrayGuard<'_, T>>> {
         self.lock_inner(Some(Instant::now() + timeout))
     }
 
@@ -282,25 +282,25 @@ impl<T: Pod> SharedArray<T> {
 
 /// The locked elements of a [`SharedArray`]; unlocks on drop.
 #[derive(Debug)]
-pub struct ArrayGuard<T: Pod> {
-    inner: Locked<T>,
+pub struct ArrayGuard<'a, T: Pod> {
+    inner: Locked<'a, T>,
 }
 
-impl<T: Pod> ArrayGuard<T> {
+impl<T: Pod> ArrayGuard<'_, T> {
     /// Declares the data consistent after [`OwnerDied`].
     pub fn mark_consistent(&self) {
         self.inner.raw().mark_consistent();
     }
 }
 
-impl<T: Pod> std::ops::Deref for ArrayGuard<T> {
+impl<T: Pod> std::ops::Deref for ArrayGuard<'_, T> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         self.inner.slice()
     }
 }
 
-impl<T: Pod> std::ops::DerefMut for ArrayGuard<T> {
+impl<T: Pod> std::ops::DerefMut for ArrayGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut [T] {
         self.inner.slice_mut()
     }
@@ -339,7 +339,7 @@ impl<T: Pod> Mutex<T> {
         Object::create(None, 1, 0).map(|o| Self::init(o, value))
     }
 
-    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<T>>> {
+    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<'_, T>>> {
         Some(
             self.obj
                 .locked(deadline)?
@@ -349,17 +349,17 @@ impl<T: Pod> Mutex<T> {
     }
 
     /// Locks, waiting as long as it takes (taking over from a dead owner).
-    pub fn lock(&self) -> LockResult<MutexGuard<T>> {
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         self.lock_inner(None).expect("no deadline")
     }
 
     /// Locks, waiting at most `timeout`; `None` on timeout.
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<MutexGuard<T>>> {
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<MutexGuard<'_, T>>> {
         self.lock_inner(Some(Instant::now() + timeout))
     }
 
     /// Locks if free now.
-    pub fn try_lock(&self) -> Option<LockResult<MutexGuard<T>>> {
+    pub fn try_lock(&self) -> Option<LockResult<MutexGuard<'_, T>>> {
         let (inner, how) = Locked::try_lock(&self.obj.seg, self.obj.me)?;
         Some(match how {
             Acquired::Clean => Ok(MutexGuard { inner }),
@@ -370,25 +370,25 @@ impl<T: Pod> Mutex<T> {
 
 /// The locked value of a [`Mutex`]; unlocks on drop.
 #[derive(Debug)]
-pub struct MutexGuard<T: Pod> {
-    inner: Locked<T>,
+pub struct MutexGuard<'a, T: Pod> {
+    inner: Locked<'a, T>,
 }
 
-impl<T: Pod> MutexGuard<T> {
+impl<T: Pod> MutexGuard<'_, T> {
     /// Declares the data consistent after [`OwnerDied`].
     pub fn mark_consistent(&self) {
         self.inner.raw().mark_consistent();
     }
 }
 
-impl<T: Pod> std::ops::Deref for MutexGuard<T> {
+impl<T: Pod> std::ops::Deref for MutexGuard<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.inner.slice()[0]
     }
 }
 
-impl<T: Pod> std::ops::DerefMut for MutexGuard<T> {
+impl<T: Pod> std::ops::DerefMut for MutexGuard<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         &mut self.inner.slice_mut()[0]
     }
@@ -444,12 +444,20 @@ impl<T: Pod> SharedValue<T> {
     pub fn load(&self) -> T {
         let words = self.words();
         let seq = &self.obj.ctrl().seq;
-        let mut buf = vec![0u64; words.len()];
+        // A stack buffer for values up to 128 bytes, the heap beyond.
+        let mut stack = [0u64; 16];
+        let mut heap = Vec::new();
+        let buf: &mut [u64] = if words.len() <= stack.len() {
+            &mut stack[..words.len()]
+        } else {
+            heap.resize(words.len(), 0);
+            &mut heap
+        };
         let backoff = crate::primitive::Backoff::new();
         let mut tries = 0u32;
         loop {
-            if seqlock_read(seq, words, &mut buf) {
-                let bytes: &[u8] = bytemuck::cast_slice(&buf);
+            if seqlock_read(seq, words, buf) {
+                let bytes: &[u8] = bytemuck::cast_slice(buf);
                 return bytemuck::pod_read_unaligned(&bytes[..core::mem::size_of::<T>()]);
             }
             tries += 1;
@@ -570,7 +578,7 @@ impl Condvar {
         Object::create(None, 1, 0).map(|obj| Self { obj })
     }
 
-    fn wait_until<T: Pod>(&self, g: MutexGuard<T>, until: Option<Instant>) -> MutexGuard<T> {
+    fn wait_until<'a, T: Pod>(&self, g: MutexGuard<'a, T>, until: Option<Instant>) -> MutexGuard<'a, T> {
         // The guard's lock is held again when `wait` returns (it unlocks and relocks),
         // so from the caller's view the guard held it throughout.
         let cv = self.obj.state();
@@ -585,29 +593,25 @@ impl Condvar {
 
     /// Unlocks the guard's mutex, sleeps until notified (or spuriously), locks again.
     /// Loop on your condition.
-    pub fn wait<T: Pod>(&self, guard: MutexGuard<T>) -> MutexGuard<T> {
+    pub fn wait<'a, T: Pod>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.wait_until(guard, None)
     }
 
     /// Like [`wait`](Self::wait), at most `timeout`; also returns whether the timeout
     /// passed.
-    pub fn wait_timeout<T: Pod>(
-        &self,
-        guard: MutexGuard<T>,
-        timeout: Duration,
-    ) -> (MutexGuard<T>, bool) {
+    pub fn wait_timeout<'a, T: Pod>(&self, guard: MutexGuard<'a, T>, timeout: Duration) -> (MutexGuard<'a, T>, bool) {
         let until = Instant::now() + timeout;
         let g = self.wait_until(guard, Some(until));
         (g, Instant::now() >= until)
     }
 
     /// Waits until `cond(&value)` is false, at most `timeout` in all.
-    pub fn wait_while_timeout<T: Pod>(
+    pub fn wait_while_timeout<'a, T: Pod>(
         &self,
-        mut guard: MutexGuard<T>,
+        mut guard: MutexGuard<'a, T>,
         timeout: Duration,
         mut cond: impl FnMut(&T) -> bool,
-    ) -> (MutexGuard<T>, bool) {
+    ) -> (MutexGuard<'a, T>, bool) {
         let until = Instant::now() + timeout;
         while cond(&guard) {
             if Instant::now() >= until {

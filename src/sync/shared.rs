@@ -9,7 +9,8 @@ use core::ptr::NonNull;
 #[cfg(not(shmlane_loom))]
 use {
     super::raw::Acquired, crate::platform::identity, crate::ring::Identity,
-    crate::segment::Segment, crate::wait::WaitMode, std::sync::Arc, std::time::Instant,
+    crate::layout::ObjectControl, crate::segment::Segment, crate::wait::WaitMode,
+    std::time::Instant,
 };
 
 /// Types that can live in shared memory and be used through `&Self` from several
@@ -67,35 +68,32 @@ unsafe impl<S: SyncState, const N: usize> SyncState for [S; N] {}
 #[cfg(not(shmlane_loom))]
 /// The elements of an object segment, lent out while its lock is held; unlocks on drop.
 ///
-/// Invariant: `ptr` points to `len` valid `T` inside the mapping `seg` keeps alive, and
-/// this value holds the object's lock (it is only made right after acquiring it).
-pub(super) struct Locked<T> {
+/// Invariant: `ptr` points to `len` valid `T` inside the mapping that `ctrl` also lies
+/// in (alive for `'a`), and this value holds `ctrl.lock` (it is only made right after
+/// acquiring it).
+pub(super) struct Locked<'a, T> {
     ptr: NonNull<T>,
     len: usize,
-    seg: Arc<Segment>,
+    ctrl: &'a ObjectControl,
 }
 
+#[cfg(not(shmlane_loom))]
 // SAFETY: like `&mut [T]` for `T: Send`: the elements are exclusively ours while locked.
+unsafe impl<T: Send> Send for Locked<'_, T> {}
 #[cfg(not(shmlane_loom))]
-unsafe impl<T: Send> Send for Locked<T> {}
 // SAFETY: like `&mut [T]` for `T: Sync`.
-#[cfg(not(shmlane_loom))]
-unsafe impl<T: Sync> Sync for Locked<T> {}
+unsafe impl<T: Sync> Sync for Locked<'_, T> {}
 
 #[cfg(not(shmlane_loom))]
-impl<T: bytemuck::Pod> Locked<T> {
-    fn lend(seg: &Arc<Segment>) -> Self {
+impl<'a, T: bytemuck::Pod> Locked<'a, T> {
+    fn lend(seg: &'a Segment, ctrl: &'a ObjectControl) -> Self {
         let (ptr, len) = seg.object_elements::<T>().expect("validated object of T");
-        Self {
-            ptr,
-            len,
-            seg: seg.clone(),
-        }
+        Self { ptr, len, ctrl }
     }
 
     /// Locks `seg`'s object as `me` (waiting until `deadline`) and lends its elements.
     pub(super) fn lock(
-        seg: &Arc<Segment>,
+        seg: &'a Segment,
         me: Identity,
         deadline: Option<Instant>,
     ) -> Option<(Self, Acquired)> {
@@ -104,29 +102,29 @@ impl<T: bytemuck::Pod> Locked<T> {
             .lock
             .lock(me, WaitMode::Blocking, deadline, identity::is_alive_start32)
             .ok()?;
-        Some((Self::lend(seg), how))
+        Some((Self::lend(seg, ctrl), how))
     }
 
     /// Locks `seg`'s object if free now and lends its elements.
-    pub(super) fn try_lock(seg: &Arc<Segment>, me: Identity) -> Option<(Self, Acquired)> {
-        let lock = &seg.object_control().expect("validated object").lock;
-        if !lock.try_lock(me.pid, me.start) {
+    pub(super) fn try_lock(seg: &'a Segment, me: Identity) -> Option<(Self, Acquired)> {
+        let ctrl = seg.object_control().expect("validated object");
+        if !ctrl.lock.try_lock(me.pid, me.start) {
             return None;
         }
-        let how = if lock.is_inconsistent() {
+        let how = if ctrl.lock.is_inconsistent() {
             Acquired::OwnerDied
         } else {
             Acquired::Clean
         };
-        Some((Self::lend(seg), how))
+        Some((Self::lend(seg, ctrl), how))
     }
 }
 
 #[cfg(not(shmlane_loom))]
-impl<T> Locked<T> {
+impl<T> Locked<'_, T> {
     /// The object's lock (held by us).
     pub(super) fn raw(&self) -> &RawMutex {
-        &self.seg.object_control().expect("validated object").lock
+        &self.ctrl.lock
     }
 
     pub(super) fn slice(&self) -> &[T] {
@@ -142,14 +140,14 @@ impl<T> Locked<T> {
 }
 
 #[cfg(not(shmlane_loom))]
-impl<T> Drop for Locked<T> {
+impl<T> Drop for Locked<'_, T> {
     fn drop(&mut self) {
-        self.raw().unlock();
+        self.ctrl.lock.unlock();
     }
 }
 
 #[cfg(not(shmlane_loom))]
-impl<T> core::fmt::Debug for Locked<T> {
+impl<T> core::fmt::Debug for Locked<'_, T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Locked").field("len", &self.len).finish()
     }

@@ -246,7 +246,9 @@ fn main() {
             }
         })
     };
-    g.bench_function("std-rwlock-read", |b| b.iter(|| black_box(*rw.read().unwrap())));
+    g.bench_function("std-rwlock-read", |b| {
+        b.iter(|| black_box(*rw.read().unwrap()))
+    });
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     g.finish();

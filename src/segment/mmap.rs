@@ -279,11 +279,11 @@ impl Mapping {
         &self,
         h: &SegmentHeader,
     ) -> Option<(NonNull<T>, usize)> {
-        let elem = crate::layout::ElemDesc::of::<T>();
-        if (elem.size, elem.align, elem.fingerprint)
-            != (h.elem_size, h.elem_align, h.type_fingerprint)
-            || u64::from(elem.align) > LINE
-        {
+        // Size and alignment are what memory safety needs (any bits are a valid `T`);
+        // the type's identity was checked once, when the segment was opened. Hashing
+        // the type name here would cost more than the lock itself.
+        let (size, align) = (core::mem::size_of::<T>(), core::mem::align_of::<T>());
+        if (size as u32, align as u32) != (h.elem_size, h.elem_align) || align as u64 > LINE {
             return None;
         }
         let (p, _) = self.object_data(h)?;
@@ -303,10 +303,10 @@ impl Mapping {
 
     /// The single element of an `Object` segment as shared-state type `S`.
     pub(crate) fn object_state<S: crate::sync::SyncState>(&self, h: &SegmentHeader) -> Option<&S> {
-        let elem = crate::layout::ElemDesc::of::<S>();
-        if (elem.size, elem.align, elem.fingerprint)
-            != (h.elem_size, h.elem_align, h.type_fingerprint)
-            || u64::from(elem.align) > LINE
+        // As in `object_elements`: size and alignment per call, identity at open.
+        let (size, align) = (core::mem::size_of::<S>(), core::mem::align_of::<S>());
+        if (size as u32, align as u32) != (h.elem_size, h.elem_align)
+            || align as u64 > LINE
             || h.capacity < 1
         {
             return None;

@@ -578,7 +578,11 @@ impl Condvar {
         Object::create(None, 1, 0).map(|obj| Self { obj })
     }
 
-    fn wait_until<'a, T: Pod>(&self, g: MutexGuard<'a, T>, until: Option<Instant>) -> MutexGuard<'a, T> {
+    fn wait_until<'a, T: Pod>(
+        &self,
+        g: MutexGuard<'a, T>,
+        until: Option<Instant>,
+    ) -> MutexGuard<'a, T> {
         // The guard's lock is held again when `wait` returns (it unlocks and relocks),
         // so from the caller's view the guard held it throughout.
         let cv = self.obj.state();
@@ -599,7 +603,11 @@ impl Condvar {
 
     /// Like [`wait`](Self::wait), at most `timeout`; also returns whether the timeout
     /// passed.
-    pub fn wait_timeout<'a, T: Pod>(&self, guard: MutexGuard<'a, T>, timeout: Duration) -> (MutexGuard<'a, T>, bool) {
+    pub fn wait_timeout<'a, T: Pod>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
         let until = Instant::now() + timeout;
         let g = self.wait_until(guard, Some(until));
         (g, Instant::now() >= until)

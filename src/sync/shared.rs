@@ -8,9 +8,8 @@ use crate::primitive::{AtomicU32, AtomicU64};
 use core::ptr::NonNull;
 #[cfg(not(shmlane_loom))]
 use {
-    super::raw::Acquired, crate::platform::identity, crate::ring::Identity,
-    crate::layout::ObjectControl, crate::segment::Segment, crate::wait::WaitMode,
-    std::time::Instant,
+    super::raw::Acquired, crate::layout::ObjectControl, crate::platform::identity,
+    crate::ring::Identity, crate::segment::Segment, crate::wait::WaitMode, std::time::Instant,
 };
 
 /// Types that can live in shared memory and be used through `&Self` from several

@@ -38,6 +38,8 @@ step "examples"
 cargo run --quiet --example pipe_child
 cargo run --quiet --example byte_stream
 cargo run --quiet --example queue_workers
+cargo run --quiet --example shared_array
+cargo run --quiet --example shared_value
 
 step "fuzz targets over their seed corpora (stable)"
 cargo test --manifest-path fuzz/Cargo.toml

@@ -7,7 +7,9 @@ use loom::sync::Arc;
 use loom::thread;
 use shmlane::WaitMode;
 use shmlane::ring::Identity;
-use shmlane::sync::raw::{Acquired, RawBarrier, RawCondvar, RawEvent, RawMutex, RawSemaphore, SeqLock};
+use shmlane::sync::raw::{
+    Acquired, RawBarrier, RawCondvar, RawEvent, RawMutex, RawSemaphore, SeqLock,
+};
 
 fn me(pid: u32) -> Identity {
     Identity { pid, start: 1 }
@@ -59,12 +61,18 @@ fn mutex_excludes_and_wakes() {
         let t = {
             let g = g.clone();
             thread::spawn(move || {
-                assert_eq!(g.m.lock(me(2), WaitMode::Sleep, None, alive), Ok(Acquired::Clean));
+                assert_eq!(
+                    g.m.lock(me(2), WaitMode::Sleep, None, alive),
+                    Ok(Acquired::Clean)
+                );
                 g.data.with_mut(|p| unsafe { *p += 1 });
                 g.m.unlock();
             })
         };
-        assert_eq!(g.m.lock(me(1), WaitMode::Sleep, None, alive), Ok(Acquired::Clean));
+        assert_eq!(
+            g.m.lock(me(1), WaitMode::Sleep, None, alive),
+            Ok(Acquired::Clean)
+        );
         g.data.with_mut(|p| unsafe { *p += 1 });
         g.m.unlock();
         t.join().unwrap();

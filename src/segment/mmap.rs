@@ -175,86 +175,63 @@ impl Mapping {
     }
 }
 
+/// Shared-memory control blocks: `#[repr(C)]`, atomics only (valid for any bits),
+/// alignment at most 128.
+pub(crate) trait ControlBlock {}
+impl ControlBlock for crate::layout::SpscControl {}
+impl ControlBlock for crate::layout::QueueControl {}
+impl ControlBlock for crate::layout::ObjectControl {}
+
 impl Mapping {
+    /// The control block of type `C` at `offset`, if it lies inside the mapping at a
+    /// 128-aligned offset.
+    fn block_at<C: ControlBlock>(&self, offset: u64) -> Option<&C> {
+        let len = core::mem::size_of::<C>() as u64;
+        if !offset.is_multiple_of(LINE) || offset.checked_add(len)? > self.len() {
+            return None;
+        }
+        // SAFETY: `len` bytes at a 128-aligned offset (the base is page-aligned) lie
+        // inside the mapping (checked above), which lives as long as `&self`; `C` is
+        // atomics only (ControlBlock), valid for any bits, alignment <= 128.
+        Some(unsafe { &*self.map.as_ptr().add(offset as usize).cast::<C>() })
+    }
+
     /// Control block of ring `index` of a pipe or duplex segment described by `h`, or
     /// `None` if `h` has no such ring inside this mapping. Any element type: only the
-    /// control block (atomics, valid for any bits) is touched.
+    /// control block is touched.
     pub(crate) fn control(
         &self,
         h: &SegmentHeader,
         index: u32,
     ) -> Option<&crate::layout::SpscControl> {
-        if h.kind == crate::layout::SegmentKind::Array as u32
-            || h.kind == crate::layout::SegmentKind::Queue as u32
-            || index >= h.rings
-        {
+        use crate::layout::SegmentKind;
+        let ring_kind = h.kind == SegmentKind::Pipe as u32 || h.kind == SegmentKind::Duplex as u32;
+        if !ring_kind || index >= h.rings {
             return None;
         }
-        let offset = h
-            .ring_stride
-            .checked_mul(u64::from(index))?
-            .checked_add(h.ring_offset)?;
-        if !offset.is_multiple_of(LINE) || offset.checked_add(CONTROL_LEN)? > self.len() {
-            return None;
-        }
-        // SAFETY: CONTROL_LEN bytes at a 128-aligned offset lie inside the mapping
-        // (checked above), which lives as long as `&self`; SpscControl is atomics only.
-        Some(unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(offset as usize)
-                .cast::<crate::layout::SpscControl>()
-        })
+        self.block_at(
+            h.ring_stride
+                .checked_mul(u64::from(index))?
+                .checked_add(h.ring_offset)?,
+        )
     }
-}
 
-impl Mapping {
     /// Control block of a queue segment described by `h`, or `None` if `h` is not a
-    /// queue or the block does not fit this mapping. Any element type: only the
-    /// control block (atomics, valid for any bits) is touched.
+    /// queue or the block does not fit this mapping.
     pub(crate) fn queue_control(&self, h: &SegmentHeader) -> Option<&crate::layout::QueueControl> {
-        use crate::layout::{QUEUE_CONTROL_LEN, QueueControl, SegmentKind};
-        if h.kind != SegmentKind::Queue as u32
-            || !h.ring_offset.is_multiple_of(LINE)
-            || h.ring_offset.checked_add(QUEUE_CONTROL_LEN)? > self.len()
-        {
-            return None;
-        }
-        // SAFETY: QUEUE_CONTROL_LEN bytes at a 128-aligned offset lie inside the mapping
-        // (checked above), which lives as long as `&self`; QueueControl is atomics only.
-        Some(unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(h.ring_offset as usize)
-                .cast::<QueueControl>()
-        })
+        (h.kind == crate::layout::SegmentKind::Queue as u32)
+            .then(|| self.block_at(h.ring_offset))
+            .flatten()
     }
-}
 
-impl Mapping {
     /// Control block of an `Object` segment, if `h` is one that fits this mapping.
     pub(crate) fn object_control(
         &self,
         h: &SegmentHeader,
     ) -> Option<&crate::layout::ObjectControl> {
-        use crate::layout::{OBJECT_CONTROL_LEN, ObjectControl, SegmentKind};
-        if h.kind != SegmentKind::Object as u32
-            || !h.ring_offset.is_multiple_of(LINE)
-            || h.ring_offset.checked_add(OBJECT_CONTROL_LEN)? > self.len()
-        {
-            return None;
-        }
-        // SAFETY: OBJECT_CONTROL_LEN bytes at a 128-aligned offset lie inside the
-        // mapping (checked above), alive as long as `&self`; the block is atomics only.
-        Some(unsafe {
-            &*self
-                .map
-                .as_ptr()
-                .add(h.ring_offset as usize)
-                .cast::<ObjectControl>()
-        })
+        (h.kind == crate::layout::SegmentKind::Object as u32)
+            .then(|| self.block_at(h.ring_offset))
+            .flatten()
     }
 
     /// Start and byte length of an `Object` segment's data area (line-padded), if it

@@ -52,6 +52,11 @@ step "loom catches a lost wake-up when the notifier's fence is removed"
 (cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_fence -C debug-assertions" \
     LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/mutant cargo test --release --test wait)
 
+step "loom catches a lost wake-up when a sleep flag's wake is dropped (queue, mutex)"
+(cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_flag_wake -C debug-assertions" \
+    LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/mutant-flag cargo test --release \
+    --test mpmc --test sync -- --exact sleeping_consumer_is_woken_by_a_put mutex_unlock_wakes_a_sleeper)
+
 step "nothing left behind in /dev/shm"
 shm_after=$(ls /dev/shm | grep '^shmlane\.' | sort || true)
 leftover=$(comm -13 <(echo "$shm_before") <(echo "$shm_after") | grep . || true)

@@ -77,6 +77,7 @@ fn two_producers_two_consumers_with_wraparound() {
 /// A consumer sleeping in `pop_until` (futex modelled as a real block) is woken by a
 /// put: the sleep flag in `tail` is never missed.
 #[test]
+#[cfg_attr(shmlane_mutant_no_flag_wake, should_panic(expected = "deadlock"))]
 fn sleeping_consumer_is_woken_by_a_put() {
     loom::model(|| {
         let q = heap::<u32>(2).unwrap();

@@ -80,6 +80,28 @@ fn mutex_excludes_and_wakes() {
     });
 }
 
+/// The lock is handed to a thread that releases it while this one may already sleep
+/// in `lock`: the unlock must wake it (the mutant build that drops the wake deadlocks
+/// here, with only this thread blocked, so loom reports it cleanly).
+#[test]
+#[cfg_attr(shmlane_mutant_no_flag_wake, should_panic(expected = "deadlock"))]
+fn mutex_unlock_wakes_a_sleeper() {
+    loom::model(|| {
+        let m = Arc::new(RawMutex::new());
+        assert!(m.try_lock(1, 1));
+        let t = {
+            let m = m.clone();
+            thread::spawn(move || m.unlock())
+        };
+        assert_eq!(
+            m.lock(me(1), WaitMode::Sleep, None, alive),
+            Ok(Acquired::Clean)
+        );
+        m.unlock();
+        t.join().unwrap();
+    });
+}
+
 /// A waiter on the condvar is woken by a notify after the state change under the
 /// mutex, whatever the interleaving.
 #[test]

@@ -701,6 +701,9 @@ impl<T: Pod> Member<T> {
                         .store(self.ring.full_stamp(pos), Ordering::Release);
                     // Release: a retirer that sees the clear also sees the stamp.
                     self.intent().store(0, Ordering::Release);
+                    // (`shmlane_mutant_no_flag_wake` drops this wake, to show that loom
+                    // then finds the lost wake-up; never set it outside that check.)
+                    #[cfg(not(shmlane_mutant_no_flag_wake))]
                     if tail & SLEEPING != 0 {
                         ctrl.not_empty.wake();
                     }

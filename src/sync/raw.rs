@@ -211,9 +211,13 @@ impl RawMutex {
     pub fn unlock(&self) {
         // Release — SYNC POINT: pairs with the Acquire CAS of the next owner.
         let prev = self.word.swap(0, Ordering::Release);
+        // (`shmlane_mutant_no_flag_wake` drops this wake: see the loom mutant check.)
+        #[cfg(not(shmlane_mutant_no_flag_wake))]
         if prev & WAITERS != 0 {
             futex::wake_all(&self.word);
         }
+        #[cfg(shmlane_mutant_no_flag_wake)]
+        let _ = prev;
     }
 
     /// True if some process holds the lock (a snapshot).

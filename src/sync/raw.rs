@@ -30,7 +30,7 @@ pub enum Acquired {
 /// A robust, process-shared mutex word (Drepper's futex mutex with the owner's pid in
 /// the word, like the kernel's robust futexes).
 ///
-/// * `word`: owner pid (0 = unlocked) | [`WAITERS`] flag. Locking is one CAS
+/// * `word`: owner pid (0 = unlocked) | a "waiters" flag (bit 31). Locking is one CAS
 ///   `0 → pid`; unlocking one swap to 0, plus a `FUTEX_WAKE` only if the flag was set.
 /// * `owner`: `pid << 32 | start_time mod 2^32` of the owner, written right after a
 ///   successful lock, so a reused pid is not mistaken for the owner.

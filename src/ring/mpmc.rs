@@ -59,7 +59,7 @@
 
 use crate::error::{ClaimError, Corrupted, CreateError, TryGetError, TryPutError};
 use crate::layout::{QUEUE_MEMBERS, QueueControl, QueueMember};
-use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
+use crate::primitive::{AtomicU64, Backoff, Ordering, UnsafeCell};
 use crate::ring::endpoint::{self, Identity, Status};
 use crate::wait::{Arm, Epoch, Poll, WaitMode, block_on_armed};
 use bytemuck::Pod;
@@ -668,6 +668,7 @@ impl<T: Pod> Member<T> {
         // returns that lap's stamp or a later one, never an older lap (which would look
         // corrupt). Miri's weak-memory emulation found the Relaxed version failing.
         let mut tail = ctrl.tail.load(Ordering::Acquire);
+        let backoff = Backoff::new();
         loop {
             if tail & CLOSED != 0 {
                 return Err(TryPutError::Closed(value));
@@ -709,7 +710,13 @@ impl<T: Pod> Member<T> {
                     }
                     return Ok(());
                 }
-                Err(t) => tail = t,
+                Err(t) => {
+                    // Another producer won: back off a little before retrying, so
+                    // contending producers do not keep stealing the line from each
+                    // other (as crossbeam's ArrayQueue does).
+                    backoff.spin();
+                    tail = t;
+                }
             }
         }
     }
@@ -720,6 +727,7 @@ impl<T: Pod> Member<T> {
         let ctrl = self.ring.ctrl();
         // Acquire: as for `tail` in `try_push`.
         let mut head = ctrl.head.load(Ordering::Acquire);
+        let backoff = Backoff::new();
         loop {
             let (pos, stamp) = match self.ring.look_get(head)? {
                 Look::Ready(pos, stamp) => (pos, stamp),
@@ -762,7 +770,11 @@ impl<T: Pod> Member<T> {
                     // Acquire: a new guess, as above.
                     head = ctrl.head.load(Ordering::Acquire);
                 }
-                Err(h) => head = h,
+                Err(h) => {
+                    // As in `try_push`.
+                    backoff.spin();
+                    head = h;
+                }
             }
         }
     }

@@ -59,7 +59,9 @@
 
 use crate::error::{ClaimError, Corrupted, CreateError, TryGetError, TryPutError};
 use crate::layout::{QUEUE_MEMBERS, QueueControl, QueueMember};
-use crate::primitive::{AtomicU64, Backoff, Ordering, UnsafeCell};
+#[cfg(not(shmlane_loom))]
+use crate::primitive::Backoff;
+use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
 use crate::ring::endpoint::{self, Identity, Status};
 use crate::wait::{Arm, Epoch, Poll, WaitMode, block_on_armed};
 use bytemuck::Pod;
@@ -668,6 +670,7 @@ impl<T: Pod> Member<T> {
         // returns that lap's stamp or a later one, never an older lap (which would look
         // corrupt). Miri's weak-memory emulation found the Relaxed version failing.
         let mut tail = ctrl.tail.load(Ordering::Acquire);
+        #[cfg(not(shmlane_loom))]
         let backoff = Backoff::new();
         loop {
             if tail & CLOSED != 0 {
@@ -713,7 +716,9 @@ impl<T: Pod> Member<T> {
                 Err(t) => {
                     // Another producer won: back off a little before retrying, so
                     // contending producers do not keep stealing the line from each
-                    // other (as crossbeam's ArrayQueue does).
+                    // other (as crossbeam's ArrayQueue does). Timing only: the loom
+                    // model leaves it out (a yield per lost CAS only lengthens paths).
+                    #[cfg(not(shmlane_loom))]
                     backoff.spin();
                     tail = t;
                 }
@@ -727,6 +732,7 @@ impl<T: Pod> Member<T> {
         let ctrl = self.ring.ctrl();
         // Acquire: as for `tail` in `try_push`.
         let mut head = ctrl.head.load(Ordering::Acquire);
+        #[cfg(not(shmlane_loom))]
         let backoff = Backoff::new();
         loop {
             let (pos, stamp) = match self.ring.look_get(head)? {
@@ -772,6 +778,7 @@ impl<T: Pod> Member<T> {
                 }
                 Err(h) => {
                     // As in `try_push`.
+                    #[cfg(not(shmlane_loom))]
                     backoff.spin();
                     head = h;
                 }

@@ -608,3 +608,86 @@ pub(crate) fn seqlock_is_odd(seq: &AtomicU64) -> bool {
     // Relaxed: a hint; the repair happens under the writers' lock.
     seq.load(Ordering::Relaxed) & 1 != 0
 }
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    const ME: Identity = Identity { pid: 7, start: 1 };
+
+    /// Two threads increment a counter under the mutex (Miri checks the orderings).
+    #[test]
+    fn mutex_threads_exact_count() {
+        const N: u64 = if cfg!(miri) { 50 } else { 100_000 };
+        let m = Arc::new((RawMutex::new(), AtomicU64::new(0)));
+        let t = {
+            let m = m.clone();
+            std::thread::spawn(move || {
+                for _ in 0..N {
+                    m.0.lock(ME, WaitMode::Blocking, None, |_| true).unwrap();
+                    // Relaxed load + store: a non-atomic increment, correct only
+                    // under the lock.
+                    let v = m.1.load(Ordering::Relaxed);
+                    m.1.store(v + 1, Ordering::Relaxed);
+                    m.0.unlock();
+                }
+            })
+        };
+        for _ in 0..N {
+            m.0.lock(ME, WaitMode::Blocking, None, |_| true).unwrap();
+            let v = m.1.load(Ordering::Relaxed);
+            m.1.store(v + 1, Ordering::Relaxed);
+            m.0.unlock();
+        }
+        t.join().unwrap();
+        assert_eq!(m.1.load(Ordering::Relaxed), 2 * N);
+    }
+
+    /// A reader never returns a mix of two writes.
+    #[test]
+    fn seqlock_reader_sees_whole_values() {
+        const N: u64 = if cfg!(miri) { 30 } else { 100_000 };
+        let s = Arc::new(SeqLock::<3>::new());
+        let w = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 1..=N {
+                    s.write(&[i, i, i]);
+                }
+            })
+        };
+        let mut seen = 0;
+        while seen < N {
+            if let Some([a, b, c]) = s.read() {
+                assert!(a == b && b == c, "torn: {a} {b} {c}");
+                seen = a;
+            }
+            std::thread::yield_now();
+        }
+        w.join().unwrap();
+    }
+
+    /// Event, semaphore and barrier across two threads.
+    #[test]
+    fn event_semaphore_barrier_threads() {
+        let (e, s, b) = (
+            Arc::new(RawEvent::new()),
+            Arc::new(RawSemaphore::new()),
+            Arc::new(RawBarrier::new()),
+        );
+        let t = {
+            let (e, s, b) = (e.clone(), s.clone(), b.clone());
+            std::thread::spawn(move || {
+                e.wait(WaitMode::Blocking, None).unwrap();
+                s.release(1).unwrap();
+                b.wait(2, WaitMode::Blocking, None).unwrap()
+            })
+        };
+        e.set();
+        s.acquire(WaitMode::Blocking, None).unwrap();
+        let mine = b.wait(2, WaitMode::Blocking, None).unwrap();
+        assert!(mine ^ t.join().unwrap());
+        assert_eq!(s.release_bounded(2, 1), Err(0));
+    }
+}

@@ -289,10 +289,9 @@ impl Mapping {
             return None;
         }
         let (p, _) = self.object_data(h)?;
-        // SAFETY: one `S` (size and alignment checked against the header, align <= 128
-        // and the area is 128-aligned) lies inside the mapping, alive as long as
-        // `&self`; `S: SyncState` promises any bytes are a valid `S` used through
-        // shared references only (atomics).
+        // SAFETY: one `S` (size/align checked against the header, align <= 128, area
+        // 128-aligned) lies in the mapping, alive as long as `&self`; `S: SyncState`
+        // is valid for any bytes and used through shared references only (atomics).
         Some(unsafe { &*p.as_ptr().cast::<S>() })
     }
 }

@@ -663,6 +663,14 @@ impl<T: Pod> Member<T> {
     /// Puts `value` if a slot is free now.
     #[inline]
     pub fn try_push(&mut self, value: T) -> Result<(), TryPutError<T>> {
+        self.push_once(value)
+    }
+
+    /// `try_push` behind a shared borrow, so the waiting loop can poll it while also
+    /// borrowing the ring. `&mut self` in the public API keeps one operation per
+    /// member (one intent word) at a time.
+    #[inline]
+    fn push_once(&self, value: T) -> Result<(), TryPutError<T>> {
         let ctrl = self.ring.ctrl();
         // Acquire — SYNC POINT: every guess of `tail` is read with Acquire (also on CAS
         // failure). Reading `pos` synchronizes with the claim CASes before it, hence
@@ -729,6 +737,12 @@ impl<T: Pod> Member<T> {
     /// Takes the oldest message if there is one now.
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryGetError> {
+        self.pop_once()
+    }
+
+    /// `try_pop` behind a shared borrow (see `push_once`).
+    #[inline]
+    fn pop_once(&self) -> Result<T, TryGetError> {
         let ctrl = self.ring.ctrl();
         // Acquire: as for `tail` in `try_push`.
         let mut head = ctrl.head.load(Ordering::Acquire);
@@ -795,19 +809,17 @@ impl<T: Pod> Member<T> {
         deadline: Option<Instant>,
     ) -> Result<(), TryPutError<T>> {
         let mut value = Some(value);
-        let ring = self.ring.clone();
-        let is_alive = self.is_alive;
-        let this: &mut Self = self;
+        let ring = &self.ring;
         let result = block_on_armed(
             ring.not_full(),
             mode,
             deadline,
             |slow| {
                 if slow {
-                    ring.recover(is_alive);
+                    ring.recover(self.is_alive);
                 }
                 let v = value.take().expect("value present while waiting");
-                match this.try_push(v) {
+                match self.push_once(v) {
                     Err(TryPutError::Full(v)) => {
                         value = Some(v);
                         Poll::Pending
@@ -830,18 +842,16 @@ impl<T: Pod> Member<T> {
         mode: WaitMode,
         deadline: Option<Instant>,
     ) -> Result<T, TryGetError> {
-        let ring = self.ring.clone();
-        let is_alive = self.is_alive;
-        let this: &mut Self = self;
+        let ring = &self.ring;
         block_on_armed(
             ring.not_empty(),
             mode,
             deadline,
             |slow| {
                 if slow {
-                    ring.recover(is_alive);
+                    ring.recover(self.is_alive);
                 }
-                match this.try_pop() {
+                match self.pop_once() {
                     Err(TryGetError::Empty) => Poll::Pending,
                     done => Poll::Ready(done),
                 }

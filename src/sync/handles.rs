@@ -4,7 +4,7 @@ use super::raw::{
     Acquired, RawBarrier, RawCondvar, RawEvent, RawSemaphore, seqlock_is_odd, seqlock_read,
     seqlock_write,
 };
-use super::shared::{Locked, SyncState};
+use super::shared::{Locked, SyncState, acquire};
 use crate::error::{CreateError, OpenError};
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::platform::{identity, inherit};
@@ -126,24 +126,32 @@ impl<E: 'static> Object<E> {
     }
 
     fn lock(&self, deadline: Option<Instant>) -> Option<Acquired> {
-        self.ctrl()
-            .lock
-            .lock(
-                self.me,
-                WaitMode::Blocking,
-                deadline,
-                identity::is_alive_start32,
-            )
-            .ok()
+        acquire(&self.ctrl().lock, self.me, deadline)
     }
 
-    /// Locks and lends the elements (as `T`); `None` on timeout.
-    fn locked<T: Pod>(&self, deadline: Option<Instant>) -> Option<LockResult<Locked<'_, T>>> {
+    /// Locks (waiting until `deadline`; `None` on timeout) and lends the elements as
+    /// `T`, wrapped in the guard type `wrap` makes.
+    fn locked<'a, T: Pod, G>(
+        &'a self,
+        deadline: Option<Instant>,
+        wrap: fn(Locked<'a, T>) -> G,
+    ) -> Option<LockResult<G>> {
         let (g, how) = Locked::lock(&self.seg, self.me, deadline)?;
-        Some(match how {
-            Acquired::Clean => Ok(g),
-            Acquired::OwnerDied => Err(OwnerDied(g)),
-        })
+        Some(verdict(wrap(g), how))
+    }
+
+    /// As [`locked`](Self::locked) if the lock is free now.
+    fn try_locked<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> Option<LockResult<G>> {
+        let (g, how) = Locked::try_lock(&self.seg, self.me)?;
+        Some(verdict(wrap(g), how))
+    }
+}
+
+/// The guard, flagged if its lock was taken over from a dead owner.
+fn verdict<G>(g: G, how: Acquired) -> LockResult<G> {
+    match how {
+        Acquired::Clean => Ok(g),
+        Acquired::OwnerDied => Err(OwnerDied(g)),
     }
 }
 
@@ -235,12 +243,7 @@ impl<T: Pod> SharedArray<T> {
     }
 
     fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<ArrayGuard<'_, T>>> {
-        Some(
-            self.obj
-                .locked(deadline)?
-                .map(|inner| ArrayGuard { inner })
-                .map_err(|d| OwnerDied(ArrayGuard { inner: d.0 })),
-        )
+        self.obj.locked(deadline, |inner| ArrayGuard { inner })
     }
 
     /// Locks the array; the guard derefs to `&mut [T]`.
@@ -340,12 +343,7 @@ impl<T: Pod> Mutex<T> {
     }
 
     fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<'_, T>>> {
-        Some(
-            self.obj
-                .locked(deadline)?
-                .map(|inner| MutexGuard { inner })
-                .map_err(|d| OwnerDied(MutexGuard { inner: d.0 })),
-        )
+        self.obj.locked(deadline, |inner| MutexGuard { inner })
     }
 
     /// Locks, waiting as long as it takes (taking over from a dead owner).
@@ -360,11 +358,7 @@ impl<T: Pod> Mutex<T> {
 
     /// Locks if free now.
     pub fn try_lock(&self) -> Option<LockResult<MutexGuard<'_, T>>> {
-        let (inner, how) = Locked::try_lock(&self.obj.seg, self.obj.me)?;
-        Some(match how {
-            Acquired::Clean => Ok(MutexGuard { inner }),
-            Acquired::OwnerDied => Err(OwnerDied(MutexGuard { inner })),
-        })
+        self.obj.try_locked(|inner| MutexGuard { inner })
     }
 }
 
@@ -438,41 +432,41 @@ impl<T: Pod> SharedValue<T> {
         &w[..core::mem::size_of::<T>().div_ceil(8)]
     }
 
+    /// Runs `f` with a scratch buffer of as many words as `T` spans: on the stack up to
+    /// 128 bytes, on the heap beyond.
+    fn with_buf<R>(&self, f: impl FnOnce(&[AtomicU64], &mut [u64]) -> R) -> R {
+        let words = self.words();
+        let mut stack = [0u64; 16];
+        if words.len() <= stack.len() {
+            f(words, &mut stack[..words.len()])
+        } else {
+            f(words, &mut vec![0u64; words.len()])
+        }
+    }
+
+    fn value_of(buf: &[u64]) -> T {
+        let bytes: &[u8] = bytemuck::cast_slice(buf);
+        bytemuck::pod_read_unaligned(&bytes[..core::mem::size_of::<T>()])
+    }
+
     /// Reads the value without locking; retries while a write is in progress. A
     /// sequence left odd by a writer that died (or by garbage) is repaired under the
     /// lock, so a read never spins forever.
     pub fn load(&self) -> T {
-        let words = self.words();
         let seq = &self.obj.ctrl().seq;
-        // A stack buffer for values up to 128 bytes, the heap beyond.
-        let mut stack = [0u64; 16];
-        let mut heap = Vec::new();
-        let buf: &mut [u64] = if words.len() <= stack.len() {
-            &mut stack[..words.len()]
-        } else {
-            heap.resize(words.len(), 0);
-            &mut heap
-        };
         let backoff = crate::primitive::Backoff::new();
         let mut tries = 0u32;
         loop {
-            if seqlock_read(seq, words, buf) {
-                let bytes: &[u8] = bytemuck::cast_slice(buf);
-                return bytemuck::pod_read_unaligned(&bytes[..core::mem::size_of::<T>()]);
+            let read = self
+                .with_buf(|words, buf| seqlock_read(seq, words, buf).then(|| Self::value_of(buf)));
+            if let Some(v) = read {
+                return v;
             }
             tries += 1;
             if tries.is_multiple_of(SEQLOCK_PATIENCE) && seqlock_is_odd(seq) {
-                // Wait for (or take over from) the writer, then make the sequence even.
-                let _how = self.obj.lock(None);
-                if seqlock_is_odd(seq) {
-                    let mut now = vec![0u64; words.len()];
-                    for (n, w) in now.iter_mut().zip(words) {
-                        *n = w.load(std::sync::atomic::Ordering::Relaxed);
-                    }
-                    seqlock_write(seq, words, &now);
-                }
-                self.obj.ctrl().lock.mark_consistent();
-                self.obj.ctrl().lock.unlock();
+                // Wait for (or take over from) the writer, then rewrite the current
+                // words, which makes the sequence even.
+                self.write_with(Self::load_locked);
             } else if tries.is_multiple_of(64) {
                 std::thread::yield_now();
             } else {
@@ -481,42 +475,40 @@ impl<T: Pod> SharedValue<T> {
         }
     }
 
-    fn write_locked(&self, value: &T) {
-        let mut buf = vec![0u64; self.words().len()];
-        bytemuck::cast_slice_mut::<u64, u8>(&mut buf)[..core::mem::size_of::<T>()]
-            .copy_from_slice(bytemuck::bytes_of(value));
-        seqlock_write(&self.obj.ctrl().seq, self.words(), &buf);
+    /// Under the writers' lock: `new(self)` becomes the value; returns it.
+    fn write_with(&self, new: impl FnOnce(&Self) -> T) -> T {
+        self.obj.lock(None);
+        let v = new(self);
+        self.with_buf(|words, buf| {
+            bytemuck::cast_slice_mut::<u64, u8>(buf)[..core::mem::size_of::<T>()]
+                .copy_from_slice(bytemuck::bytes_of(&v));
+            seqlock_write(&self.obj.ctrl().seq, words, buf);
+        });
+        // A dead writer's half-done store is overwritten whole: consistent again.
+        self.obj.ctrl().lock.mark_consistent();
+        self.obj.ctrl().lock.unlock();
+        v
     }
 
     /// Replaces the value.
     pub fn store(&self, value: T) {
-        self.obj.lock(None);
-        self.write_locked(&value);
-        // A dead writer's half-done store is overwritten whole: consistent again.
-        self.obj.ctrl().lock.mark_consistent();
-        self.obj.ctrl().lock.unlock();
+        self.write_with(|_| value);
     }
 
     /// Replaces the value with `f(old)` atomically with respect to other writers;
     /// returns the new value.
     pub fn update(&self, f: impl FnOnce(T) -> T) -> T {
-        self.obj.lock(None);
-        let new = f(self.load_locked());
-        self.write_locked(&new);
-        self.obj.ctrl().lock.mark_consistent();
-        self.obj.ctrl().lock.unlock();
-        new
+        self.write_with(|s| f(s.load_locked()))
     }
 
+    /// The value, read while holding the writers' lock (the words are stable).
     fn load_locked(&self) -> T {
-        // Under the writers' lock the words are stable: read them directly.
-        let words = self.words();
-        let buf: Vec<u64> = words
-            .iter()
-            .map(|w| w.load(std::sync::atomic::Ordering::Relaxed))
-            .collect();
-        let bytes: &[u8] = bytemuck::cast_slice(&buf);
-        bytemuck::pod_read_unaligned(&bytes[..core::mem::size_of::<T>()])
+        self.with_buf(|words, buf| {
+            for (b, w) in buf.iter_mut().zip(words) {
+                *b = w.load(std::sync::atomic::Ordering::Relaxed);
+            }
+            Self::value_of(buf)
+        })
     }
 }
 

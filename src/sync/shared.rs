@@ -65,6 +65,18 @@ unsafe impl SyncState for AtomicU64 {}
 unsafe impl<S: SyncState, const N: usize> SyncState for [S; N] {}
 
 #[cfg(not(shmlane_loom))]
+/// Takes an object's robust lock as `me` (waiting until `deadline`; `None` on timeout),
+/// judging a sleeping tick's owner with the 32-bit start times the lock records.
+pub(super) fn acquire(
+    lock: &RawMutex,
+    me: Identity,
+    deadline: Option<Instant>,
+) -> Option<Acquired> {
+    lock.lock(me, WaitMode::Blocking, deadline, identity::is_alive_start32)
+        .ok()
+}
+
+#[cfg(not(shmlane_loom))]
 /// The elements of an object segment, lent out while its lock is held; unlocks on drop.
 ///
 /// Invariant: `ptr` points to `len` valid `T` inside the mapping that `ctrl` also lies
@@ -97,10 +109,7 @@ impl<'a, T: bytemuck::Pod> Locked<'a, T> {
         deadline: Option<Instant>,
     ) -> Option<(Self, Acquired)> {
         let ctrl = seg.object_control().expect("validated object");
-        let how = ctrl
-            .lock
-            .lock(me, WaitMode::Blocking, deadline, identity::is_alive_start32)
-            .ok()?;
+        let how = acquire(&ctrl.lock, me, deadline)?;
         Some((Self::lend(seg, ctrl), how))
     }
 

@@ -8,6 +8,8 @@
 //!
 //! Threads and processes are pinned round-robin over the available cores.
 //! `cargo bench --bench queue`; `cargo test --benches` runs each once.
+//! `SHMLANE_QB_BLOCKS=20 cargo bench --bench queue` measures the in-process groups
+//! interleaved instead (see [`interleaved`]).
 
 use criterion::{Criterion, Throughput};
 use shmlane::bench::pin_to;
@@ -85,16 +87,28 @@ fn run<S, P: Send + 'static, C: Send + 'static>(
     start.elapsed()
 }
 
+/// One in-process implementation: its name and a run of `n` items through it.
+type Impl = (&'static str, Box<dyn Fn(u64) -> Duration>);
+
 macro_rules! implementation {
-    ($g:expr, $pc:expr, $id:literal, $make:expr, $prod:expr, $cons:expr, $push:expr, $pop:expr) => {{
+    ($pc:expr, $id:literal, $make:expr, $prod:expr, $cons:expr, $push:expr, $pop:expr) => {{
         let s = $make();
-        $g.bench_function($id, |b| {
-            b.iter_custom(|n| run(n.max(1000), $pc, &s, $prod, $cons, $push, $pop))
-        });
+        let f: Box<dyn Fn(u64) -> Duration> =
+            Box::new(move |n| run(n, $pc, &s, $prod, $cons, $push, $pop));
+        ($id, f)
     }};
 }
 
-fn in_process(c: &mut Criterion) {
+/// The in-process groups: name and (producers, consumers).
+const GROUPS: [(&str, (usize, usize)); 3] = [
+    ("mpmc_1p1c", (1, 1)),
+    ("mpmc_2p2c", (2, 2)),
+    ("mpmc_4p4c", (4, 4)),
+];
+
+/// Every in-process implementation for `pc` producers and consumers; crossbeam
+/// ArrayQueue (the goal's reference) is at index [`REFERENCE`].
+fn implementations(pc: (usize, usize)) -> Vec<Impl> {
     use shmlane::queue::Queue;
     use shmlane::ring::mpmc::{Member, QueueRing};
     type Aq = std::sync::Arc<crossbeam_queue::ArrayQueue<u64>>;
@@ -102,15 +116,8 @@ fn in_process(c: &mut Criterion) {
         crossbeam_channel::Sender<u64>,
         crossbeam_channel::Receiver<u64>,
     );
-    for (name, pc) in [
-        ("mpmc_1p1c", (1, 1)),
-        ("mpmc_2p2c", (2, 2)),
-        ("mpmc_4p4c", (4, 4)),
-    ] {
-        let mut g = c.benchmark_group(name);
-        g.throughput(Throughput::Elements(1));
+    vec![
         implementation!(
-            g,
             pc,
             "shmlane-heap",
             || shmlane::ring::mpmc::heap::<u64>(CAP).unwrap(),
@@ -118,9 +125,8 @@ fn in_process(c: &mut Criterion) {
             |q: &QueueRing<u64>| q.join_local().unwrap(),
             |m: &mut Member<u64>, v| m.try_push(v).is_ok(),
             |m: &mut Member<u64>| m.try_pop().ok()
-        );
+        ),
         implementation!(
-            g,
             pc,
             "shmlane-segment",
             || Queue::<u64>::anonymous(CAP).unwrap(),
@@ -128,9 +134,8 @@ fn in_process(c: &mut Criterion) {
             |q: &Queue<u64>| q.try_clone().unwrap(),
             |q: &mut Queue<u64>, v| q.try_put(v).is_ok(),
             |q: &mut Queue<u64>| q.try_get().ok()
-        );
+        ),
         implementation!(
-            g,
             pc,
             "crossbeam-arrayqueue",
             || std::sync::Arc::new(crossbeam_queue::ArrayQueue::<u64>::new(CAP)),
@@ -138,9 +143,8 @@ fn in_process(c: &mut Criterion) {
             |q: &Aq| q.clone(),
             |q: &mut Aq, v| q.push(v).is_ok(),
             |q: &mut Aq| q.pop()
-        );
+        ),
         implementation!(
-            g,
             pc,
             "crossbeam-channel",
             || crossbeam_channel::bounded::<u64>(CAP),
@@ -148,8 +152,67 @@ fn in_process(c: &mut Criterion) {
             |s: &Ch| s.1.clone(),
             |t: &mut crossbeam_channel::Sender<u64>, v| t.try_send(v).is_ok(),
             |r: &mut crossbeam_channel::Receiver<u64>| r.try_recv().ok()
-        );
+        ),
+    ]
+}
+
+/// Index of crossbeam ArrayQueue in [`implementations`].
+const REFERENCE: usize = 2;
+
+fn in_process(c: &mut Criterion) {
+    for (name, pc) in GROUPS {
+        let mut g = c.benchmark_group(name);
+        g.throughput(Throughput::Elements(1));
+        for (id, f) in implementations(pc) {
+            g.bench_function(id, |b| b.iter_custom(|n| f(n.max(1000))));
+        }
         g.finish();
+    }
+}
+
+/// Items per block of the interleaved mode.
+const BLOCK_ITEMS: u64 = 4_000_000;
+
+/// `SHMLANE_QB_BLOCKS=N cargo bench --bench queue`: instead of criterion's one
+/// implementation after the other, runs each group's implementations in turn, one
+/// block of [`BLOCK_ITEMS`] each, N times, so that the machine's drift hits all alike,
+/// and prints each one's median rate and its ratio to ArrayQueue block by block.
+fn interleaved(blocks: usize) {
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        }
+    };
+    println!("{blocks} interleaved blocks of {BLOCK_ITEMS} items per implementation");
+    for (name, pc) in GROUPS {
+        let impls = implementations(pc);
+        let mut rates = vec![Vec::new(); impls.len()];
+        for _ in 0..blocks {
+            for (i, (_, f)) in impls.iter().enumerate() {
+                let t = f(BLOCK_ITEMS);
+                rates[i].push(BLOCK_ITEMS as f64 / t.as_secs_f64() / 1e6);
+            }
+        }
+        for (i, (id, _)) in impls.iter().enumerate() {
+            let mut ratios: Vec<f64> = rates[i]
+                .iter()
+                .zip(&rates[REFERENCE])
+                .map(|(a, b)| a / b)
+                .collect();
+            let at_least = ratios.iter().filter(|r| **r >= 1.0).count();
+            let rate = median(&mut rates[i].clone());
+            let mid = median(&mut ratios);
+            println!(
+                "{name:<10} {id:<21} {rate:7.1} M/s   vs ArrayQueue: median {mid:.2}x, \
+                 range {:.2}-{:.2}x, >= 1.0x in {at_least}/{blocks} blocks",
+                ratios[0],
+                ratios[ratios.len() - 1],
+            );
+        }
     }
 }
 
@@ -326,6 +389,13 @@ fn cross_process(c: &mut Criterion) {
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
         peer(&role);
+        return;
+    }
+    if let Some(blocks) = std::env::var("SHMLANE_QB_BLOCKS")
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        interleaved(blocks);
         return;
     }
     let mut c = Criterion::default()

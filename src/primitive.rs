@@ -52,6 +52,20 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
 }
 
+/// Asks the CPU to start fetching the cache line at `p` for reading. A hint only: it
+/// neither reads memory in the language's sense nor faults, whatever `p` is.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch of any address,
+    // mapped or not, is architecturally a no-op apart from the cache.
+    #[cfg(all(target_arch = "x86_64", not(shmlane_loom)))]
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(shmlane_loom))))]
+    let _ = p;
+}
+
 /// Gives the CPU to another runnable thread, if any (a system call in production).
 #[inline]
 pub(crate) fn yield_now() {

@@ -204,6 +204,9 @@ pub struct Row {
     pub msgs_per_sec: Option<f64>,
     /// Futex system calls (both processes) per million streamed messages, for shmlane.
     pub futex_per_million: Option<f64>,
+    /// One-way p50 of each block of an interleaved run ([`run_interleaved`]), in block
+    /// order; empty for a single run.
+    pub block_p50: Vec<u64>,
 }
 
 impl Row {
@@ -217,6 +220,7 @@ impl Row {
             latency: None,
             msgs_per_sec: None,
             futex_per_million: None,
+            block_p50: Vec::new(),
         }
     }
 
@@ -234,13 +238,14 @@ impl Row {
                 .map_or("null".to_owned(), |l| f(l).to_string())
         };
         format!(
-            "{{\"transport\":\"{}\",\"mode\":\"{}\",\"payload_bytes\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"msgs_per_sec\":{},\"bytes_per_sec\":{},\"futex_calls_per_million\":{}}}",
+            "{{\"transport\":\"{}\",\"mode\":\"{}\",\"payload_bytes\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"mean_ns\":{},\"msgs_per_sec\":{},\"bytes_per_sec\":{},\"futex_calls_per_million\":{}}}",
             self.transport,
             self.mode,
             self.payload_bytes,
             lat(|l| l.p50),
             lat(|l| l.p99),
             lat(|l| l.p999),
+            num(self.latency.as_ref().map(|l| l.mean)),
             num(self.msgs_per_sec),
             num(self.bytes_per_sec()),
             num(self.futex_per_million),
@@ -294,6 +299,116 @@ pub fn run_peer_if(env_var: &str) -> bool {
 /// Measures one transport. `peer` returns a command that re-executes the current
 /// program so that it calls [`peer_main`] with the arguments appended to it.
 pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io::Result<Row> {
+    let (mut row, rtts) = measure(transport, cfg, peer)?;
+    if !rtts.is_empty() {
+        row.latency = Some(Latency::from_round_trips(&rtts));
+    }
+    Ok(row)
+}
+
+/// Runs `transports` in `blocks` rounds, one block of each in turn, and merges each
+/// transport's blocks into one row (all round trips in one histogram; rates and futex
+/// counts over all messages); `progress(block, transport)` is called before each.
+///
+/// Interleaving is what makes "ratio to the floor in the same run" hold on a machine
+/// whose timing drifts: on this project's VM the floor itself moves between ~40 and
+/// ~250 ns over seconds, as the host moves the vCPUs. Each row also keeps its
+/// per-block p50s ([`Row::block_p50`]), so a ratio can be taken block by block.
+///
+/// # Examples
+///
+/// ```no_run
+/// use shmlane::bench::{run_interleaved, self_peer, Config, Transport};
+/// # if shmlane::bench::run_peer_if("MY_BENCH_PEER") { return; }
+/// let peer = self_peer("MY_BENCH_PEER");
+/// let cfg = Config { rounds: 100_000, messages: 0, payload: 8 };
+/// let rows = run_interleaved(&[Transport::Floor, Transport::ShmSpin], &cfg, 10, &peer, |_, _| {})?;
+/// assert_eq!(rows[1].block_p50.len(), 10);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn run_interleaved(
+    transports: &[Transport],
+    cfg: &Config,
+    blocks: usize,
+    peer: &dyn Fn() -> Command,
+    mut progress: impl FnMut(usize, Transport),
+) -> io::Result<Vec<Row>> {
+    let blocks = blocks.max(1);
+    let part = |total: u64| total.div_ceil(blocks as u64);
+    let block_cfg = Config {
+        rounds: part(cfg.rounds as u64) as usize,
+        messages: part(cfg.messages),
+        payload: cfg.payload,
+    };
+    let mut merged: Vec<Merged> = transports
+        .iter()
+        .map(|&t| Merged::new(Row::new(t, cfg.payload)))
+        .collect();
+    for b in 0..blocks {
+        for (&t, m) in transports.iter().zip(&mut merged) {
+            progress(b, t);
+            let (row, rtts) = measure(t, &block_cfg, peer)?;
+            m.add(&row, rtts, block_cfg.messages);
+        }
+    }
+    Ok(merged.into_iter().map(Merged::finish).collect())
+}
+
+/// One transport's blocks of an interleaved run, summed.
+struct Merged {
+    row: Row,
+    rtts: Vec<u64>,
+    messages: f64,
+    seconds: f64,
+    futex_calls: Option<f64>,
+}
+
+impl Merged {
+    fn new(row: Row) -> Self {
+        Self {
+            row,
+            rtts: Vec::new(),
+            messages: 0.0,
+            seconds: 0.0,
+            futex_calls: None,
+        }
+    }
+
+    fn add(&mut self, block: &Row, rtts: Vec<u64>, messages: u64) {
+        if !rtts.is_empty() {
+            self.row
+                .block_p50
+                .push(Latency::from_round_trips(&rtts).p50);
+            self.rtts.extend(rtts);
+        }
+        if let Some(rate) = block.msgs_per_sec.filter(|r| r.is_finite() && *r > 0.0) {
+            let n = messages as f64;
+            self.messages += n;
+            self.seconds += n / rate;
+            if let Some(per_million) = block.futex_per_million {
+                *self.futex_calls.get_or_insert(0.0) += per_million * n / 1e6;
+            }
+        }
+    }
+
+    fn finish(mut self) -> Row {
+        if !self.rtts.is_empty() {
+            self.row.latency = Some(Latency::from_round_trips(&self.rtts));
+        }
+        if self.seconds > 0.0 {
+            self.row.msgs_per_sec = Some(self.messages / self.seconds);
+            self.row.futex_per_million = self.futex_calls.map(|c| c * 1e6 / self.messages);
+        }
+        self.row
+    }
+}
+
+/// One run of `transport`: its row (without latency) and the raw round-trip times.
+fn measure(
+    transport: Transport,
+    cfg: &Config,
+    peer: &dyn Fn() -> Command,
+) -> io::Result<(Row, Vec<u64>)> {
     let bulk = cfg.payload == BULK_WRITE;
     if !bulk && !PAYLOADS.contains(&cfg.payload) {
         return Err(io::Error::new(
@@ -306,11 +421,11 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
     match transport {
         Transport::Memcpy => {
             row.msgs_per_sec = Some(memcpy(cfg.messages, 1 << 20));
-            return Ok(row);
+            return Ok((row, Vec::new()));
         }
         Transport::MemcpyLarge => {
             row.msgs_per_sec = Some(memcpy(cfg.messages, 256 << 20));
-            return Ok(row);
+            return Ok((row, Vec::new()));
         }
         _ => {}
     }
@@ -388,10 +503,7 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
         }
         Transport::Memcpy | Transport::MemcpyLarge => unreachable!("handled above"),
     };
-    if !rtts.is_empty() {
-        row.latency = Some(Latency::from_round_trips(&rtts));
-    }
-    Ok(row)
+    Ok((row, rtts))
 }
 
 /// Runs `rounds` round trips (after a warm-up of up to 2 000) and returns each one's
@@ -608,8 +720,10 @@ pub fn table(rows: &[Row]) -> String {
         .iter()
         .find(|r| r.transport == "os-pipe")
         .and_then(|r| r.msgs_per_sec);
+    let of = |name: &str| rows.iter().find(|r| r.transport == name);
+    let (spin_floor, sleep_floor) = (of("shm-atomics-floor"), of("shm-futex-floor"));
     let mut out = format!(
-        "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}\n",
+        "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}  {}\n",
         "transport",
         "mode",
         "payload",
@@ -619,13 +733,14 @@ pub fn table(rows: &[Row]) -> String {
         "p50/floor",
         "msgs/s",
         "vs os-pipe",
-        "futex/1M msg"
+        "futex/1M msg",
+        "per block: p50/its floor"
     );
     for r in rows {
         let l =
             |f: fn(&Latency) -> u64| r.latency.as_ref().map_or("-".into(), |l| f(l).to_string());
         out += &format!(
-            "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}\n",
+            "{:<18} {:<9} {:>7} {:>9} {:>9} {:>9} {:>10} {:>13} {:>11} {:>12}  {}\n",
             r.transport,
             r.mode,
             r.payload_bytes,
@@ -637,9 +752,49 @@ pub fn table(rows: &[Row]) -> String {
             ratio(r.msgs_per_sec, pipe),
             r.futex_per_million
                 .map_or("-".into(), |v| format!("{v:.1}")),
+            // Sleeping rows against the sleeping floor, the others against the spinning one.
+            block_ratios(
+                r,
+                if r.mode == "sleep" {
+                    sleep_floor
+                } else {
+                    spin_floor
+                }
+            ),
         );
     }
     out
+}
+
+/// Median and range of `row`'s per-block p50 over `floor`'s, block by block ("-" when
+/// either ran in one block, or for the floor itself).
+fn block_ratios(row: &Row, floor: Option<&Row>) -> String {
+    let Some(floor) = floor.filter(|f| f.transport != row.transport) else {
+        return "-".into();
+    };
+    let mut r: Vec<f64> = row
+        .block_p50
+        .iter()
+        .zip(&floor.block_p50)
+        .filter(|(_, f)| **f > 0)
+        .map(|(&p, &f)| p as f64 / f as f64)
+        .collect();
+    if r.len() < 2 || row.block_p50.len() != floor.block_p50.len() {
+        return "-".into();
+    }
+    r.sort_by(f64::total_cmp);
+    let median = if r.len() % 2 == 1 {
+        r[r.len() / 2]
+    } else {
+        (r[r.len() / 2 - 1] + r[r.len() / 2]) / 2.0
+    };
+    format!(
+        "{median:.2}x ({:.2}-{:.2}x, {} blocks, vs {})",
+        r[0],
+        r[r.len() - 1],
+        r.len(),
+        floor.transport
+    )
 }
 
 /// Formats bulk rows: bandwidth relative to memcpy (cache-resident and memory-bound)

@@ -42,6 +42,12 @@ enum Cmd {
         /// Message size in bytes (8, 64, 512 or 4096).
         #[arg(long, default_value_t = 8, value_parser = parse_payload)]
         payload: usize,
+        /// Split the round trips and messages of each transport into this many blocks,
+        /// run in turn with every other transport's, so that drift of the machine's
+        /// timing hits all of them alike (the table also gives each row's p50 ratio to
+        /// its floor block by block).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+        blocks: u16,
         /// Bytes moved per transport in the bulk (64 KiB writes) measurement; 0 skips it.
         #[arg(long, default_value_t = 1 << 30)]
         bulk_bytes: u64,
@@ -116,7 +122,7 @@ fn ls() {
 }
 
 fn main() -> ExitCode {
-    let (json, cfg, bulk_bytes, plot) = match Cli::parse().cmd {
+    let (json, cfg, blocks, bulk_bytes, plot) = match Cli::parse().cmd {
         Cmd::BenchPeer { args } => {
             return match bench::peer_main(&args) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
             rounds,
             messages,
             payload,
+            blocks,
             bulk_bytes,
             plot,
         } => (
@@ -152,6 +159,7 @@ fn main() -> ExitCode {
                 messages,
                 payload,
             },
+            usize::from(blocks),
             bulk_bytes,
             plot,
         ),
@@ -173,33 +181,41 @@ fn main() -> ExitCode {
         messages: bulk_bytes / BULK_WRITE as u64,
         payload: BULK_WRITE,
     };
-    let mut jobs: Vec<(Transport, Config)> = Transport::ALL.iter().map(|&t| (t, cfg)).collect();
-    if bulk_cfg.messages > 0 {
-        jobs.extend(Transport::BULK.iter().map(|&t| (t, bulk_cfg)));
+    let what = format!(
+        "{} round trips, {} messages in {blocks} blocks",
+        cfg.rounds, cfg.messages
+    );
+    let n = Transport::ALL.len();
+    let rows = match bench::run_interleaved(&Transport::ALL, &cfg, blocks, &peer, |b, t| {
+        let i = Transport::ALL.iter().position(|x| *x == t).unwrap_or(0);
+        progress(b * n + i + 1, blocks * n, t, &what)
+    }) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("\nlatency/throughput run failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        rows.iter().for_each(|r| println!("{}", r.to_json()));
     }
-    let (mut rows, mut bulk_rows) = (Vec::new(), Vec::new());
-    for (i, (t, c)) in jobs.iter().enumerate() {
-        let what = if c.rounds == 0 {
-            format!("{} MiB in 64 KiB writes", bulk_bytes >> 20)
-        } else {
-            format!("{} round trips, {} messages", c.rounds, c.messages)
-        };
-        progress(i + 1, jobs.len(), *t, &what);
-        match bench::run(*t, c, &peer) {
-            Ok(row) => {
-                if json {
-                    println!("{}", row.to_json());
+    let mut bulk_rows = Vec::new();
+    if bulk_cfg.messages > 0 {
+        let what = format!("{} MiB in 64 KiB writes", bulk_bytes >> 20);
+        for (i, &t) in Transport::BULK.iter().enumerate() {
+            progress(i + 1, Transport::BULK.len(), t, &what);
+            match bench::run(t, &bulk_cfg, &peer) {
+                Ok(row) => {
+                    if json {
+                        println!("{}", row.to_json());
+                    }
+                    bulk_rows.push(row);
                 }
-                if c.rounds == 0 {
-                    bulk_rows.push(row)
-                } else {
-                    rows.push(row)
+                Err(e) => {
+                    let (name, mode) = t.label();
+                    eprintln!("\n{name} ({mode}) failed: {e}");
+                    return ExitCode::FAILURE;
                 }
-            }
-            Err(e) => {
-                let (name, mode) = t.label();
-                eprintln!("\n{name} ({mode}) failed: {e}");
-                return ExitCode::FAILURE;
             }
         }
     }

@@ -500,7 +500,20 @@ impl<T: Pod> Consumer<T> {
     /// Values ready to read, refreshing the producer's position.
     pub fn available(&mut self) -> Result<usize, Corrupted> {
         self.refresh()?;
-        Ok(self.cached_tail.wrapping_sub(self.head) as usize)
+        let ready = self.cached_tail.wrapping_sub(self.head) as usize;
+        if ready == 0 {
+            self.expect_next();
+        }
+        Ok(ready)
+    }
+
+    /// Called while the ring is found empty, i.e. while a waiter polls: starts fetching
+    /// the next slot's cache line, so that once the producer has written it the line
+    /// travels here alongside `tail`'s instead of after it (the slot read that follows
+    /// a new `tail` is otherwise a second, dependent cache miss).
+    #[inline(always)]
+    fn expect_next(&self) {
+        crate::primitive::prefetch(self.ring.slot(self.head));
     }
 
     #[inline]
@@ -536,6 +549,7 @@ impl<T: Pod> Consumer<T> {
     #[inline]
     pub fn pop(&mut self) -> Result<T, PopError> {
         if self.ready(1)? == 0 {
+            self.expect_next();
             return Err(PopError::Empty);
         }
         // SAFETY: `head < tail` (validated): the producer published this slot with

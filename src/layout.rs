@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// First eight bytes of every shmlane segment.
 pub const MAGIC: [u8; 8] = *b"SHMLANE\0";
 /// Version of this layout; an opener rejects any other.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes reserved for [`SegmentHeader`] plus [`SegmentLive`]; ring 0 starts here.
 pub const HEADER_LEN: u64 = 256;
 /// Offset of [`SegmentLive`] inside the header area.
@@ -350,31 +350,29 @@ impl Default for QueueControl {
     }
 }
 
+/// Entries of an object's user table: at most this many opened handles (mappings, in
+/// all processes together) use one object at a time.
+pub const OBJECT_USERS: usize = 64;
+
 /// The control block of an [`SegmentKind::Object`] segment: the object's robust lock
-/// and the sequence word of its seqlock, each on its own line.
+/// and the sequence word of its seqlock, each on its own line, then the user table.
+///
+/// Each opened object (one per `create`/`open`/`from_env`; its clones share it) holds
+/// one `users` entry while it lives, so a named object whose creator died is still
+/// known to be in use by its other processes and is not reclaimed under them.
 #[repr(C)]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ObjectControl {
     /// Guards writes to the elements (arrays, mutexes, seqlock writers).
     pub lock: Line<crate::sync::raw::RawMutex>,
     /// The seqlock sequence of a shared value (even = stable).
     pub seq: Line<AtomicU64>,
-}
-
-impl Default for Line<crate::sync::raw::RawMutex> {
-    fn default() -> Self {
-        Line(crate::sync::raw::RawMutex::new())
-    }
-}
-
-impl Default for Line<AtomicU64> {
-    fn default() -> Self {
-        Line(AtomicU64::new(0))
-    }
+    /// Who has the object open (same protocol as a queue's endpoint table).
+    pub users: Line<[Endpoint; OBJECT_USERS]>,
 }
 
 /// Byte size of [`ObjectControl`].
-pub const OBJECT_CONTROL_LEN: u64 = 2 * LINE;
+pub const OBJECT_CONTROL_LEN: u64 = 2 * LINE + OBJECT_USERS as u64 * 16;
 
 /// Byte size of [`QueueControl`].
 pub const QUEUE_CONTROL_LEN: u64 = (5 + QUEUE_MEMBERS as u64) * LINE;

@@ -102,7 +102,7 @@ fn wrong_version_and_magic() {
     assert!(matches!(
         Pipe::<u64>::open(&name),
         Err(OpenError::VersionMismatch {
-            expected: 1,
+            expected: shmlane::layout::FORMAT_VERSION,
             found: 7
         })
     ));

@@ -70,6 +70,11 @@ fn peer_main() {
             }
             println!("RESULT {sum}");
         }
+        "create-and-hold" => {
+            let _m = Mutex::create(&args[0], 0u64).unwrap();
+            println!("READY");
+            std::thread::sleep(Duration::from_secs(600));
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -258,4 +263,45 @@ fn timeouts_return() {
     let t = std::thread::spawn(move || b2.wait());
     let leader = b.wait();
     assert!(leader ^ t.join().unwrap(), "exactly one leader");
+}
+
+/// A named object whose creator was SIGKILLed stays while another process has it open
+/// (that process holds an entry of the object's user table): not stale, and a `create`
+/// of the name fails instead of replacing it under its users. Once closed, it is stale
+/// and `create` reclaims the name.
+#[test]
+fn killed_creator_object_is_kept_while_open_then_reclaimed() {
+    use shmlane::error::CreateError;
+    let name = unique("mxstale");
+    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child);
+    let opened = Mutex::<u64>::open(&name).unwrap();
+    *opened.lock().unwrap() = 7;
+    let listed = || {
+        shmlane::segment::list()
+            .into_iter()
+            .find(|i| i.name == name)
+            .expect("listed")
+    };
+    let info = listed();
+    assert_eq!(info.kind, Some(shmlane::layout::SegmentKind::Object));
+    assert_eq!(
+        info.endpoints.len(),
+        2,
+        "creator's entry and ours: {info:?}"
+    );
+    kill9(&mut child);
+    assert!(!listed().stale, "still open here");
+    assert!(matches!(
+        Mutex::create(&name, 0u64),
+        Err(CreateError::AlreadyExists(_))
+    ));
+    let again = Mutex::<u64>::open(&name).unwrap();
+    assert_eq!(*again.lock().unwrap(), 7, "the same object");
+    drop((opened, again));
+    assert!(listed().stale, "nobody alive has it open");
+    let fresh = Mutex::create(&name, 1u64).expect("stale object reclaimed");
+    assert_eq!(*fresh.lock().unwrap(), 1);
 }

@@ -138,6 +138,30 @@ pub(crate) fn claim_vacant(ep: &Endpoint, me: Identity) -> Option<u64> {
     Some(new)
 }
 
+/// Claims one entry of a table of `entries` for `me`: a vacant one if any, else the
+/// entry of an owner `is_alive` says is dead (for tables whose entries leave nothing to
+/// retire). Returns the entry's index and the word now stored.
+pub(crate) fn claim_any(
+    entries: &[Endpoint],
+    me: Identity,
+    is_alive: impl Fn(Identity) -> bool,
+) -> Result<(usize, u64), ClaimError> {
+    let vacant = entries
+        .iter()
+        .enumerate()
+        .find_map(|(i, ep)| claim_vacant(ep, me).map(|w| (i, w)));
+    vacant
+        .or_else(|| {
+            entries
+                .iter()
+                .enumerate()
+                .find_map(|(i, ep)| claim(ep, me, &is_alive).ok().map(|w| (i, w)))
+        })
+        .ok_or(ClaimError::TableFull {
+            members: entries.len(),
+        })
+}
+
 /// Marks a dead owner's endpoint closed (vacant again) once its leftovers are retired.
 /// Fails harmlessly if someone else did it first.
 pub(crate) fn vacate_dead(ep: &Endpoint, dead: u64) {
@@ -228,5 +252,23 @@ mod tests {
         release(&ep, wb);
         assert_eq!(status(load(&ep).0), Status::Closed);
         assert!(claim(&ep, a, |_| true).is_ok());
+    }
+
+    #[test]
+    fn claim_any_prefers_vacant_then_takes_over_the_dead_then_is_full() {
+        let table: Vec<Endpoint> = (0..3).map(|_| Endpoint::default()).collect();
+        let who = |pid| Identity { pid, start: 1 };
+        let alive_but_20 = |id: Identity| id.pid != 20;
+        assert_eq!(claim_any(&table, who(10), alive_but_20).unwrap().0, 0);
+        assert_eq!(claim_any(&table, who(20), alive_but_20).unwrap().0, 1);
+        let (_, w30) = claim_any(&table, who(30), alive_but_20).unwrap();
+        // Full; 20 is dead, so its entry is the one taken over.
+        assert_eq!(claim_any(&table, who(40), alive_but_20).unwrap().0, 1);
+        assert_eq!(
+            claim_any(&table, who(50), alive_but_20),
+            Err(ClaimError::TableFull { members: 3 })
+        );
+        release(&table[2], w30);
+        assert_eq!(claim_any(&table, who(50), alive_but_20).unwrap().0, 2);
     }
 }

@@ -72,11 +72,15 @@ fn is_stale(map: &Mapping, h: &SegmentHeader) -> bool {
 }
 
 /// Every endpoint of the segment with its ring and role: a pipe's or duplex's
-/// producer and consumer per ring, or a queue's endpoint table entries.
+/// producer and consumer per ring, a queue's endpoint table entries, or an object's
+/// user table entries.
 fn endpoints<'a>(map: &'a Mapping, h: &SegmentHeader) -> Vec<(u32, &'static str, &'a Endpoint)> {
     let mut out = Vec::new();
     if let Some(q) = map.queue_control(h) {
         out.extend(q.members.iter().map(|m| (0, "member", &m.ep)));
+    }
+    if let Some(o) = map.object_control(h) {
+        out.extend(o.users.iter().map(|u| (0, "user", u)));
     }
     for i in 0..h.rings {
         if let Some(c) = map.control(h, i) {
@@ -112,8 +116,8 @@ pub struct SegmentInfo {
     pub creator: (u32, bool),
     /// Whether `persist()` was called.
     pub persisted: bool,
-    /// `(ring, "producer" | "consumer" | "member", status, owner pid, owner alive)` per
-    /// endpoint (a queue's never-used table entries are left out).
+    /// `(ring, "producer" | "consumer" | "member" | "user", status, owner pid, owner
+    /// alive)` per endpoint (never-used table entries are left out).
     pub endpoints: Vec<(u32, &'static str, Status, u32, bool)>,
     /// Whether `gc` (or a `create` of the same name) would remove it.
     pub stale: bool,
@@ -138,8 +142,10 @@ fn info(object: &str) -> Option<SegmentInfo> {
                 identity::is_alive(owner),
             )
         })
-        // A queue's table has many never-used entries; list only the used ones.
-        .filter(|&(_, side, status, _, _)| side != "member" || status != Status::Free)
+        // Tables (a queue's, an object's) have many never-used entries; list the used.
+        .filter(|&(_, side, status, _, _)| {
+            !matches!(side, "member" | "user") || status != Status::Free
+        })
         .collect();
     Some(SegmentInfo {
         name: object

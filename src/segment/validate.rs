@@ -285,7 +285,7 @@ mod tests {
         assert!(matches!(
             err(&bad, len, &e),
             OpenError::VersionMismatch {
-                expected: 1,
+                expected: FORMAT_VERSION,
                 found: 99
             }
         ));

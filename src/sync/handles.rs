@@ -5,11 +5,12 @@ use super::raw::{
     seqlock_write,
 };
 use super::shared::{Locked, SyncState, acquire};
-use crate::error::{CreateError, OpenError};
+use crate::error::{ClaimError, CreateError, OpenError};
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::platform::{identity, inherit};
 use crate::primitive::{AtomicU32, AtomicU64};
 use crate::ring::Identity;
+use crate::ring::endpoint;
 use crate::segment::{Expect, Segment};
 use crate::wait::{TimedOut, WaitMode};
 use bytemuck::Pod;
@@ -61,10 +62,47 @@ pub struct SemaphoreFull {
 /// The result of a lock: the guard, or the guard wrapped in [`OwnerDied`].
 pub type LockResult<G> = Result<G, OwnerDied<G>>;
 
-/// One object segment and this process's identity.
+/// An object segment, opened: it holds an entry of the segment's user table until
+/// dropped, so that the object counts as in use (see [`ObjectControl`]).
+#[derive(Debug)]
+struct Opened {
+    seg: Segment,
+    user: usize,
+    word: u64,
+}
+
+impl Opened {
+    fn new(seg: Segment) -> Result<Self, ClaimError> {
+        let users = &seg
+            .object_control()
+            .expect("validated object segment")
+            .users;
+        let (user, word) =
+            endpoint::claim_any(&users[..], identity::current(), identity::is_alive)?;
+        Ok(Self { seg, user, word })
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(c) = self.seg.object_control() {
+            endpoint::release(&c.users[self.user], self.word);
+        }
+    }
+}
+
+impl core::ops::Deref for Opened {
+    type Target = Segment;
+    fn deref(&self) -> &Segment {
+        &self.seg
+    }
+}
+
+/// One opened object segment (shared by the handle's clones) and this process's
+/// identity.
 #[derive(Debug)]
 struct Object<E> {
-    seg: Arc<Segment>,
+    seg: Arc<Opened>,
     me: Identity,
     _e: PhantomData<fn() -> E>,
 }
@@ -88,29 +126,32 @@ impl<E: 'static> Object<E> {
         }
     }
 
-    fn wrap(seg: Segment) -> Self {
-        Self {
-            seg: Arc::new(seg),
+    fn wrap(seg: Segment) -> Result<Self, ClaimError> {
+        Ok(Self {
+            seg: Arc::new(Opened::new(seg)?),
             me: identity::current(),
             _e: PhantomData,
-        }
+        })
     }
 
     fn create(name: Option<&str>, len: usize, param: u32) -> Result<Self, CreateError> {
         let e = Self::expect();
-        match name {
+        let seg = match name {
             Some(n) => Segment::create_with(n, &e, len as u64, param),
             None => Segment::create_anonymous_with(&e, len as u64, param),
-        }
-        .map(Self::wrap)
+        }?;
+        Ok(Self::wrap(seg)?)
     }
 
     fn open(name: &str) -> Result<Self, OpenError> {
-        Segment::open(name, &Self::expect()).map(Self::wrap)
+        Ok(Self::wrap(Segment::open(name, &Self::expect())?)?)
     }
 
     fn from_env(key: &str) -> Result<Self, OpenError> {
-        Segment::from_fd(inherit::take(key)?, &Self::expect()).map(Self::wrap)
+        Ok(Self::wrap(Segment::from_fd(
+            inherit::take(key)?,
+            &Self::expect(),
+        )?)?)
     }
 
     fn ctrl(&self) -> &ObjectControl {

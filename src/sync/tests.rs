@@ -1,4 +1,5 @@
-//! Garbage in the shared words: errors or retries, never UB or an endless spin.
+//! Object handle tests: garbage in the shared words gives errors or retries, never UB
+//! or an endless spin; the user table fills and frees.
 
 use super::*;
 use crate::ring::Identity;
@@ -85,4 +86,26 @@ fn dead_owner_in_the_word_is_taken_over() {
     g.mark_consistent();
     drop(g);
     assert!(m.lock().is_ok());
+}
+
+/// Every opened handle holds one entry of the object's user table (clones share it);
+/// the table refuses an opener once full and frees the entry when the handle drops.
+#[test]
+fn user_table_fills_and_frees() {
+    use crate::error::{ClaimError, OpenError};
+    use crate::layout::OBJECT_USERS;
+    let name = format!("ut-users-{}", std::process::id());
+    let first = Event::create(&name).unwrap();
+    let _clone = first.clone();
+    let mut more: Vec<Event> = (1..OBJECT_USERS)
+        .map(|_| Event::open(&name).unwrap())
+        .collect();
+    assert!(matches!(
+        Event::open(&name),
+        Err(OpenError::Claim(ClaimError::TableFull {
+            members: OBJECT_USERS
+        }))
+    ));
+    more.pop();
+    assert!(Event::open(&name).is_ok());
 }

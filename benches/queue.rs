@@ -175,8 +175,8 @@ const BLOCK_ITEMS: u64 = 4_000_000;
 
 /// `SHMLANE_QB_BLOCKS=N cargo bench --bench queue`: instead of criterion's one
 /// implementation after the other, runs each group's implementations in turn, one
-/// block of [`BLOCK_ITEMS`] each, N times, so that the machine's drift hits all alike,
-/// and prints each one's median rate and its ratio to ArrayQueue block by block.
+/// block of [`BLOCK_ITEMS`] each (starting with a different one each time), N times, so
+/// that the machine's drift hits all alike, and prints each one's median rate and its ratio to ArrayQueue block by block.
 fn interleaved(blocks: usize) {
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -191,9 +191,11 @@ fn interleaved(blocks: usize) {
     for (name, pc) in GROUPS {
         let impls = implementations(pc);
         let mut rates = vec![Vec::new(); impls.len()];
-        for _ in 0..blocks {
-            for (i, (_, f)) in impls.iter().enumerate() {
-                let t = f(BLOCK_ITEMS);
+        for b in 0..blocks {
+            // Rotated start, so no implementation always runs right after the same one.
+            for k in 0..impls.len() {
+                let i = (b + k) % impls.len();
+                let t = (impls[i].1)(BLOCK_ITEMS);
                 rates[i].push(BLOCK_ITEMS as f64 / t.as_secs_f64() / 1e6);
             }
         }

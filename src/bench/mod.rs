@@ -319,7 +319,7 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
 ///
 /// ```no_run
 /// use shmlane::bench::{run_interleaved, self_peer, Config, Transport};
-/// # if shmlane::bench::run_peer_if("MY_BENCH_PEER") { return; }
+/// # if shmlane::bench::run_peer_if("MY_BENCH_PEER") { return Ok(()); }
 /// let peer = self_peer("MY_BENCH_PEER");
 /// let cfg = Config { rounds: 100_000, messages: 0, payload: 8 };
 /// let rows = run_interleaved(&[Transport::Floor, Transport::ShmSpin], &cfg, 10, &peer, |_, _| {})?;

@@ -12,7 +12,7 @@
 //! interleaved instead (see [`interleaved`]).
 
 use criterion::{Criterion, Throughput};
-use shmlane::bench::pin_to;
+use shmlane::bench::{median, pin_to};
 use std::hint::{black_box, spin_loop};
 use std::time::{Duration, Instant};
 
@@ -178,15 +178,6 @@ const BLOCK_ITEMS: u64 = 4_000_000;
 /// block of [`BLOCK_ITEMS`] each (starting with a different one each time), N times, so
 /// that the machine's drift hits all alike, and prints each one's median rate and its ratio to ArrayQueue block by block.
 fn interleaved(blocks: usize) {
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        }
-    };
     println!("{blocks} interleaved blocks of {BLOCK_ITEMS} items per implementation");
     for (name, pc) in GROUPS {
         let impls = implementations(pc);

@@ -35,7 +35,7 @@ mod stats;
 
 pub use peer::peer_main;
 pub use plot::cdf_svg;
-pub use stats::Latency;
+pub use stats::{Latency, median};
 
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
@@ -782,12 +782,7 @@ fn block_ratios(row: &Row, floor: Option<&Row>) -> String {
     if r.len() < 2 || row.block_p50.len() != floor.block_p50.len() {
         return "-".into();
     }
-    r.sort_by(f64::total_cmp);
-    let median = if r.len() % 2 == 1 {
-        r[r.len() / 2]
-    } else {
-        (r[r.len() / 2 - 1] + r[r.len() / 2]) / 2.0
-    };
+    let median = median(&mut r);
     format!(
         "{median:.2}x ({:.2}-{:.2}x, {} blocks, vs {})",
         r[0],

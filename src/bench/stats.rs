@@ -53,3 +53,22 @@ impl Latency {
         }
     }
 }
+
+/// The median of `values` (sorted in place; the mean of the middle two for an even
+/// count); NaN for none.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(shmlane::bench::median(&mut [3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(shmlane::bench::median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+/// ```
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}

@@ -72,13 +72,12 @@ struct Opened {
 }
 
 impl Opened {
-    fn new(seg: Segment) -> Result<Self, ClaimError> {
+    fn new(seg: Segment, me: Identity) -> Result<Self, ClaimError> {
         let users = &seg
             .object_control()
             .expect("validated object segment")
             .users;
-        let (user, word) =
-            endpoint::claim_any(&users[..], identity::current(), identity::is_alive)?;
+        let (user, word) = endpoint::claim_any(&users[..], me, identity::is_alive)?;
         Ok(Self { seg, user, word })
     }
 }
@@ -127,9 +126,10 @@ impl<E: 'static> Object<E> {
     }
 
     fn wrap(seg: Segment) -> Result<Self, ClaimError> {
+        let me = identity::current();
         Ok(Self {
-            seg: Arc::new(Opened::new(seg)?),
-            me: identity::current(),
+            seg: Arc::new(Opened::new(seg, me)?),
+            me,
             _e: PhantomData,
         })
     }

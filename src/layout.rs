@@ -294,10 +294,9 @@ pub struct QueueMember {
 #[repr(C)]
 #[derive(Debug)]
 pub struct QueueState {
-    /// Non-zero once the queue is closed.
-    pub closed: AtomicU32,
-    /// Reserved, zero.
-    pub reserved: AtomicU32,
+    /// Reserved, zero. (Closing is not recorded here: it is a bit of `tail`, so that it
+    /// is atomic with respect to claims; see `ring::mpmc`.)
+    pub reserved: AtomicU64,
     /// Messages a consumer took and died before returning (counted, not redelivered).
     pub lost: AtomicU64,
     /// Positions a producer claimed and died before filling (never delivered).
@@ -335,8 +334,7 @@ impl Default for QueueControl {
             not_empty: Line(Epoch::new()),
             not_full: Line(Epoch::new()),
             state: Line(QueueState {
-                closed: AtomicU32::new(0),
-                reserved: AtomicU32::new(0),
+                reserved: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
                 abandoned: AtomicU64::new(0),
             }),

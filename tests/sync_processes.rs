@@ -83,6 +83,19 @@ fn watchdog() -> Instant {
     Instant::now() + Duration::from_secs(60)
 }
 
+/// `n` peers in `role`, all with `args`.
+fn spawn_n(role: &str, args: &[String], n: usize) -> Vec<std::process::Child> {
+    (0..n).map(|_| peer(role, args).spawn().unwrap()).collect()
+}
+
+/// Waits for every child to exit successfully, under one watchdog.
+fn wait_all_ok(kids: &mut [std::process::Child]) {
+    let d = watchdog();
+    for k in kids {
+        wait_ok(k, d);
+    }
+}
+
 fn wait_ok(child: &mut std::process::Child, deadline: Instant) {
     loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -99,17 +112,8 @@ fn wait_ok(child: &mut std::process::Child, deadline: Instant) {
 fn mutex_exact_sum_across_processes() {
     let name = unique("mx");
     let m = Mutex::create(&name, 0u64).unwrap();
-    let mut kids: Vec<_> = (0..4)
-        .map(|_| {
-            peer("increment", &[name.clone(), "20000".into()])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let d = watchdog();
-    for k in &mut kids {
-        wait_ok(k, d);
-    }
+    let mut kids = spawn_n("increment", &[name.clone(), "20000".into()], 4);
+    wait_all_ok(&mut kids);
     assert_eq!(*m.lock().unwrap(), 80_000);
 }
 
@@ -140,21 +144,12 @@ fn killed_holder_gives_owner_died_and_the_lock() {
 fn event_wakes_three_processes() {
     let name = unique("ev");
     let e = Event::create(&name).unwrap();
-    let mut kids: Vec<_> = (0..3)
-        .map(|_| {
-            peer("wait-event", std::slice::from_ref(&name))
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut kids = spawn_n("wait-event", std::slice::from_ref(&name), 3);
     for k in &mut kids {
         wait_ready(k);
     }
     e.set();
-    let d = watchdog();
-    for k in &mut kids {
-        wait_ok(k, d);
-    }
+    wait_all_ok(&mut kids);
 }
 
 /// Four processes meet at a barrier: nobody passes before the last arrives, all pass
@@ -163,13 +158,7 @@ fn event_wakes_three_processes() {
 fn barrier_releases_all_processes_together() {
     let name = unique("bar");
     let _b = Barrier::create(&name, 4).unwrap();
-    let mut kids: Vec<_> = (0..3)
-        .map(|_| {
-            peer("barrier", std::slice::from_ref(&name))
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let mut kids = spawn_n("barrier", std::slice::from_ref(&name), 3);
     std::thread::sleep(Duration::from_millis(100));
     for k in &mut kids {
         assert!(
@@ -199,17 +188,8 @@ fn semaphore_bounds_concurrency_across_processes() {
     let (sname, gname) = (unique("sem"), unique("gauge"));
     let s = Semaphore::create(&sname, 2, 2).unwrap();
     let gauge = SharedArray::<u64>::create(&gname, &[0, 0]).unwrap();
-    let mut kids: Vec<_> = (0..4)
-        .map(|_| {
-            peer("semaphore", &[sname.clone(), gname.clone()])
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let d = watchdog();
-    for k in &mut kids {
-        wait_ok(k, d);
-    }
+    let mut kids = spawn_n("semaphore", &[sname.clone(), gname.clone()], 4);
+    wait_all_ok(&mut kids);
     let v = gauge.to_vec();
     assert_eq!(v[0], 0);
     assert!((1..=2).contains(&v[1]), "max inside: {}", v[1]);

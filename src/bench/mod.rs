@@ -308,7 +308,8 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
 
 /// Runs `transports` in `blocks` rounds, one block of each in turn, and merges each
 /// transport's blocks into one row (all round trips in one histogram; rates and futex
-/// counts over all messages); `progress(block, transport)` is called before each.
+/// counts over all messages); `progress(block, index, transport)` is called before each
+/// (`index` into `transports`).
 ///
 /// Interleaving is what makes "ratio to the floor in the same run" hold on a machine
 /// whose timing drifts: on this project's VM the floor itself moves between ~40 and
@@ -322,7 +323,7 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
 /// # if shmlane::bench::run_peer_if("MY_BENCH_PEER") { return Ok(()); }
 /// let peer = self_peer("MY_BENCH_PEER");
 /// let cfg = Config { rounds: 100_000, messages: 0, payload: 8 };
-/// let rows = run_interleaved(&[Transport::Floor, Transport::ShmSpin], &cfg, 10, &peer, |_, _| {})?;
+/// let rows = run_interleaved(&[Transport::Floor, Transport::ShmSpin], &cfg, 10, &peer, |_, _, _| {})?;
 /// assert_eq!(rows[1].block_p50.len(), 10);
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -331,7 +332,7 @@ pub fn run_interleaved(
     cfg: &Config,
     blocks: usize,
     peer: &dyn Fn() -> Command,
-    mut progress: impl FnMut(usize, Transport),
+    mut progress: impl FnMut(usize, usize, Transport),
 ) -> io::Result<Vec<Row>> {
     let blocks = blocks.max(1);
     let part = |total: u64| total.div_ceil(blocks as u64);
@@ -345,8 +346,8 @@ pub fn run_interleaved(
         .map(|&t| Merged::new(Row::new(t, cfg.payload)))
         .collect();
     for b in 0..blocks {
-        for (&t, m) in transports.iter().zip(&mut merged) {
-            progress(b, t);
+        for (i, (&t, m)) in transports.iter().zip(&mut merged).enumerate() {
+            progress(b, i, t);
             let (row, rtts) = measure(t, &block_cfg, peer)?;
             m.add(&row, rtts, block_cfg.messages);
         }

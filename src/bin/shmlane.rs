@@ -186,8 +186,7 @@ fn main() -> ExitCode {
         cfg.rounds, cfg.messages
     );
     let n = Transport::ALL.len();
-    let rows = match bench::run_interleaved(&Transport::ALL, &cfg, blocks, &peer, |b, t| {
-        let i = Transport::ALL.iter().position(|x| *x == t).unwrap_or(0);
+    let rows = match bench::run_interleaved(&Transport::ALL, &cfg, blocks, &peer, |b, i, t| {
         progress(b * n + i + 1, blocks * n, t, &what)
     }) {
         Ok(rows) => rows,

@@ -27,7 +27,7 @@ pub mod stats;
 pub use epoch::Epoch;
 pub use eventcount::EventCount;
 
-use crate::primitive::{Backoff, spin_hint, yield_now};
+use crate::primitive::{spin_hint, yield_now};
 use std::time::{Duration, Instant};
 
 /// The longest single futex sleep; after each tick the caller re-checks peer liveness.
@@ -67,6 +67,9 @@ pub enum WaitMode {
 
 /// Polls between two slow-path checks (deadline, peer liveness) in [`WaitMode::Spin`].
 const SPIN_CHECK_EVERY: u32 = 1 << 12;
+
+/// Polls between two clock reads in the spinning phase of [`WaitMode::Blocking`].
+const BLOCKING_CLOCK_EVERY: u32 = 32;
 
 /// The caller's answer to one poll.
 pub(crate) enum Poll<R> {
@@ -214,16 +217,19 @@ fn spin_first<R>(
             }
         }
         WaitMode::Blocking => {
-            let backoff = Backoff::new();
+            // One `spin_hint` per poll, as in `Spin`, not an exponential backoff: the
+            // poll only reads lines the peer writes, so polling often costs the peer
+            // nothing, and a backoff that has grown to 64 pauses would sit between the
+            // peer's publish and our noticing it (a reply within a round trip pays it).
             let start = Instant::now();
             let mut n: u32 = 0;
             loop {
-                backoff.spin();
+                spin_hint();
                 if let Poll::Ready(r) = poll(false) {
                     return Some(Ok(r));
                 }
                 n = n.wrapping_add(1);
-                if n.is_multiple_of(16) {
+                if n.is_multiple_of(BLOCKING_CLOCK_EVERY) {
                     let spent = start.elapsed();
                     if spent >= SPIN_BUDGET {
                         return None;

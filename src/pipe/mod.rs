@@ -118,6 +118,7 @@ pub(crate) fn make_sender<T: Pod + Send>(
 ) -> Result<Sender<T>, ClaimError> {
     let ring = Producer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
     Ok(Sender {
+        waits: ring.raw().share(),
         ring,
         peer: Peer::new(seg.clone(), index, Side::Consumer),
         mode: WaitMode::default(),
@@ -130,6 +131,7 @@ pub(crate) fn make_receiver<T: Pod + Send>(
 ) -> Result<Receiver<T>, ClaimError> {
     let ring = Consumer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
     Ok(Receiver {
+        waits: ring.raw().share(),
         ring,
         peer: Peer::new(seg.clone(), index, Side::Producer),
         mode: WaitMode::default(),

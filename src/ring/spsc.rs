@@ -270,6 +270,14 @@ pub struct Producer<T> {
     word: u64,
 }
 
+impl<T> core::fmt::Debug for RawRing<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawRing")
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> core::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Producer")
@@ -499,18 +507,19 @@ impl<T: Pod> Consumer<T> {
 
     /// Values ready to read, refreshing the producer's position.
     pub fn available(&mut self) -> Result<usize, Corrupted> {
+        self.expect_next();
         self.refresh()?;
-        let ready = self.cached_tail.wrapping_sub(self.head) as usize;
-        if ready == 0 {
-            self.expect_next();
-        }
-        Ok(ready)
+        Ok(self.cached_tail.wrapping_sub(self.head) as usize)
     }
 
-    /// Called while the ring is found empty, i.e. while a waiter polls: starts fetching
-    /// the next slot's cache line, so that once the producer has written it the line
-    /// travels here alongside `tail`'s instead of after it (the slot read that follows
-    /// a new `tail` is otherwise a second, dependent cache miss).
+    /// Called while a waiter polls (every [`available`](Self::available), and a `pop`
+    /// that finds the ring empty): starts fetching the next slot's cache line, so that
+    /// once the producer has written it the line travels here alongside `tail`'s
+    /// instead of after it (the slot read that follows a new `tail` is otherwise a
+    /// second, dependent cache miss). `available` issues it on every poll, *before*
+    /// loading `tail`, so the poll whose `tail` load sees the new value has the slot's
+    /// line requested too. A prefetch issued only after finding the ring empty is one
+    /// poll early: the producer's write can invalidate the line right after it.
     #[inline(always)]
     fn expect_next(&self) {
         crate::primitive::prefetch(self.ring.slot(self.head));

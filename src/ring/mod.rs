@@ -5,6 +5,7 @@
 pub mod endpoint;
 pub mod frame;
 pub mod mpmc;
+mod region;
 pub mod spsc;
 
 pub use endpoint::{Identity, Status};

@@ -63,12 +63,12 @@ use crate::layout::{QUEUE_MEMBERS, QueueControl, QueueMember};
 use crate::primitive::Backoff;
 use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
 use crate::ring::endpoint::{self, Identity, Status};
+use crate::ring::region::Region;
 use crate::wait::{Arm, Epoch, Poll, WaitMode, block_on_armed};
 use bytemuck::Pod;
-use core::ptr::NonNull;
-use std::any::Any;
-use std::sync::Arc;
 use std::time::Instant;
+#[cfg(not(shmlane_loom))]
+use {core::ptr::NonNull, std::any::Any, std::sync::Arc};
 
 /// `tail` flag: the queue is closed.
 pub const CLOSED: u64 = 1 << 63;
@@ -86,53 +86,30 @@ pub(crate) struct Slot<T> {
     value: UnsafeCell<T>,
 }
 
-/// The memory of one queue, kept alive by `keep`.
+/// The memory of one queue: its control block and `capacity` slots ([`Region`]).
 ///
-/// Invariants (established by the constructors):
-/// 1. `ctrl` points to a valid [`QueueControl`] for as long as `keep` lives;
-/// 2. `slots` points to `capacity` consecutive `Slot<T>`, valid as long as `keep`;
-/// 3. `capacity` is a power of two, at least 2;
-/// 4. all bit patterns of the slots are valid (`T: Pod`, stamps are atomics).
-pub struct QueueRing<T> {
-    ctrl: NonNull<QueueControl>,
-    slots: NonNull<Slot<T>>,
-    capacity: u64,
-    keep: Arc<dyn Any + Send + Sync>,
-}
+/// Invariants on top of the region's: `capacity` is at least 2, and all bit patterns
+/// of the slots are valid (`T: Pod`, stamps are atomics).
+pub struct QueueRing<T>(Region<QueueControl, Slot<T>>);
 
 // SAFETY: the memory is shared-memory-safe by design: the control block is atomics,
 // each value slot is written and read by one party at a time, handed over by the
-// stamp's Release/Acquire; `keep` keeps it alive.
+// stamp's Release/Acquire; the region keeps it alive.
 unsafe impl<T: Send> Send for QueueRing<T> {}
 // SAFETY: as above; every method takes `&self` and goes through the protocol.
 unsafe impl<T: Send> Sync for QueueRing<T> {}
 
 impl<T> Clone for QueueRing<T> {
     fn clone(&self) -> Self {
-        Self {
-            keep: self.keep.clone(),
-            ..*self
-        }
+        Self(self.0.share())
     }
 }
 
 impl<T> core::fmt::Debug for QueueRing<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("QueueRing")
-            .field("capacity", &self.capacity)
-            .finish_non_exhaustive()
+        f.debug_tuple("QueueRing").field(&self.0).finish()
     }
 }
-
-struct HeapQueue<T> {
-    ctrl: Box<QueueControl>,
-    slots: Box<[Slot<T>]>,
-}
-
-// SAFETY: see `QueueRing`'s Send/Sync: only touched through the protocol.
-unsafe impl<T: Send> Sync for HeapQueue<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Send for HeapQueue<T> {}
 
 /// Checks a queue capacity: a power of two in `2..=MAX_CAPACITY`.
 pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
@@ -156,24 +133,15 @@ pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
 /// ```
 pub fn heap<T: Pod + Send>(capacity: usize) -> Result<QueueRing<T>, CreateError> {
     let capacity = check_capacity(capacity as u64)?;
-    let storage = Arc::new(HeapQueue::<T> {
-        ctrl: Box::default(),
-        slots: (0..capacity)
+    Ok(QueueRing(Region::heap(
+        Box::default(),
+        (0..capacity)
             .map(|_| Slot {
                 stamp: AtomicU64::new(0),
                 value: UnsafeCell::new(T::zeroed()),
             })
             .collect(),
-    });
-    let ctrl = NonNull::from(&*storage.ctrl);
-    // From the whole slice, for provenance over every slot.
-    let slots = NonNull::from(&*storage.slots).cast::<Slot<T>>();
-    Ok(QueueRing {
-        ctrl,
-        slots,
-        capacity,
-        keep: storage,
-    })
+    )))
 }
 
 /// Bytes of one slot for `T` (must equal `layout::queue_slot_size`).
@@ -211,33 +179,32 @@ impl<T> QueueRing<T> {
         capacity: u64,
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Self {
-        debug_assert!(capacity.is_power_of_two() && capacity >= 2);
-        // SAFETY: in bounds per obligation 1.
-        let slots = unsafe { base.add(crate::layout::QUEUE_CONTROL_LEN as usize) }.cast();
-        Self {
-            ctrl: base.cast(),
-            slots,
-            capacity,
-            keep,
-        }
+        debug_assert!(capacity >= 2);
+        // SAFETY: obligations 1 and 2 are the region's: 128-byte alignment covers the
+        // control block and the slots (QUEUE_CONTROL_LEN is a multiple of 128, slot
+        // alignment ≤ 128), the bytes stay mapped, and any bytes are valid atomics and
+        // `Pod` values.
+        Self(unsafe { Region::from_raw(base, crate::layout::QUEUE_CONTROL_LEN, capacity, keep) })
     }
 
     #[inline(always)]
     fn ctrl(&self) -> &QueueControl {
-        // SAFETY: invariant 1.
-        unsafe { self.ctrl.as_ref() }
+        self.0.ctrl()
     }
 
     #[inline(always)]
     fn slot(&self, pos: u64) -> &Slot<T> {
-        let i = (pos & (self.capacity - 1)) as usize;
-        // SAFETY: masked, so `i < capacity` (invariant 3); in bounds (invariant 2).
-        unsafe { self.slots.add(i).as_ref() }
+        self.0.slot(pos)
+    }
+
+    #[inline(always)]
+    fn cap(&self) -> u64 {
+        self.0.capacity()
     }
 
     #[inline(always)]
     fn lap(&self, pos: u64) -> u64 {
-        pos & !(self.capacity - 1)
+        pos & !(self.cap() - 1)
     }
 
     #[inline(always)]
@@ -254,13 +221,13 @@ impl<T> QueueRing<T> {
         Corrupted {
             head,
             tail,
-            capacity: self.capacity,
+            capacity: self.cap(),
         }
     }
 
     /// Slots in the queue.
     pub fn capacity(&self) -> usize {
-        self.capacity as usize
+        self.cap() as usize
     }
 
     /// Messages in the queue now (claimed positions not yet taken; a snapshot).
@@ -268,7 +235,7 @@ impl<T> QueueRing<T> {
         // Relaxed: a snapshot; clamped because the two loads are not atomic together.
         let head = pos_of(self.ctrl().head.load(Ordering::Relaxed));
         let tail = pos_of(self.ctrl().tail.load(Ordering::Relaxed));
-        tail.saturating_sub(head).min(self.capacity) as usize
+        tail.saturating_sub(head).min(self.cap()) as usize
     }
 
     /// True if no message is waiting (a snapshot).
@@ -426,7 +393,7 @@ impl<T> QueueRing<T> {
                 } else if live_twin() {
                     false
                 } else {
-                    let next = self.free_stamp(pos.wrapping_add(self.capacity));
+                    let next = self.free_stamp(pos.wrapping_add(self.cap()));
                     // AcqRel: exactly one of the concurrent retirers wins.
                     if self
                         .slot(pos)
@@ -469,7 +436,7 @@ impl<T> QueueRing<T> {
 
     fn look_put(&self, tail: u64) -> Result<Look, Corrupted> {
         let pos = pos_of(tail);
-        let (lap, cap) = (self.lap(pos), self.capacity);
+        let (lap, cap) = (self.lap(pos), self.cap());
         // Acquire — SYNC POINT: pairs with the consumer's Release store of the free
         // stamp, so its read of the old value happens before our write.
         let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
@@ -487,7 +454,7 @@ impl<T> QueueRing<T> {
 
     fn look_get(&self, head: u64) -> Result<Look, Corrupted> {
         let pos = pos_of(head);
-        let (lap, cap) = (self.lap(pos), self.capacity);
+        let (lap, cap) = (self.lap(pos), self.cap());
         // Acquire — SYNC POINT: pairs with the producer's Release store of the full
         // stamp, so its value write happens before our read.
         let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
@@ -540,7 +507,7 @@ impl<T> QueueRing<T> {
         if tail & CLOSED != 0 {
             return Arm::Retry;
         }
-        let needed = pos_of(tail).wrapping_sub(self.capacity);
+        let needed = pos_of(tail).wrapping_sub(self.cap());
         if pos_of(head) != needed {
             // That get is in flight (or the slot is free already): look again soon.
             return if pos_of(head) > needed
@@ -627,7 +594,7 @@ impl<T> core::fmt::Debug for Member<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Member")
             .field("index", &self.index)
-            .field("capacity", &self.ring.capacity)
+            .field("capacity", &self.ring.cap())
             .finish()
     }
 }
@@ -775,7 +742,7 @@ impl<T: Pod> Member<T> {
                     // the producer finished writing (Acquire in the look), and no one
                     // writes the slot until we free it below.
                     let value = slot.value.with(|p| unsafe { p.read() });
-                    let next = self.ring.free_stamp(pos.wrapping_add(self.ring.capacity));
+                    let next = self.ring.free_stamp(pos.wrapping_add(self.ring.cap()));
                     // Release — SYNC POINT: pairs with the next producer's Acquire load;
                     // our read above happens before its write.
                     slot.stamp.store(next, Ordering::Release);

@@ -30,10 +30,10 @@ use crate::layout::CONTROL_LEN;
 use crate::layout::SpscControl;
 use crate::primitive::{Ordering, UnsafeCell};
 use crate::ring::endpoint::{self, Identity, Status};
+use crate::ring::region::Region;
 use bytemuck::Pod;
-use core::ptr::NonNull;
-use std::any::Any;
-use std::sync::Arc;
+#[cfg(not(shmlane_loom))]
+use {core::ptr::NonNull, std::any::Any, std::sync::Arc};
 
 /// Largest capacity a ring accepts (2^40 slots).
 pub const MAX_CAPACITY: u64 = 1 << 40;
@@ -47,55 +47,35 @@ pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
     }
 }
 
-/// The memory of one ring: control block plus `capacity` slots, kept alive by `keep`.
+/// The memory of one SPSC ring: its control block and `capacity` slots ([`Region`]).
 ///
-/// Invariants (established by the constructors):
-/// 1. `ctrl` points to a valid, initialized [`SpscControl`] for as long as `keep` lives;
-/// 2. `slots` points to `capacity` consecutive `UnsafeCell<T>`, valid as long as `keep`;
-/// 3. `capacity` is a power of two;
-/// 4. all bit patterns of the slots are valid `T` (`T: Pod`).
-pub(crate) struct RawRing<T> {
-    ctrl: NonNull<SpscControl>,
-    slots: NonNull<UnsafeCell<T>>,
-    capacity: u64,
-    keep: Arc<dyn Any + Send + Sync>,
-}
+/// Invariant on top of the region's: all bit patterns of the slots are valid `T`
+/// (`T: Pod`), and the two ends follow the protocol in this module's docs.
+pub(crate) struct RawRing<T>(Region<SpscControl, UnsafeCell<T>>);
 
 // SAFETY: the pointed-to memory is shared-memory-safe by design (atomics for control,
-// `T: Pod` slots handed over with Release/Acquire), and `keep` keeps it alive.
+// `T: Pod` slots handed over with Release/Acquire), and the region keeps it alive.
 unsafe impl<T: Send> Send for RawRing<T> {}
 
-struct HeapStorage<T> {
-    ctrl: Box<SpscControl>,
-    slots: Box<[UnsafeCell<T>]>,
-}
+impl<T> core::ops::Deref for RawRing<T> {
+    type Target = Region<SpscControl, UnsafeCell<T>>;
 
-// SAFETY: the slots are only touched through the SPSC protocol (one writer per slot
-// at a time, handed over with Release/Acquire), the control block is atomics.
-unsafe impl<T: Send> Sync for HeapStorage<T> {}
-// SAFETY: as above; `T: Send` values may move between threads through the ring.
-unsafe impl<T: Send> Send for HeapStorage<T> {}
+    #[inline(always)]
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
 
 impl<T: Pod + Send> RawRing<T> {
     /// A fresh ring on the heap.
     pub(crate) fn heap(capacity: u64) -> Result<Self, CreateError> {
         let capacity = check_capacity(capacity)?;
-        let storage = Arc::new(HeapStorage::<T> {
-            ctrl: Box::new(SpscControl::default()),
-            slots: (0..capacity)
+        Ok(Self(Region::heap(
+            Box::default(),
+            (0..capacity)
                 .map(|_| UnsafeCell::new(T::zeroed()))
                 .collect(),
-        });
-        let ctrl = NonNull::from(&*storage.ctrl);
-        // From the whole slice, not its first element: the pointer must carry provenance
-        // for every slot (Miri's Stacked Borrows caught the element-0 version).
-        let slots = NonNull::from(&*storage.slots).cast::<UnsafeCell<T>>();
-        Ok(Self {
-            ctrl,
-            slots,
-            capacity,
-            keep: storage,
-        })
+        )))
     }
 }
 
@@ -107,45 +87,21 @@ impl<T> RawRing<T> {
     /// The caller guarantees that:
     /// 1. `base` is aligned to 128 and points to `CONTROL_LEN + capacity * size_of::<T>()`
     ///    bytes that stay mapped as long as `keep` lives;
-    /// 2. the control block there was initialized (all-zero bytes are a valid empty ring);
-    /// 3. `capacity` is a power of two and `T` is `Pod` with alignment ≤ 128.
+    /// 2. `capacity` is a power of two and `T` is `Pod` with alignment ≤ 128.
     ///
-    /// Violating 1 makes ring accesses touch unmapped or foreign memory.
+    /// Any bytes there are acceptable (all-zero is an empty ring). Violating 1 makes
+    /// ring accesses touch unmapped or foreign memory.
     #[cfg(not(shmlane_loom))]
     pub(crate) unsafe fn from_raw(
         base: NonNull<u8>,
         capacity: u64,
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Self {
-        debug_assert!(capacity.is_power_of_two());
         debug_assert_eq!(base.as_ptr() as usize % 128, 0);
-        // SAFETY: in bounds of the region per the caller's obligation 1.
-        let slots = unsafe { base.add(CONTROL_LEN as usize) }.cast::<UnsafeCell<T>>();
-        Self {
-            ctrl: base.cast(),
-            slots,
-            capacity,
-            keep,
-        }
-    }
-
-    #[inline(always)]
-    fn ctrl(&self) -> &SpscControl {
-        // SAFETY: invariant 1.
-        unsafe { self.ctrl.as_ref() }
-    }
-
-    #[inline(always)]
-    fn index(&self, pos: u64) -> usize {
-        (pos & (self.capacity - 1)) as usize
-    }
-
-    #[inline(always)]
-    fn slot(&self, pos: u64) -> &UnsafeCell<T> {
-        let i = self.index(pos);
-        debug_assert!((i as u64) < self.capacity);
-        // SAFETY: `i < capacity` by masking (invariant 3), so in bounds (invariant 2).
-        unsafe { self.slots.add(i).as_ref() }
+        // SAFETY: obligations 1 and 2 are the region's: 128-byte alignment covers the
+        // control block and `T` (align ≤ 128, and CONTROL_LEN is a multiple of 128),
+        // the bytes stay mapped, and any bytes are valid atomics and `Pod` slots.
+        Self(unsafe { Region::from_raw(base, CONTROL_LEN, capacity, keep) })
     }
 
     /// Splits `n` slots starting at `pos` into at most two contiguous runs.
@@ -153,10 +109,10 @@ impl<T> RawRing<T> {
     #[inline(always)]
     fn runs(&self, pos: u64, n: usize) -> [(*mut T, usize); 2] {
         let i = self.index(pos);
-        debug_assert!(n as u64 <= self.capacity);
-        let first = n.min(self.capacity as usize - i);
-        let base = self.slots.as_ptr().cast::<T>(); // UnsafeCell is repr(transparent)
-        // SAFETY: `i < capacity` (masked), so `base + i` is in bounds (invariant 2).
+        debug_assert!(n as u64 <= self.capacity());
+        let first = n.min(self.capacity() as usize - i);
+        let base = self.slots_ptr().as_ptr().cast::<T>(); // UnsafeCell is repr(transparent)
+        // SAFETY: `i < capacity` (masked), so `base + i` is in bounds (region invariant 2).
         [(unsafe { base.add(i) }, first), (base, n - first)]
     }
 
@@ -164,13 +120,13 @@ impl<T> RawRing<T> {
     #[inline(always)]
     fn check(&self, head: u64, tail: u64) -> Result<u64, Corrupted> {
         let used = tail.wrapping_sub(head);
-        if used <= self.capacity {
+        if used <= self.capacity() {
             Ok(used)
         } else {
             Err(Corrupted {
                 head,
                 tail,
-                capacity: self.capacity,
+                capacity: self.capacity(),
             })
         }
     }
@@ -222,10 +178,7 @@ impl<T> RawRing<T> {
 
     /// A second handle to the same memory (no endpoint claimed).
     pub(crate) fn share(&self) -> Self {
-        Self {
-            keep: self.keep.clone(),
-            ..*self
-        }
+        Self(self.0.share())
     }
 }
 
@@ -272,9 +225,7 @@ pub struct Producer<T> {
 
 impl<T> core::fmt::Debug for RawRing<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("RawRing")
-            .field("capacity", &self.capacity)
-            .finish_non_exhaustive()
+        f.debug_tuple("RawRing").field(&self.0).finish()
     }
 }
 
@@ -282,7 +233,7 @@ impl<T> core::fmt::Debug for Producer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Producer")
             .field("tail", &self.tail)
-            .field("capacity", &self.ring.capacity)
+            .field("capacity", &self.ring.capacity())
             .finish()
     }
 }
@@ -309,13 +260,13 @@ impl<T: Pod> Producer<T> {
 
     /// Slots in the ring.
     pub fn capacity(&self) -> usize {
-        self.ring.capacity as usize
+        self.ring.capacity() as usize
     }
 
     /// Free slots, refreshing the consumer's position.
     pub fn slots(&mut self) -> Result<usize, Corrupted> {
         self.refresh()?;
-        Ok((self.ring.capacity - self.tail.wrapping_sub(self.cached_head)) as usize)
+        Ok((self.ring.capacity() - self.tail.wrapping_sub(self.cached_head)) as usize)
     }
 
     /// Reloads `head` and validates it.
@@ -332,10 +283,10 @@ impl<T: Pod> Producer<T> {
     /// Free slots according to the cache, refreshing only if fewer than `want`.
     #[inline(always)]
     fn free(&mut self, want: u64) -> Result<u64, Corrupted> {
-        let mut free = self.ring.capacity - self.tail.wrapping_sub(self.cached_head);
+        let mut free = self.ring.capacity() - self.tail.wrapping_sub(self.cached_head);
         if free < want {
             self.refresh()?;
-            free = self.ring.capacity - self.tail.wrapping_sub(self.cached_head);
+            free = self.ring.capacity() - self.tail.wrapping_sub(self.cached_head);
         }
         Ok(free)
     }
@@ -476,7 +427,7 @@ impl<T> core::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Consumer")
             .field("head", &self.head)
-            .field("capacity", &self.ring.capacity)
+            .field("capacity", &self.ring.capacity())
             .finish()
     }
 }
@@ -502,7 +453,7 @@ impl<T: Pod> Consumer<T> {
 
     /// Slots in the ring.
     pub fn capacity(&self) -> usize {
-        self.ring.capacity as usize
+        self.ring.capacity() as usize
     }
 
     /// Values ready to read, refreshing the producer's position.

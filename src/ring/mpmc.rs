@@ -86,7 +86,8 @@ pub(crate) struct Slot<T> {
     value: UnsafeCell<T>,
 }
 
-/// The memory of one queue: its control block and `capacity` slots ([`Region`]).
+/// The memory of one queue: its control block and `capacity` slots (a crate-internal
+/// `ring::region::Region`).
 ///
 /// Invariants on top of the region's: `capacity` is at least 2, and all bit patterns
 /// of the slots are valid (`T: Pod`, stamps are atomics).

@@ -207,6 +207,9 @@ pub struct Row {
     /// One-way p50 of each block of an interleaved run ([`run_interleaved`]), in block
     /// order; empty for a single run.
     pub block_p50: Vec<u64>,
+    /// Messages (or bulk writes) per second of each block of an interleaved run, in
+    /// block order; empty for a single run or when nothing was streamed.
+    pub block_rate: Vec<f64>,
 }
 
 impl Row {
@@ -221,6 +224,7 @@ impl Row {
             msgs_per_sec: None,
             futex_per_million: None,
             block_p50: Vec::new(),
+            block_rate: Vec::new(),
         }
     }
 
@@ -383,6 +387,7 @@ impl Merged {
             self.rtts.extend(rtts);
         }
         if let Some(rate) = block.msgs_per_sec.filter(|r| r.is_finite() && *r > 0.0) {
+            self.row.block_rate.push(rate);
             let n = messages as f64;
             self.messages += n;
             self.seconds += n / rate;
@@ -773,23 +778,35 @@ fn block_ratios(row: &Row, floor: Option<&Row>) -> String {
     let Some(floor) = floor.filter(|f| f.transport != row.transport) else {
         return "-".into();
     };
-    let mut r: Vec<f64> = row
-        .block_p50
+    let as_f64 = |v: &[u64]| v.iter().map(|&p| p as f64).collect::<Vec<_>>();
+    block_summary(
+        &as_f64(&row.block_p50),
+        &as_f64(&floor.block_p50),
+        &floor.transport,
+    )
+}
+
+/// Median and range of `values[i] / base[i]` over the blocks, naming the base ("-"
+/// with fewer than two blocks or mismatched block counts).
+fn block_summary(values: &[f64], base: &[f64], base_name: &str) -> String {
+    if values.len() != base.len() {
+        return "-".into();
+    }
+    let mut r: Vec<f64> = values
         .iter()
-        .zip(&floor.block_p50)
-        .filter(|(_, f)| **f > 0)
-        .map(|(&p, &f)| p as f64 / f as f64)
+        .zip(base)
+        .filter(|(_, b)| **b > 0.0)
+        .map(|(v, b)| v / b)
         .collect();
-    if r.len() < 2 || row.block_p50.len() != floor.block_p50.len() {
+    if r.len() < 2 {
         return "-".into();
     }
     let median = median(&mut r);
     format!(
-        "{median:.2}x ({:.2}-{:.2}x, {} blocks, vs {})",
+        "{median:.2}x ({:.2}-{:.2}x, {} blocks, vs {base_name})",
         r[0],
         r[r.len() - 1],
         r.len(),
-        floor.transport
     )
 }
 
@@ -806,13 +823,29 @@ pub fn bulk_table(rows: &[Row]) -> String {
         of("memcpy", "256MiB"),
         of("os-pipe", ""),
     );
+    let large_row = rows
+        .iter()
+        .find(|r| r.transport == "memcpy" && r.mode == "256MiB");
     let mut out = format!(
-        "{:<18} {:<9} {:>8} {:>8} {:>12} {:>14} {:>11}\n",
-        "bulk transport", "mode", "write", "GB/s", "vs memcpy1M", "vs memcpy256M", "vs os-pipe"
+        "{:<18} {:<9} {:>8} {:>8} {:>12} {:>14} {:>11}  {}\n",
+        "bulk transport",
+        "mode",
+        "write",
+        "GB/s",
+        "vs memcpy1M",
+        "vs memcpy256M",
+        "vs os-pipe",
+        "per block: GB/s over memcpy256M's"
     );
     for r in rows {
+        let per_block = match large_row {
+            Some(l) if !std::ptr::eq(l, r) => {
+                block_summary(&r.block_rate, &l.block_rate, "memcpy 256MiB")
+            }
+            _ => "-".into(),
+        };
         out += &format!(
-            "{:<18} {:<9} {:>8} {:>8} {:>12} {:>14} {:>11}\n",
+            "{:<18} {:<9} {:>8} {:>8} {:>12} {:>14} {:>11}  {}\n",
             r.transport,
             r.mode,
             r.payload_bytes,
@@ -821,7 +854,41 @@ pub fn bulk_table(rows: &[Row]) -> String {
             ratio(r.bytes_per_sec(), cached),
             ratio(r.bytes_per_sec(), large),
             ratio(r.bytes_per_sec(), pipe),
+            per_block,
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_summary_takes_ratios_block_by_block() {
+        // Block 2's base is 0 (nothing measured): skipped, not a division by zero.
+        let s = block_summary(&[2.0, 6.0, 5.0, 9.0], &[1.0, 2.0, 0.0, 10.0], "base");
+        assert_eq!(s, "2.00x (0.90-3.00x, 3 blocks, vs base)");
+        assert_eq!(
+            block_summary(&[1.0, 2.0], &[1.0], "base"),
+            "-",
+            "mismatched"
+        );
+        assert_eq!(block_summary(&[1.0], &[1.0], "base"), "-", "one block");
+    }
+
+    #[test]
+    fn merged_blocks_keep_per_block_rates_and_sum_time() {
+        let mut m = Merged::new(Row::new(Transport::Memcpy, BULK_WRITE));
+        for rate in [100.0, 300.0] {
+            let mut block = Row::new(Transport::Memcpy, BULK_WRITE);
+            block.msgs_per_sec = Some(rate);
+            m.add(&block, Vec::new(), 300);
+        }
+        let row = m.finish();
+        assert_eq!(row.block_rate, [100.0, 300.0]);
+        // 600 messages in 3 s + 1 s: the merged rate is total over total, not a mean.
+        assert_eq!(row.msgs_per_sec, Some(150.0));
+        assert!(row.latency.is_none() && row.block_p50.is_empty());
+    }
 }

@@ -10,6 +10,8 @@
 //! Threads are pinned to cores 0 and 1, like the processes of the cross-process runs.
 //!
 //! `cargo bench --bench compare`; `cargo test --benches` runs each once.
+//! `SHMLANE_CMP_BLOCKS=20 cargo bench --bench compare` measures the u64 streaming goals
+//! interleaved instead (see [`interleaved`]).
 
 use criterion::{Criterion, Throughput};
 use std::hint::{black_box, spin_loop};
@@ -132,7 +134,8 @@ fn cross_process_stream(c: &mut Criterion) {
         g.bench_function(id, |b| {
             b.iter_custom(|n| {
                 let cfg = Config {
-                    rounds: 0,
+                    // One round trip before the clock starts: the child is running.
+                    rounds: 1,
                     messages: n.max(1024),
                     payload: 8,
                 };
@@ -147,8 +150,81 @@ fn cross_process_stream(c: &mut Criterion) {
 /// This binary re-executes itself as the bench peer when this variable is set.
 const PEER_ENV: &str = "SHMLANE_CRITERION_PEER";
 
+/// Items per block of the interleaved mode.
+const BLOCK_ITEMS: u64 = 4_000_000;
+
+/// `SHMLANE_CMP_BLOCKS=N cargo bench --bench compare`: the u64 streaming goals
+/// (cross-process single-item and bulk vs rtrb in-process single-item) measured
+/// interleaved instead of one after the other: each implementation streams one block
+/// of [`BLOCK_ITEMS`] in turn, N times, and the ratios to rtrb are taken block by block.
+fn interleaved(blocks: usize) {
+    use shmlane::bench::{self, BlockRatios, Config, Transport, median, rotated_blocks};
+    let peer = bench::self_peer(PEER_ENV);
+    let cross = |t: Transport| {
+        let cfg = Config {
+            rounds: 1,
+            messages: BLOCK_ITEMS,
+            payload: 8,
+        };
+        bench::run(t, &cfg, &peer).unwrap().msgs_per_sec.unwrap()
+    };
+    let in_process = |d: Duration| BLOCK_ITEMS as f64 / d.as_secs_f64();
+    type Measure<'a> = Box<dyn Fn() -> f64 + 'a>;
+    let impls: [(&str, Measure); 4] = [
+        (
+            "rtrb (in-process)",
+            Box::new(|| {
+                in_process(stream(
+                    BLOCK_ITEMS,
+                    rtrb::RingBuffer::<u64>::new(CAP),
+                    |p: &mut rtrb::Producer<u64>, v| p.push(v).is_ok(),
+                    |c: &mut rtrb::Consumer<u64>| c.pop().ok(),
+                ))
+            }),
+        ),
+        (
+            "shmlane heap ring (in-process)",
+            Box::new(|| {
+                in_process(stream(
+                    BLOCK_ITEMS,
+                    shmlane::ring::spsc::heap::<u64>(CAP).unwrap(),
+                    |p: &mut shmlane::ring::spsc::Producer<u64>, v| p.push(v).is_ok(),
+                    |c: &mut shmlane::ring::spsc::Consumer<u64>| c.pop().ok(),
+                ))
+            }),
+        ),
+        (
+            "shmlane cross-process",
+            Box::new(|| cross(Transport::ShmSpin)),
+        ),
+        (
+            "shmlane cross-process bulk256",
+            Box::new(|| cross(Transport::ShmSpinBulk)),
+        ),
+    ];
+    println!("{blocks} interleaved blocks of {BLOCK_ITEMS} u64 per implementation");
+    let rates = rotated_blocks(impls.len(), blocks, |i| (impls[i].1)());
+    for (i, (id, _)) in impls.iter().enumerate() {
+        let rate = median(&mut rates[i].clone()) / 1e6;
+        let vs = BlockRatios::new(&rates[i], &rates[0]).map_or("-".into(), |r| {
+            format!(
+                "median {:.2}x, range {:.2}-{:.2}x, >= 1.0x in {}/{}",
+                r.median, r.min, r.max, r.at_least_one, r.blocks
+            )
+        });
+        println!("{id:<31} {rate:8.1} M/s   vs rtrb: {vs} blocks");
+    }
+}
+
 fn main() {
     if shmlane::bench::run_peer_if(PEER_ENV) {
+        return;
+    }
+    if let Some(blocks) = std::env::var("SHMLANE_CMP_BLOCKS")
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        interleaved(blocks);
         return;
     }
     let mut c = Criterion::default()

@@ -12,7 +12,7 @@
 //! interleaved instead (see [`interleaved`]).
 
 use criterion::{Criterion, Throughput};
-use shmlane::bench::{median, pin_to};
+use shmlane::bench::{BlockRatios, median, pin_to, rotated_blocks};
 use std::hint::{black_box, spin_loop};
 use std::time::{Duration, Instant};
 
@@ -181,30 +181,18 @@ fn interleaved(blocks: usize) {
     println!("{blocks} interleaved blocks of {BLOCK_ITEMS} items per implementation");
     for (name, pc) in GROUPS {
         let impls = implementations(pc);
-        let mut rates = vec![Vec::new(); impls.len()];
-        for b in 0..blocks {
-            // Rotated start, so no implementation always runs right after the same one.
-            for k in 0..impls.len() {
-                let i = (b + k) % impls.len();
-                let t = (impls[i].1)(BLOCK_ITEMS);
-                rates[i].push(BLOCK_ITEMS as f64 / t.as_secs_f64() / 1e6);
-            }
-        }
+        let rates = rotated_blocks(impls.len(), blocks, |i| {
+            BLOCK_ITEMS as f64 / (impls[i].1)(BLOCK_ITEMS).as_secs_f64() / 1e6
+        });
         for (i, (id, _)) in impls.iter().enumerate() {
-            let mut ratios: Vec<f64> = rates[i]
-                .iter()
-                .zip(&rates[REFERENCE])
-                .map(|(a, b)| a / b)
-                .collect();
-            let at_least = ratios.iter().filter(|r| **r >= 1.0).count();
             let rate = median(&mut rates[i].clone());
-            let mid = median(&mut ratios);
-            println!(
-                "{name:<10} {id:<21} {rate:7.1} M/s   vs ArrayQueue: median {mid:.2}x, \
-                 range {:.2}-{:.2}x, >= 1.0x in {at_least}/{blocks} blocks",
-                ratios[0],
-                ratios[ratios.len() - 1],
-            );
+            let vs = BlockRatios::new(&rates[i], &rates[REFERENCE]).map_or("-".into(), |r| {
+                format!(
+                    "median {:.2}x, range {:.2}-{:.2}x, >= 1.0x in {}/{}",
+                    r.median, r.min, r.max, r.at_least_one, r.blocks
+                )
+            });
+            println!("{name:<10} {id:<21} {rate:7.1} M/s   vs ArrayQueue: {vs} blocks");
         }
     }
 }

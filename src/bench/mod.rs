@@ -35,7 +35,7 @@ mod stats;
 
 pub use peer::peer_main;
 pub use plot::cdf_svg;
-pub use stats::{Latency, median};
+pub use stats::{BlockRatios, Latency, median, rotated_blocks};
 
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
@@ -786,28 +786,14 @@ fn block_ratios(row: &Row, floor: Option<&Row>) -> String {
     )
 }
 
-/// Median and range of `values[i] / base[i]` over the blocks, naming the base ("-"
-/// with fewer than two blocks or mismatched block counts).
+/// [`BlockRatios`] of `values` over `base`, naming the base ("-" when there are none).
 fn block_summary(values: &[f64], base: &[f64], base_name: &str) -> String {
-    if values.len() != base.len() {
-        return "-".into();
-    }
-    let mut r: Vec<f64> = values
-        .iter()
-        .zip(base)
-        .filter(|(_, b)| **b > 0.0)
-        .map(|(v, b)| v / b)
-        .collect();
-    if r.len() < 2 {
-        return "-".into();
-    }
-    let median = median(&mut r);
-    format!(
-        "{median:.2}x ({:.2}-{:.2}x, {} blocks, vs {base_name})",
-        r[0],
-        r[r.len() - 1],
-        r.len(),
-    )
+    BlockRatios::new(values, base).map_or("-".into(), |r| {
+        format!(
+            "{:.2}x ({:.2}-{:.2}x, {} blocks, vs {base_name})",
+            r.median, r.min, r.max, r.blocks
+        )
+    })
 }
 
 /// Formats bulk rows: bandwidth relative to memcpy (cache-resident and memory-bound)

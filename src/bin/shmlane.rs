@@ -183,40 +183,38 @@ fn main() -> ExitCode {
         messages: bulk_bytes / BULK_WRITE as u64,
         payload: BULK_WRITE,
     };
+    // One interleaved run of `transports`, its rows printed as JSON if asked for.
+    let run = |transports: &[Transport], cfg: &Config, what: &str| {
+        let n = transports.len();
+        let rows = bench::run_interleaved(transports, cfg, blocks, &peer, |b, i, t| {
+            progress(b * n + i + 1, blocks * n, t, what)
+        })?;
+        if json {
+            rows.iter().for_each(|r| println!("{}", r.to_json()));
+        }
+        Ok::<_, std::io::Error>(rows)
+    };
     let what = format!(
         "{} round trips, {} messages in {blocks} blocks",
         cfg.rounds, cfg.messages
     );
-    let n = Transport::ALL.len();
-    let rows = match bench::run_interleaved(&Transport::ALL, &cfg, blocks, &peer, |b, i, t| {
-        progress(b * n + i + 1, blocks * n, t, &what)
-    }) {
+    let rows = match run(&Transport::ALL, &cfg, &what) {
         Ok(rows) => rows,
         Err(e) => {
             eprintln!("\nlatency/throughput run failed: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if json {
-        rows.iter().for_each(|r| println!("{}", r.to_json()));
-    }
     let mut bulk_rows = Vec::new();
     if bulk_cfg.messages > 0 {
         let what = format!("{} MiB in 64 KiB writes, {blocks} blocks", bulk_bytes >> 20);
-        let n = Transport::BULK.len();
-        bulk_rows =
-            match bench::run_interleaved(&Transport::BULK, &bulk_cfg, blocks, &peer, |b, i, t| {
-                progress(b * n + i + 1, blocks * n, t, &what)
-            }) {
-                Ok(rows) => rows,
-                Err(e) => {
-                    eprintln!("\nbulk run failed: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-        if json {
-            bulk_rows.iter().for_each(|r| println!("{}", r.to_json()));
-        }
+        bulk_rows = match run(&Transport::BULK, &bulk_cfg, &what) {
+            Ok(rows) => rows,
+            Err(e) => {
+                eprintln!("\nbulk run failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     }
     eprint!("\r{:100}\r", "");
     if !json {

@@ -181,11 +181,10 @@ impl<T> QueueRing<T> {
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Self {
         debug_assert!(capacity >= 2);
-        // SAFETY: obligations 1 and 2 are the region's: 128-byte alignment covers the
-        // control block and the slots (QUEUE_CONTROL_LEN is a multiple of 128, slot
-        // alignment ≤ 128), the bytes stay mapped, and any bytes are valid atomics and
-        // `Pod` values.
-        Self(unsafe { Region::from_raw(base, crate::layout::QUEUE_CONTROL_LEN, capacity, keep) })
+        let control_len = crate::layout::QUEUE_CONTROL_LEN; // a multiple of 128
+        // SAFETY: our obligations 1-2 give the region's: 128-byte alignment covers the
+        // control block and slots (align ≤ 128), the bytes stay mapped, any bytes valid.
+        Self(unsafe { Region::from_raw(base, control_len, capacity, keep) })
     }
 
     #[inline(always)]

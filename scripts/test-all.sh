@@ -48,9 +48,13 @@ step "loom model checks (bounded preemptions)"
 (cd loom-tests && RUSTFLAGS="--cfg shmlane_loom -C debug-assertions" LOOM_MAX_PREEMPTIONS=3 \
     cargo test --release)
 
-step "loom catches a lost wake-up when the notifier's fence is removed"
+step "loom catches a lost wake-up when the notifier ignores a fence request"
 (cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_fence -C debug-assertions" \
     LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/mutant cargo test --release --test wait)
+
+step "loom catches a lost wake-up when the waiter skips membarrier"
+(cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_membarrier -C debug-assertions" \
+    LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/mutant-mb cargo test --release --test wait)
 
 step "loom catches a lost wake-up when a sleep flag's wake is dropped (queue, mutex)"
 (cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_flag_wake -C debug-assertions" \

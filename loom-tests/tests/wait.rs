@@ -2,8 +2,14 @@
 //! (shmlane's `primitive::futex` under `cfg(shmlane_loom)`): a lost wake-up leaves the
 //! waiter blocked forever, which loom reports as a deadlock.
 //!
-//! Built with `--cfg shmlane_mutant_no_fence` (the notifier's fence removed), these
-//! tests are expected to fail: that run shows the model can see the bug it guards.
+//! The notifier's half of the asymmetric fence is modelled as a lock around its load of
+//! the sleeper count, the waiter's `membarrier` as one pass through the same lock
+//! (`primitive::membarrier` in the crate explains why that is faithful).
+//!
+//! Two mutant builds show that the model sees the bugs it guards: with
+//! `--cfg shmlane_mutant_no_membarrier` (the waiter skips its heavy half) the tests of
+//! plain `prepare_wait` fail; with `--cfg shmlane_mutant_no_fence` (the notifier ignores
+//! fence requests) the tests of a waiter holding a request fail.
 #![cfg(shmlane_loom)]
 
 use loom::sync::Arc;
@@ -18,14 +24,19 @@ fn far() -> Instant {
     Instant::now() + Duration::from_secs(3600)
 }
 
-/// Waits for `cond` through the eventcount, exactly as `wait::block_on` does once its
-/// spin phase is over.
+/// Waits for `cond` through the eventcount, as `wait::block_on` does once its spin
+/// phase is over: with `prepare_wait` (heavy half per sleep), or, for a waiter holding
+/// a fence request, with `prepare_wait_fenced`.
 fn wait_until(ec: &EventCount, cond: impl Fn() -> bool) {
+    wait_until_with(ec, EventCount::prepare_wait, cond);
+}
+
+fn wait_until_with(ec: &EventCount, prepare: fn(&EventCount) -> u32, cond: impl Fn() -> bool) {
     loop {
         if cond() {
             return;
         }
-        let key = ec.prepare_wait();
+        let key = prepare(ec);
         if cond() {
             ec.cancel_wait();
             return;
@@ -44,7 +55,7 @@ fn spawn_notifier(ec: &Arc<EventCount>, flag: &Arc<AtomicU32>) -> thread::JoinHa
 }
 
 #[test]
-#[cfg_attr(shmlane_mutant_no_fence, should_panic(expected = "deadlock"))]
+#[cfg_attr(shmlane_mutant_no_membarrier, should_panic(expected = "deadlock"))]
 fn eventcount_never_loses_a_wakeup() {
     loom::model(|| {
         let ec = Arc::new(EventCount::new());
@@ -56,7 +67,7 @@ fn eventcount_never_loses_a_wakeup() {
 }
 
 #[test]
-#[cfg_attr(shmlane_mutant_no_fence, should_panic(expected = "deadlock"))]
+#[cfg_attr(shmlane_mutant_no_membarrier, should_panic(expected = "deadlock"))]
 fn two_waiters_both_wake() {
     loom::model(|| {
         let ec = Arc::new(EventCount::new());
@@ -72,10 +83,50 @@ fn two_waiters_both_wake() {
     });
 }
 
+/// A waiter that holds a fence request before the notifier starts sleeps with a plain
+/// fence (`prepare_wait_fenced`): the notifier sees the request and fences fully.
+#[test]
+#[cfg_attr(shmlane_mutant_no_fence, should_panic(expected = "deadlock"))]
+fn fence_request_never_loses_a_wakeup() {
+    loom::model(|| {
+        let ec = Arc::new(EventCount::new());
+        ec.request_fence();
+        let flag = Arc::new(AtomicU32::new(0));
+        let notifier = spawn_notifier(&ec, &flag);
+        wait_until_with(&ec, EventCount::prepare_wait_fenced, || {
+            flag.load(Ordering::Relaxed) == 1
+        });
+        notifier.join().unwrap();
+        ec.withdraw_fence();
+        assert_eq!(ec.fence_requests(), 0);
+    });
+}
+
+/// A request made while a notify is in flight: the notify may miss the request, and
+/// the request's own heavy half must then make its publish visible.
+#[test]
+#[cfg_attr(
+    any(shmlane_mutant_no_fence, shmlane_mutant_no_membarrier),
+    should_panic(expected = "deadlock")
+)]
+fn fence_request_covers_a_notify_in_flight() {
+    loom::model(|| {
+        let ec = Arc::new(EventCount::new());
+        let flag = Arc::new(AtomicU32::new(0));
+        let notifier = spawn_notifier(&ec, &flag);
+        ec.request_fence();
+        wait_until_with(&ec, EventCount::prepare_wait_fenced, || {
+            flag.load(Ordering::Relaxed) == 1
+        });
+        notifier.join().unwrap();
+        ec.withdraw_fence();
+    });
+}
+
 /// The ring and the eventcount together: a consumer that sleeps whenever the ring is
 /// empty still receives every value.
 #[test]
-#[cfg_attr(shmlane_mutant_no_fence, should_panic(expected = "deadlock"))]
+#[cfg_attr(shmlane_mutant_no_membarrier, should_panic(expected = "deadlock"))]
 fn ring_consumer_sleeps_and_is_woken() {
     loom::model(|| {
         let (mut tx, mut rx) = heap::<u32>(2).unwrap();

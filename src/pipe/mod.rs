@@ -53,6 +53,7 @@ mod peer;
 mod receiver;
 mod sender;
 mod stream;
+mod waits;
 
 pub use duplex::{Duplex, DuplexEnd, duplex};
 pub use receiver::Receiver;
@@ -68,6 +69,7 @@ use bytemuck::Pod;
 use peer::Peer;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use waits::Waits;
 
 /// A one-way pipe segment (one ring). Claim its ends with [`sender`](Self::sender) and
 /// [`receiver`](Self::receiver), in this process or another.
@@ -118,7 +120,7 @@ pub(crate) fn make_sender<T: Pod + Send>(
 ) -> Result<Sender<T>, ClaimError> {
     let ring = Producer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
     Ok(Sender {
-        waits: ring.raw().share(),
+        waits: Waits::new(ring.raw(), Side::Consumer),
         ring,
         peer: Peer::new(seg.clone(), index, Side::Consumer),
         mode: WaitMode::default(),
@@ -131,7 +133,7 @@ pub(crate) fn make_receiver<T: Pod + Send>(
 ) -> Result<Receiver<T>, ClaimError> {
     let ring = Consumer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
     Ok(Receiver {
-        waits: ring.raw().share(),
+        waits: Waits::new(ring.raw(), Side::Producer),
         ring,
         peer: Peer::new(seg.clone(), index, Side::Producer),
         mode: WaitMode::default(),

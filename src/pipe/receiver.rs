@@ -3,8 +3,8 @@
 use super::peer::Peer;
 use super::sender::Blocked;
 use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvError};
-use crate::ring::spsc::{Consumer, RawRing, Side};
-use crate::wait::{Poll, WaitMode, block_on};
+use crate::ring::spsc::Consumer;
+use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
 use std::time::{Duration, Instant};
 
@@ -29,11 +29,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Receiver<T: Pod> {
     pub(super) ring: Consumer<T>,
-    /// A second handle on the same ring, made once: waits borrow the eventcount from it
-    /// while the poll borrows `ring` mutably (a handle made per wait would cost two
-    /// atomic read-modify-writes of the mapping's reference count per wait, one of
-    /// them between seeing the data and returning it).
-    pub(super) waits: RawRing<T>,
+    /// Where waits sleep (a second handle on the ring, and the fence request).
+    pub(super) waits: super::Waits<T>,
     pub(super) peer: Peer,
     pub(super) mode: WaitMode,
 }
@@ -163,8 +160,7 @@ impl<T: Pod> Receiver<T> {
     /// Waits until a value is ready, the sender is gone (ready: the caller drains and
     /// then sees `Disconnected`), or `deadline`.
     pub(crate) fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
-        let ec = self.waits.waits_for(Side::Producer);
-        let r = block_on(ec, self.mode, deadline, |slow| {
+        let r = self.waits.block_on(self.mode, deadline, |slow| {
             if slow {
                 self.peer.check_alive(self.ring.raw());
             }

@@ -2,8 +2,8 @@
 
 use super::peer::Peer;
 use crate::error::{Corrupted, PushError, SendError, SendTimeoutError, TrySendError};
-use crate::ring::spsc::{Producer, RawRing, Side};
-use crate::wait::{Poll, WaitMode, block_on};
+use crate::ring::spsc::Producer;
+use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
 use std::time::{Duration, Instant};
 
@@ -34,11 +34,8 @@ pub(crate) enum Blocked {
 #[derive(Debug)]
 pub struct Sender<T: Pod> {
     pub(super) ring: Producer<T>,
-    /// A second handle on the same ring, made once: waits borrow the eventcount from it
-    /// while the poll borrows `ring` mutably (a handle made per wait would cost two
-    /// atomic read-modify-writes of the mapping's reference count per wait, one of
-    /// them between seeing the data and returning it).
-    pub(super) waits: RawRing<T>,
+    /// Where waits sleep (a second handle on the ring, and the fence request).
+    pub(super) waits: super::Waits<T>,
     pub(super) peer: Peer,
     pub(super) mode: WaitMode,
 }
@@ -143,8 +140,7 @@ impl<T: Pod> Sender<T> {
 
     /// Waits until at least one slot is free, the receiver is gone, or `deadline`.
     pub(crate) fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
-        let ec = self.waits.waits_for(Side::Consumer);
-        let r = block_on(ec, self.mode, deadline, |slow| {
+        let r = self.waits.block_on(self.mode, deadline, |slow| {
             if slow {
                 self.peer.check_alive(self.ring.raw());
             }

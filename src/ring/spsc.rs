@@ -246,6 +246,8 @@ impl<T: Pod> Producer<T> {
         is_alive: impl Fn(Identity) -> bool,
     ) -> Result<Self, crate::error::ClaimError> {
         let word = endpoint::claim(&ring.ctrl().producer, me, is_alive)?;
+        // Our notifies may then skip their fence (`primitive::membarrier`).
+        crate::primitive::membarrier::register();
         // Acquire: the claim's AcqRel already ordered us after the previous owner;
         // this also pairs with the consumer's Release of head.
         let tail = ring.ctrl().tail.load(Ordering::Acquire);
@@ -446,6 +448,8 @@ impl<T: Pod> Consumer<T> {
         is_alive: impl Fn(Identity) -> bool,
     ) -> Result<Self, crate::error::ClaimError> {
         let word = endpoint::claim(&ring.ctrl().consumer, me, is_alive)?;
+        // Our notifies may then skip their fence (`primitive::membarrier`).
+        crate::primitive::membarrier::register();
         // Acquire: see `Producer::attach`.
         let head = ring.ctrl().head.load(Ordering::Acquire);
         let cached_tail = head;

@@ -337,7 +337,7 @@ impl RawSemaphore {
 
     /// Takes one unit, waiting until `deadline`.
     pub fn acquire(&self, mode: WaitMode, deadline: Option<Instant>) -> Result<(), TimedOut> {
-        block_on(&self.waiters, mode, deadline, |_| {
+        block_on(&self.waiters, None, mode, deadline, |_| {
             if self.try_acquire() {
                 Poll::Ready(())
             } else {
@@ -360,7 +360,7 @@ impl RawSemaphore {
                 Err(now) => c = now,
             }
         }
-        self.waiters.notify();
+        self.waiters.notify_fenced();
         Ok(())
     }
 
@@ -405,7 +405,7 @@ impl RawEvent {
     pub fn set(&self) {
         // Release — SYNC POINT: pairs with the Acquire in `is_set`.
         self.flag.store(1, Ordering::Release);
-        self.waiters.notify();
+        self.waiters.notify_fenced();
     }
 
     /// Clears the flag.
@@ -422,7 +422,7 @@ impl RawEvent {
 
     /// Waits until set, or until `deadline`.
     pub fn wait(&self, mode: WaitMode, deadline: Option<Instant>) -> Result<(), TimedOut> {
-        block_on(&self.waiters, mode, deadline, |_| {
+        block_on(&self.waiters, None, mode, deadline, |_| {
             if self.is_set() {
                 Poll::Ready(())
             } else {
@@ -475,11 +475,11 @@ impl RawBarrier {
             self.arrived.store(0, Ordering::Relaxed);
             // Release — SYNC POINT: pairs with the Acquire loads of the waiters.
             self.generation.fetch_add(1, Ordering::Release);
-            self.waiters.notify();
+            self.waiters.notify_fenced();
             return Ok(true);
         }
         let released = || self.generation.load(Ordering::Acquire) != generation;
-        match block_on(&self.waiters, mode, deadline, |_| {
+        match block_on(&self.waiters, None, mode, deadline, |_| {
             if released() {
                 Poll::Ready(())
             } else {

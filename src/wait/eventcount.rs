@@ -2,7 +2,7 @@
 //! sleeps, without ever losing a wake-up. Protocol table in [`crate::wait`].
 
 use super::Epoch;
-use crate::primitive::{AtomicU32, Ordering, fence};
+use crate::primitive::{AtomicU32, Ordering, fence, membarrier};
 use std::time::Instant;
 
 /// A wait/notify word pair living in shared memory.
@@ -10,7 +10,9 @@ use std::time::Instant;
 /// Fields:
 /// 1. `epoch`: the futex word. Bumped by a notifier that saw a sleeper; a waiter sleeps
 ///    only while it still holds the value it read before announcing itself.
-/// 2. `sleepers`: how many waiters have announced themselves and not yet left.
+/// 2. `sleepers`: bits 0..16 count the waiters that have announced themselves and not
+///    yet left; bits 16..32 count the fence requests of waiters that sleep often and
+///    would rather have notifiers fence than pay `membarrier` per sleep.
 ///
 /// All-zero bytes are a valid, idle eventcount. A hostile peer can garble both words;
 /// the worst outcome is a spurious or a missed wake, which the bounded sleep tick of
@@ -29,6 +31,11 @@ pub struct EventCount {
     epoch: Epoch,
     sleepers: AtomicU32,
 }
+
+/// Mask of the sleeper count in the `sleepers` word.
+const SLEEPERS: u32 = FENCE_REQUEST - 1;
+/// One fence request in the `sleepers` word.
+const FENCE_REQUEST: u32 = 1 << 16;
 
 impl Default for EventCount {
     fn default() -> Self {
@@ -57,17 +64,48 @@ impl EventCount {
 
     /// Wakes every waiter, after the caller published its state change.
     ///
-    /// Costs one fence and one load when nobody sleeps.
+    /// Costs one load and no fence when nobody sleeps or has asked for fences: the
+    /// ordering against a waiter comes from the asymmetric fence (`primitive::membarrier`;
+    /// the table in [`crate::wait`]), whose expensive half the waiter pays.
     #[inline]
     pub fn notify(&self) {
-        // SYNC POINT: pairs with the fence in `prepare_wait`. Orders the caller's publish
-        // before the `sleepers` load below (store-buffer pattern, see module table).
-        // (`shmlane_mutant_no_fence` removes it, to show that loom then finds the lost
-        // wake-up; never set it outside that check.)
+        // SYNC POINT: the light half of the asymmetric fence, paired with the heavy half
+        // in `prepare_wait` (or in `request_fence`): orders the caller's publish before
+        // this load as far as such a waiter is concerned.
+        // Relaxed: the asymmetric fence orders it; no synchronizes-with edge is needed.
+        let mut word = membarrier::light(|| self.sleepers.load(Ordering::Relaxed));
+        if word >= FENCE_REQUEST {
+            // A waiter sleeps without paying the heavy half each time: give it the
+            // symmetric protocol. SYNC POINT: pairs with the fence in `prepare_wait_fenced`.
+            // (`shmlane_mutant_no_fence` removes it, to show that loom then finds the
+            // lost wake-up; never set it outside that check.)
+            #[cfg(not(shmlane_mutant_no_fence))]
+            fence(Ordering::SeqCst);
+            // Relaxed: ordered by the fence above.
+            word = self.sleepers.load(Ordering::Relaxed);
+        }
+        if word & SLEEPERS != 0 {
+            self.wake_slow();
+        }
+    }
+
+    /// Like [`notify`](Self::notify), always with a full fence: for eventcounts whose
+    /// waiters announce themselves with [`prepare_wait_fenced`](Self::prepare_wait_fenced)
+    /// alone (the cross-process locks, whose wake-ups are rarer than a fence is costly).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ec = shmlane::wait::EventCount::new();
+    /// ec.notify_fenced(); // nobody sleeps: a fence and a load, no syscall
+    /// ```
+    #[inline]
+    pub fn notify_fenced(&self) {
+        // SYNC POINT: pairs with the fence in `prepare_wait_fenced` (store-buffer pattern).
         #[cfg(not(shmlane_mutant_no_fence))]
         fence(Ordering::SeqCst);
         // Relaxed: the fence above orders this load; it needs no synchronizes-with edge.
-        if self.sleepers.load(Ordering::Relaxed) != 0 {
+        if self.sleepers.load(Ordering::Relaxed) & SLEEPERS != 0 {
             self.wake_slow();
         }
     }
@@ -81,16 +119,85 @@ impl EventCount {
     /// Announces a waiter; returns the key to pass to [`wait`](Self::wait).
     ///
     /// The caller must re-check its condition after this and call either
-    /// [`cancel_wait`](Self::cancel_wait) or [`wait`](Self::wait).
-    #[inline]
+    /// [`cancel_wait`](Self::cancel_wait) or [`wait`](Self::wait). Pays the heavy half
+    /// of the asymmetric fence (one `membarrier` system call) so that notifiers need
+    /// none. A waiter that sleeps often avoids that cost with a fence request
+    /// ([`request_fence`](Self::request_fence)), as the pipes do.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let ec = shmlane::wait::EventCount::new();
+    /// let key = ec.prepare_wait();
+    /// // ...re-check the condition here; still not ready, so:
+    /// ec.wait(key, Instant::now() + Duration::from_millis(1));
+    /// assert_eq!(ec.sleepers(), 0);
+    /// ```
     pub fn prepare_wait(&self) -> u32 {
+        let key = self.prepare_wait_fenced();
+        // SYNC POINT: pairs with the light half in `notify`.
+        membarrier::heavy();
+        key
+    }
+
+    /// Like [`prepare_wait`](Self::prepare_wait) without the heavy half: sufficient
+    /// only when every notifier fences, that is, while the caller holds a fence request
+    /// ([`request_fence`](Self::request_fence)) or when all notifiers use
+    /// [`notify_fenced`](Self::notify_fenced). Otherwise a wake-up can be lost (the
+    /// sleep then lasts until its deadline).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// let ec = shmlane::wait::EventCount::new();
+    /// ec.request_fence();
+    /// let key = ec.prepare_wait_fenced();
+    /// ec.cancel_wait(); // the condition turned out ready
+    /// ec.withdraw_fence();
+    /// ```
+    #[inline]
+    pub fn prepare_wait_fenced(&self) -> u32 {
         // Acquire (inside `key`): pairs with the Release bump in `wake_slow`.
         let key = self.epoch.key();
         // Relaxed: the fence below orders the increment before the condition re-check.
         self.sleepers.fetch_add(1, Ordering::Relaxed);
-        // SYNC POINT: pairs with the fence in `notify`.
+        // SYNC POINT: pairs with the fence in `notify` (when it sees a fence request) / `notify_fenced`.
         fence(Ordering::SeqCst);
         key
+    }
+
+    /// Asks every notifier to fence fully from now on, so that later waits can use
+    /// [`prepare_wait_fenced`](Self::prepare_wait_fenced). Returns false if the heavy half that covers
+    /// notifies already in flight was unavailable: the caller's next sleep is then
+    /// capped (a notify in flight might be missed once).
+    ///
+    /// Every call must be matched by one [`withdraw_fence`](Self::withdraw_fence).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ec = shmlane::wait::EventCount::new();
+    /// ec.request_fence();
+    /// assert_eq!(ec.fence_requests(), 1);
+    /// ec.withdraw_fence();
+    /// assert_eq!(ec.fence_requests(), 0);
+    /// ```
+    pub fn request_fence(&self) -> bool {
+        // Relaxed: `heavy` orders it before our next condition re-check, and any
+        // notifier's load after the barrier sees it (the module docs of
+        // `primitive::membarrier`).
+        self.sleepers.fetch_add(FENCE_REQUEST, Ordering::Relaxed);
+        // SYNC POINT: a notify whose light load missed the request has its publish
+        // visible once this returns.
+        membarrier::heavy()
+    }
+
+    /// Withdraws a fence request made by [`request_fence`](Self::request_fence).
+    pub fn withdraw_fence(&self) {
+        // Relaxed: only a counter; a notifier that still sees it fences once more.
+        self.sleepers.fetch_sub(FENCE_REQUEST, Ordering::Relaxed);
     }
 
     /// Withdraws an announcement made by [`prepare_wait`](Self::prepare_wait).
@@ -110,7 +217,17 @@ impl EventCount {
     /// Number of announced sleepers (diagnostics).
     pub fn sleepers(&self) -> u32 {
         // Relaxed: a diagnostic snapshot.
-        self.sleepers.load(Ordering::Relaxed)
+        self.sleepers.load(Ordering::Relaxed) & SLEEPERS
+    }
+
+    /// Number of outstanding fence requests (diagnostics).
+    ///
+    /// ```
+    /// assert_eq!(shmlane::wait::EventCount::new().fence_requests(), 0);
+    /// ```
+    pub fn fence_requests(&self) -> u32 {
+        // Relaxed: a diagnostic snapshot.
+        self.sleepers.load(Ordering::Relaxed) / FENCE_REQUEST
     }
 }
 

@@ -6,16 +6,27 @@
 //! | step | waiter                                   | notifier                               |
 //! |------|------------------------------------------|----------------------------------------|
 //! | 1    | `key = epoch` (Acquire)                  | publish the state change (Release)     |
-//! | 2    | `sleepers += 1`                          | `fence(SeqCst)`                        |
-//! | 3    | `fence(SeqCst)`                          | if `sleepers > 0`: `epoch += 1`, wake  |
-//! | 4    | re-check the condition; ready → cancel   |                                        |
+//! | 2    | `sleepers += 1`                          | light fence (a compiler barrier)       |
+//! | 3    | `fence(SeqCst)`, then the heavy fence    | load `sleepers`; if a fence request is |
+//! |      | (`membarrier`) unless it holds a request |   there: `fence(SeqCst)`, load again   |
+//! | 4    | re-check the condition; ready → cancel   | if `sleepers > 0`: `epoch += 1`, wake  |
 //! | 5    | `futex_wait(epoch, key, tick)`           |                                        |
 //!
-//! The two fences forbid the store-buffer outcome where the waiter misses the
-//! notifier's publish (step 4) *and* the notifier misses the waiter's `sleepers`
-//! increment (step 3). If the notifier sees `sleepers > 0` it bumps `epoch` before the
-//! wake, so a waiter that has not yet reached `futex_wait` finds `epoch != key` and
-//! returns at once.
+//! The fences forbid the store-buffer outcome where the waiter misses the notifier's
+//! publish (step 4) *and* the notifier misses the waiter's `sleepers` increment
+//! (step 3): either as an asymmetric pair (the notifier's compiler barrier and the
+//! waiter's `membarrier`, which forces a full barrier on every running thread of the
+//! registered notifier processes; `primitive::membarrier` has the argument), or, for a
+//! waiter holding a fence request ([`EventCount::request_fence`]), as two `SeqCst` fences. If the notifier sees
+//! `sleepers > 0` it bumps `epoch` before the wake, so a waiter that has not yet reached
+//! `futex_wait` finds `epoch != key` and returns at once.
+//!
+//! Why two ways: a publish with a `SeqCst` fence waits for its store to leave the store
+//! buffer, which costs a streaming sender about a quarter of its rate; a `membarrier`
+//! costs the waiter a few microseconds (9 µs on a 2-core VM). So a waiter that rarely
+//! sleeps pays `membarrier`, and one that sleeps again and again asks the notifiers for
+//! fences instead (one `membarrier` to cover notifies already in flight), until
+//! [`CALM_WAITS`] waits in a row have ended without sleeping.
 //!
 //! Sleeps are bounded ticks ([`TICK`]) so the caller can notice a dead peer even if no
 //! one will ever wake it.
@@ -53,7 +64,7 @@ pub const PURE_SPIN: Duration = Duration::from_micros(5);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum WaitMode {
-    /// Spin up to [`SPIN_BUDGET`] (exponential backoff), then sleep on the futex:
+    /// Spin up to [`SPIN_BUDGET`] (a poll after every pause), then sleep on the futex:
     /// 0 % CPU when idle.
     #[default]
     Blocking,
@@ -63,6 +74,56 @@ pub enum WaitMode {
     /// Sleep on the futex at once, without spinning first: least CPU, every wait pays a
     /// wake-up.
     Sleep,
+}
+
+/// Waits in a row that end without sleeping after which a pipe end withdraws its fence
+/// request ([`EventCount::request_fence`]), so that notifiers stop fencing.
+///
+/// ```
+/// assert!(shmlane::wait::CALM_WAITS > 1);
+/// ```
+pub const CALM_WAITS: u32 = 64;
+
+/// A waiter's fence request on one eventcount, kept by the endpoint across its waits
+/// (module docs): held from the first wait that sleeps until [`CALM_WAITS`] waits in a
+/// row have not (never withdrawn in [`WaitMode::Sleep`], which sleeps on every wait). The endpoint withdraws it when dropped; a crashed waiter's request
+/// stays, which only makes notifiers fence.
+#[derive(Debug, Default)]
+pub(crate) struct FenceRequest {
+    held: bool,
+    calm: u32,
+}
+
+impl FenceRequest {
+    /// Before the first sleep of a wait: holds the request. Returns false if the first
+    /// sleep must be capped (no `membarrier` covered the notifies in flight).
+    fn before_sleep(&mut self, ec: &EventCount) -> bool {
+        self.calm = 0;
+        if self.held {
+            return true;
+        }
+        self.held = true;
+        ec.request_fence()
+    }
+
+    /// After a wait that ended without sleeping.
+    fn after_calm_wait(&mut self, ec: &EventCount) {
+        if self.held {
+            self.calm += 1;
+            if self.calm >= CALM_WAITS {
+                self.withdraw(ec);
+            }
+        }
+    }
+
+    /// Withdraws the request, if held.
+    pub(crate) fn withdraw(&mut self, ec: &EventCount) {
+        if self.held {
+            ec.withdraw_fence();
+            self.held = false;
+            self.calm = 0;
+        }
+    }
 }
 
 /// Polls between two slow-path checks (deadline, peer liveness) in [`WaitMode::Spin`].
@@ -94,24 +155,37 @@ pub struct TimedOut;
 ///
 /// `poll(slow)` checks the condition; with `slow == true` it may also run expensive
 /// checks (peer liveness). `ec` is the eventcount the party that makes `poll` ready
-/// notifies after publishing.
+/// notifies after publishing: with [`EventCount::notify`] if the caller passes its
+/// `request`, with `notify_fenced` if it passes `None`.
 pub(crate) fn block_on<R>(
     ec: &EventCount,
+    request: Option<&mut FenceRequest>,
     mode: WaitMode,
     deadline: Option<Instant>,
     mut poll: impl FnMut(bool) -> Poll<R>,
 ) -> Result<R, TimedOut> {
     if let Some(done) = spin_first(mode, deadline, &mut poll) {
+        // A `Sleep` waiter keeps its request: it sleeps whenever it has to wait at all.
+        if let Some(r) = request.filter(|_| mode != WaitMode::Sleep) {
+            r.after_calm_wait(ec);
+        }
         return done;
     }
+    let mut cap_first = request.is_some_and(|r| !r.before_sleep(ec));
     loop {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             return Err(TimedOut);
         }
         let tick_end = now + TICK;
-        let until = deadline.map_or(tick_end, |d| d.min(tick_end));
-        let key = ec.prepare_wait();
+        let mut until = deadline.map_or(tick_end, |d| d.min(tick_end));
+        if cap_first {
+            // A notify in flight when we asked for fences may have missed us once.
+            until = until.min(now + NAP);
+            cap_first = false;
+        }
+        // Enough without `membarrier`: notifiers fence (the request, or `notify_fenced`).
+        let key = ec.prepare_wait_fenced();
         if let Poll::Ready(r) = poll(false) {
             ec.cancel_wait();
             return Ok(r);
@@ -241,5 +315,99 @@ fn spin_first<R>(
             }
         }
         WaitMode::Sleep => None,
+    }
+}
+
+#[cfg(all(test, not(shmlane_loom)))]
+mod tests {
+    use super::*;
+    use crate::primitive::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// A wait that has to sleep: `poll` turns ready only after another thread sets the
+    /// flag (and notifies), well after the spin budget.
+    fn sleeping_wait(ec: &Arc<EventCount>, request: &mut FenceRequest, mode: WaitMode) {
+        let flag = Arc::new(AtomicU32::new(0));
+        let setter = {
+            let (ec, flag) = (ec.clone(), flag.clone());
+            std::thread::spawn(move || {
+                while ec.sleepers() == 0 {
+                    std::thread::yield_now();
+                }
+                flag.store(1, Ordering::Release);
+                ec.notify();
+            })
+        };
+        let r = block_on(ec, Some(request), mode, None, |_| {
+            match flag.load(Ordering::Acquire) {
+                1 => Poll::Ready(()),
+                _ => Poll::Pending,
+            }
+        });
+        assert_eq!(r, Ok(()));
+        setter.join().unwrap();
+    }
+
+    fn ready_wait(ec: &EventCount, request: &mut FenceRequest, mode: WaitMode) {
+        assert_eq!(
+            block_on(ec, Some(request), mode, None, |_| Poll::Ready(7)),
+            Ok(7)
+        );
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "no membarrier under Miri")]
+    fn membarrier_is_available_here() {
+        // The light notify path needs both halves; on this project's Linux machines
+        // they exist (a seccomp filter would make this fail, and notifies fence).
+        assert!(crate::primitive::membarrier::register());
+        assert!(crate::primitive::membarrier::heavy());
+    }
+
+    #[test]
+    fn a_sleeping_waiter_requests_fences_until_its_waits_are_calm() {
+        let ec = Arc::new(EventCount::new());
+        let mut request = FenceRequest::default();
+        ready_wait(&ec, &mut request, WaitMode::Blocking);
+        assert_eq!(
+            ec.fence_requests(),
+            0,
+            "a wait that never slept asks nothing"
+        );
+
+        sleeping_wait(&ec, &mut request, WaitMode::Blocking);
+        assert_eq!(ec.fence_requests(), 1);
+        sleeping_wait(&ec, &mut request, WaitMode::Blocking);
+        assert_eq!(
+            ec.fence_requests(),
+            1,
+            "one request however often it sleeps"
+        );
+
+        for _ in 1..CALM_WAITS {
+            ready_wait(&ec, &mut request, WaitMode::Blocking);
+        }
+        assert_eq!(ec.fence_requests(), 1);
+        ready_wait(&ec, &mut request, WaitMode::Blocking);
+        assert_eq!(
+            ec.fence_requests(),
+            0,
+            "withdrawn after CALM_WAITS calm waits"
+        );
+        assert_eq!(ec.sleepers(), 0);
+    }
+
+    #[test]
+    fn a_sleep_mode_waiter_keeps_its_request_until_withdrawn() {
+        let ec = Arc::new(EventCount::new());
+        let mut request = FenceRequest::default();
+        sleeping_wait(&ec, &mut request, WaitMode::Sleep);
+        for _ in 0..2 * CALM_WAITS {
+            ready_wait(&ec, &mut request, WaitMode::Sleep);
+        }
+        assert_eq!(ec.fence_requests(), 1);
+        request.withdraw(&ec);
+        request.withdraw(&ec); // idempotent
+        assert_eq!(ec.fence_requests(), 0);
     }
 }

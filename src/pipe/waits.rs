@@ -1,0 +1,47 @@
+//! One pipe end's waiting state: a second handle on its ring (so a wait can borrow the
+//! eventcount while the poll borrows the end mutably) and its fence request there.
+
+use crate::ring::spsc::{RawRing, Side};
+use crate::wait::{FenceRequest, Poll, TimedOut, WaitMode, block_on};
+use std::time::Instant;
+
+/// Where one end of a pipe waits for the other end's progress.
+///
+/// The handle is made once: one made per wait would cost two atomic read-modify-writes
+/// of the mapping's reference count per wait, one of them between seeing the data and
+/// returning it. Dropping it withdraws the fence request.
+#[derive(Debug)]
+pub(crate) struct Waits<T> {
+    ring: RawRing<T>,
+    /// The end whose progress we wait for.
+    peer: Side,
+    request: FenceRequest,
+}
+
+impl<T> Waits<T> {
+    /// Waits on `ring` for `peer`'s progress.
+    pub(crate) fn new(ring: &RawRing<T>, peer: Side) -> Self {
+        Self {
+            ring: ring.share(),
+            peer,
+            request: FenceRequest::default(),
+        }
+    }
+
+    /// [`block_on`] this ring's eventcount for `peer`, with this end's fence request.
+    pub(crate) fn block_on<R>(
+        &mut self,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+        poll: impl FnMut(bool) -> Poll<R>,
+    ) -> Result<R, TimedOut> {
+        let ec = self.ring.waits_for(self.peer);
+        block_on(ec, Some(&mut self.request), mode, deadline, poll)
+    }
+}
+
+impl<T> Drop for Waits<T> {
+    fn drop(&mut self) {
+        self.request.withdraw(self.ring.waits_for(self.peer));
+    }
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Rng, kill9, peer, role, seed, unique, wait_ready};
+use common::{Rng, kill9, role, seed, spawn_ready, unique};
 use shmlane::pipe::Pipe;
 use shmlane::{RecvTimeoutError, SendError};
 use std::time::Duration;
@@ -64,10 +64,7 @@ fn killed_producer_consumer_gets_everything_then_disconnected() {
         let name = unique("kp");
         let pipe = Pipe::<u64>::create(&name, 1 << (4 + rng.below(8))).unwrap();
         let mut rx = pipe.receiver().unwrap();
-        let mut child = peer("produce-forever", std::slice::from_ref(&name))
-            .spawn()
-            .unwrap();
-        wait_ready(&mut child);
+        let mut child = spawn_ready("produce-forever", std::slice::from_ref(&name));
         let kill_after = rng.below(300_000);
         let mut expect = 0u64;
         while expect < kill_after {
@@ -98,10 +95,7 @@ fn killed_consumer_producer_gets_disconnected() {
         let capacity = 1usize << (4 + rng.below(8));
         let pipe = Pipe::<u64>::create(&name, capacity).unwrap();
         let mut tx = pipe.sender().unwrap();
-        let mut child = peer("consume-forever", std::slice::from_ref(&name))
-            .spawn()
-            .unwrap();
-        wait_ready(&mut child);
+        let mut child = spawn_ready("consume-forever", std::slice::from_ref(&name));
         let kill_after = rng.below(300_000);
         for v in 0..kill_after {
             tx.send_timeout(v, WATCHDOG).unwrap();
@@ -141,10 +135,7 @@ fn a_killed_endpoint_can_be_reclaimed() {
     let name = unique("reclaim");
     let pipe = Pipe::<u64>::create(&name, 64).unwrap();
     let mut rx = pipe.receiver().unwrap();
-    let mut child = peer("produce-forever", std::slice::from_ref(&name))
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("produce-forever", std::slice::from_ref(&name));
     assert!(matches!(
         pipe.sender(),
         Err(shmlane::ClaimError::EndpointBusy { .. })
@@ -164,10 +155,7 @@ fn a_killed_endpoint_can_be_reclaimed() {
 #[test]
 fn a_killed_creators_segment_does_not_block_a_restart() {
     let name = unique("restart");
-    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("create-and-hold", std::slice::from_ref(&name));
     // While its creator lives, the name is taken.
     assert!(matches!(
         Pipe::<u64>::create(&name, 64),
@@ -183,10 +171,7 @@ fn a_killed_creators_segment_does_not_block_a_restart() {
 fn a_stale_looking_segment_with_a_live_user_or_persisted_is_kept() {
     // Dead creator, but this process holds an endpoint: not stale.
     let name = unique("inuse");
-    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("create-and-hold", std::slice::from_ref(&name));
     let pipe = Pipe::<u64>::open(&name).unwrap();
     let _rx = pipe.receiver().unwrap();
     kill9(&mut child);
@@ -199,10 +184,7 @@ fn a_stale_looking_segment_with_a_live_user_or_persisted_is_kept() {
     drop(pipe);
     // Persisted by its creator, creator gone, nobody attached: still kept.
     let name2 = unique("persisted");
-    let mut child = peer("create-and-hold", &[name2.clone(), "persist".into()])
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("create-and-hold", &[name2.clone(), "persist".into()]);
     child.wait().unwrap();
     assert!(matches!(
         Pipe::<u64>::create(&name2, 64),
@@ -216,10 +198,7 @@ fn a_stale_looking_segment_with_a_live_user_or_persisted_is_kept() {
 #[test]
 fn ls_shows_and_gc_removes_only_what_the_dead_left() {
     let dead = unique("gcdead");
-    let mut child = peer("create-and-hold", std::slice::from_ref(&dead))
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("create-and-hold", std::slice::from_ref(&dead));
     kill9(&mut child);
     let live = unique("gclive");
     let _keep = Pipe::<u64>::create(&live, 64).unwrap();

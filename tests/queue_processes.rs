@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Rng, kill9, peer, role, seed, unique, wait_ready};
+use common::{Rng, kill9, peer, role, seed, spawn_ready, unique, wait_ready};
 use shmlane::queue::ByteQueue;
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -359,10 +359,7 @@ fn kill_a_producer_and_a_consumer() {
 #[test]
 fn killed_creator_queue_is_reclaimed_live_one_is_kept() {
     let name = unique("qstale");
-    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("create-and-hold", std::slice::from_ref(&name));
     let opened = Q::open(&name).unwrap();
     let info = shmlane::segment::list()
         .into_iter()

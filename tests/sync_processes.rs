@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{kill9, peer, result, role, unique, wait_ready};
+use common::{kill9, peer, result, role, spawn_ready, unique, wait_ready};
 use shmlane::sync::{Barrier, Condvar, Event, Mutex, OwnerDied, Semaphore, SharedArray};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -123,10 +123,7 @@ fn mutex_exact_sum_across_processes() {
 fn killed_holder_gives_owner_died_and_the_lock() {
     let name = unique("mxk");
     let m = Mutex::create(&name, 0u64).unwrap();
-    let mut child = peer("lock-and-hold", std::slice::from_ref(&name))
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("lock-and-hold", std::slice::from_ref(&name));
     assert!(m.try_lock().is_none(), "held by the child");
     kill9(&mut child);
     let g = match m.lock() {
@@ -253,10 +250,7 @@ fn timeouts_return() {
 fn killed_creator_object_is_kept_while_open_then_reclaimed() {
     use shmlane::error::CreateError;
     let name = unique("mxstale");
-    let mut child = peer("create-and-hold", std::slice::from_ref(&name))
-        .spawn()
-        .unwrap();
-    wait_ready(&mut child);
+    let mut child = spawn_ready("create-and-hold", std::slice::from_ref(&name));
     let opened = Mutex::<u64>::open(&name).unwrap();
     *opened.lock().unwrap() = 7;
     let listed = || {

@@ -429,7 +429,9 @@ pub struct Consumer<T> {
 
 /// Empty polls in a row after which the consumer counts as waiting for a message
 /// rather than catching up with a stream, and starts prefetching the next slot.
-const PREFETCH_AFTER: u32 = 8;
+/// Measured interleaved (docs/benchmarks.md, fourth session): 0 halves single-item
+/// streaming, 8 costs the ping-pong ~0.1× of the floor, 3 keeps both goals.
+const PREFETCH_AFTER: u32 = 3;
 
 impl<T> core::fmt::Debug for Consumer<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

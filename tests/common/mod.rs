@@ -120,6 +120,13 @@ pub fn leftovers(tag: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Spawns a child running `role(args)` (see [`peer`]) and waits until it is `READY`.
+pub fn spawn_ready(role: &str, args: &[String]) -> Child {
+    let mut child = peer(role, args).spawn().unwrap();
+    wait_ready(&mut child);
+    child
+}
+
 /// Reads the child's stdout until it prints a line `READY`.
 pub fn wait_ready(child: &mut Child) {
     use std::io::BufRead;

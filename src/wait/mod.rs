@@ -17,9 +17,10 @@
 //! (step 3): either as an asymmetric pair (the notifier's compiler barrier and the
 //! waiter's `membarrier`, which forces a full barrier on every running thread of the
 //! registered notifier processes; `primitive::membarrier` has the argument), or, for a
-//! waiter holding a fence request ([`EventCount::request_fence`]), as two `SeqCst` fences. If the notifier sees
-//! `sleepers > 0` it bumps `epoch` before the wake, so a waiter that has not yet reached
-//! `futex_wait` finds `epoch != key` and returns at once.
+//! waiter holding a fence request ([`EventCount::request_fence`]), as two `SeqCst`
+//! fences. If the notifier sees `sleepers > 0` it bumps `epoch` before the wake, so a
+//! waiter that has not yet reached `futex_wait` finds `epoch != key` and returns at
+//! once.
 //!
 //! Why two ways: a publish with a `SeqCst` fence waits for its store to leave the store
 //! buffer, which costs a streaming sender about a quarter of its rate; a `membarrier`

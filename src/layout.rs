@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// First eight bytes of every shmlane segment.
 pub const MAGIC: [u8; 8] = *b"SHMLANE\0";
 /// Version of this layout; an opener rejects any other.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes reserved for [`SegmentHeader`] plus [`SegmentLive`]; ring 0 starts here.
 pub const HEADER_LEN: u64 = 256;
 /// Offset of [`SegmentLive`] inside the header area.
@@ -177,24 +177,25 @@ impl<T> core::ops::Deref for Line<T> {
 
 /// One endpoint (producer or consumer) of a ring: who holds it and in what state.
 ///
-/// `word` encoding (one CAS claims or changes it):
+/// `word` encoding (one CAS claims or changes it, and names the owner in full):
 ///
 /// | bits   | meaning                                                       |
 /// |--------|---------------------------------------------------------------|
 /// | 0..2   | status: 0 free, 1 attached, 2 closed (clean drop), 3 dead     |
-/// | 2..32  | generation, +1 on each claim (so a watcher never marks a      |
-/// |        | later owner dead)                                             |
+/// | 2..32  | owner's process start time (clock ticks after boot) mod 2^30  |
 /// | 32..64 | owner pid                                                     |
 ///
-/// `start` is the owner's process start time, written right after a successful claim
-/// (0 = not yet known); pid plus start time identify a process even across pid reuse.
+/// Pid plus start time identify a process even across pid reuse. They are one word so
+/// that a reader can never see one owner's pid with another owner's start time (a
+/// claimant stopped between two stores would look dead); see `ring::endpoint`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Endpoint {
-    /// Packed status, generation and pid (table above).
+    /// Packed status, owner start time and pid (table above).
     pub word: AtomicU64,
-    /// Owner's process start time.
-    pub start: AtomicU64,
+    /// Zero; unused since format 4 (the start time used to be stored here, in a
+    /// second store after the claim).
+    pub reserved: AtomicU64,
 }
 
 /// The control block of one SPSC ring: positions, wait words and endpoints, each on its
@@ -225,7 +226,7 @@ impl Default for Endpoint {
     fn default() -> Self {
         Self {
             word: AtomicU64::new(0),
-            start: AtomicU64::new(0),
+            reserved: AtomicU64::new(0),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! A zombie (killed but not yet reaped) counts as dead: it will never touch a ring again.
 
 use crate::ring::Identity;
+use crate::ring::endpoint::START_MASK;
 
 /// What `/proc/PID/stat` says about a process.
 struct Stat {
@@ -33,31 +34,34 @@ pub(crate) fn current() -> Identity {
     }
 }
 
+/// True if the start times `a` (read from `/proc`) and `b` (possibly truncated, as
+/// endpoint words and robust mutexes record it) name the same process start. Start
+/// times are compared modulo 2^30 ([`START_MASK`]), the bits every record keeps; 0
+/// (after truncation) means unknown and matches any start time.
+fn same_start(proc_start: u64, recorded: u64) -> bool {
+    let recorded = recorded & START_MASK;
+    recorded == 0 || proc_start & START_MASK == recorded
+}
+
 /// True if `id` names a running (or stopped, but not dead or zombie) process.
-/// An unknown start time (0) matches any start time.
+/// `id.start` may be the full start time or only its low bits (an identity read from
+/// an endpoint word keeps 30 bits, a robust mutex's owner record 32); an unknown start
+/// time (0) matches any start time.
 pub(crate) fn is_alive(id: Identity) -> bool {
     if id.pid == 0 {
         return false;
     }
     match stat(id.pid) {
         None => false,
-        Some(s) => !matches!(s.state, b'Z' | b'X' | b'x') && (id.start == 0 || s.start == id.start),
+        Some(s) => !matches!(s.state, b'Z' | b'X' | b'x') && same_start(s.start, id.start),
     }
 }
 
 /// Like [`is_alive`], with `id.start` holding only the low 32 bits of the start time
-/// (as a robust mutex records it); 0 means unknown.
+/// (as a robust mutex records it); 0 means unknown. ([`is_alive`] compares the low
+/// bits only, so this is the same check.)
 pub(crate) fn is_alive_start32(id: Identity) -> bool {
-    if id.start == 0 {
-        return is_alive(Identity {
-            pid: id.pid,
-            start: 0,
-        });
-    }
-    match stat(id.pid) {
-        None => false,
-        Some(s) => !matches!(s.state, b'Z' | b'X' | b'x') && s.start & 0xffff_ffff == id.start,
-    }
+    is_alive(id)
 }
 
 #[cfg(all(test, not(miri)))]
@@ -77,6 +81,15 @@ mod tests {
             "same pid, other start = reused"
         );
         assert!(!is_alive(Identity { pid: 0, start: 0 }));
+        // Truncated records (an endpoint word's 30 bits, a mutex's 32) still match.
+        assert!(is_alive(Identity {
+            start: me.start & START_MASK,
+            ..me
+        }));
+        assert!(is_alive(Identity {
+            start: me.start & 0xffff_ffff,
+            ..me
+        }));
     }
 
     #[test]

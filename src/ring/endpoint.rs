@@ -1,22 +1,31 @@
 //! Claiming, releasing and retiring a ring endpoint (see [`Endpoint`] for the word's
 //! encoding). Pure atomics: liveness of an owner is asked of the caller.
 //!
+//! The owner's whole identity (pid and start time, the latter modulo 2^30) lives in the
+//! one word a claim CASes, so a reader never pairs one owner's pid with another's start
+//! time: every state a reader can see names a real owner (see "Endpoint claim protocol"
+//! in `docs/architecture.md`).
+//!
 //! State machine of `Endpoint::word` (status bits):
 //!
-//! | from      | event                              | to                 |
-//! |-----------|------------------------------------|--------------------|
-//! | free      | claim (CAS)                        | attached(pid, g+1) |
-//! | attached  | owner drops its handle (CAS)       | closed             |
-//! | attached  | survivor sees owner dead (CAS)     | dead               |
-//! | attached  | claim while owner dead (CAS)       | attached(pid', g+1)|
-//! | closed    | claim (CAS)                        | attached(pid', g+1)|
-//! | dead      | claim (CAS)                        | attached(pid', g+1)|
+//! | from      | event                              | to                   |
+//! |-----------|------------------------------------|----------------------|
+//! | free      | claim (CAS)                        | attached(pid, start) |
+//! | attached  | owner drops its handle (CAS)       | closed(same owner)   |
+//! | attached  | survivor sees owner dead (CAS)     | dead(same owner)     |
+//! | attached  | claim while owner dead (CAS)       | attached(pid', start')|
+//! | closed    | claim (CAS)                        | attached(pid', start')|
+//! | dead      | retirer vacates it (CAS)           | closed(same owner)   |
+//! | dead      | claim (CAS)                        | attached(pid', start')|
 
 use crate::error::ClaimError;
 use crate::layout::Endpoint;
 use crate::primitive::Ordering;
 
 /// A process, identified so that a reused pid is not mistaken for the original owner.
+///
+/// An identity read back from an endpoint word carries the start time modulo 2^30
+/// ([`START_MASK`]); liveness checks compare start times modulo 2^30.
 ///
 /// # Examples
 ///
@@ -33,6 +42,16 @@ pub struct Identity {
     pub start: u64,
 }
 
+/// The bits of a start time an endpoint word keeps (2^30 ticks: 124 days at 100 Hz).
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::ring::endpoint::START_MASK;
+/// assert_eq!(START_MASK, (1 << 30) - 1);
+/// ```
+pub const START_MASK: u64 = (1 << 30) - 1;
+
 /// Status bits of an endpoint word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
@@ -47,20 +66,27 @@ pub enum Status {
 }
 
 const STATUS_MASK: u64 = 0b11;
-const GEN_MASK: u64 = (1 << 30) - 1;
+const START_SHIFT: u32 = 2;
 
-/// Packs pid, generation and status into an endpoint word.
-pub(crate) fn pack(pid: u32, generation: u64, status: Status) -> u64 {
+/// Packs an owner's identity and a status into an endpoint word.
+pub(crate) fn pack(owner: Identity, status: Status) -> u64 {
     let s = match status {
         Status::Free => 0,
         Status::Attached => 1,
         Status::Closed => 2,
         Status::Dead => 3,
     };
-    (u64::from(pid) << 32) | ((generation & GEN_MASK) << 2) | s
+    (u64::from(owner.pid) << 32) | ((owner.start & START_MASK) << START_SHIFT) | s
 }
 
 /// Status of an endpoint word.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::ring::endpoint::{Status, status};
+/// assert_eq!(status(0), Status::Free);
+/// ```
 pub fn status(word: u64) -> Status {
     match word & STATUS_MASK {
         0 => Status::Free,
@@ -71,16 +97,36 @@ pub fn status(word: u64) -> Status {
 }
 
 /// Pid stored in an endpoint word.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::ring::endpoint::pid;
+/// assert_eq!(pid(42 << 32 | 1), 42);
+/// ```
 pub fn pid(word: u64) -> u32 {
     (word >> 32) as u32
 }
 
-fn generation(word: u64) -> u64 {
-    (word >> 2) & GEN_MASK
+/// The owner an endpoint word names: its pid and its start time modulo 2^30. The only
+/// way to read an owner, so a pid is never paired with another owner's start time.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::ring::{Identity, endpoint::owner};
+/// let w = 42 << 32 | 7 << 2 | 1; // attached, pid 42, start 7
+/// assert_eq!(owner(w), Identity { pid: 42, start: 7 });
+/// ```
+pub fn owner(word: u64) -> Identity {
+    Identity {
+        pid: pid(word),
+        start: (word >> START_SHIFT) & START_MASK,
+    }
 }
 
 fn with_status(word: u64, s: Status) -> u64 {
-    pack(pid(word), generation(word), s)
+    pack(owner(word), s)
 }
 
 /// Claims `ep` for `me`. A live holder (per `is_alive`) makes this `EndpointBusy`;
@@ -90,28 +136,24 @@ pub(crate) fn claim(
     me: Identity,
     is_alive: impl Fn(Identity) -> bool,
 ) -> Result<u64, ClaimError> {
+    let new = pack(me, Status::Attached);
     for _ in 0..8 {
-        // Acquire: pairs with the Release CAS of a previous claim, so `start` below is
-        // that claimant's (or 0 if it has not stored it yet).
+        // Acquire: pairs with the Release of `release`/`mark_dead`/a previous claim.
         let cur = ep.word.load(Ordering::Acquire);
         if status(cur) == Status::Attached {
-            let owner = Identity {
-                pid: pid(cur),
-                start: ep.start.load(Ordering::Acquire),
-            };
-            if is_alive(owner) {
-                return Err(ClaimError::EndpointBusy { pid: owner.pid });
+            let holder = owner(cur);
+            if is_alive(holder) {
+                return Err(ClaimError::EndpointBusy { pid: holder.pid });
             }
         }
-        let new = pack(me.pid, generation(cur).wrapping_add(1), Status::Attached);
         // AcqRel: acquire the previous owner's writes (its last position), release ours.
+        // This one CAS publishes our whole identity: no second store follows.
         if ep
             .word
             .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            // Release: pairs with the Acquire load of `start` in a later claim/liveness check.
-            ep.start.store(me.start, Ordering::Release);
+            crate::fault::point("endpoint.claim.after_cas");
             return Ok(new);
         }
     }
@@ -128,13 +170,12 @@ pub(crate) fn claim_vacant(ep: &Endpoint, me: Identity) -> Option<u64> {
     if !matches!(status(cur), Status::Free | Status::Closed) {
         return None;
     }
-    let new = pack(me.pid, generation(cur).wrapping_add(1), Status::Attached);
-    // AcqRel: as in `claim`.
+    let new = pack(me, Status::Attached);
+    // AcqRel: as in `claim`; this one CAS publishes our whole identity.
     ep.word
         .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Relaxed)
         .ok()?;
-    // Release: pairs with the Acquire load of `start` in a liveness check.
-    ep.start.store(me.start, Ordering::Release);
+    crate::fault::point("endpoint.claim.after_cas");
     Some(new)
 }
 
@@ -163,7 +204,8 @@ pub(crate) fn claim_any(
 }
 
 /// Marks a dead owner's endpoint closed (vacant again) once its leftovers are retired.
-/// Fails harmlessly if someone else did it first.
+/// Fails harmlessly if someone else did it first. The word keeps the dead owner's
+/// identity (for `shmlane ls`); a claim replaces it in one CAS.
 pub(crate) fn vacate_dead(ep: &Endpoint, dead: u64) {
     if status(dead) == Status::Dead {
         // Release: a later claimant (Acquire) sees the retirement's writes.
@@ -177,6 +219,9 @@ pub(crate) fn vacate_dead(ep: &Endpoint, dead: u64) {
 }
 
 /// Marks our endpoint closed if it still holds `mine` (a survivor may have retired it).
+///
+/// No ABA: the word holds `mine` again only if the same process (same pid and start
+/// time) claimed it again, and a handle is released once, by the process that holds it.
 pub(crate) fn release(ep: &Endpoint, mine: u64) {
     // Release: the peer that observes `closed` (Acquire) also sees our last position.
     let _ = ep.word.compare_exchange(
@@ -189,6 +234,10 @@ pub(crate) fn release(ep: &Endpoint, mine: u64) {
 
 /// Marks the endpoint dead if it still holds `seen` (the word observed with a dead
 /// owner). Exactly one of several concurrent retirers succeeds.
+///
+/// A later owner is never retired by a stale `seen`: the word names its owner in full,
+/// so it equals `seen` again only if the very process seen dead claimed it again, which
+/// a dead process cannot do.
 pub(crate) fn mark_dead(ep: &Endpoint, seen: u64) -> bool {
     status(seen) == Status::Attached
         && ep
@@ -203,17 +252,12 @@ pub(crate) fn mark_dead(ep: &Endpoint, seen: u64) -> bool {
             .is_ok()
 }
 
-/// Loads the endpoint's word and owner.
+/// Loads the endpoint's word and the owner it names (one load: both come from the
+/// same word, see [`owner`]).
 pub(crate) fn load(ep: &Endpoint) -> (u64, Identity) {
     // Acquire: a closed/dead status must make the peer's last publish visible.
     let w = ep.word.load(Ordering::Acquire);
-    (
-        w,
-        Identity {
-            pid: pid(w),
-            start: ep.start.load(Ordering::Acquire),
-        },
-    )
+    (w, owner(w))
 }
 
 #[cfg(all(test, not(shmlane_loom)))]
@@ -222,12 +266,39 @@ mod tests {
 
     #[test]
     fn pack_roundtrip() {
-        let w = pack(4_000_000, 7, Status::Attached);
-        assert_eq!(
-            (pid(w), generation(w), status(w)),
-            (4_000_000, 7, Status::Attached)
-        );
+        let id = Identity {
+            pid: u32::MAX,
+            start: START_MASK,
+        };
+        let w = pack(id, Status::Attached);
+        assert_eq!((owner(w), status(w)), (id, Status::Attached));
         assert_eq!(status(with_status(w, Status::Dead)), Status::Dead);
+        assert_eq!(owner(with_status(w, Status::Dead)), id);
+        // Only the low 30 bits of a start time are kept.
+        let long = Identity {
+            pid: 7,
+            start: (5 << 30) | 9,
+        };
+        assert_eq!(owner(pack(long, Status::Closed)).start, 9);
+    }
+
+    /// The word a claim stores names the claimant in full: a reader that loads it
+    /// right after the CAS (before anything else is stored) sees the claimant, not
+    /// the claimant's pid with the previous owner's start time.
+    #[test]
+    fn claim_publishes_the_whole_identity_in_its_cas() {
+        let ep = Endpoint::default();
+        let old = Identity { pid: 10, start: 1 };
+        let new = Identity { pid: 11, start: 2 };
+        let w_old = claim(&ep, old, |_| true).unwrap();
+        release(&ep, w_old);
+        let w_new = claim_vacant(&ep, new).unwrap();
+        assert_eq!(load(&ep), (w_new, new));
+        assert!(mark_dead(&ep, w_new));
+        vacate_dead(&ep, w_new | 3);
+        assert_eq!(load(&ep).1, new, "retirement keeps the owner it retired");
+        let w_3 = claim(&ep, old, |id| id != new).unwrap();
+        assert_eq!(load(&ep), (w_3, old));
     }
 
     #[test]

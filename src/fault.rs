@@ -23,7 +23,8 @@ pub(crate) fn point(name: &str) {
 #[cfg(feature = "fault-injection")]
 #[cold]
 fn armed(name: &str) {
-    use rustix::process::{Signal, getpid, kill_process};
+    use rustix::process::{Signal, kill_process};
+    use rustix::thread::gettid;
     let Ok(spec) = std::env::var("SHMLANE_FAULT") else {
         return;
     };
@@ -32,5 +33,10 @@ fn armed(name: &str) {
         Some(("kill", n)) if n == name => Signal::KILL,
         _ => return,
     };
-    let _ = kill_process(getpid(), signal);
+    // Aimed at our own thread id: kill(2) queues the signal for the whole process but
+    // prefers the thread named by the id when it can take it, and a running thread can.
+    // So the calling thread handles it on its way out of this system call and stops
+    // right here; aimed at the pid, the main thread would take it and this thread would
+    // run on until the group stop reached it.
+    let _ = kill_process(gettid(), signal);
 }

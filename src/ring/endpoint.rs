@@ -129,6 +129,14 @@ fn with_status(word: u64, s: Status) -> u64 {
     pack(owner(word), s)
 }
 
+/// Fault-injection point `endpoint.claim.after_cas` (see `crate::fault`): a claimant
+/// stopped or killed right after its claim CAS. (No fault points under loom.)
+#[inline(always)]
+fn after_claim_cas() {
+    #[cfg(not(shmlane_loom))]
+    crate::fault::point("endpoint.claim.after_cas");
+}
+
 /// Claims `ep` for `me`. A live holder (per `is_alive`) makes this `EndpointBusy`;
 /// a dead holder's claim is taken over. Returns the word now stored.
 pub(crate) fn claim(
@@ -153,7 +161,7 @@ pub(crate) fn claim(
             .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            crate::fault::point("endpoint.claim.after_cas");
+            after_claim_cas();
             return Ok(new);
         }
     }
@@ -175,7 +183,7 @@ pub(crate) fn claim_vacant(ep: &Endpoint, me: Identity) -> Option<u64> {
     ep.word
         .compare_exchange(cur, new, Ordering::AcqRel, Ordering::Relaxed)
         .ok()?;
-    crate::fault::point("endpoint.claim.after_cas");
+    after_claim_cas();
     Some(new)
 }
 

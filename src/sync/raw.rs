@@ -33,7 +33,10 @@ pub enum Acquired {
 /// * `word`: owner pid (0 = unlocked) | a "waiters" flag (bit 31). Locking is one CAS
 ///   `0 → pid`; unlocking one swap to 0, plus a `FUTEX_WAKE` only if the flag was set.
 /// * `owner`: `pid << 32 | start_time mod 2^32` of the owner, written right after a
-///   successful lock, so a reused pid is not mistaken for the owner.
+///   successful lock, so a reused pid is not mistaken for the owner. Cleared before
+///   the word is freed or taken over, so it names the word's owner or is 0 (or names
+///   another pid: not written yet), never an earlier owner of the same pid; a waiter
+///   judges an owner without a record by its pid alone.
 /// * `inconsistent`: set when a lock is taken over from a dead owner, cleared by
 ///   [`mark_consistent`](Self::mark_consistent).
 ///
@@ -156,7 +159,14 @@ impl RawMutex {
         is_alive: impl Fn(Identity) -> bool,
     ) -> bool {
         let pid = seen & PID_MASK;
-        // Relaxed: a hint; the CAS on the word below is what decides.
+        // Acquire — SYNC POINT: pairs with the Release that freed or took over the word
+        // before `seen` (`unlock`'s swap, a takeover's CAS; the new owner's CAS continues
+        // its release sequence): that writer cleared the owner record first, so the
+        // record read below is `seen`'s owner's or 0, never an earlier owner's.
+        if self.word.load(Ordering::Acquire) != seen {
+            return false;
+        }
+        // Relaxed: ordered by the Acquire load above.
         let rec = self.owner.load(Ordering::Relaxed);
         let start = if (rec >> 32) as u32 == pid {
             rec & 0xffff_ffff
@@ -167,10 +177,20 @@ impl RawMutex {
             return false;
         }
         let mine = (me.pid & PID_MASK) | WAITERS;
-        // Acquire: we take over whatever the dead owner left in the data.
+        // Clear the dead owner's record before the word changes hands, so no one pairs
+        // our pid (perhaps the dead owner's, reused) with its start time. Relaxed:
+        // published by the Release of the CAS below.
+        if self
+            .owner
+            .compare_exchange(rec, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        // AcqRel: acquire whatever the dead owner left in the data; release the clear.
         if self
             .word
-            .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(seen, mine, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
             return false;
@@ -209,7 +229,11 @@ impl RawMutex {
     /// Releases the lock; wakes one sleeper if any announced itself.
     #[inline]
     pub fn unlock(&self) {
-        // Release — SYNC POINT: pairs with the Acquire CAS of the next owner.
+        // Clear our owner record first, so the next owner's pid (perhaps ours, reused)
+        // is never paired with our start time. Relaxed: published by the swap below.
+        self.owner.store(0, Ordering::Relaxed);
+        // Release — SYNC POINT: pairs with the Acquire CAS of the next owner (and the
+        // Acquire load of a waiter that checks the owner's liveness).
         let prev = self.word.swap(0, Ordering::Release);
         // (`shmlane_mutant_no_flag_wake` drops this wake: see the loom mutant check.)
         #[cfg(not(shmlane_mutant_no_flag_wake))]
@@ -666,6 +690,30 @@ mod tests {
             std::thread::yield_now();
         }
         w.join().unwrap();
+    }
+
+    /// The owner record is a second store after the lock CAS. A record left by an
+    /// earlier owner whose pid was reused by the new owner must not be read as the new
+    /// owner's: a waiter checking in between would take a live owner's lock.
+    #[test]
+    fn stale_owner_record_of_a_reused_pid_is_not_the_new_owners() {
+        let old = Identity { pid: 7, start: 1 };
+        let new = Identity { pid: 7, start: 2 }; // pid 7 reused
+        let waiter = Identity { pid: 8, start: 3 };
+        let alive = |id: Identity| id.pid == waiter.pid || (id.pid == 7 && id.start != old.start);
+        let m = RawMutex::new();
+        assert!(m.try_lock(old.pid, old.start));
+        m.unlock();
+        // `new` locks: its CAS is done, its record not written yet (stopped there).
+        m.word.store(new.pid | WAITERS, Ordering::Relaxed);
+        assert!(
+            !m.take_over_if_dead(new.pid | WAITERS, waiter, alive),
+            "a waiter took the lock of a live owner"
+        );
+        // `new` dies before writing its record: judged by pid (gone now), taken over.
+        let gone = |id: Identity| id.pid == waiter.pid;
+        assert!(m.take_over_if_dead(new.pid | WAITERS, waiter, gone));
+        assert!(m.is_inconsistent());
     }
 
     /// Event, semaphore and barrier across two threads.

@@ -37,7 +37,7 @@ mod stale;
 mod validate;
 
 pub use name::check_name;
-pub use stale::{SegmentInfo, gc, list};
+pub use stale::{SegmentInfo, gc, gc_only, list};
 pub use validate::{Expect, validate_header};
 
 use crate::error::{CreateError, OpenError};

@@ -6,7 +6,7 @@ mod common;
 
 use common::{kill9, role, spawn_ready, unique};
 use shmlane::pipe::Pipe;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
 
 fn path(object: &str) -> PathBuf {
@@ -42,6 +42,20 @@ fn peer_main() {
     std::thread::sleep(std::time::Duration::from_secs(600));
 }
 
+/// Writes a file of ours (mode 0600, whatever the umask).
+fn write_file(p: PathBuf, bytes: &[u8]) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(p)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
 /// A valid, persisted pipe segment `shmlane.<name>` that this process no longer maps,
 /// with `bytes` written at `offset` (a scribbler's work).
 fn scribbled(name: &str, offset: u64, bytes: &[u8]) {
@@ -58,7 +72,7 @@ fn scribbled(name: &str, offset: u64, bytes: &[u8]) {
 /// The malformed kinds a crash-and-scribble run leaves, by name suffix.
 fn make_malformed(tag: &str) -> Vec<String> {
     let n = |kind: &str| format!("{tag}-{kind}");
-    std::fs::write(path(&format!("shmlane.{}", n("magic"))), [0x5au8; 4096]).unwrap();
+    write_file(path(&format!("shmlane.{}", n("magic"))), &[0x5au8; 4096]);
     scribbled(&n("trunc"), 0, b"SHMLANE\0");
     std::fs::OpenOptions::new()
         .write(true)
@@ -125,7 +139,7 @@ fn gc_removes_unmapped_malformed_files_and_only_temporaries_named_as_ours() {
     // name that is then unlinked, so its maps line reads "... (deleted)".
     let mapped = format!("shmlane.{tag}-mapped");
     let alias = format!("shmlane.{tag}-alias");
-    std::fs::write(path(&alias), [0xa5u8; 8192]).unwrap();
+    write_file(path(&alias), &[0xa5u8; 8192]);
     let mut child = spawn_ready("map", &[path(&alias).to_string_lossy().into_owned()]);
     std::fs::hard_link(path(&alias), path(&mapped)).unwrap();
     std::fs::remove_file(path(&alias)).unwrap();
@@ -145,8 +159,23 @@ fn gc_removes_unmapped_malformed_files_and_only_temporaries_named_as_ours() {
         format!("shmlane.{tag}-bad!"),
     ];
     for t in std::iter::once(&temp).chain(&not_ours) {
-        std::fs::write(path(t), [0u8; 8]).unwrap();
+        write_file(path(t), &[0u8; 8]);
     }
+    // A malformed file others may write: never mapped (its writers could truncate it
+    // under gc), never removed.
+    let open = format!("shmlane.{tag}-open");
+    write_file(path(&open), &[0x11u8; 4096]);
+    std::fs::set_permissions(path(&open), std::fs::Permissions::from_mode(0o666)).unwrap();
+    let listed = shmlane::segment::list();
+    let info = listed
+        .iter()
+        .find(|i| format!("shmlane.{}", i.name) == open)
+        .unwrap();
+    assert!(
+        info.malformed.as_ref().unwrap().contains("untrusted"),
+        "{info:?}"
+    );
+    assert!(!info.stale);
 
     let mine = |o: &str| o.contains(&tag) || o == temp;
     let removed = shmlane::segment::gc_only(mine);
@@ -175,7 +204,7 @@ fn gc_removes_unmapped_malformed_files_and_only_temporaries_named_as_ours() {
     // Once its last user is gone, the mapped one goes too.
     kill9(&mut child);
     assert_eq!(shmlane::segment::gc_only(mine), vec![mapped.clone()]);
-    for kept in not_ours.iter().chain([&format!("shmlane.{valid}")]) {
+    for kept in not_ours.iter().chain([&open, &format!("shmlane.{valid}")]) {
         std::fs::remove_file(path(kept)).unwrap();
     }
 }

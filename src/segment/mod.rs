@@ -117,7 +117,7 @@ impl OpenOptions {
 
     /// Checks the owner and mode of an opened file (its `fstat`, so the inode checked
     /// is the inode mapped).
-    fn check(&self, stat: &rustix::fs::Stat) -> Result<(), OpenError> {
+    pub(crate) fn check(&self, stat: &rustix::fs::Stat) -> Result<(), OpenError> {
         let euid = rustix::process::geteuid().as_raw();
         let mode = stat.st_mode & 0o7777;
         if self.allow_foreign || (stat.st_uid == euid && mode & 0o022 == 0) {

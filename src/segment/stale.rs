@@ -36,6 +36,9 @@ enum Found {
     Segment(Mapping, SegmentHeader),
     /// Not a usable segment, and why.
     Malformed(String),
+    /// Another user's file, or one group or others may write: not mapped (its writers
+    /// could truncate it under us: SIGBUS), never removed.
+    Untrusted(String),
 }
 
 /// Opens the shm object `object` and classifies it: a segment whose header validates
@@ -44,6 +47,9 @@ enum Found {
 fn inspect(object: &str) -> Option<(Found, rustix::fs::Stat)> {
     let fd = shm::open(object, shm::OFlags::RDWR, Mode::empty()).ok()?;
     let stat = rustix::fs::fstat(&fd).ok()?;
+    if let Err(e) = super::OpenOptions::new().check(&stat) {
+        return Some((Found::Untrusted(e.to_string()), stat));
+    }
     let len = u64::try_from(stat.st_size).ok()?;
     if len < crate::layout::HEADER_LEN {
         let e = OpenError::Truncated {
@@ -205,8 +211,10 @@ pub struct SegmentInfo {
     /// alive)` per endpoint (never-used table entries are left out).
     pub endpoints: Vec<(u32, &'static str, Status, u32, bool)>,
     /// Why the file is not a usable segment (bad magic, truncated, failed validation,
-    /// not initialized, garbage in the persisted word); `None` for a valid segment.
-    /// The fields above are then empty.
+    /// not initialized, garbage in the persisted word), or why it was not looked into
+    /// (another user's, or writable by group or others: such a file is never mapped
+    /// by `ls`/`gc`, since its writers could truncate it under us, and never removed);
+    /// `None` for a valid segment. The fields above are then empty.
     pub malformed: Option<String>,
     /// Whether `gc` (or a `create` of the same name) would remove it: a valid segment
     /// nothing alive uses, or a malformed file no live process has mapped.
@@ -226,9 +234,10 @@ impl Scan {
 fn info(object: &str, scan: &mut Scan) -> Option<SegmentInfo> {
     let name = name::parse_object(object)?.to_owned();
     let (found, stat) = inspect(object)?;
+    let untrusted = matches!(found, Found::Untrusted(_));
     let (map, h) = match found {
         Found::Segment(map, h) => (map, h),
-        Found::Malformed(why) => {
+        Found::Malformed(why) | Found::Untrusted(why) => {
             return Some(SegmentInfo {
                 name,
                 kind: None,
@@ -239,7 +248,7 @@ fn info(object: &str, scan: &mut Scan) -> Option<SegmentInfo> {
                 persisted: false,
                 endpoints: Vec::new(),
                 malformed: Some(why),
-                stale: !scan.get().in_use((stat.st_dev, stat.st_ino)),
+                stale: !untrusted && !scan.get().in_use((stat.st_dev, stat.st_ino)),
             });
         }
     };
@@ -357,6 +366,7 @@ fn removable(object: &str, scan: &mut Scan) -> Option<FileId> {
     match found {
         Found::Segment(map, h) => is_stale(&map, &h).then_some(id),
         Found::Malformed(_) => (!scan.get().in_use(id)).then_some(id),
+        Found::Untrusted(_) => None,
     }
 }
 

@@ -132,15 +132,18 @@ impl OpenOptions {
     }
 }
 
-/// The most bytes a file system (or, for a memfd, the machine) can ever back: the file
-/// system's size, or memory plus swap where the file system has no size of its own.
-/// `None` if unknown.
-fn backing_limit(file: &File) -> Option<u64> {
+/// What the store behind `file` can hold: `(at most ever, free now)` in bytes. The
+/// file system's size and free space; for the kernel's internal tmpfs (memfds), which
+/// has no size of its own, memory plus swap and nothing for "free now" (page cache and
+/// reclaim make that figure meaningless). `None` if unknown.
+fn backing_store(file: &File) -> Option<(u64, Option<u64>)> {
     let fs = rustix::fs::fstatvfs(file).ok()?;
     if fs.f_blocks > 0 {
-        return Some(fs.f_blocks.saturating_mul(fs.f_frsize));
+        return Some((
+            fs.f_blocks.saturating_mul(fs.f_frsize),
+            Some(fs.f_bavail.saturating_mul(fs.f_frsize)),
+        ));
     }
-    // The kernel's internal tmpfs (memfds) has no size: memory and swap bound it.
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib = |key: &str| {
         meminfo.lines().find_map(|l| {
@@ -152,19 +155,25 @@ fn backing_limit(file: &File) -> Option<u64> {
                 .ok()
         })
     };
-    Some(kib("MemTotal:")?.saturating_add(kib("SwapTotal:").unwrap_or(0)) * 1024)
+    let total = kib("MemTotal:")?.saturating_add(kib("SwapTotal:").unwrap_or(0));
+    Some((total.saturating_mul(1024), None))
 }
 
 /// Sizes `file` to `len` bytes and reserves every page of it. `ftruncate` alone makes
 /// a sparse file: a full `/dev/shm` would then surface as SIGBUS at some later access
 /// in every process that maps the segment. A size that can never be backed (a
-/// multi-TiB capacity) fails before anything is allocated.
+/// multi-TiB capacity), or that exceeds what the file system has free now, fails
+/// before anything is allocated (so a hopeless request never fills `/dev/shm` for a
+/// moment); `fallocate` settles the races.
 fn reserve(file: &File, len: u64) -> Result<(), CreateError> {
-    if let Some(limit) = backing_limit(file).filter(|&l| len > l) {
-        return Err(CreateError::NoSpace {
-            wanted: len,
-            limit: Some(limit),
-        });
+    if let Some((total, free)) = backing_store(file) {
+        let no_space = |limit| CreateError::NoSpace { wanted: len, limit };
+        if len > total {
+            return Err(no_space(Some(total)));
+        }
+        if free.is_some_and(|f| len > f) {
+            return Err(no_space(None));
+        }
     }
     use rustix::io::Errno;
     // Mode 0: allocate and extend the size to `len` (the file is empty and private to
@@ -178,8 +187,9 @@ fn reserve(file: &File, len: u64) -> Result<(), CreateError> {
     };
     match result {
         Ok(()) => Ok(()),
-        // tmpfs: out of blocks (ENOSPC), or the memory cgroup's charge failed (ENOMEM).
-        Err(Errno::NOSPC | Errno::NOMEM) => Err(CreateError::NoSpace {
+        // tmpfs: out of blocks (ENOSPC), the memory cgroup's charge failed (ENOMEM),
+        // beyond the largest file (EFBIG).
+        Err(Errno::NOSPC | Errno::NOMEM | Errno::FBIG) => Err(CreateError::NoSpace {
             wanted: len,
             limit: None,
         }),
@@ -239,7 +249,9 @@ impl Segment {
         Ok(map)
     }
 
-    /// Creates a named segment; fails with `AlreadyExists` if the name is taken.
+    /// Creates a named segment; fails with `AlreadyExists` if the name is taken, and
+    /// with `NoSpace` if its pages cannot all be reserved now (every page is, so a full
+    /// `/dev/shm` never shows up later as SIGBUS).
     pub fn create(name: &str, expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         Self::create_with(name, expect, capacity, 0)
     }
@@ -294,7 +306,8 @@ impl Segment {
         })
     }
 
-    /// Creates an anonymous segment (a sealed memfd).
+    /// Creates an anonymous segment (a sealed memfd), every page reserved (`NoSpace` if
+    /// that fails).
     pub fn create_anonymous(expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         Self::create_anonymous_with(expect, capacity, 0)
     }

@@ -351,6 +351,24 @@ impl Segment {
     }
 
     /// [`open`](Self::open) with [`OpenOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::layout::{ElemDesc, SegmentKind};
+    /// use shmlane::segment::{Expect, OpenOptions, Segment};
+    /// use shmlane::OpenError;
+    /// use std::os::unix::fs::PermissionsExt;
+    /// let e = Expect { kind: SegmentKind::Pipe, elem: ElemDesc::of::<u8>(), capacity: None };
+    /// let name = format!("doc-open-with-{}", std::process::id());
+    /// let _created = Segment::create(&name, &e, 64)?;
+    /// let path = format!("/dev/shm/shmlane.{name}");
+    /// std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    /// // Others may write it now, so they could truncate it under us:
+    /// assert!(matches!(Segment::open(&name, &e), Err(OpenError::Untrusted { mode: 0o666, .. })));
+    /// Segment::open_with(&name, &e, OpenOptions::new().allow_foreign(true))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_with(name: &str, expect: &Expect, options: OpenOptions) -> Result<Self, OpenError> {
         check_name(name)?;
         let object = name::object_name(name);

@@ -89,7 +89,10 @@ fn ls() {
     );
     for i in shmlane::segment::list() {
         if let Some(why) = &i.malformed {
-            println!("{:<28} not a usable segment: {why}; stale {}", i.name, i.stale);
+            println!(
+                "{:<28} not a usable segment: {why}; stale {}",
+                i.name, i.stale
+            );
             continue;
         }
         let kind = i

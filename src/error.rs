@@ -43,6 +43,19 @@ pub enum CreateError {
     /// The segment was made but this handle could not join it.
     #[error(transparent)]
     Claim(#[from] ClaimError),
+    /// The memory for the segment could not be reserved (a full `/dev/shm`, a size
+    /// beyond what the file system or the machine can ever back). Nothing was created.
+    #[error("no space for the segment: {wanted} bytes wanted{}", match .limit {
+        Some(l) => format!(", at most {l} can ever be backed"),
+        None => String::new(),
+    })]
+    NoSpace {
+        /// Bytes the segment needs.
+        wanted: u64,
+        /// The most the backing store can hold, when the size exceeds it outright
+        /// (`None`: the store is full now).
+        limit: Option<u64>,
+    },
     /// A system call failed.
     #[error("{op}: {source}")]
     Io {
@@ -173,6 +186,20 @@ pub enum OpenError {
     /// The creator has not finished initializing (or crashed while doing so).
     #[error("segment not initialized (init word {0:#x})")]
     NotInitialized(u32),
+    /// A named segment's file is owned by another user or writable by group or others,
+    /// so someone else could rewrite or truncate it under us. Open it anyway only with
+    /// [`OpenOptions::allow_foreign`](crate::segment::OpenOptions::allow_foreign).
+    #[error(
+        "untrusted segment file: owner uid {owner}, mode {mode:#o} (need owner {euid} and no group/other write)"
+    )]
+    Untrusted {
+        /// Owner of the file.
+        owner: u32,
+        /// Permission bits of the file.
+        mode: u32,
+        /// Our effective uid.
+        euid: u32,
+    },
     /// The segment is valid but this handle could not join it.
     #[error(transparent)]
     Claim(#[from] ClaimError),

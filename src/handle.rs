@@ -41,6 +41,16 @@ macro_rules! segment_handle {
                 Self::join_segment(Segment::open(name, &Self::expect(None)))
             }
 
+            /// [`open`](Self::open) with
+            /// [`OpenOptions`](crate::segment::OpenOptions): e.g. accept a segment
+            /// file another user owns or others may write (refused by default).
+            pub fn open_with(
+                name: &str,
+                options: crate::segment::OpenOptions,
+            ) -> Result<Self, OpenError> {
+                Self::join_segment(Segment::open_with(name, &Self::expect(None), options))
+            }
+
             /// Opens a named segment that must have exactly `capacity` slots per ring.
             pub fn open_with_capacity(name: &str, capacity: usize) -> Result<Self, OpenError> {
                 Self::join_segment(Segment::open(name, &Self::expect(Some(capacity as u64))))

@@ -55,10 +55,12 @@ enum Cmd {
         #[arg(long, value_name = "FILE.svg")]
         plot: Option<std::path::PathBuf>,
     },
-    /// List shmlane segments in /dev/shm: kind, type, creator, endpoints, staleness.
+    /// List shmlane segments in /dev/shm: kind, type, creator, endpoints, staleness;
+    /// malformed files with the reason.
     Ls,
-    /// Remove stale segments (creator dead, not persisted, no live endpoint) and
-    /// temporaries of dead creators.
+    /// Remove stale segments (creator dead, not persisted, no live endpoint), malformed
+    /// files under shmlane names that no live process maps, and temporaries of dead
+    /// creators. Files whose names shmlane does not make are never touched.
     Gc,
     /// Internal: the child side of a bench measurement.
     #[command(name = "__bench-peer", hide = true)]
@@ -86,6 +88,13 @@ fn ls() {
         "name", "kind", "capacity", "elem", "type", "creator", "stale"
     );
     for i in shmlane::segment::list() {
+        if let Some(why) = &i.malformed {
+            println!(
+                "{:<28} not a usable segment: {why}; stale {}",
+                i.name, i.stale
+            );
+            continue;
+        }
         let kind = i
             .kind
             .map_or("?".to_owned(), |k| format!("{k:?}").to_lowercase());

@@ -10,8 +10,15 @@
 //! * Opening validates every header field against the caller's expectation and the real
 //!   file size ([`validate_header`]).
 //!
-//! Caveat: a *named* segment cannot be sealed, so a hostile process with write access
-//! to the file could truncate it; mode 0600 limits that to the same user.
+//! * Creation reserves every page of the file (`fallocate`), so a full `/dev/shm` is a
+//!   [`CreateError::NoSpace`] at create, not a SIGBUS at the first write.
+//! * Opening a named segment refuses a file owned by another user or writable by group
+//!   or others ([`OpenError::Untrusted`]) unless [`OpenOptions::allow_foreign`] says so.
+//!
+//! Caveat: a *named* segment cannot be sealed, so a process with write access to the
+//! file (mode 0600 and the owner check limit that to the same user) could truncate it,
+//! and every process that has it mapped would die of SIGBUS on its next access. See
+//! "Threat model" in `docs/architecture.md`.
 //!
 //! # Examples
 //!
@@ -30,7 +37,7 @@ mod stale;
 mod validate;
 
 pub use name::check_name;
-pub use stale::{SegmentInfo, gc, list};
+pub use stale::{SegmentInfo, gc, gc_only, list};
 pub use validate::{Expect, validate_header};
 
 use crate::error::{CreateError, OpenError};
@@ -72,6 +79,127 @@ pub struct Segment {
     unlink: AtomicBool,
 }
 
+/// Options for opening a named segment: one shape for every handle kind (`open_with`
+/// on pipes, duplexes, queues and sync objects).
+///
+/// By default an opener refuses a segment file that another user owns or that group or
+/// others may write ([`OpenError::Untrusted`]): whoever can write the file can rewrite
+/// or truncate it under us. [`allow_foreign`](Self::allow_foreign) accepts such a file
+/// (a segment deliberately shared between users, say through a group), with that risk.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::segment::OpenOptions;
+/// let strict = OpenOptions::new();
+/// let lax = OpenOptions::new().allow_foreign(true);
+/// assert_ne!(strict, lax);
+/// assert_eq!(strict, OpenOptions::default());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    allow_foreign: bool,
+}
+
+impl OpenOptions {
+    /// The defaults: only files owned by our effective uid, not group/other writable.
+    pub const fn new() -> Self {
+        Self {
+            allow_foreign: false,
+        }
+    }
+
+    /// Also accept a file owned by another user or writable by group or others.
+    pub const fn allow_foreign(mut self, allow: bool) -> Self {
+        self.allow_foreign = allow;
+        self
+    }
+
+    /// Checks the owner and mode of an opened file (its `fstat`, so the inode checked
+    /// is the inode mapped).
+    pub(crate) fn check(&self, stat: &rustix::fs::Stat) -> Result<(), OpenError> {
+        let euid = rustix::process::geteuid().as_raw();
+        let mode = stat.st_mode & 0o7777;
+        if self.allow_foreign || (stat.st_uid == euid && mode & 0o022 == 0) {
+            Ok(())
+        } else {
+            Err(OpenError::Untrusted {
+                owner: stat.st_uid,
+                mode,
+                euid,
+            })
+        }
+    }
+}
+
+/// What the store behind `file` can hold: `(at most ever, free now)` in bytes. The
+/// file system's size and free space; for the kernel's internal tmpfs (memfds), which
+/// has no size of its own, memory plus swap and nothing for "free now" (page cache and
+/// reclaim make that figure meaningless). `None` if unknown.
+fn backing_store(file: &File) -> Option<(u64, Option<u64>)> {
+    let fs = rustix::fs::fstatvfs(file).ok()?;
+    if fs.f_blocks > 0 {
+        return Some((
+            fs.f_blocks.saturating_mul(fs.f_frsize),
+            Some(fs.f_bavail.saturating_mul(fs.f_frsize)),
+        ));
+    }
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib = |key: &str| {
+        meminfo.lines().find_map(|l| {
+            l.strip_prefix(key)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+    };
+    let total = kib("MemTotal:")?.saturating_add(kib("SwapTotal:").unwrap_or(0));
+    Some((total.saturating_mul(1024), None))
+}
+
+/// Sizes `file` to `len` bytes and reserves every page of it. `ftruncate` alone makes
+/// a sparse file: a full `/dev/shm` would then surface as SIGBUS at some later access
+/// in every process that maps the segment. A size that can never be backed (a
+/// multi-TiB capacity), or that exceeds what the file system has free now, fails
+/// before anything is allocated (so a hopeless request never fills `/dev/shm` for a
+/// moment); `fallocate` settles the races.
+fn reserve(file: &File, len: u64) -> Result<(), CreateError> {
+    if let Some((total, free)) = backing_store(file) {
+        let no_space = |limit| CreateError::NoSpace { wanted: len, limit };
+        if len > total {
+            return Err(no_space(Some(total)));
+        }
+        if free.is_some_and(|f| len > f) {
+            return Err(no_space(None));
+        }
+    }
+    use rustix::io::Errno;
+    // Mode 0: allocate and extend the size to `len` (the file is empty and private to
+    // us, so nobody sees it half-reserved).
+    let result = loop {
+        match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+            // A signal arrived mid-way; what is allocated stays allocated: go on.
+            Err(Errno::INTR) => continue,
+            other => break other,
+        }
+    };
+    match result {
+        Ok(()) => Ok(()),
+        // tmpfs: out of blocks (ENOSPC), the memory cgroup's charge failed (ENOMEM),
+        // beyond the largest file (EFBIG).
+        Err(Errno::NOSPC | Errno::NOMEM | Errno::FBIG) => Err(CreateError::NoSpace {
+            wanted: len,
+            limit: None,
+        }),
+        Err(e) => Err(CreateError::Io {
+            op: "fallocate",
+            source: e.into(),
+        }),
+    }
+}
+
 impl Segment {
     fn check_create(
         expect: &Expect,
@@ -108,13 +236,11 @@ impl Segment {
         Ok(header)
     }
 
-    /// Sizes, maps and initializes a private file; returns the mapping.
+    /// Sizes (reserving every page), maps and initializes a private file; returns the
+    /// mapping.
     fn build(file: File, header: &SegmentHeader) -> Result<Mapping, CreateError> {
         let cerr = |op| move |source| CreateError::Io { op, source };
-        rustix::fs::ftruncate(&file, header.total_len).map_err(|e| CreateError::Io {
-            op: "ftruncate",
-            source: e.into(),
-        })?;
+        reserve(&file, header.total_len)?;
         let map = Mapping::new(file, header.total_len).map_err(cerr("mmap"))?;
         map.write_header(header);
         // Rings need no initialization: zero bytes are empty rings with free endpoints.
@@ -123,7 +249,9 @@ impl Segment {
         Ok(map)
     }
 
-    /// Creates a named segment; fails with `AlreadyExists` if the name is taken.
+    /// Creates a named segment; fails with `AlreadyExists` if the name is taken, and
+    /// with `NoSpace` if its pages cannot all be reserved now (every page is, so a full
+    /// `/dev/shm` never shows up later as SIGBUS).
     pub fn create(name: &str, expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         Self::create_with(name, expect, capacity, 0)
     }
@@ -178,7 +306,8 @@ impl Segment {
         })
     }
 
-    /// Creates an anonymous segment (a sealed memfd).
+    /// Creates an anonymous segment (a sealed memfd), every page reserved (`NoSpace` if
+    /// that fails).
     pub fn create_anonymous(expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         Self::create_anonymous_with(expect, capacity, 0)
     }
@@ -215,8 +344,32 @@ impl Segment {
         })
     }
 
-    /// Opens a named segment and validates it against `expect`.
+    /// Opens a named segment and validates it against `expect`; refuses a file that
+    /// another user owns or that group or others may write ([`OpenError::Untrusted`]).
     pub fn open(name: &str, expect: &Expect) -> Result<Self, OpenError> {
+        Self::open_with(name, expect, OpenOptions::new())
+    }
+
+    /// [`open`](Self::open) with [`OpenOptions`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::layout::{ElemDesc, SegmentKind};
+    /// use shmlane::segment::{Expect, OpenOptions, Segment};
+    /// use shmlane::OpenError;
+    /// use std::os::unix::fs::PermissionsExt;
+    /// let e = Expect { kind: SegmentKind::Pipe, elem: ElemDesc::of::<u8>(), capacity: None };
+    /// let name = format!("doc-open-with-{}", std::process::id());
+    /// let _created = Segment::create(&name, &e, 64)?;
+    /// let path = format!("/dev/shm/shmlane.{name}");
+    /// std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    /// // Others may write it now, so they could truncate it under us:
+    /// assert!(matches!(Segment::open(&name, &e), Err(OpenError::Untrusted { mode: 0o666, .. })));
+    /// Segment::open_with(&name, &e, OpenOptions::new().allow_foreign(true))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open_with(name: &str, expect: &Expect, options: OpenOptions) -> Result<Self, OpenError> {
         check_name(name)?;
         let object = name::object_name(name);
         let fd = shm::open(object.as_str(), shm::OFlags::RDWR, Mode::empty()).map_err(|e| {
@@ -229,6 +382,11 @@ impl Segment {
                 }
             }
         })?;
+        let stat = rustix::fs::fstat(&fd).map_err(|e| OpenError::Io {
+            op: "fstat",
+            source: e.into(),
+        })?;
+        options.check(&stat)?;
         let mut seg = Self::open_mapping(File::from(fd), expect)?;
         seg.name = Some(name.to_owned());
         Ok(seg)

@@ -82,6 +82,27 @@ pub(crate) fn temp_object_name() -> String {
     format!("{TMP_PREFIX}{}.{n}", std::process::id())
 }
 
+/// A canonical decimal (no sign, no leading zero, not empty), as `format!` writes it.
+fn canonical<N: std::str::FromStr + ToString>(s: &str) -> Option<N> {
+    let n: N = s.parse().ok()?;
+    (n.to_string() == s).then_some(n)
+}
+
+/// The user name in a shm object name `shmlane.<name>`, if [`check_name`] accepts it
+/// (so never a temporary).
+pub(crate) fn parse_object(object: &str) -> Option<&str> {
+    let user = object.strip_prefix(PREFIX)?;
+    check_name(user).ok().map(|()| user)
+}
+
+/// `(pid, n)` of a temporary object name exactly as [`temp_object_name`] makes it:
+/// `shmlane.tmp.<pid>.<n>`, both canonical decimals, pid and n non-zero.
+pub(crate) fn parse_temp(object: &str) -> Option<(u32, u64)> {
+    let (pid, n) = object.strip_prefix(TMP_PREFIX)?.split_once('.')?;
+    let (pid, n) = (canonical::<u32>(pid)?, canonical::<u64>(n)?);
+    (pid != 0 && n != 0).then_some((pid, n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +131,41 @@ mod tests {
             assert_eq!(check_name(bad).unwrap_err().reason, why, "{bad:?}");
         }
         assert_eq!(object_name("demo"), "shmlane.demo");
+    }
+
+    #[test]
+    fn parsers_accept_exactly_what_we_make() {
+        let tmp = temp_object_name();
+        let (pid, n) = parse_temp(&tmp).unwrap();
+        assert_eq!(
+            (pid, format!("{TMP_PREFIX}{pid}.{n}")),
+            (std::process::id(), tmp)
+        );
+        for bad in [
+            "shmlane.tmp.",
+            "shmlane.tmp.12",
+            "shmlane.tmp.12.",
+            "shmlane.tmp..3",
+            "shmlane.tmp.+12.3",
+            "shmlane.tmp.012.3",
+            "shmlane.tmp.12.3.4",
+            "shmlane.tmp.0.3",
+            "shmlane.tmp.12.0",
+            "shmlane.tmp.x.3",
+            "shmlane.tmp.99999999999.3",
+            "other.tmp.12.3",
+        ] {
+            assert_eq!(parse_temp(bad), None, "{bad}");
+        }
+        assert_eq!(parse_object("shmlane.demo-1"), Some("demo-1"));
+        for bad in [
+            "shmlane.",
+            "shmlane.tmp.12.3",
+            "shmlane.a b",
+            "demo",
+            "shmlane..x",
+        ] {
+            assert_eq!(parse_object(bad), None, "{bad}");
+        }
     }
 }

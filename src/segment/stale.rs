@@ -3,6 +3,13 @@
 //! (typically left by a SIGKILLed creator). `create` removes such a segment instead of
 //! failing with `AlreadyExists`, so a crash never blocks a restart.
 //!
+//! A *malformed* file under one of our names (bad magic, failed validation, truncated,
+//! never initialized, garbage in the persisted word: a crash or a scribbler left it) is
+//! removed likewise once no live process has it mapped (`/proc/*/maps`, matched by
+//! device and inode, so a renamed or unlinked path still counts). Temporaries are
+//! removed only when their name parses as one `temp_object_name` made and their
+//! creator is dead; a name that does not parse as ours is never touched.
+//!
 //! Removal must never hit a live segment that replaced the stale one meanwhile: the
 //! stale file is first moved aside with an atomic `rename` to a private name, then its
 //! inode is compared with the one inspected; on a mismatch the file is put back.
@@ -10,7 +17,8 @@
 use super::mmap::Mapping;
 use super::name;
 use super::validate::{Expect, validate_header};
-use crate::layout::{ElemDesc, Endpoint, SegmentHeader, SegmentKind};
+use crate::error::OpenError;
+use crate::layout::{ElemDesc, Endpoint, INIT_READY, SegmentHeader, SegmentKind};
 use crate::platform::identity;
 use crate::primitive::Ordering;
 use crate::ring::Identity;
@@ -18,39 +26,119 @@ use crate::ring::endpoint::{self, Status};
 use rustix::fs::Mode;
 use rustix::shm;
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
 
-/// Maps the shm object `object` and validates its header against its own element
-/// description (any element type, any known kind).
-fn inspect(object: &str) -> Option<(Mapping, SegmentHeader, u64)> {
+/// A file's identity: `(st_dev, st_ino)`.
+type FileId = (u64, u64);
+
+/// What a look at one shm object found.
+enum Found {
+    /// A valid, initialized segment.
+    Segment(Mapping, SegmentHeader),
+    /// Not a usable segment, and why.
+    Malformed(String),
+    /// Another user's file, or one group or others may write: not mapped (its writers
+    /// could truncate it under us: SIGBUS), never removed.
+    Untrusted(String),
+}
+
+/// Opens the shm object `object` and classifies it: a segment whose header validates
+/// against its own element description (any element type, any known kind), or a
+/// malformed file. `None` if it cannot be opened or mapped (not ours to judge).
+fn inspect(object: &str) -> Option<(Found, rustix::fs::Stat)> {
     let fd = shm::open(object, shm::OFlags::RDWR, Mode::empty()).ok()?;
-    let file = File::from(fd);
-    let meta = file.metadata().ok()?;
-    let len = meta.len();
-    if len < crate::layout::HEADER_LEN {
-        return None;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    if let Err(e) = super::OpenOptions::new().check(&stat) {
+        return Some((Found::Untrusted(e.to_string()), stat));
     }
-    let map = Mapping::new(file, len).ok()?;
+    let len = u64::try_from(stat.st_size).ok()?;
+    if len < crate::layout::HEADER_LEN {
+        let e = OpenError::Truncated {
+            expected: crate::layout::HEADER_LEN,
+            found: len,
+        };
+        return Some((Found::Malformed(e.to_string()), stat));
+    }
+    let map = Mapping::new(File::from(fd), len).ok()?;
     let raw = map.header_bytes();
     let (h, _) = <SegmentHeader as zerocopy::FromBytes>::read_from_prefix(&raw).ok()?;
-    let kind = SegmentKind::from_u32(h.kind)?;
     let elem = ElemDesc {
         size: h.elem_size,
         align: h.elem_align,
         fingerprint: h.type_fingerprint,
         name: "",
     };
-    let h = validate_header(
-        &raw,
-        len,
-        &Expect {
-            kind,
-            elem,
-            capacity: None,
-        },
-    )
-    .ok()?;
-    Some((map, h, meta.ino()))
+    // An unknown kind fails the kind check (after magic and version).
+    let kind = SegmentKind::from_u32(h.kind).unwrap_or(SegmentKind::Pipe);
+    let expect = Expect {
+        kind,
+        elem,
+        capacity: None,
+    };
+    let h = match validate_header(&raw, len, &expect) {
+        Ok(h) => h,
+        Err(e) => return Some((Found::Malformed(e.to_string()), stat)),
+    };
+    // Acquire: pairs with the Release stores in `build` and `Segment::persist`.
+    let init = map.live().init.load(Ordering::Acquire);
+    let persisted = map.live().persisted.load(Ordering::Acquire);
+    // A final name is linked only after initialization, and `persist` stores 1.
+    let why = if init != INIT_READY {
+        OpenError::NotInitialized(init).to_string()
+    } else if persisted > 1 {
+        format!("garbage in the persisted word: {persisted:#x}")
+    } else {
+        return Some((Found::Segment(map, h), stat));
+    };
+    Some((Found::Malformed(why), stat))
+}
+
+/// The files live processes have mapped, read once from `/proc/*/maps`. Processes
+/// whose maps cannot be read (another user's, or non-dumpable ones, when we are not
+/// privileged enough) are not seen: a malformed file only they map loses its name (a
+/// name nobody can open anyway), never their mapping.
+#[derive(Debug, Default)]
+struct Mapped(std::collections::HashSet<FileId>);
+
+impl Mapped {
+    fn scan() -> Self {
+        let mut out = Self::default();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return out;
+        };
+        for entry in dir.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            // A process that exited meanwhile maps nothing; one we may not read is
+            // not seen (above).
+            if let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+                out.0.extend(maps.lines().filter_map(parse_maps_line));
+            }
+        }
+        out
+    }
+
+    /// Whether a live process (that we can see) has the file mapped.
+    fn in_use(&self, id: FileId) -> bool {
+        self.0.contains(&id)
+    }
+}
+
+/// `(device, inode)` of a file mapping in a `/proc/<pid>/maps` line
+/// (`start-end perms offset major:minor inode path`), `None` for anonymous memory.
+fn parse_maps_line(line: &str) -> Option<FileId> {
+    let mut fields = line.split_ascii_whitespace().skip(3);
+    let (major, minor) = fields.next()?.split_once(':')?;
+    let inode: u64 = fields.next()?.parse().ok()?;
+    let dev = rustix::fs::makedev(
+        u32::from_str_radix(major, 16).ok()?,
+        u32::from_str_radix(minor, 16).ok()?,
+    );
+    (inode != 0).then_some((dev, inode))
 }
 
 /// True if nothing alive can still use the segment.
@@ -97,7 +185,10 @@ fn endpoints<'a>(map: &'a Mapping, h: &SegmentHeader) -> Vec<(u32, &'static str,
 ///
 /// ```
 /// for info in shmlane::segment::list() {
-///     println!("{} {:?} stale={}", info.name, info.kind, info.stale);
+///     match &info.malformed {
+///         Some(why) => println!("{} malformed: {why} stale={}", info.name, info.stale),
+///         None => println!("{} {:?} stale={}", info.name, info.kind, info.stale),
+///     }
 /// }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,12 +210,48 @@ pub struct SegmentInfo {
     /// `(ring, "producer" | "consumer" | "member" | "user", status, owner pid, owner
     /// alive)` per endpoint (never-used table entries are left out).
     pub endpoints: Vec<(u32, &'static str, Status, u32, bool)>,
-    /// Whether `gc` (or a `create` of the same name) would remove it.
+    /// Why the file is not a usable segment (bad magic, truncated, failed validation,
+    /// not initialized, garbage in the persisted word), or why it was not looked into
+    /// (another user's, or writable by group or others: such a file is never mapped
+    /// by `ls`/`gc`, since its writers could truncate it under us, and never removed);
+    /// `None` for a valid segment. The fields above are then empty.
+    pub malformed: Option<String>,
+    /// Whether `gc` (or a `create` of the same name) would remove it: a valid segment
+    /// nothing alive uses, or a malformed file no live process has mapped.
     pub stale: bool,
 }
 
-fn info(object: &str) -> Option<SegmentInfo> {
-    let (map, h, _) = inspect(object)?;
+/// The `/proc/*/maps` scan, made at most once per `list` / `gc`, when first needed.
+#[derive(Default)]
+struct Scan(Option<Mapped>);
+
+impl Scan {
+    fn get(&mut self) -> &Mapped {
+        self.0.get_or_insert_with(Mapped::scan)
+    }
+}
+
+fn info(object: &str, scan: &mut Scan) -> Option<SegmentInfo> {
+    let name = name::parse_object(object)?.to_owned();
+    let (found, stat) = inspect(object)?;
+    let untrusted = matches!(found, Found::Untrusted(_));
+    let (map, h) = match found {
+        Found::Segment(map, h) => (map, h),
+        Found::Malformed(why) | Found::Untrusted(why) => {
+            return Some(SegmentInfo {
+                name,
+                kind: None,
+                capacity: 0,
+                elem_size: 0,
+                type_name: String::new(),
+                creator: (0, false),
+                persisted: false,
+                endpoints: Vec::new(),
+                malformed: Some(why),
+                stale: !untrusted && !scan.get().in_use((stat.st_dev, stat.st_ino)),
+            });
+        }
+    };
     let end = h
         .type_name
         .iter()
@@ -148,10 +275,7 @@ fn info(object: &str) -> Option<SegmentInfo> {
         })
         .collect();
     Some(SegmentInfo {
-        name: object
-            .strip_prefix(name::PREFIX)
-            .unwrap_or(object)
-            .to_owned(),
+        name,
         kind: SegmentKind::from_u32(h.kind),
         capacity: h.capacity,
         elem_size: h.elem_size,
@@ -166,6 +290,7 @@ fn info(object: &str) -> Option<SegmentInfo> {
         // Acquire: pairs with the Release store in `Segment::persist`.
         persisted: map.live().persisted.load(Ordering::Acquire) != 0,
         endpoints,
+        malformed: None,
         stale: is_stale(&map, &h),
     })
 }
@@ -176,24 +301,26 @@ fn objects() -> Vec<String> {
     };
     let mut v: Vec<String> = dir
         .filter_map(Result::ok)
-        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| n.starts_with(name::PREFIX))
         .collect();
     v.sort();
     v
 }
 
-/// Every readable shmlane segment in `/dev/shm` (temporaries excluded).
+/// Every shmlane segment in `/dev/shm` that can be opened, malformed ones included
+/// (temporaries and names that are not ours excluded).
 pub fn list() -> Vec<SegmentInfo> {
+    let mut scan = Scan::default();
     objects()
         .iter()
-        .filter(|o| !o.starts_with(name::TMP_PREFIX))
-        .filter_map(|o| info(o))
+        .filter_map(|o| info(o, &mut scan))
         .collect()
 }
 
-/// Removes stale segments and temporaries left by dead creators; returns the names of
-/// the shm objects removed.
+/// Removes stale segments, malformed files no live process maps, and temporaries left
+/// by dead creators; returns the names of the shm objects removed. Files whose names
+/// are not ones shmlane makes are never touched.
 ///
 /// # Examples
 ///
@@ -202,47 +329,68 @@ pub fn list() -> Vec<SegmentInfo> {
 /// assert!(removed.iter().all(|n| n.starts_with("shmlane.")));
 /// ```
 pub fn gc() -> Vec<String> {
-    let mut removed = Vec::new();
-    for object in objects() {
-        if let Some(rest) = object.strip_prefix(name::TMP_PREFIX) {
-            // shmlane.tmp.<pid>.<n>: a creator that died before linking it into place.
-            let pid = rest
-                .split('.')
-                .next()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(0);
-            if !identity::is_alive(Identity { pid, start: 0 })
-                && shm::unlink(object.as_str()).is_ok()
-            {
-                removed.push(object);
-            }
-        } else if reclaim(&object) {
-            removed.push(object);
-        }
-    }
-    removed
+    gc_only(|_| true)
 }
 
-/// Removes the shm object `object` if it is stale; true if it was removed. Unreadable
-/// or malformed files are left alone (they are not ours to judge).
-pub(super) fn reclaim(object: &str) -> bool {
-    let Some((map, h, ino)) = inspect(object) else {
-        return false;
-    };
-    if !is_stale(&map, &h) {
-        return false;
+/// [`gc`] restricted to the shm objects (`shmlane.<name>`, as in `/dev/shm`) for
+/// which `filter` returns true: e.g. one application's own names.
+///
+/// # Examples
+///
+/// ```
+/// let removed = shmlane::segment::gc_only(|object| object.starts_with("shmlane.myapp-"));
+/// assert!(removed.iter().all(|n| n.starts_with("shmlane.myapp-")));
+/// ```
+pub fn gc_only(mut filter: impl FnMut(&str) -> bool) -> Vec<String> {
+    let mut scan = Scan::default();
+    objects()
+        .into_iter()
+        .filter(|o| filter(o))
+        .filter(|o| removable(o, &mut scan).is_some_and(|id| remove_if_same(o, id)))
+        .collect()
+}
+
+/// The identity of the file `object` if `gc` may remove it now: a temporary named as
+/// we name them whose creator is dead and that no live process maps; a stale segment;
+/// a malformed file under one of our names that no live process maps.
+fn removable(object: &str, scan: &mut Scan) -> Option<FileId> {
+    if let Some((pid, _)) = name::parse_temp(object) {
+        let stat = rustix::fs::lstat(name::path(object)).ok()?;
+        let id = (stat.st_dev, stat.st_ino);
+        let dead = !identity::is_alive(Identity { pid, start: 0 });
+        return (dead && !scan.get().in_use(id)).then_some(id);
     }
-    drop(map);
+    name::parse_object(object)?;
+    let (found, stat) = inspect(object)?;
+    let id = (stat.st_dev, stat.st_ino);
+    match found {
+        Found::Segment(map, h) => is_stale(&map, &h).then_some(id),
+        Found::Malformed(_) => (!scan.get().in_use(id)).then_some(id),
+        Found::Untrusted(_) => None,
+    }
+}
+
+/// Removes the shm object `object` if it is stale or malformed and unused (as `gc`
+/// judges); true if it was removed.
+pub(super) fn reclaim(object: &str) -> bool {
+    removable(object, &mut Scan::default()).is_some_and(|id| remove_if_same(object, id))
+}
+
+/// Removes `object` if it is still the file `id`: moves it aside to a private name
+/// first, so a file that replaced it meanwhile is put back, never removed.
+fn remove_if_same(object: &str, id: FileId) -> bool {
     let grave = name::temp_object_name();
     if std::fs::rename(name::path(object), name::path(&grave)).is_err() {
         return false; // someone else removed or replaced it first
     }
-    let moved_ino = std::fs::metadata(name::path(&grave)).map(|m| m.ino()).ok();
-    if moved_ino != Some(ino) {
-        // We moved a segment that replaced the stale one in the meantime: put it back
+    let moved = rustix::fs::lstat(name::path(&grave))
+        .ok()
+        .map(|s| (s.st_dev, s.st_ino));
+    if moved != Some(id) {
+        // We moved a file that replaced the one inspected in the meantime: put it back
         // (link fails if yet another one took the name; that one is then the live one).
         let _ = std::fs::hard_link(name::path(&grave), name::path(object));
     }
     let _ = shm::unlink(grave.as_str());
-    moved_ino == Some(ino)
+    moved == Some(id)
 }

@@ -143,8 +143,12 @@ impl<E: 'static> Object<E> {
         Ok(Self::wrap(seg)?)
     }
 
-    fn open(name: &str) -> Result<Self, OpenError> {
-        Ok(Self::wrap(Segment::open(name, &Self::expect())?)?)
+    fn open(name: &str, options: crate::segment::OpenOptions) -> Result<Self, OpenError> {
+        Ok(Self::wrap(Segment::open_with(
+            name,
+            &Self::expect(),
+            options,
+        )?)?)
     }
 
     fn from_env(key: &str) -> Result<Self, OpenError> {
@@ -202,7 +206,17 @@ macro_rules! object_handle {
         impl$(<$t: $b>)? $ty$(<$t>)? {
             /// Opens a named object made by `create`, checking its kind and type.
             pub fn open(name: &str) -> Result<Self, OpenError> {
-                Object::<$e>::open(name).map(|obj| Self { obj })
+                Self::open_with(name, crate::segment::OpenOptions::new())
+            }
+
+            /// [`open`](Self::open) with
+            /// [`OpenOptions`](crate::segment::OpenOptions): e.g. accept a segment
+            /// file another user owns or others may write (refused by default).
+            pub fn open_with(
+                name: &str,
+                options: crate::segment::OpenOptions,
+            ) -> Result<Self, OpenError> {
+                Object::<$e>::open(name, options).map(|obj| Self { obj })
             }
 
             /// Opens the anonymous object a parent passed with `spawn_with(.., key)`.

@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// First eight bytes of every shmlane segment.
 pub const MAGIC: [u8; 8] = *b"SHMLANE\0";
 /// Version of this layout; an opener rejects any other.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes reserved for [`SegmentHeader`] plus [`SegmentLive`]; ring 0 starts here.
 pub const HEADER_LEN: u64 = 256;
 /// Offset of [`SegmentLive`] inside the header area.

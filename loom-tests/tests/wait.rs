@@ -15,8 +15,9 @@
 //! Two mutant builds show that the model sees the bugs it guards: with
 //! `--cfg shmlane_mutant_no_membarrier` (the waiter skips its heavy half) the tests of
 //! plain `prepare_wait` and of a fence request made while a notify is in flight fail;
-//! with `--cfg shmlane_mutant_no_fence` (the notifier ignores fence requests) the tests
-//! of a waiter holding a request fail.
+//! with `--cfg shmlane_mutant_no_fence` (the notifier ignores fence requests, and
+//! `notify_fenced` does not fence) the tests of a waiter holding a request and of the
+//! locks' protocol fail.
 #![cfg(shmlane_loom)]
 
 use loom::sync::Arc;
@@ -105,9 +106,12 @@ fn fence_request_never_loses_a_wakeup() {
 
 /// A pipe end's first sleep makes its request while a notify is in flight: the notify
 /// may miss the request, and the request's own heavy half must then make its publish
-/// visible.
+/// visible (and a notify that does see the request must fence).
 #[test]
-#[cfg_attr(shmlane_mutant_no_membarrier, should_panic(expected = "deadlock"))]
+#[cfg_attr(
+    any(shmlane_mutant_no_fence, shmlane_mutant_no_membarrier),
+    should_panic(expected = "deadlock")
+)]
 fn fence_request_covers_a_notify_in_flight() {
     loom::model(|| {
         let ec = Arc::new(EventCount::new());
@@ -144,6 +148,7 @@ fn a_skipped_wake_loses_nothing() {
 
 /// The locks' protocol: waiters announce with a plain fence, notifiers always fence.
 #[test]
+#[cfg_attr(shmlane_mutant_no_fence, should_panic(expected = "deadlock"))]
 fn notify_fenced_never_loses_a_wakeup() {
     loom::model(|| {
         let ec = Arc::new(EventCount::new());
@@ -163,9 +168,13 @@ fn notify_fenced_never_loses_a_wakeup() {
 
 /// The ring and the eventcount together: a consumer that sleeps (in `block_on`, with
 /// its fence request, as a pipe receiver does) whenever the ring is empty still
-/// receives every value.
+/// receives every value. Its first sleep makes the fence request (the heavy half), the
+/// second sleeps on it (the notifier's fence).
 #[test]
-#[cfg_attr(shmlane_mutant_no_membarrier, should_panic(expected = "deadlock"))]
+#[cfg_attr(
+    any(shmlane_mutant_no_fence, shmlane_mutant_no_membarrier),
+    should_panic(expected = "deadlock")
+)]
 fn ring_consumer_sleeps_and_is_woken() {
     loom::model(|| {
         let (mut tx, mut rx) = heap::<u32>(2).unwrap();

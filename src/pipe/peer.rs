@@ -80,8 +80,11 @@ impl Peer {
             return;
         }
         let (word, owner) = raw.peer(self.side);
-        if endpoint::status(word) == Status::Attached && !identity::is_alive(owner) {
-            raw.retire(self.side, word);
+        if endpoint::status(word) == Status::Attached {
+            crate::wait::stats::count_proc_read();
+            if !identity::is_alive(owner) {
+                raw.retire(self.side, word);
+            }
         }
     }
 }

@@ -176,14 +176,16 @@ impl EventCount {
     pub fn prepare_wait_fenced(&self) -> u32 {
         // Acquire (inside `key`): pairs with the Release bump in `wake_slow`.
         let key = self.epoch.key();
-        // One read-modify-write announces us and re-arms the wake (clears `WOKEN`): a
-        // notifier that sees the announcement also sees that nobody has woken us yet.
-        // Relaxed: the fence below orders it before the condition re-check.
-        let _ = self
-            .sleepers
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
-                Some(s.wrapping_add(1) & !WOKEN)
-            });
+        // Announce ourselves, then re-arm the wake (clear `WOKEN`) if a notifier claimed
+        // an earlier one: both before the fence, so a notifier ordered after it sees
+        // both, and one that saw the count without the clear is ordered before it (its
+        // publish is then visible to our re-check; `docs/architecture.md`). Two bounded
+        // steps rather than a CAS loop a peer scribbling on the word could keep failing.
+        // Relaxed: the fence below orders them before the condition re-check.
+        let before = self.sleepers.fetch_add(1, Ordering::Relaxed);
+        if before & WOKEN != 0 {
+            self.sleepers.fetch_and(!WOKEN, Ordering::Relaxed);
+        }
         // SYNC POINT: pairs with the fence in `notify` (when it sees a fence request) / `notify_fenced`.
         fence(Ordering::SeqCst);
         key

@@ -49,6 +49,8 @@ fn kill_asleep(role: &str, name: &str) {
     assert_eq!(status.signal(), Some(9), "{role}: killed asleep, {status}");
 }
 
+/// The surviving end makes no call before the takeover, so it never watches the killed
+/// child: no death-watcher callback (whose retire notifies) can run during a count.
 #[test]
 fn an_end_taken_over_from_a_killed_sleeper_pays_no_wakes() {
     // The receiver killed asleep on an empty ring; its successor receives awake.

@@ -119,8 +119,8 @@ impl EventCount {
     /// Claims the wake of the sleepers announced now and, if this call claimed it,
     /// wakes them. A notifier that loses the claim (or finds it taken) may skip: the
     /// winner's wake comes after its claim, so after every announcement the claim saw,
-    /// and an announcement it did not see cleared `WOKEN` first (the table in
-    /// [`crate::wait`]; `docs/architecture.md` has the argument).
+    /// and every later announcement clears `WOKEN`, so the next notify wakes again (the
+    /// table in [`crate::wait`]; `docs/architecture.md` has the argument).
     #[cold]
     fn wake_slow(&self) {
         // Relaxed: a plain claim; the epoch bump (Release) carries the publish.

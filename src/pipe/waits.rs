@@ -19,8 +19,13 @@ pub(crate) struct Waits<T> {
 }
 
 impl<T> Waits<T> {
-    /// Waits on `ring` for `peer`'s progress.
+    /// Waits on `ring` for `peer`'s progress. Call it once the end is claimed: it
+    /// resets the eventcount this end sleeps on, of which the end's owner is the only
+    /// possible sleeper, so that a previous owner killed in its sleep leaves no
+    /// announcement (every notify would wake) or fence request (every notify would
+    /// fence) behind ([`EventCount::reset_owned`](crate::wait::EventCount::reset_owned)).
     pub(crate) fn new(ring: &RawRing<T>, peer: Side) -> Self {
+        ring.waits_for(peer).reset_owned();
         Self {
             ring: ring.share(),
             peer,

@@ -10,8 +10,10 @@ use std::time::Instant;
 /// Fields:
 /// 1. `epoch`: the futex word. Bumped by a notifier that saw a sleeper; a waiter sleeps
 ///    only while it still holds the value it read before announcing itself.
-/// 2. `sleepers`: bits 0..16 count the waiters that have announced themselves and not
-///    yet left; bits 16..32 count the fence requests of waiters that sleep often and
+/// 2. `sleepers`: bits 0..15 count the waiters that have announced themselves and not
+///    yet left; bit 15 (`WOKEN`) says a notifier has already woken them, so later
+///    notifiers skip the system call until a waiter announces itself again (which
+///    clears it); bits 16..32 count the fence requests of waiters that sleep often and
 ///    would rather have notifiers fence than pay `membarrier` per sleep.
 ///
 /// All-zero bytes are a valid, idle eventcount. A hostile peer can garble both words;
@@ -33,7 +35,10 @@ pub struct EventCount {
 }
 
 /// Mask of the sleeper count in the `sleepers` word.
-const SLEEPERS: u32 = FENCE_REQUEST - 1;
+const SLEEPERS: u32 = WOKEN - 1;
+/// Set by the notifier that wakes the announced sleepers; cleared by every announcement.
+/// While it is set a notify costs no system call: one sleep costs at most one wake.
+const WOKEN: u32 = 1 << 15;
 /// One fence request in the `sleepers` word.
 const FENCE_REQUEST: u32 = 1 << 16;
 
@@ -84,7 +89,7 @@ impl EventCount {
             // Relaxed: ordered by the fence above.
             word = self.sleepers.load(Ordering::Relaxed);
         }
-        if word & SLEEPERS != 0 {
+        if word & SLEEPERS != 0 && word & WOKEN == 0 {
             self.wake_slow();
         }
     }
@@ -105,15 +110,25 @@ impl EventCount {
         #[cfg(not(shmlane_mutant_no_fence))]
         fence(Ordering::SeqCst);
         // Relaxed: the fence above orders this load; it needs no synchronizes-with edge.
-        if self.sleepers.load(Ordering::Relaxed) & SLEEPERS != 0 {
+        let word = self.sleepers.load(Ordering::Relaxed);
+        if word & SLEEPERS != 0 && word & WOKEN == 0 {
             self.wake_slow();
         }
     }
 
+    /// Claims the wake of the sleepers announced now and, if this call claimed it,
+    /// wakes them. A notifier that loses the claim (or finds it taken) may skip: the
+    /// winner's wake comes after its claim, so after every announcement the claim saw,
+    /// and every later announcement clears `WOKEN`, so the next notify wakes again (the
+    /// table in [`crate::wait`]; `docs/architecture.md` has the argument).
     #[cold]
     fn wake_slow(&self) {
-        // A waiter that reads the new epoch in futex_wait also sees our publish.
-        self.epoch.wake();
+        // Relaxed: a plain claim; the epoch bump (Release) carries the publish.
+        let before = self.sleepers.fetch_or(WOKEN, Ordering::Relaxed);
+        if before & WOKEN == 0 && before & SLEEPERS != 0 {
+            // A waiter that reads the new epoch in futex_wait also sees our publish.
+            self.epoch.wake();
+        }
     }
 
     /// Announces a waiter; returns the key to pass to [`wait`](Self::wait).
@@ -161,8 +176,16 @@ impl EventCount {
     pub fn prepare_wait_fenced(&self) -> u32 {
         // Acquire (inside `key`): pairs with the Release bump in `wake_slow`.
         let key = self.epoch.key();
-        // Relaxed: the fence below orders the increment before the condition re-check.
-        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // Announce ourselves, then re-arm the wake (clear `WOKEN`) if a notifier claimed
+        // an earlier one: both before the fence, so a notifier ordered after it sees
+        // both, and one that saw the count without the clear is ordered before it (its
+        // publish is then visible to our re-check; `docs/architecture.md`). Two bounded
+        // steps rather than a CAS loop a peer scribbling on the word could keep failing.
+        // Relaxed: the fence below orders them before the condition re-check.
+        let before = self.sleepers.fetch_add(1, Ordering::Relaxed);
+        if before & WOKEN != 0 {
+            self.sleepers.fetch_and(!WOKEN, Ordering::Relaxed);
+        }
         // SYNC POINT: pairs with the fence in `notify` (when it sees a fence request) / `notify_fenced`.
         fence(Ordering::SeqCst);
         key
@@ -198,6 +221,32 @@ impl EventCount {
     pub fn withdraw_fence(&self) {
         // Relaxed: only a counter; a notifier that still sees it fences once more.
         self.sleepers.fetch_sub(FENCE_REQUEST, Ordering::Relaxed);
+    }
+
+    /// Forgets every announced sleeper and fence request: for the new owner of an
+    /// eventcount that only its owner ever sleeps on (a pipe end's), when it takes the
+    /// end over. A previous owner killed while asleep never withdrew its announcement
+    /// or its fence request, so without this every notify would pay a `FUTEX_WAKE` (or
+    /// a fence) for the life of the segment.
+    ///
+    /// Call it before the first wait, while no waiter of this eventcount can be
+    /// announced. A notifier racing with it that still saw the old count wakes the
+    /// epoch once more (a spurious wake-up of nobody); none can be lost, since nobody
+    /// is waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ec = shmlane::wait::EventCount::new();
+    /// let _key = ec.prepare_wait(); // a waiter that then died
+    /// ec.request_fence();
+    /// ec.reset_owned();
+    /// assert_eq!((ec.sleepers(), ec.fence_requests()), (0, 0));
+    /// ```
+    pub fn reset_owned(&self) {
+        // Relaxed: the caller makes no announcement before this store in program order
+        // that it could hide, and a notifier's stale view costs one spurious wake.
+        self.sleepers.store(0, Ordering::Relaxed);
     }
 
     /// Withdraws an announcement made by [`prepare_wait`](Self::prepare_wait).
@@ -266,6 +315,54 @@ mod tests {
         let sleeps = waiter.join().unwrap();
         assert!(sleeps <= 1, "woken once, not by timeout loops");
         assert_eq!(ec.sleepers(), 0);
+    }
+
+    #[test]
+    fn one_sleep_costs_one_wake_however_many_notifies() {
+        // Every futex wake bumps the epoch once, so the epoch counts the wakes (the
+        // process-wide futex counters would also count other tests' wakes).
+        let ec = EventCount::new();
+        let key = ec.prepare_wait();
+        for _ in 0..1000 {
+            ec.notify();
+            ec.notify_fenced();
+        }
+        assert_eq!(ec.epoch.key(), key.wrapping_add(1), "one wake, not 2000");
+        ec.wait(key, Instant::now()); // the epoch moved: returns at once
+        assert_eq!(ec.sleepers(), 0);
+        ec.notify();
+        assert_eq!(ec.epoch.key(), key.wrapping_add(1), "nobody announced");
+        // The next sleep re-arms the wake.
+        let key = ec.prepare_wait();
+        ec.notify();
+        ec.notify();
+        assert_eq!(ec.epoch.key(), key.wrapping_add(1));
+        ec.cancel_wait();
+    }
+
+    #[test]
+    fn a_fence_request_does_not_change_the_wake_count() {
+        let ec = EventCount::new();
+        ec.request_fence();
+        let key = ec.prepare_wait_fenced();
+        for _ in 0..100 {
+            ec.notify();
+        }
+        assert_eq!(ec.epoch.key(), key.wrapping_add(1));
+        ec.cancel_wait();
+        ec.withdraw_fence();
+        assert_eq!((ec.sleepers(), ec.fence_requests()), (0, 0));
+    }
+
+    #[test]
+    fn reset_owned_forgets_a_dead_sleeper() {
+        let ec = EventCount::new();
+        let key = ec.prepare_wait(); // announced, then "killed"
+        ec.request_fence();
+        ec.reset_owned();
+        ec.notify();
+        assert_eq!(ec.epoch.key(), key, "no wake for the dead sleeper");
+        assert_eq!((ec.sleepers(), ec.fence_requests()), (0, 0));
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! | step | waiter                                   | notifier                               |
 //! |------|------------------------------------------|----------------------------------------|
 //! | 1    | `key = epoch` (Acquire)                  | publish the state change (Release)     |
-//! | 2    | `sleepers += 1`                          | light fence (a compiler barrier)       |
+//! | 2    | `sleepers += 1`, clearing `WOKEN`        | light fence (a compiler barrier)       |
 //! | 3    | `fence(SeqCst)`, then the heavy fence    | load `sleepers`; if a fence request is |
 //! |      | (`membarrier`) unless it holds a request |   there: `fence(SeqCst)`, load again   |
-//! | 4    | re-check the condition; ready → cancel   | if `sleepers > 0`: `epoch += 1`, wake  |
+//! | 4    | re-check the condition; ready → cancel   | if `sleepers > 0` and not `WOKEN`:     |
+//! |      |                                          |   claim by setting `WOKEN`; the winner |
+//! |      |                                          |   does `epoch += 1` and the wake       |
 //! | 5    | `futex_wait(epoch, key, tick)`           |                                        |
 //!
 //! The fences forbid the store-buffer outcome where the waiter misses the notifier's
@@ -20,7 +22,8 @@
 //! waiter holding a fence request ([`EventCount::request_fence`]), as two `SeqCst`
 //! fences. If the notifier sees `sleepers > 0` it bumps `epoch` before the wake, so a
 //! waiter that has not yet reached `futex_wait` finds `epoch != key` and returns at
-//! once.
+//! once. The claim (`WOKEN`) makes one sleep cost at most one wake, however many
+//! notifies arrive before the woken waiter runs again.
 //!
 //! Why two ways: a publish with a `SeqCst` fence waits for its store to leave the store
 //! buffer, which costs a streaming sender about a quarter of its rate; a `membarrier`
@@ -152,20 +155,53 @@ pub(crate) enum Poll<R> {
 #[error("timed out")]
 pub struct TimedOut;
 
+/// Where the waiting loops read the time: the real clock in production; the loom
+/// models inject a deterministic one (every read one step later), so that the model's
+/// executions do not depend on the host's timing.
+pub(crate) trait Clock {
+    /// The current time.
+    fn now(&mut self) -> Instant;
+}
+
+/// The monotonic clock.
+pub(crate) struct RealClock;
+
+impl Clock for RealClock {
+    #[inline]
+    fn now(&mut self) -> Instant {
+        Instant::now()
+    }
+}
+
 /// Waits until `poll` is ready or `deadline` passes.
 ///
 /// `poll(slow)` checks the condition; with `slow == true` it may also run expensive
 /// checks (peer liveness). `ec` is the eventcount the party that makes `poll` ready
 /// notifies after publishing: with [`EventCount::notify`] if the caller passes its
 /// `request`, with `notify_fenced` if it passes `None`.
+#[inline]
 pub(crate) fn block_on<R>(
+    ec: &EventCount,
+    request: Option<&mut FenceRequest>,
+    mode: WaitMode,
+    deadline: Option<Instant>,
+    poll: impl FnMut(bool) -> Poll<R>,
+) -> Result<R, TimedOut> {
+    block_on_with(&mut RealClock, ec, request, mode, deadline, poll)
+}
+
+/// [`block_on`] with the clock injected: the production loop, which the loom models
+/// drive through [`model`] with a deterministic clock (the peer's liveness and the
+/// deadline are the caller's `poll` and `deadline`).
+pub(crate) fn block_on_with<R>(
+    clock: &mut impl Clock,
     ec: &EventCount,
     request: Option<&mut FenceRequest>,
     mode: WaitMode,
     deadline: Option<Instant>,
     mut poll: impl FnMut(bool) -> Poll<R>,
 ) -> Result<R, TimedOut> {
-    if let Some(done) = spin_first(mode, deadline, &mut poll) {
+    if let Some(done) = spin_first(clock, mode, deadline, &mut poll) {
         // A `Sleep` waiter keeps its request: it sleeps whenever it has to wait at all.
         if let Some(r) = request.filter(|_| mode != WaitMode::Sleep) {
             r.after_calm_wait(ec);
@@ -174,7 +210,7 @@ pub(crate) fn block_on<R>(
     }
     let mut cap_first = request.is_some_and(|r| !r.before_sleep(ec));
     loop {
-        let now = Instant::now();
+        let now = clock.now();
         if deadline.is_some_and(|d| now >= d) {
             return Err(TimedOut);
         }
@@ -191,13 +227,94 @@ pub(crate) fn block_on<R>(
             ec.cancel_wait();
             return Ok(r);
         }
+        // Announced (and holding a fence request, if any), not yet asleep: the state a
+        // waiter killed in its sleep leaves behind.
+        #[cfg(not(shmlane_loom))]
+        crate::fault::point("wait.before_sleep");
         ec.wait(key, until);
         // Woken (or spurious): cheap check. Tick expired: also the slow checks
-        // (peer liveness), which cost a /proc read and must not run per wake-up.
-        let slow = Instant::now() >= until;
+        // (peer liveness), which may cost a /proc read and must not run per wake-up.
+        let slow = clock.now() >= until;
         if let Poll::Ready(r) = poll(slow) {
             return Ok(r);
         }
+    }
+}
+
+/// The production wait loop ([`block_on_with`]) as the loom models in `loom-tests/`
+/// drive it: deadline `None`, a deterministic clock, `poll` never slow (liveness is the
+/// caller's business, and the model has no processes to lose).
+#[cfg(shmlane_loom)]
+#[doc(hidden)]
+pub mod model {
+    use super::{Clock, EventCount, FenceRequest, Poll, WaitMode, block_on_with};
+    use std::time::{Duration, Instant};
+
+    /// A clock that advances one millisecond per read.
+    struct StepClock(Instant);
+
+    impl Clock for StepClock {
+        fn now(&mut self) -> Instant {
+            self.0 += Duration::from_millis(1);
+            self.0
+        }
+    }
+
+    /// One waiting end: its fence request, kept across waits as a pipe end keeps it.
+    #[derive(Debug, Default)]
+    pub struct Waiter(FenceRequest);
+
+    impl Waiter {
+        /// A waiter that has already asked `ec`'s notifiers for fences (as after a wait
+        /// that slept), so its next sleep announces itself without `membarrier`.
+        pub fn holding_request(ec: &EventCount) -> Self {
+            let mut r = FenceRequest::default();
+            assert!(r.before_sleep(ec));
+            Self(r)
+        }
+
+        /// `wait::block_on(ec, Some(request), mode, None, ..)` until `ready()`; the
+        /// notifiers use [`EventCount::notify`].
+        pub fn wait_until(
+            &mut self,
+            ec: &EventCount,
+            mode: WaitMode,
+            mut ready: impl FnMut() -> bool,
+        ) {
+            let r = block_on_with(
+                &mut StepClock(Instant::now()),
+                ec,
+                Some(&mut self.0),
+                mode,
+                None,
+                |_| {
+                    if ready() {
+                        Poll::Ready(())
+                    } else {
+                        Poll::Pending
+                    }
+                },
+            );
+            assert!(r.is_ok(), "no deadline, no time-out");
+        }
+
+        /// Withdraws the fence request, as a pipe end does when dropped.
+        pub fn withdraw(&mut self, ec: &EventCount) {
+            self.0.withdraw(ec);
+        }
+    }
+
+    /// `wait::block_on(ec, None, mode, None, ..)` until `ready()`: the protocol of the
+    /// cross-process locks, whose notifiers use [`EventCount::notify_fenced`].
+    pub fn wait_until_fenced(ec: &EventCount, mode: WaitMode, mut ready: impl FnMut() -> bool) {
+        let r = block_on_with(&mut StepClock(Instant::now()), ec, None, mode, None, |_| {
+            if ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        assert!(r.is_ok(), "no deadline, no time-out");
     }
 }
 
@@ -227,7 +344,7 @@ pub(crate) fn block_on_armed<R>(
     mut poll: impl FnMut(bool) -> Poll<R>,
     mut arm: impl FnMut() -> Arm,
 ) -> Result<R, TimedOut> {
-    if let Some(done) = spin_first(mode, deadline, &mut poll) {
+    if let Some(done) = spin_first(&mut RealClock, mode, deadline, &mut poll) {
         return done;
     }
     let mut next_slow = Instant::now() + TICK;
@@ -269,6 +386,7 @@ fn nap(epoch: &Epoch, key: u32, until: Instant) {
 /// The spinning phase every mode starts with: `Some` if it ended the wait (always, in
 /// [`WaitMode::Spin`]), `None` if the caller should go on to sleep.
 fn spin_first<R>(
+    clock: &mut impl Clock,
     mode: WaitMode,
     deadline: Option<Instant>,
     poll: &mut impl FnMut(bool) -> Poll<R>,
@@ -286,7 +404,7 @@ fn spin_first<R>(
                 if let Poll::Ready(r) = poll(slow) {
                     return Some(Ok(r));
                 }
-                if slow && deadline.is_some_and(|d| Instant::now() >= d) {
+                if slow && deadline.is_some_and(|d| clock.now() >= d) {
                     return Some(Err(TimedOut));
                 }
             }
@@ -296,7 +414,7 @@ fn spin_first<R>(
             // poll only reads lines the peer writes, so polling often costs the peer
             // nothing, and a backoff that has grown to 64 pauses would sit between the
             // peer's publish and our noticing it (a reply within a round trip pays it).
-            let start = Instant::now();
+            let start = clock.now();
             let mut n: u32 = 0;
             loop {
                 spin_hint();
@@ -305,7 +423,7 @@ fn spin_first<R>(
                 }
                 n = n.wrapping_add(1);
                 if n.is_multiple_of(BLOCKING_CLOCK_EVERY) {
-                    let spent = start.elapsed();
+                    let spent = clock.now().saturating_duration_since(start);
                     if spent >= SPIN_BUDGET {
                         return None;
                     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static WAITS: AtomicU64 = AtomicU64::new(0);
 static WAKES: AtomicU64 = AtomicU64::new(0);
+static PROC_READS: AtomicU64 = AtomicU64::new(0);
 
 /// Futex calls made by this process so far.
 ///
@@ -36,4 +37,22 @@ pub(crate) fn count_wait() {
 
 pub(crate) fn count_wake() {
     WAKES.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Peer liveness checks made by reading `/proc` (several system calls each) so far in
+/// this process: none while the death watcher watches the peer through a pidfd.
+///
+/// # Examples
+///
+/// ```
+/// let before = shmlane::wait::stats::proc_liveness_reads();
+/// assert!(shmlane::wait::stats::proc_liveness_reads() >= before);
+/// ```
+pub fn proc_liveness_reads() -> u64 {
+    // Relaxed: an independent statistic.
+    PROC_READS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn count_proc_read() {
+    PROC_READS.fetch_add(1, Ordering::Relaxed);
 }

@@ -162,6 +162,10 @@ impl<T: Pod> Receiver<T> {
     pub(crate) fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
         let r = self.waits.block_on(self.mode, deadline, |slow| {
             if slow {
+                // A wait that contradicts what we know could never end: say so.
+                if let Err(c) = self.ring.verify() {
+                    return Poll::Ready(Err(Blocked::Corrupted(c)));
+                }
                 self.peer.check_alive(self.ring.raw());
             }
             match self.ring.available() {

@@ -142,6 +142,10 @@ impl<T: Pod> Sender<T> {
     pub(crate) fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
         let r = self.waits.block_on(self.mode, deadline, |slow| {
             if slow {
+                // A wait that contradicts what we know could never end: say so.
+                if let Err(c) = self.ring.verify() {
+                    return Poll::Ready(Err(Blocked::Corrupted(c)));
+                }
                 self.peer.check_alive(self.ring.raw());
             }
             if self.peer.gone(self.ring.raw()) {

@@ -132,12 +132,24 @@ impl<C, S> Region<C, S> {
         unsafe { self.slots.add(i).as_ref() }
     }
 
-    /// Pointer to the first slot, with provenance over all `capacity` slots, for
-    /// callers that hand out runs of contiguous slots.
-    #[cfg(not(shmlane_loom))]
+    /// The `len` contiguous slots from index `i` (not a position: no wrap).
+    ///
+    /// # Panics
+    ///
+    /// If the run does not lie inside the region (`i + len > capacity`). A real check,
+    /// not a debug assertion: it is what keeps a miscomputed length from addressing
+    /// memory past the ring. Callers pass lengths validated against `capacity`, so it
+    /// never fires on any input a peer can write.
     #[inline(always)]
-    pub(crate) fn slots_ptr(&self) -> NonNull<S> {
-        self.slots
+    pub(crate) fn run(&self, i: usize, len: usize) -> &[S] {
+        assert!(
+            i as u64 <= self.capacity && len as u64 <= self.capacity - i as u64,
+            "slot run outside the region"
+        );
+        // SAFETY: `i + len <= capacity` (checked above), so the run is in bounds
+        // (invariant 2, whose pointer has provenance over every slot); `&self` keeps
+        // the memory alive.
+        unsafe { core::slice::from_raw_parts(self.slots.add(i).as_ptr(), len) }
     }
 
     /// A second handle on the same memory.
@@ -169,8 +181,17 @@ mod tests {
         for pos in [0u64, 5, 6, 7, u64::MAX] {
             assert_eq!(*r.slot(pos), 10 + (pos % 4) as u8);
         }
+        assert_eq!(r.run(1, 3), &[11, 12, 13]);
+        assert!(r.run(4, 0).is_empty());
         let twin = r.share();
         drop(r);
         assert_eq!(*twin.slot(9), 11, "the twin keeps the memory alive");
+    }
+
+    #[test]
+    #[should_panic(expected = "slot run outside the region")]
+    fn a_run_past_the_end_is_refused() {
+        let r = Region::heap(Box::new(0u8), vec![0u8; 4].into_boxed_slice());
+        let _ = r.run(3, 2);
     }
 }

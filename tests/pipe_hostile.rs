@@ -134,3 +134,39 @@ fn send_blocked_on_freed_receiver_word_is_corrupted() {
     assert!(matches!(r, Err(SendError::Corrupted(0, _))), "{r:?}");
     std::mem::forget(rx);
 }
+
+/// An attached endpoint word: pid, generation, status 1 (attached).
+fn attached(pid: u32, generation: u64) -> u64 {
+    (u64::from(pid) << 32) | (generation << 2) | 1
+}
+
+/// Issue 12 item 6: the receiver waits on an empty ring whose sender was never
+/// claimed; a peer writes the sender's endpoint word to name this very process
+/// (start time unknown, so it passes for us), although this process holds no sender:
+/// nobody will ever publish, close or die for that word.
+#[test]
+fn recv_blocked_on_word_naming_this_process_is_corrupted() {
+    let name = unique("me");
+    let pipe = Pipe::<u64>::create(&name, 4).unwrap();
+    let mut rx = pipe.receiver().unwrap();
+    let receiving = std::thread::spawn(move || rx.recv());
+    poke(&name, PRODUCER + 8, 0); // start: unknown
+    poke(&name, PRODUCER, attached(std::process::id(), 1));
+    let r = watchdog("recv", move || receiving.join().unwrap());
+    assert!(matches!(r, Err(RecvError::Corrupted(_))), "{r:?}");
+}
+
+/// The converse: the sender's word names this process because this process does hold
+/// the sender (claimed through a second mapping of the segment), which sends only
+/// after the receiver has waited through several slow-path ticks: no `Corrupted`.
+#[test]
+fn recv_waiting_on_a_sender_held_here_is_not_corrupted() {
+    let name = unique("meok");
+    let pipe = Pipe::<u64>::create(&name, 4).unwrap();
+    let mut rx = pipe.receiver().unwrap();
+    let mut tx = Pipe::<u64>::open(&name).unwrap().sender().unwrap();
+    let receiving = std::thread::spawn(move || rx.recv());
+    std::thread::sleep(Duration::from_millis(300)); // several wait ticks (not asserted)
+    tx.send(7).unwrap();
+    assert_eq!(watchdog("recv", move || receiving.join().unwrap()), Ok(7));
+}

@@ -3,7 +3,7 @@
 use super::peer::Peer;
 use super::sender::Blocked;
 use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvError};
-use crate::ring::spsc::Consumer;
+use crate::ring::spsc::{Consumer, Side};
 use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
 use std::time::{Duration, Instant};
@@ -33,6 +33,9 @@ pub struct Receiver<T: Pod> {
     pub(super) waits: super::Waits<T>,
     pub(super) peer: Peer,
     pub(super) mode: WaitMode,
+    /// This end in the process's held-ends registry. Last field: dropped after the
+    /// ring end has released its endpoint word.
+    pub(super) held: super::held::Held,
 }
 
 impl<T: Pod> Receiver<T> {
@@ -165,6 +168,9 @@ impl<T: Pod> Receiver<T> {
                 // A wait that contradicts what we know could never end: say so.
                 if let Err(c) = self.ring.verify() {
                     return Poll::Ready(Err(Blocked::Corrupted(c)));
+                }
+                if self.held.names_me_falsely(self.ring.raw(), Side::Producer) {
+                    return Poll::Ready(Err(Blocked::Corrupted(self.ring.raw().corrupted())));
                 }
                 self.peer.check_alive(self.ring.raw());
             }

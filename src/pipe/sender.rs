@@ -2,7 +2,7 @@
 
 use super::peer::Peer;
 use crate::error::{Corrupted, PushError, SendError, SendTimeoutError, TrySendError};
-use crate::ring::spsc::Producer;
+use crate::ring::spsc::{Producer, Side};
 use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
 use std::time::{Duration, Instant};
@@ -38,6 +38,9 @@ pub struct Sender<T: Pod> {
     pub(super) waits: super::Waits<T>,
     pub(super) peer: Peer,
     pub(super) mode: WaitMode,
+    /// This end in the process's held-ends registry. Last field: dropped after the
+    /// ring end has released its endpoint word.
+    pub(super) held: super::held::Held,
 }
 
 impl<T: Pod> Sender<T> {
@@ -145,6 +148,9 @@ impl<T: Pod> Sender<T> {
                 // A wait that contradicts what we know could never end: say so.
                 if let Err(c) = self.ring.verify() {
                     return Poll::Ready(Err(Blocked::Corrupted(c)));
+                }
+                if self.held.names_me_falsely(self.ring.raw(), Side::Consumer) {
+                    return Poll::Ready(Err(Blocked::Corrupted(self.ring.raw().corrupted())));
                 }
                 self.peer.check_alive(self.ring.raw());
             }

@@ -238,6 +238,17 @@ impl<T> RawRing<T> {
         }
     }
 
+    /// The error for a contradiction found outside the positions (an endpoint word):
+    /// the positions as they are now, for the report.
+    pub(crate) fn corrupted(&self) -> Corrupted {
+        Corrupted {
+            // Relaxed: read for an error message only.
+            head: self.ctrl().head.load(Ordering::Relaxed),
+            tail: self.ctrl().tail.load(Ordering::Relaxed),
+            capacity: self.capacity(),
+        }
+    }
+
     /// A second handle to the same memory (no endpoint claimed).
     pub(crate) fn share(&self) -> Self {
         Self(self.0.share())

@@ -140,6 +140,19 @@ impl<T: Pod> Receiver<T> {
 
     /// Borrows up to `max` ready values in place without waiting (see
     /// [`Consumer::read_chunk`](crate::ring::spsc::Consumer::read_chunk)).
+    ///
+    /// The values lie in memory the sender's process can write: it may change them
+    /// under you (read each once and validate the copy), never make the chunk reach
+    /// outside the ring (see [`Chunk`](crate::ring::spsc::Chunk)).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmlane::pipe::channel::<u16>(8)?;
+    /// tx.send_slice(&[4, 5])?;
+    /// let c = rx.read_chunk(8)?;
+    /// assert_eq!((c.len(), c.get(1)), (2, 5));
+    /// c.commit_all();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_chunk(
         &mut self,
         max: usize,

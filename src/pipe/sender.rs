@@ -133,7 +133,18 @@ impl<T: Pod> Sender<T> {
     }
 
     /// Borrows `n` free slots in place without waiting (see
-    /// [`Producer::write_chunk`](crate::ring::spsc::Producer::write_chunk)).
+    /// [`Producer::write_chunk`](crate::ring::spsc::Producer::write_chunk)); a sender
+    /// claimed over garbage positions gets `ChunkError::Corrupted`.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmlane::pipe::channel::<u16>(8)?;
+    /// let mut c = tx.write_chunk(2)?;
+    /// c.set(0, 4);
+    /// c.set(1, 5);
+    /// c.commit_all();
+    /// assert_eq!(rx.recv()?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_chunk(
         &mut self,
         n: usize,

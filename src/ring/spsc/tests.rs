@@ -256,3 +256,28 @@ fn reattach_over_garbage_positions_reports_corrupted() {
         assert_eq!(raw.ctrl().head.load(Ordering::Relaxed), head);
     }
 }
+
+/// Issue 12 item 6 at the ring level: `verify` reports shared words that contradict
+/// what the end knows, and passes a healthy full or empty ring.
+#[test]
+fn verify_reports_contradictions_only() {
+    let ring = HeapRing::<u64>::new(2).unwrap();
+    let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    assert_eq!((tx.verify(), rx.verify()), (Ok(()), Ok(())));
+    tx.push_slice(&[1, 2]).unwrap();
+    assert_eq!(tx.verify(), Ok(()), "full is no contradiction");
+    ring.scribble_positions(Some(0), None); // tail rewritten to head
+    assert!(tx.verify().is_err());
+    ring.scribble_positions(Some(2), None);
+    assert_eq!(tx.verify(), Ok(()));
+    assert_eq!(rx.pop(), Ok(1));
+    ring.scribble_positions(None, Some(0)); // head rewritten: only rx writes it
+    assert!(rx.verify().is_err());
+    ring.scribble_positions(None, Some(1));
+    assert_eq!(rx.verify(), Ok(()));
+    // the peer's word back to "free" although it has moved its position
+    rx.control().producer.word.store(0, Ordering::Relaxed);
+    assert!(rx.verify().is_err());
+    tx.control().consumer.word.store(0, Ordering::Relaxed);
+    assert!(tx.verify().is_err());
+}

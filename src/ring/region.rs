@@ -89,12 +89,14 @@ impl<C, S> Region<C, S> {
         capacity: u64,
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Self {
-        debug_assert!(capacity.is_power_of_two());
-        debug_assert!(control_len as usize >= core::mem::size_of::<C>());
-        debug_assert_eq!(base.as_ptr() as usize % core::mem::align_of::<C>(), 0);
+        // Real checks (once per handle, never per message): a zero capacity would make
+        // the index mask all ones, and the others guard the control block's accesses.
+        assert!(capacity.is_power_of_two(), "ring capacity {capacity}");
+        assert!(control_len as usize >= core::mem::size_of::<C>());
+        assert_eq!(base.as_ptr() as usize % core::mem::align_of::<C>(), 0);
         // SAFETY: in bounds of the mapped bytes per obligation 1.
         let slots = unsafe { base.add(control_len as usize) }.cast::<S>();
-        debug_assert_eq!(slots.as_ptr() as usize % core::mem::align_of::<S>(), 0);
+        assert_eq!(slots.as_ptr() as usize % core::mem::align_of::<S>(), 0);
         Self {
             ctrl: base.cast(),
             slots,

@@ -120,7 +120,11 @@ impl<T> RawRing<T> {
         capacity: u64,
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Self {
-        debug_assert_eq!(base.as_ptr() as usize % 128, 0);
+        assert_eq!(
+            base.as_ptr() as usize % 128,
+            0,
+            "ring base not line-aligned"
+        );
         // SAFETY: obligations 1 and 2 are the region's: 128-byte alignment covers the
         // control block and `T` (align ≤ 128, and CONTROL_LEN is a multiple of 128),
         // the bytes stay mapped, and any bytes are valid atomics and `Pod` slots.

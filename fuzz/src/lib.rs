@@ -8,7 +8,7 @@ use shmlane::layout::{ElemDesc, HEADER_LEN, SegmentHeader, SegmentKind};
 use shmlane::ring::Identity;
 use shmlane::ring::frame::Frame;
 use shmlane::ring::mpmc;
-use shmlane::ring::spsc::{ChunkError, heap};
+use shmlane::ring::spsc::{ChunkError, HeapRing};
 use shmlane::segment::{Expect, validate_header};
 use std::collections::VecDeque;
 
@@ -19,13 +19,36 @@ pub enum Op {
     Pop,
     PushSlice(Vec<u16>),
     PopInto(u8),
-    WriteChunk { want: u8, commit: u8 },
-    ReadChunk { max: u8, commit: u8 },
+    WriteChunk {
+        want: u8,
+        commit: u8,
+    },
+    ReadChunk {
+        max: u8,
+        commit: u8,
+    },
     Consume(u8),
     DropProducer,
+    /// Claims a new producer (if none is held): it resumes from the shared `tail`.
+    AttachProducer,
+    DropConsumer,
+    /// Claims a new consumer (if none is held): it resumes from the shared `head`.
+    AttachConsumer,
+    /// A hostile write of the shared positions (while the ends are attached or not).
+    Garbage {
+        tail: Option<u64>,
+        head: Option<u64>,
+    },
+    /// The slow-path consistency checks of both ends.
+    Verify,
 }
 
 /// Replays ops on a heap ring and on a `VecDeque`, asserting every return value.
+///
+/// Until the first `Garbage` op the ring must behave exactly as the model. From then
+/// on every call must either behave as a ring can (counts within the ring and the
+/// request, values from the ring's slots) or report `Corrupted`: never panic, never
+/// touch memory outside the ring (the sanitizer's part).
 pub fn spsc_ops(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(cap_log) = u.int_in_range(0u8..=5) else {
@@ -35,78 +58,154 @@ pub fn spsc_ops(data: &[u8]) {
         return;
     };
     let cap = 1usize << cap_log;
-    let (tx, mut rx) = heap::<u16>(cap).unwrap();
-    let mut tx = Some(tx);
+    let ring = HeapRing::<u16>::new(cap).unwrap();
+    let mut tx = Some(ring.producer().unwrap());
+    let mut rx = Some(ring.consumer().unwrap());
     let mut model: VecDeque<u16> = VecDeque::new();
     let mut stamp = 0u16;
+    // Once garbage was written, the model no longer says what a call returns.
+    let mut garbled = false;
     for op in ops {
         let free = cap - model.len();
-        match (op, tx.as_mut()) {
-            (Op::Push(v), Some(tx)) => match tx.push(v) {
+        match (op, tx.as_mut(), rx.as_mut()) {
+            (Op::Push(v), Some(tx), _) => match tx.push(v) {
+                Ok(()) if garbled => {}
                 Ok(()) => {
                     assert!(free > 0);
                     model.push_back(v);
                 }
-                Err(PushError::Full(x)) => assert!(free == 0 && x == v),
-                Err(e) => panic!("{e:?}"),
+                Err(PushError::Full(x)) => assert!(x == v && (garbled || free == 0)),
+                Err(PushError::Corrupted(x, _)) => assert!(garbled && x == v),
             },
-            (Op::PushSlice(v), Some(tx)) => {
-                let n = tx.push_slice(&v).unwrap();
-                assert_eq!(n, v.len().min(free));
-                model.extend(&v[..n]);
-            }
-            (Op::WriteChunk { want, commit }, Some(tx)) => match tx.write_chunk(want as usize) {
+            (Op::PushSlice(v), Some(tx), _) => match tx.push_slice(&v) {
+                Ok(n) if garbled => assert!(n <= v.len().min(cap)),
+                Ok(n) => {
+                    assert_eq!(n, v.len().min(free));
+                    model.extend(&v[..n]);
+                }
+                Err(_) => assert!(garbled),
+            },
+            (Op::WriteChunk { want, commit }, Some(tx), _) => match tx.write_chunk(want as usize) {
                 Ok(mut c) => {
-                    assert!(want as usize <= free);
+                    assert!(garbled || want as usize <= free);
                     let (a, b) = c.as_mut_slices();
                     assert_eq!(a.len() + b.len(), want as usize);
+                    assert!(a.len() + b.len() <= cap);
                     let mut written = Vec::new();
                     for x in a.iter_mut().chain(b.iter_mut()) {
                         *x = stamp;
                         written.push(stamp);
                         stamp = stamp.wrapping_add(1);
                     }
+                    if let Some(k) = written.len().checked_sub(1) {
+                        c.set(k, written[k]); // the per-element path, same slot
+                    }
                     c.commit(commit as usize);
-                    model.extend(&written[..(commit as usize).min(written.len())]);
+                    if !garbled {
+                        model.extend(&written[..(commit as usize).min(written.len())]);
+                    }
                 }
-                Err(ChunkError::TooFewSlots(n)) => assert!(want as usize > free && n == free),
-                Err(e) => panic!("{e}"),
+                Err(ChunkError::TooFewSlots(n)) => {
+                    assert!(n < want as usize && n <= cap);
+                    assert!(garbled || n == free);
+                }
+                Err(ChunkError::Corrupted(_)) => assert!(garbled),
             },
-            (Op::DropProducer, _) => {
+            (Op::DropProducer, _, _) => {
                 tx = None;
-                assert!(rx.is_abandoned());
-            }
-            (Op::Pop, _) => match rx.pop() {
-                Ok(v) => assert_eq!(Some(v), model.pop_front()),
-                Err(PopError::Empty) => assert!(model.is_empty()),
-                Err(e) => panic!("{e}"),
-            },
-            (Op::PopInto(k), _) => {
-                let mut buf = vec![0; k as usize];
-                let n = rx.pop_into(&mut buf).unwrap();
-                assert_eq!(n, (k as usize).min(model.len()));
-                for x in &buf[..n] {
-                    assert_eq!(Some(*x), model.pop_front());
+                if let Some(rx) = rx.as_ref() {
+                    assert!(rx.is_abandoned());
                 }
             }
-            (Op::ReadChunk { max, commit }, _) => {
-                let c = rx.read_chunk(max as usize).unwrap();
-                let (a, b) = c.as_slices();
-                let got: Vec<u16> = a.iter().chain(b).copied().collect();
-                assert!(got.iter().eq(model.iter().take(max as usize)));
-                c.commit(commit as usize);
-                model.drain(..(commit as usize).min(got.len()));
+            (Op::AttachProducer, None, _) => tx = Some(ring.producer().unwrap()),
+            (Op::AttachProducer, Some(_), _) => assert!(ring.producer().is_err()),
+            (Op::DropConsumer, _, _) => {
+                rx = None;
+                if let Some(tx) = tx.as_ref() {
+                    assert!(tx.is_abandoned());
+                }
             }
-            (Op::Consume(k), _) => {
-                let ready = rx.available().unwrap();
-                rx.consume(k as usize);
-                model.drain(..(k as usize).min(ready));
+            (Op::AttachConsumer, _, None) => rx = Some(ring.consumer().unwrap()),
+            (Op::AttachConsumer, _, Some(_)) => assert!(ring.consumer().is_err()),
+            (Op::Garbage { tail, head }, _, _) => {
+                ring.scribble_positions(tail, head);
+                garbled |= tail.is_some() || head.is_some();
             }
-            (_, None) => {} // producer ops after the producer was dropped
+            (Op::Verify, tx, rx) => {
+                if let Some(tx) = tx {
+                    assert!(garbled || tx.verify().is_ok());
+                }
+                if let Some(rx) = rx {
+                    assert!(garbled || rx.verify().is_ok());
+                }
+            }
+            (Op::Pop, _, Some(rx)) => match rx.pop() {
+                Ok(_) if garbled => {}
+                Ok(v) => assert_eq!(Some(v), model.pop_front()),
+                Err(PopError::Empty) => assert!(garbled || model.is_empty()),
+                Err(PopError::Corrupted(_)) => assert!(garbled),
+            },
+            (Op::PopInto(k), _, Some(rx)) => {
+                let mut buf = vec![0; k as usize];
+                match rx.pop_into(&mut buf) {
+                    Ok(n) if garbled => assert!(n <= buf.len().min(cap)),
+                    Ok(n) => {
+                        assert_eq!(n, (k as usize).min(model.len()));
+                        for x in &buf[..n] {
+                            assert_eq!(Some(*x), model.pop_front());
+                        }
+                    }
+                    Err(_) => assert!(garbled),
+                }
+            }
+            (Op::ReadChunk { max, commit }, _, Some(rx)) => match rx.read_chunk(max as usize) {
+                Ok(c) => {
+                    let (a, b) = c.as_slices();
+                    let got: Vec<u16> = a.iter().chain(b).copied().collect();
+                    assert!(got.len() <= (max as usize).min(cap));
+                    let each: Vec<u16> = (0..c.len()).map(|k| c.get(k)).collect();
+                    assert_eq!(got, each);
+                    c.commit(commit as usize);
+                    if !garbled {
+                        assert!(got.iter().eq(model.iter().take(max as usize)));
+                        model.drain(..(commit as usize).min(got.len()));
+                    }
+                }
+                Err(_) => assert!(garbled),
+            },
+            (Op::Consume(k), _, Some(rx)) => match rx.available() {
+                Ok(ready) => {
+                    assert!(ready <= cap);
+                    if !garbled {
+                        assert_eq!(ready, model.len());
+                        model.drain(..(k as usize).min(ready));
+                    }
+                    if let Ok(peek) = rx.peek_slice() {
+                        assert!(peek.len() <= cap);
+                    }
+                    rx.consume(k as usize);
+                }
+                Err(_) => {
+                    assert!(garbled);
+                    rx.consume(k as usize); // releases nothing unvalidated
+                }
+            },
+            // ops of an end that is not held
+            (_, None, _) | (_, _, None) => {}
         }
-        assert_eq!(rx.available().unwrap(), model.len());
+        if let Some(rx) = rx.as_mut() {
+            match rx.available() {
+                Ok(n) if garbled => assert!(n <= cap),
+                Ok(n) => assert_eq!(n, model.len()),
+                Err(_) => assert!(garbled),
+            }
+        }
         if let Some(tx) = tx.as_mut() {
-            assert_eq!(tx.slots().unwrap(), cap - model.len());
+            match tx.slots() {
+                Ok(n) if garbled => assert!(n <= cap),
+                Ok(n) => assert_eq!(n, cap - model.len()),
+                Err(_) => assert!(garbled),
+            }
         }
     }
 }

@@ -49,6 +49,7 @@
 //! mean nothing to the peer (`Pod` rules most of them out).
 
 mod duplex;
+mod held;
 mod peer;
 mod receiver;
 mod sender;
@@ -118,12 +119,15 @@ pub(crate) fn make_sender<T: Pod + Send>(
     seg: &Arc<Segment>,
     index: u32,
 ) -> Result<Sender<T>, ClaimError> {
+    // Recorded before the claim: see `held::Held`.
+    let held = held::Held::new(seg, index, Side::Producer);
     let ring = Producer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
     Ok(Sender {
         waits: Waits::new(ring.raw(), Side::Consumer),
         ring,
         peer: Peer::new(seg.clone(), index, Side::Consumer),
         mode: WaitMode::default(),
+        held,
     })
 }
 
@@ -131,12 +135,15 @@ pub(crate) fn make_receiver<T: Pod + Send>(
     seg: &Arc<Segment>,
     index: u32,
 ) -> Result<Receiver<T>, ClaimError> {
+    // Recorded before the claim: see `held::Held`.
+    let held = held::Held::new(seg, index, Side::Consumer);
     let ring = Consumer::attach(ring(seg, index), identity::current(), identity::is_alive)?;
     Ok(Receiver {
         waits: Waits::new(ring.raw(), Side::Producer),
         ring,
         peer: Peer::new(seg.clone(), index, Side::Producer),
         mode: WaitMode::default(),
+        held,
     })
 }
 

@@ -3,7 +3,7 @@
 use super::peer::Peer;
 use super::sender::Blocked;
 use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvError};
-use crate::ring::spsc::Consumer;
+use crate::ring::spsc::{Consumer, Side};
 use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
 use std::time::{Duration, Instant};
@@ -33,6 +33,9 @@ pub struct Receiver<T: Pod> {
     pub(super) waits: super::Waits<T>,
     pub(super) peer: Peer,
     pub(super) mode: WaitMode,
+    /// This end in the process's held-ends registry. Last field: dropped after the
+    /// ring end has released its endpoint word.
+    pub(super) held: super::held::Held,
 }
 
 impl<T: Pod> Receiver<T> {
@@ -137,6 +140,19 @@ impl<T: Pod> Receiver<T> {
 
     /// Borrows up to `max` ready values in place without waiting (see
     /// [`Consumer::read_chunk`](crate::ring::spsc::Consumer::read_chunk)).
+    ///
+    /// The values lie in memory the sender's process can write: it may change them
+    /// under you (read each once and validate the copy), never make the chunk reach
+    /// outside the ring (see [`Chunk`](crate::ring::spsc::Chunk)).
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmlane::pipe::channel::<u16>(8)?;
+    /// tx.send_slice(&[4, 5])?;
+    /// let c = rx.read_chunk(8)?;
+    /// assert_eq!((c.len(), c.get(1)), (2, 5));
+    /// c.commit_all();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_chunk(
         &mut self,
         max: usize,
@@ -162,6 +178,13 @@ impl<T: Pod> Receiver<T> {
     pub(crate) fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
         let r = self.waits.block_on(self.mode, deadline, |slow| {
             if slow {
+                // A wait that contradicts what we know could never end: say so.
+                if let Err(c) = self.ring.verify() {
+                    return Poll::Ready(Err(Blocked::Corrupted(c)));
+                }
+                if self.held.names_me_falsely(self.ring.raw(), Side::Producer) {
+                    return Poll::Ready(Err(Blocked::Corrupted(self.ring.raw().corrupted())));
+                }
                 self.peer.check_alive(self.ring.raw());
             }
             match self.ring.available() {

@@ -2,7 +2,7 @@
 
 use super::peer::Peer;
 use crate::error::{Corrupted, PushError, SendError, SendTimeoutError, TrySendError};
-use crate::ring::spsc::Producer;
+use crate::ring::spsc::{Producer, Side};
 use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
 use std::time::{Duration, Instant};
@@ -38,6 +38,9 @@ pub struct Sender<T: Pod> {
     pub(super) waits: super::Waits<T>,
     pub(super) peer: Peer,
     pub(super) mode: WaitMode,
+    /// This end in the process's held-ends registry. Last field: dropped after the
+    /// ring end has released its endpoint word.
+    pub(super) held: super::held::Held,
 }
 
 impl<T: Pod> Sender<T> {
@@ -130,7 +133,18 @@ impl<T: Pod> Sender<T> {
     }
 
     /// Borrows `n` free slots in place without waiting (see
-    /// [`Producer::write_chunk`](crate::ring::spsc::Producer::write_chunk)).
+    /// [`Producer::write_chunk`](crate::ring::spsc::Producer::write_chunk)); a sender
+    /// claimed over garbage positions gets `ChunkError::Corrupted`.
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmlane::pipe::channel::<u16>(8)?;
+    /// let mut c = tx.write_chunk(2)?;
+    /// c.set(0, 4);
+    /// c.set(1, 5);
+    /// c.commit_all();
+    /// assert_eq!(rx.recv()?, 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_chunk(
         &mut self,
         n: usize,
@@ -142,6 +156,13 @@ impl<T: Pod> Sender<T> {
     pub(crate) fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
         let r = self.waits.block_on(self.mode, deadline, |slow| {
             if slow {
+                // A wait that contradicts what we know could never end: say so.
+                if let Err(c) = self.ring.verify() {
+                    return Poll::Ready(Err(Blocked::Corrupted(c)));
+                }
+                if self.held.names_me_falsely(self.ring.raw(), Side::Consumer) {
+                    return Poll::Ready(Err(Blocked::Corrupted(self.ring.raw().corrupted())));
+                }
                 self.peer.check_alive(self.ring.raw());
             }
             if self.peer.gone(self.ring.raw()) {

@@ -68,6 +68,9 @@ impl io::Read for Receiver<u8> {
     }
 }
 
+/// `fill_buf` returns bytes in place in the ring: the sender's process can change them
+/// under you (never the slice's length or bounds); see
+/// [`Chunk`](crate::ring::spsc::Chunk) for the contract.
 impl io::BufRead for Receiver<u8> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         self.fill().map_err(io_error)

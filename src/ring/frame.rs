@@ -46,8 +46,17 @@ impl<const MAX: usize> Frame<MAX> {
     }
 
     /// The message, or `Corrupted` if the stored length exceeds `MAX` (a garbled slot).
+    ///
+    /// The frame may lie in a slot a peer can write (borrowed in place through a
+    /// [`ReadChunk`](crate::ring::spsc::ReadChunk) or `peek_slice`): the length is read
+    /// once, checked, and only that copy sizes the returned slice, so a peer changing
+    /// it meanwhile cannot make the slice reach past the frame. The bytes themselves
+    /// may still change under you; copy them out before validating their content.
     pub fn bytes(&self) -> Result<&[u8], Corrupted> {
-        let len = u32::from_le_bytes(self.len) as usize;
+        // SAFETY: `self.len` is a valid, aligned `[u8; 4]` (a field of `&self`). A
+        // volatile read: exactly one read, never repeated by the compiler for the
+        // check and the use below.
+        let len = u32::from_le_bytes(unsafe { core::ptr::read_volatile(&self.len) }) as usize;
         self.data.get(..len).ok_or(Corrupted {
             head: len as u64,
             tail: 0,

@@ -89,12 +89,14 @@ impl<C, S> Region<C, S> {
         capacity: u64,
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Self {
-        debug_assert!(capacity.is_power_of_two());
-        debug_assert!(control_len as usize >= core::mem::size_of::<C>());
-        debug_assert_eq!(base.as_ptr() as usize % core::mem::align_of::<C>(), 0);
+        // Real checks (once per handle, never per message): a zero capacity would make
+        // the index mask all ones, and the others guard the control block's accesses.
+        assert!(capacity.is_power_of_two(), "ring capacity {capacity}");
+        assert!(control_len as usize >= core::mem::size_of::<C>());
+        assert_eq!(base.as_ptr() as usize % core::mem::align_of::<C>(), 0);
         // SAFETY: in bounds of the mapped bytes per obligation 1.
         let slots = unsafe { base.add(control_len as usize) }.cast::<S>();
-        debug_assert_eq!(slots.as_ptr() as usize % core::mem::align_of::<S>(), 0);
+        assert_eq!(slots.as_ptr() as usize % core::mem::align_of::<S>(), 0);
         Self {
             ctrl: base.cast(),
             slots,
@@ -132,12 +134,24 @@ impl<C, S> Region<C, S> {
         unsafe { self.slots.add(i).as_ref() }
     }
 
-    /// Pointer to the first slot, with provenance over all `capacity` slots, for
-    /// callers that hand out runs of contiguous slots.
-    #[cfg(not(shmlane_loom))]
+    /// The `len` contiguous slots from index `i` (not a position: no wrap).
+    ///
+    /// # Panics
+    ///
+    /// If the run does not lie inside the region (`i + len > capacity`). A real check,
+    /// not a debug assertion: it is what keeps a miscomputed length from addressing
+    /// memory past the ring. Callers pass lengths validated against `capacity`, so it
+    /// never fires on any input a peer can write.
     #[inline(always)]
-    pub(crate) fn slots_ptr(&self) -> NonNull<S> {
-        self.slots
+    pub(crate) fn run(&self, i: usize, len: usize) -> &[S] {
+        assert!(
+            i as u64 <= self.capacity && len as u64 <= self.capacity - i as u64,
+            "slot run outside the region"
+        );
+        // SAFETY: `i + len <= capacity` (checked above), so the run is in bounds
+        // (invariant 2, whose pointer has provenance over every slot); `&self` keeps
+        // the memory alive.
+        unsafe { core::slice::from_raw_parts(self.slots.add(i).as_ptr(), len) }
     }
 
     /// A second handle on the same memory.
@@ -169,8 +183,17 @@ mod tests {
         for pos in [0u64, 5, 6, 7, u64::MAX] {
             assert_eq!(*r.slot(pos), 10 + (pos % 4) as u8);
         }
+        assert_eq!(r.run(1, 3), &[11, 12, 13]);
+        assert!(r.run(4, 0).is_empty());
         let twin = r.share();
         drop(r);
         assert_eq!(*twin.slot(9), 11, "the twin keeps the memory alive");
+    }
+
+    #[test]
+    #[should_panic(expected = "slot run outside the region")]
+    fn a_run_past_the_end_is_refused() {
+        let r = Region::heap(Box::new(0u8), vec![0u8; 4].into_boxed_slice());
+        let _ = r.run(3, 2);
     }
 }

@@ -7,9 +7,32 @@
 //!   `readable`. It refreshes its cached `head` (Acquire) only when the cache says full.
 //! * The consumer reads slot `head`, then publishes `head + 1` (Release) and notifies
 //!   `writable`. It refreshes its cached `tail` (Acquire) only when the cache says empty.
-//! * Every refreshed remote position is checked: `0 <= tail - head <= capacity`
-//!   (wrapping). Anything else is [`Corrupted`]; indices are always masked, so even
-//!   garbage positions never address memory outside the ring.
+//! * Every remote position is loaded once into a local and checked there before any
+//!   use: `0 <= tail - head <= capacity` (wrapping). Anything else is [`Corrupted`].
+//!   Indices are always masked and every run of slots is bounds-checked
+//!   ([`Region::run`]), so even garbage positions never address memory outside the ring.
+//! * Attaching trusts no shared position either: an end starts from the shared value
+//!   of its own position, with its cache of the other one pessimistic (a producer's
+//!   says full, a consumer's empty). The first call that needs room or data therefore
+//!   refreshes and validates, so garbage left by a previous owner is reported as
+//!   [`Corrupted`] from that call on (attaching itself succeeds: the endpoint is ours,
+//!   and a ring whose positions are garbage cannot be repaired from one side).
+//! * Waiting ends check on their slow path ([`Producer::verify`], [`Consumer::verify`])
+//!   that the shared words agree with what they know themselves (their own position,
+//!   a peer that existed): a contradiction is [`Corrupted`] rather than a wait that
+//!   cannot end.
+//!
+//! # Memory a peer can write
+//!
+//! [`WriteChunk`], [`ReadChunk`] and [`Consumer::peek_slice`] hand out slices over
+//! slots in memory the peer process maps too. What a hostile or buggy peer can do to
+//! you through them: change the values under you at any time (including between two
+//! reads of the same element, so read each value once and validate your copy), and
+//! make the ring report [`Corrupted`]. What it cannot do: make these slices reach
+//! outside the ring or be invalid `T` (every bit pattern of a `Pod` type is valid), nor
+//! make any call of this module read or write outside the mapping or panic. The
+//! lengths of the slices are computed from validated local copies of the positions,
+//! never re-read from shared memory.
 //!
 //! # Examples
 //!
@@ -97,23 +120,30 @@ impl<T> RawRing<T> {
         capacity: u64,
         keep: Arc<dyn Any + Send + Sync>,
     ) -> Self {
-        debug_assert_eq!(base.as_ptr() as usize % 128, 0);
+        assert_eq!(
+            base.as_ptr() as usize % 128,
+            0,
+            "ring base not line-aligned"
+        );
         // SAFETY: obligations 1 and 2 are the region's: 128-byte alignment covers the
         // control block and `T` (align ≤ 128, and CONTROL_LEN is a multiple of 128),
         // the bytes stay mapped, and any bytes are valid atomics and `Pod` slots.
         Self(unsafe { Region::from_raw(base, CONTROL_LEN, capacity, keep) })
     }
 
-    /// Splits `n` slots starting at `pos` into at most two contiguous runs.
-    #[cfg(not(shmlane_loom))]
+    /// Splits `n` slots starting at `pos` into at most two contiguous runs of slot
+    /// indices `(start, len)`: the same code under loom and in production.
+    ///
+    /// # Panics
+    ///
+    /// If `n > capacity`: a real check (callers pass counts validated against the
+    /// capacity; a miscount must not become a run past the ring).
     #[inline(always)]
-    fn runs(&self, pos: u64, n: usize) -> [(*mut T, usize); 2] {
+    fn runs(&self, pos: u64, n: usize) -> [(usize, usize); 2] {
+        assert!(n as u64 <= self.capacity(), "more slots than the ring has");
         let i = self.index(pos);
-        debug_assert!(n as u64 <= self.capacity());
         let first = n.min(self.capacity() as usize - i);
-        let base = self.slots_ptr().as_ptr().cast::<T>(); // UnsafeCell is repr(transparent)
-        // SAFETY: `i < capacity` (masked), so `base + i` is in bounds (region invariant 2).
-        [(unsafe { base.add(i) }, first), (base, n - first)]
+        [(i, first), (0, n - first)]
     }
 
     /// Checks that `tail - head` is within `0..=capacity`.
@@ -129,6 +159,42 @@ impl<T> RawRing<T> {
                 capacity: self.capacity(),
             })
         }
+    }
+}
+
+/// Copies `src` into the slots `dst` (same length): the one step that differs under
+/// loom, where each slot access must go through its tracked cell.
+#[inline(always)]
+fn write_run<T: Copy>(dst: &[UnsafeCell<T>], src: &[T]) {
+    assert_eq!(dst.len(), src.len());
+    #[cfg(not(shmlane_loom))]
+    // SAFETY: `dst` is a run of free slots only this producer writes (see
+    // `Producer::push`), `UnsafeCell` is repr(transparent) and allows writes through a
+    // shared reference; `src` is process-local, so the ranges do not overlap.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_ptr().cast::<T>().cast_mut(), src.len())
+    };
+    #[cfg(shmlane_loom)]
+    for (d, v) in dst.iter().zip(src) {
+        // SAFETY: as above, one slot at a time.
+        d.with_mut(|p| unsafe { p.write(*v) });
+    }
+}
+
+/// Copies the slots `src` into `dst` (same length); see [`write_run`].
+#[inline(always)]
+fn read_run<T: Copy>(src: &[UnsafeCell<T>], dst: &mut [T]) {
+    assert_eq!(dst.len(), src.len());
+    #[cfg(not(shmlane_loom))]
+    // SAFETY: `src` is a run of published slots the producer does not write before we
+    // release them (see `Consumer::pop`); `dst` is process-local. Any bits are a `T`.
+    unsafe {
+        core::ptr::copy_nonoverlapping(src.as_ptr().cast::<T>(), dst.as_mut_ptr(), dst.len())
+    };
+    #[cfg(shmlane_loom)]
+    for (s, v) in src.iter().zip(dst) {
+        // SAFETY: as above, one slot at a time.
+        *v = s.with(|p| unsafe { p.read() });
     }
 }
 
@@ -176,6 +242,17 @@ impl<T> RawRing<T> {
         }
     }
 
+    /// The error for a contradiction found outside the positions (an endpoint word):
+    /// the positions as they are now, for the report.
+    pub(crate) fn corrupted(&self) -> Corrupted {
+        Corrupted {
+            // Relaxed: read for an error message only.
+            head: self.ctrl().head.load(Ordering::Relaxed),
+            tail: self.ctrl().tail.load(Ordering::Relaxed),
+            capacity: self.capacity(),
+        }
+    }
+
     /// A second handle to the same memory (no endpoint claimed).
     pub(crate) fn share(&self) -> Self {
         Self(self.0.share())
@@ -193,15 +270,76 @@ impl<T> RawRing<T> {
 /// assert!(shmlane::ring::spsc::heap::<u32>(3).is_err()); // not a power of two
 /// ```
 pub fn heap<T: Pod + Send>(capacity: usize) -> Result<(Producer<T>, Consumer<T>), CreateError> {
-    let me = Identity {
-        pid: std::process::id(),
-        start: 0,
-    };
+    let me = heap_identity();
     let raw = RawRing::<T>::heap(capacity as u64)?;
     let twin = raw.share();
     let p = Producer::attach(raw, me, |_| true).expect("fresh endpoint");
     let c = Consumer::attach(twin, me, |_| true).expect("fresh endpoint");
     Ok((p, c))
+}
+
+/// A ring on the heap whose ends can be claimed, dropped and claimed again, like a
+/// shared ring's ends by successive processes: for tests, fuzzing and hand-overs
+/// between threads. [`heap`] is the usual way to get both ends at once.
+///
+/// # Examples
+///
+/// ```
+/// let ring = shmlane::ring::spsc::HeapRing::<u32>::new(4).unwrap();
+/// let mut tx = ring.producer().unwrap();
+/// assert!(ring.producer().is_err()); // one producer at a time
+/// tx.push(1).unwrap();
+/// drop(tx);
+/// let mut rx = ring.consumer().unwrap();
+/// ring.producer().unwrap().push(2).unwrap(); // a new producer resumes at tail
+/// assert_eq!((rx.pop(), rx.pop()), (Ok(1), Ok(2)));
+/// ```
+pub struct HeapRing<T>(RawRing<T>);
+
+impl<T> core::fmt::Debug for HeapRing<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("HeapRing").field(&self.0).finish()
+    }
+}
+
+impl<T: Pod + Send> HeapRing<T> {
+    /// An empty ring of `capacity` slots (a power of two), no end claimed.
+    pub fn new(capacity: usize) -> Result<Self, CreateError> {
+        RawRing::heap(capacity as u64).map(Self)
+    }
+
+    /// Claims the producer end (`EndpointBusy` while another `Producer` holds it).
+    pub fn producer(&self) -> Result<Producer<T>, crate::error::ClaimError> {
+        Producer::attach(self.0.share(), heap_identity(), |_| true)
+    }
+
+    /// Claims the consumer end (`EndpointBusy` while another `Consumer` holds it).
+    pub fn consumer(&self) -> Result<Consumer<T>, crate::error::ClaimError> {
+        Consumer::attach(self.0.share(), heap_identity(), |_| true)
+    }
+
+    /// Overwrites the shared positions `(tail, head)`, as a hostile or buggy peer
+    /// could write a shared ring's (for tests: every call must then behave or report
+    /// [`Corrupted`]).
+    #[doc(hidden)]
+    pub fn scribble_positions(&self, tail: Option<u64>, head: Option<u64>) {
+        // Relaxed: a test's stand-in for a foreign write; nothing is published by it.
+        if let Some(t) = tail {
+            self.0.ctrl().tail.store(t, Ordering::Relaxed);
+        }
+        if let Some(h) = head {
+            self.0.ctrl().head.store(h, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The owner recorded for a heap ring's ends: this process (ends held by one process's
+/// threads; the claim never asks whether it is alive).
+fn heap_identity() -> Identity {
+    Identity {
+        pid: std::process::id(),
+        start: 0,
+    }
 }
 
 /// The producing end of an SPSC ring.
@@ -248,10 +386,13 @@ impl<T: Pod> Producer<T> {
         let word = endpoint::claim(&ring.ctrl().producer, me, is_alive)?;
         // Our notifies may then skip their fence (`primitive::membarrier`).
         crate::primitive::membarrier::register();
-        // Acquire: the claim's AcqRel already ordered us after the previous owner;
-        // this also pairs with the consumer's Release of head.
+        // Acquire: the claim's AcqRel already ordered us after the previous owner.
         let tail = ring.ctrl().tail.load(Ordering::Acquire);
-        let cached_head = ring.ctrl().head.load(Ordering::Acquire);
+        // Not the shared `head`: it is unchecked (a previous owner or a peer may have
+        // left anything). A cache that says "full" makes the first call that needs
+        // room refresh, which validates the real `head` against our `tail`. This keeps
+        // the invariant `tail - cached_head <= capacity` that `free` relies on.
+        let cached_head = tail.wrapping_sub(ring.capacity());
         Ok(Self {
             ring,
             tail,
@@ -283,6 +424,10 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Free slots according to the cache, refreshing only if fewer than `want`.
+    ///
+    /// No underflow: `cached_head` is only ever a validated `head` (`refresh`) or the
+    /// "full" value `attach` starts from, and `tail` advances by at most the free
+    /// count, so `tail - cached_head <= capacity` always holds.
     #[inline(always)]
     fn free(&mut self, want: u64) -> Result<u64, Corrupted> {
         let mut free = self.ring.capacity() - self.tail.wrapping_sub(self.cached_head);
@@ -329,24 +474,12 @@ impl<T: Pod> Producer<T> {
         Ok(n)
     }
 
-    #[cfg(not(shmlane_loom))]
+    /// Writes `src` (at most the free count) into the slots from `tail` on.
     fn copy_in(&mut self, src: &[T]) {
         let mut done = 0;
-        for (dst, len) in self.ring.runs(self.tail, src.len()) {
-            // SAFETY: `runs` yields in-bounds runs of free slots (see `push`); `src` is
-            // a distinct, process-local buffer, so the ranges do not overlap.
-            unsafe { core::ptr::copy_nonoverlapping(src.as_ptr().add(done), dst, len) };
+        for (i, len) in self.ring.runs(self.tail, src.len()) {
+            write_run(self.ring.run(i, len), &src[done..done + len]);
             done += len;
-        }
-    }
-
-    #[cfg(shmlane_loom)]
-    fn copy_in(&mut self, src: &[T]) {
-        for (k, v) in src.iter().enumerate() {
-            // SAFETY: free slot, see `push`.
-            self.ring
-                .slot(self.tail.wrapping_add(k as u64))
-                .with_mut(|p| unsafe { p.write(*v) });
         }
     }
 
@@ -363,14 +496,57 @@ impl<T: Pod> Producer<T> {
     /// assert_eq!(rx.pop(), Ok(0));
     /// assert_eq!(rx.pop(), Ok(10));
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn write_chunk(&mut self, n: usize) -> Result<WriteChunk<'_, T>, ChunkError> {
         let free = self.free(n as u64)?;
         if free < n as u64 {
             return Err(ChunkError::TooFewSlots(free as usize));
         }
         let runs = self.ring.runs(self.tail, n);
-        Ok(WriteChunk { runs, end: self })
+        Ok(Chunk::new(runs, self))
+    }
+
+    /// Checks the shared words against what this producer knows, for a caller about
+    /// to wait (slow path: a few loads, never per message). `Corrupted` if
+    ///
+    /// * the shared `tail` is not the one this producer published (only we write it:
+    ///   a consumer reading it would wait for data we never sent, while we wait for
+    ///   room it never frees);
+    /// * the shared `head` is out of range of our `tail`;
+    /// * the consumer's endpoint word is "free" (never claimed) while `head` shows a
+    ///   consumer has read: words never return to free, so nobody is there to free
+    ///   room, and nobody will be told to.
+    ///
+    /// Waiting on a live, silent consumer passes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, _rx) = shmlane::ring::spsc::heap::<u8>(2).unwrap();
+    /// tx.push_slice(b"ab").unwrap();
+    /// assert!(tx.verify().is_ok()); // full, but nothing contradicts
+    /// ```
+    pub fn verify(&mut self) -> Result<(), Corrupted> {
+        let ctrl = self.ring.ctrl();
+        // Relaxed: our own last store of `tail` is what coherence gives back unless
+        // someone else wrote it; no other memory is read on the strength of it.
+        let tail = ctrl.tail.load(Ordering::Relaxed);
+        // Acquire: as in `refresh` (pairs with the consumer's Release of head).
+        let head = ctrl.head.load(Ordering::Acquire);
+        let (consumer, _) = endpoint::load(&ctrl.consumer);
+        let corrupted = Corrupted {
+            head,
+            tail,
+            capacity: self.ring.capacity(),
+        };
+        if tail != self.tail {
+            return Err(corrupted);
+        }
+        self.ring.check(head, self.tail)?;
+        self.cached_head = head;
+        if endpoint::status(consumer) == Status::Free && head != 0 {
+            return Err(corrupted);
+        }
+        Ok(())
     }
 
     /// True once the consumer has closed its end or was marked dead.
@@ -563,22 +739,12 @@ impl<T: Pod> Consumer<T> {
         Ok(n)
     }
 
-    #[cfg(not(shmlane_loom))]
+    /// Reads the slots from `head` on into `dst` (at most the ready count).
     fn copy_out(&mut self, dst: &mut [T]) {
         let mut done = 0;
-        for (src, len) in self.ring.runs(self.head, dst.len()) {
-            // SAFETY: in-bounds published slots (see `pop`); `dst` is process-local.
-            unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr().add(done), len) };
+        for (i, len) in self.ring.runs(self.head, dst.len()) {
+            read_run(self.ring.run(i, len), &mut dst[done..done + len]);
             done += len;
-        }
-    }
-
-    #[cfg(shmlane_loom)]
-    fn copy_out(&mut self, dst: &mut [T]) {
-        for (k, v) in dst.iter_mut().enumerate() {
-            let slot = self.ring.slot(self.head.wrapping_add(k as u64));
-            // SAFETY: published slot, see `pop`.
-            *v = slot.with(|p| unsafe { p.read() });
         }
     }
 
@@ -596,11 +762,51 @@ impl<T: Pod> Consumer<T> {
     /// chunk.commit(2);
     /// assert_eq!(rx.pop(), Ok(3));
     /// ```
-    #[cfg(not(shmlane_loom))]
     pub fn read_chunk(&mut self, max: usize) -> Result<ReadChunk<'_, T>, Corrupted> {
         let n = self.ready(max as u64)?.min(max as u64) as usize;
         let runs = self.ring.runs(self.head, n);
-        Ok(ReadChunk { runs, end: self })
+        Ok(Chunk::new(runs, self))
+    }
+
+    /// Checks the shared words against what this consumer knows, for a caller about
+    /// to wait (slow path: a few loads, never per message). `Corrupted` if
+    ///
+    /// * the shared `head` is not the one this consumer published (only we write it:
+    ///   a producer may wait for room that is free, or overwrite unread values);
+    /// * the shared `tail` is out of range of our `head`;
+    /// * the producer's endpoint word is "free" (never claimed) while the positions
+    ///   show a producer has written: words never return to free, so no producer is
+    ///   there to publish, close or be seen dead, and the wait could never end.
+    ///
+    /// Waiting on a live, silent producer passes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (_tx, mut rx) = shmlane::ring::spsc::heap::<u8>(2).unwrap();
+    /// assert!(rx.verify().is_ok()); // empty, but nothing contradicts
+    /// ```
+    pub fn verify(&mut self) -> Result<(), Corrupted> {
+        let ctrl = self.ring.ctrl();
+        // Relaxed: as for `tail` in `Producer::verify`.
+        let head = ctrl.head.load(Ordering::Relaxed);
+        // Acquire: as in `refresh` (pairs with the producer's Release of tail).
+        let tail = ctrl.tail.load(Ordering::Acquire);
+        let (producer, _) = endpoint::load(&ctrl.producer);
+        let corrupted = Corrupted {
+            head,
+            tail,
+            capacity: self.ring.capacity(),
+        };
+        if head != self.head {
+            return Err(corrupted);
+        }
+        self.ring.check(self.head, tail)?;
+        self.cached_tail = tail;
+        if endpoint::status(producer) == Status::Free && (tail | self.head) != 0 {
+            return Err(corrupted);
+        }
+        Ok(())
     }
 
     /// True once the producer has closed its end or was marked dead.
@@ -630,13 +836,25 @@ impl<T: Pod> Consumer<T> {
 
     /// The first contiguous run of ready values, borrowed in place (empty if none);
     /// release them with [`consume`](Self::consume).
+    ///
+    /// The slice lies in memory the producer's process maps too: see "Memory a peer can
+    /// write" in the [module docs](self) for what a hostile producer can (change the
+    /// values under you) and cannot (anything unsafe) do through it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u8>(4).unwrap();
+    /// tx.push_slice(b"hey").unwrap();
+    /// assert_eq!(rx.peek_slice().unwrap(), b"hey");
+    /// rx.consume(2);
+    /// assert_eq!(rx.peek_slice().unwrap(), b"y");
+    /// ```
     #[cfg(not(shmlane_loom))]
     pub fn peek_slice(&mut self) -> Result<&[T], Corrupted> {
         let n = self.ready(u64::MAX)? as usize;
-        let [(a, an), _] = self.ring.runs(self.head, n);
-        // SAFETY: in-bounds published slots (see `pop`), untouched by the producer until
-        // head moves past them, which needs `&mut self` (ends this borrow).
-        Ok(unsafe { core::slice::from_raw_parts(a, an) })
+        let [(i, len), _] = self.ring.runs(self.head, n);
+        Ok(as_values(self.ring.run(i, len)))
     }
 
     /// Releases the next `n` ready values without reading them (clamped to what is
@@ -668,44 +886,91 @@ pub enum ChunkError {
 }
 
 mod sealed {
-    /// Advancing one end's position after a chunk (implemented by both ends).
-    pub trait Publish {
+    /// One end of a ring, seen by a chunk: its memory and how to advance its position
+    /// (implemented by both ends).
+    pub trait End<T> {
+        // Crate-private type in a sealed trait: unnameable outside the crate anyway.
+        #[allow(private_interfaces)]
+        fn raw(&self) -> &super::RawRing<T>;
         fn publish_n(&mut self, n: u64);
     }
 }
 
-impl<T: Pod> sealed::Publish for Producer<T> {
+impl<T: Pod> sealed::End<T> for Producer<T> {
+    #[allow(private_interfaces)] // see the trait
+    fn raw(&self) -> &RawRing<T> {
+        &self.ring
+    }
     fn publish_n(&mut self, n: u64) {
         self.publish(n);
     }
 }
 
-impl<T: Pod> sealed::Publish for Consumer<T> {
+impl<T: Pod> sealed::End<T> for Consumer<T> {
+    #[allow(private_interfaces)] // see the trait
+    fn raw(&self) -> &RawRing<T> {
+        &self.ring
+    }
     fn publish_n(&mut self, n: u64) {
         self.publish(n);
     }
+}
+
+/// `T` values of a run of slots, borrowed in place.
+#[cfg(not(shmlane_loom))]
+fn as_values<T>(run: &[UnsafeCell<T>]) -> &[T] {
+    // SAFETY: `UnsafeCell<T>` is repr(transparent) over `T`, and the run is in bounds
+    // (`Region::run`). The callers hand out published slots that a conforming producer
+    // does not write before they are released (which needs `&mut` of the end, ending
+    // this borrow); a hostile one can only change their values, all valid for `T: Pod`.
+    unsafe { core::slice::from_raw_parts(run.as_ptr().cast::<T>(), run.len()) }
 }
 
 /// Slots borrowed in place from one end of a ring: free slots from a [`Producer`]
 /// ([`WriteChunk`]) or published values from a [`Consumer`] ([`ReadChunk`]). Nothing
 /// is published or released unless [`commit`](Self::commit) is called.
-#[cfg(not(shmlane_loom))]
+///
+/// The slots lie in memory the peer's process maps too: see "Memory a peer can write"
+/// in the [module docs](self). In short, a hostile peer may change the values under
+/// you (they are always valid `T`), never make a chunk reach outside the ring: its
+/// length is fixed from validated positions when it is made.
+///
+/// # Examples
+///
+/// ```
+/// let (mut tx, mut rx) = shmlane::ring::spsc::heap::<u32>(4).unwrap();
+/// let mut w = tx.write_chunk(2).unwrap();
+/// w.set(0, 5);
+/// w.set(1, 6);
+/// w.commit_all();
+/// let r = rx.read_chunk(4).unwrap();
+/// assert_eq!((r.len(), r.get(0), r.get(1)), (2, 5, 6));
+/// r.commit(1);
+/// assert_eq!(rx.pop(), Ok(6));
+/// ```
 #[derive(Debug)]
-pub struct Chunk<'a, T: Pod, End: sealed::Publish> {
-    runs: [(*mut T, usize); 2],
+pub struct Chunk<'a, T: Pod, End: sealed::End<T>> {
+    /// Slot index runs `(start, len)`, fixed when the chunk is made.
+    runs: [(usize, usize); 2],
     end: &'a mut End,
+    _t: core::marker::PhantomData<T>,
 }
 
 /// Free slots borrowed from a [`Producer`] (see [`Producer::write_chunk`]).
-#[cfg(not(shmlane_loom))]
 pub type WriteChunk<'a, T> = Chunk<'a, T, Producer<T>>;
 
 /// Published values borrowed from a [`Consumer`] (see [`Consumer::read_chunk`]).
-#[cfg(not(shmlane_loom))]
 pub type ReadChunk<'a, T> = Chunk<'a, T, Consumer<T>>;
 
-#[cfg(not(shmlane_loom))]
-impl<T: Pod, End: sealed::Publish> Chunk<'_, T, End> {
+impl<'a, T: Pod, End: sealed::End<T>> Chunk<'a, T, End> {
+    fn new(runs: [(usize, usize); 2], end: &'a mut End) -> Self {
+        Self {
+            runs,
+            end,
+            _t: core::marker::PhantomData,
+        }
+    }
+
     /// Number of borrowed slots.
     pub fn len(&self) -> usize {
         self.runs[0].1 + self.runs[1].1
@@ -714,6 +979,18 @@ impl<T: Pod, End: sealed::Publish> Chunk<'_, T, End> {
     /// True if nothing was borrowed.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The slot of the chunk's `k`-th element.
+    ///
+    /// # Panics
+    ///
+    /// If `k >= len()`.
+    fn cell(&self, k: usize) -> &UnsafeCell<T> {
+        let [(a, an), (b, bn)] = self.runs;
+        let run = if k < an { (a, k) } else { (b, k - an) };
+        assert!(k < an + bn, "chunk index {k} out of range");
+        &self.end.raw().run(run.0, run.1 + 1)[run.1]
     }
 
     /// Publishes (writer) or releases (reader) the first `n` slots, clamped to the
@@ -732,38 +1009,62 @@ impl<T: Pod, End: sealed::Publish> Chunk<'_, T, End> {
     }
 }
 
-#[cfg(not(shmlane_loom))]
 impl<T: Pod> WriteChunk<'_, T> {
+    /// Writes the chunk's `k`-th slot (the same as through [`as_mut_slices`]).
+    ///
+    /// [`as_mut_slices`]: Self::as_mut_slices
+    ///
+    /// # Panics
+    ///
+    /// If `k >= len()`.
+    pub fn set(&mut self, k: usize, value: T) {
+        // SAFETY: a free slot that only this producer writes (see `Producer::push`);
+        // `&mut self` keeps it unaliased here.
+        self.cell(k).with_mut(|p| unsafe { p.write(value) });
+    }
+
     /// The borrowed slots as two slices (the second is empty unless the chunk wraps).
+    #[cfg(not(shmlane_loom))]
     pub fn as_mut_slices(&mut self) -> (&mut [T], &mut [T]) {
         let [(a, an), (b, bn)] = self.runs;
-        // SAFETY: disjoint in-bounds runs of free slots that only this producer may
-        // write (see `Producer::push`); `&mut self` keeps them unaliased here.
+        let raw = self.end.raw();
+        let (a, b) = (raw.run(a, an).as_ptr(), raw.run(b, bn).as_ptr());
+        // SAFETY: disjoint in-bounds runs (`Region::run`) of free slots that only this
+        // producer may write (see `Producer::push`); `UnsafeCell` allows writes through
+        // a shared reference and is repr(transparent); `&mut self` keeps them unaliased
+        // here.
         unsafe {
             (
-                core::slice::from_raw_parts_mut(a, an),
-                core::slice::from_raw_parts_mut(b, bn),
+                core::slice::from_raw_parts_mut(a.cast::<T>().cast_mut(), an),
+                core::slice::from_raw_parts_mut(b.cast::<T>().cast_mut(), bn),
             )
         }
     }
 }
 
-#[cfg(not(shmlane_loom))]
 impl<T: Pod> ReadChunk<'_, T> {
+    /// Reads the chunk's `k`-th value (a copy; the same as through [`as_slices`]).
+    ///
+    /// [`as_slices`]: Self::as_slices
+    ///
+    /// # Panics
+    ///
+    /// If `k >= len()`.
+    pub fn get(&self, k: usize) -> T {
+        // SAFETY: a published slot (see `Consumer::pop`); any bits are a valid `T`.
+        self.cell(k).with(|p| unsafe { p.read() })
+    }
+
     /// The values as two slices (the second is empty unless the chunk wraps).
     ///
     /// A conforming producer never writes these slots before we commit; a hostile one
-    /// can only change their (always valid, `Pod`) values.
+    /// can only change their (always valid, `Pod`) values, even while you read them:
+    /// read each value once and validate the copy.
+    #[cfg(not(shmlane_loom))]
     pub fn as_slices(&self) -> (&[T], &[T]) {
         let [(a, an), (b, bn)] = self.runs;
-        // SAFETY: in-bounds published slots (see `Consumer::pop`), not written by the
-        // producer until head moves past them.
-        unsafe {
-            (
-                core::slice::from_raw_parts(a, an),
-                core::slice::from_raw_parts(b, bn),
-            )
-        }
+        let raw = self.end.raw();
+        (as_values(raw.run(a, an)), as_values(raw.run(b, bn)))
     }
 }
 

@@ -218,3 +218,66 @@ proptest! {
         }
     }
 }
+
+/// Issue 12 item 1: a producer (re)attached over garbage positions left while no
+/// producer was attached must report `Corrupted` from its first use, never compute free
+/// space from them (dev: subtract-with-overflow panic; release: `push_slice` wrote
+/// outside the ring).
+#[test]
+fn reattach_over_garbage_positions_reports_corrupted() {
+    let me = Identity {
+        pid: std::process::id(),
+        start: 0,
+    };
+    // (tail, head): head ahead of tail, tail far ahead of head, both near the wrap
+    for (tail, head) in [(3, 1u64 << 40), (1 << 50, 0), (0, u64::MAX - 9), (9, 2)] {
+        let (tx, rx) = heap::<u64>(4).unwrap();
+        let raw = tx.raw().share();
+        drop(tx);
+        raw.ctrl().tail.store(tail, Ordering::Relaxed);
+        raw.ctrl().head.store(head, Ordering::Relaxed);
+        let mut tx = Producer::attach(raw.share(), me, |_| true).unwrap();
+        assert!(matches!(tx.push_slice(&[7; 64]), Err(Corrupted { .. })));
+        assert!(matches!(tx.push(1), Err(PushError::Corrupted(1, _))));
+        assert!(matches!(tx.write_chunk(64), Err(ChunkError::Corrupted(_))));
+        assert!(matches!(tx.write_chunk(1), Err(ChunkError::Corrupted(_))));
+        assert!(tx.slots().is_err());
+        assert_eq!(tx.push_slice(&[]), Ok(0), "nothing asked, nothing checked");
+        drop(tx);
+        drop(rx);
+        // The consumer re-attached over the same garbage: every read path says so.
+        let mut rx = Consumer::attach(raw.share(), me, |_| true).unwrap();
+        assert!(matches!(rx.pop(), Err(PopError::Corrupted(_))));
+        assert!(rx.pop_into(&mut [0; 64]).is_err());
+        assert!(rx.read_chunk(64).is_err());
+        assert!(rx.peek_slice().is_err());
+        assert!(rx.available().is_err());
+        rx.consume(64); // releases nothing: nothing was validated as ready
+        assert_eq!(raw.ctrl().head.load(Ordering::Relaxed), head);
+    }
+}
+
+/// Issue 12 item 6 at the ring level: `verify` reports shared words that contradict
+/// what the end knows, and passes a healthy full or empty ring.
+#[test]
+fn verify_reports_contradictions_only() {
+    let ring = HeapRing::<u64>::new(2).unwrap();
+    let (mut tx, mut rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    assert_eq!((tx.verify(), rx.verify()), (Ok(()), Ok(())));
+    tx.push_slice(&[1, 2]).unwrap();
+    assert_eq!(tx.verify(), Ok(()), "full is no contradiction");
+    ring.scribble_positions(Some(0), None); // tail rewritten to head
+    assert!(tx.verify().is_err());
+    ring.scribble_positions(Some(2), None);
+    assert_eq!(tx.verify(), Ok(()));
+    assert_eq!(rx.pop(), Ok(1));
+    ring.scribble_positions(None, Some(0)); // head rewritten: only rx writes it
+    assert!(rx.verify().is_err());
+    ring.scribble_positions(None, Some(1));
+    assert_eq!(rx.verify(), Ok(()));
+    // the peer's word back to "free" although it has moved its position
+    rx.control().producer.word.store(0, Ordering::Relaxed);
+    assert!(rx.verify().is_err());
+    tx.control().consumer.word.store(0, Ordering::Relaxed);
+    assert!(tx.verify().is_err());
+}

@@ -40,6 +40,17 @@ pub enum CreateError {
         /// Element size.
         elem_size: u32,
     },
+    /// A parameter of the object to create is out of range (a semaphore's initial
+    /// count above its bound, a barrier of no parties); nothing was created.
+    #[error("invalid {param} {value}: {reason}")]
+    InvalidParameter {
+        /// Which parameter.
+        param: &'static str,
+        /// Its value.
+        value: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The segment was made but this handle could not join it.
     #[error(transparent)]
     Claim(#[from] ClaimError),
@@ -99,7 +110,11 @@ pub enum OpenError {
         found: u32,
     },
     /// A different kind of segment (e.g. a duplex opened as a pipe).
-    #[error("segment kind mismatch: expected {expected}, found {found}")]
+    #[error(
+        "segment kind mismatch: expected {expected} ({}), found {found} ({})",
+        crate::layout::SegmentKind::name_of(*expected),
+        crate::layout::SegmentKind::name_of(*found)
+    )]
     KindMismatch {
         /// Kind code expected.
         expected: u32,

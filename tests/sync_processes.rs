@@ -260,7 +260,7 @@ fn killed_creator_object_is_kept_while_open_then_reclaimed() {
             .expect("listed")
     };
     let info = listed();
-    assert_eq!(info.kind, Some(shmlane::layout::SegmentKind::Object));
+    assert_eq!(info.kind, Some(shmlane::layout::SegmentKind::Mutex));
     assert_eq!(
         info.endpoints.len(),
         2,

@@ -117,9 +117,12 @@ impl<E> Clone for Object<E> {
 }
 
 impl<E: 'static> Object<E> {
-    fn expect() -> Expect {
+    /// What an opener of object type `kind` (one kind per handle type: a mutex never
+    /// opens an array's segment) over elements `E` requires.
+    fn expect(kind: SegmentKind) -> Expect {
+        debug_assert!(kind.is_object());
         Expect {
-            kind: SegmentKind::Object,
+            kind,
             elem: ElemDesc::of::<E>(),
             capacity: None,
         }
@@ -134,8 +137,13 @@ impl<E: 'static> Object<E> {
         })
     }
 
-    fn create(name: Option<&str>, len: usize, param: u32) -> Result<Self, CreateError> {
-        let e = Self::expect();
+    fn create(
+        name: Option<&str>,
+        kind: SegmentKind,
+        len: usize,
+        param: u32,
+    ) -> Result<Self, CreateError> {
+        let e = Self::expect(kind);
         let seg = match name {
             Some(n) => Segment::create_with(n, &e, len as u64, param),
             None => Segment::create_anonymous_with(&e, len as u64, param),
@@ -143,14 +151,14 @@ impl<E: 'static> Object<E> {
         Ok(Self::wrap(seg)?)
     }
 
-    fn open(name: &str) -> Result<Self, OpenError> {
-        Ok(Self::wrap(Segment::open(name, &Self::expect())?)?)
+    fn open(name: &str, kind: SegmentKind) -> Result<Self, OpenError> {
+        Ok(Self::wrap(Segment::open(name, &Self::expect(kind))?)?)
     }
 
-    fn from_env(key: &str) -> Result<Self, OpenError> {
+    fn from_env(key: &str, kind: SegmentKind) -> Result<Self, OpenError> {
         Ok(Self::wrap(Segment::from_fd(
             inherit::take(key)?,
-            &Self::expect(),
+            &Self::expect(kind),
         )?)?)
     }
 
@@ -198,16 +206,28 @@ fn verdict<G>(g: G, how: Acquired) -> LockResult<G> {
 
 /// Generates the constructors every object handle shares (open, inherit, persist).
 macro_rules! object_handle {
-    ($ty:ident $(<$t:ident: $b:path>)?, $e:ty) => {
+    ($ty:ident $(<$t:ident: $b:path>)?, $e:ty, $kind:expr $(, check = $check:path)?) => {
         impl$(<$t: $b>)? $ty$(<$t>)? {
-            /// Opens a named object made by `create`, checking its kind and type.
+            /// This handle type's segment kind (each object type has its own).
+            const KIND: SegmentKind = $kind;
+
+            /// Opens a named object made by `create`, checking its kind (an object of
+            /// another type is refused with [`OpenError::KindMismatch`]), its element
+            /// type and its parameters.
             pub fn open(name: &str) -> Result<Self, OpenError> {
-                Object::<$e>::open(name).map(|obj| Self { obj })
+                Object::<$e>::open(name, Self::KIND).and_then(Self::opened)
             }
 
             /// Opens the anonymous object a parent passed with `spawn_with(.., key)`.
             pub fn from_env(key: &str) -> Result<Self, OpenError> {
-                Object::<$e>::from_env(key).map(|obj| Self { obj })
+                Object::<$e>::from_env(key, Self::KIND).and_then(Self::opened)
+            }
+
+            /// The opened object as this handle, if its header's parameters are valid.
+            fn opened(obj: Object<$e>) -> Result<Self, OpenError> {
+                let handle = Self { obj };
+                $($check(&handle)?;)?
+                Ok(handle)
             }
 
             /// Spawns `cmd` with this object inherited; the child calls `from_env(key)`.
@@ -248,7 +268,7 @@ pub struct SharedArray<T: Pod> {
     obj: Object<T>,
 }
 
-object_handle!(SharedArray<T: Pod>, T);
+object_handle!(SharedArray<T: Pod>, T, SegmentKind::SharedArray);
 
 impl<T: Pod> SharedArray<T> {
     fn init(obj: Object<T>, init: &[T]) -> Self {
@@ -265,12 +285,12 @@ impl<T: Pod> SharedArray<T> {
 
     /// Creates a named array holding a copy of `init` (its length is fixed).
     pub fn create(name: &str, init: &[T]) -> Result<Self, CreateError> {
-        Object::create(Some(name), init.len(), 0).map(|o| Self::init(o, init))
+        Object::create(Some(name), Self::KIND, init.len(), 0).map(|o| Self::init(o, init))
     }
 
     /// Creates an anonymous array holding a copy of `init`.
     pub fn anonymous(init: &[T]) -> Result<Self, CreateError> {
-        Object::create(None, init.len(), 0).map(|o| Self::init(o, init))
+        Object::create(None, Self::KIND, init.len(), 0).map(|o| Self::init(o, init))
     }
 
     /// Number of elements.
@@ -365,7 +385,7 @@ pub struct Mutex<T: Pod> {
     obj: Object<T>,
 }
 
-object_handle!(Mutex<T: Pod>, T);
+object_handle!(Mutex<T: Pod>, T, SegmentKind::Mutex);
 
 impl<T: Pod> Mutex<T> {
     fn init(obj: Object<T>, value: T) -> Self {
@@ -375,12 +395,12 @@ impl<T: Pod> Mutex<T> {
 
     /// Creates a named mutex holding `value`.
     pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
-        Object::create(Some(name), 1, 0).map(|o| Self::init(o, value))
+        Object::create(Some(name), Self::KIND, 1, 0).map(|o| Self::init(o, value))
     }
 
     /// Creates an anonymous mutex holding `value`.
     pub fn anonymous(value: T) -> Result<Self, CreateError> {
-        Object::create(None, 1, 0).map(|o| Self::init(o, value))
+        Object::create(None, Self::KIND, 1, 0).map(|o| Self::init(o, value))
     }
 
     fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<'_, T>>> {
@@ -446,7 +466,7 @@ pub struct SharedValue<T: Pod> {
     obj: Object<T>,
 }
 
-object_handle!(SharedValue<T: Pod>, T);
+object_handle!(SharedValue<T: Pod>, T, SegmentKind::SharedValue);
 
 /// Reads before a reader checks whether a stuck writer needs repair.
 const SEQLOCK_PATIENCE: u32 = 1 << 12;
@@ -460,12 +480,12 @@ impl<T: Pod> SharedValue<T> {
 
     /// Creates a named value.
     pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
-        Object::create(Some(name), 1, 0).map(|o| Self::init(o, value))
+        Object::create(Some(name), Self::KIND, 1, 0).map(|o| Self::init(o, value))
     }
 
     /// Creates an anonymous value.
     pub fn anonymous(value: T) -> Result<Self, CreateError> {
-        Object::create(None, 1, 0).map(|o| Self::init(o, value))
+        Object::create(None, Self::KIND, 1, 0).map(|o| Self::init(o, value))
     }
 
     fn words(&self) -> &[AtomicU64] {
@@ -559,17 +579,17 @@ pub struct Shared<S: SyncState> {
     obj: Object<S>,
 }
 
-object_handle!(Shared<S: SyncState>, S);
+object_handle!(Shared<S: SyncState>, S, SegmentKind::SharedState);
 
 impl<S: SyncState> Shared<S> {
     /// Creates a named object, all-zero (every primitive of [`super::raw`] starts so).
     pub fn create(name: &str) -> Result<Self, CreateError> {
-        Object::create(Some(name), 1, 0).map(|obj| Self { obj })
+        Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
     }
 
     /// Creates an anonymous object, all-zero.
     pub fn anonymous() -> Result<Self, CreateError> {
-        Object::create(None, 1, 0).map(|obj| Self { obj })
+        Object::create(None, Self::KIND, 1, 0).map(|obj| Self { obj })
     }
 }
 
@@ -598,17 +618,17 @@ pub struct Condvar {
     obj: Object<RawCondvar>,
 }
 
-object_handle!(Condvar, RawCondvar);
+object_handle!(Condvar, RawCondvar, SegmentKind::Condvar);
 
 impl Condvar {
     /// Creates a named condvar.
     pub fn create(name: &str) -> Result<Self, CreateError> {
-        Object::create(Some(name), 1, 0).map(|obj| Self { obj })
+        Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
     }
 
     /// Creates an anonymous condvar.
     pub fn anonymous() -> Result<Self, CreateError> {
-        Object::create(None, 1, 0).map(|obj| Self { obj })
+        Object::create(None, Self::KIND, 1, 0).map(|obj| Self { obj })
     }
 
     fn wait_until<'a, T: Pod>(
@@ -691,7 +711,7 @@ pub struct Semaphore {
     obj: Object<RawSemaphore>,
 }
 
-object_handle!(Semaphore, RawSemaphore);
+object_handle!(Semaphore, RawSemaphore, SegmentKind::Semaphore);
 
 impl Semaphore {
     fn init(obj: Object<RawSemaphore>, initial: u32) -> Self {
@@ -701,14 +721,38 @@ impl Semaphore {
         s
     }
 
-    /// Creates a named semaphore with `initial` units and at most `max`.
+    /// Creates a named semaphore with `initial` units and at most `max`; `initial`
+    /// above `max` is refused with [`CreateError::InvalidParameter`] (never clamped).
     pub fn create(name: &str, initial: u32, max: u32) -> Result<Self, CreateError> {
-        Object::create(Some(name), 1, max).map(|o| Self::init(o, initial.min(max)))
+        Self::check_initial(initial, max)?;
+        Object::create(Some(name), Self::KIND, 1, max).map(|o| Self::init(o, initial))
     }
 
-    /// Creates an anonymous semaphore.
+    /// Creates an anonymous semaphore (`initial <= max`, as for `create`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{CreateError, sync::Semaphore};
+    /// assert!(matches!(
+    ///     Semaphore::anonymous(5, 2),
+    ///     Err(CreateError::InvalidParameter { param: "initial count", value: 5, .. })
+    /// ));
+    /// ```
     pub fn anonymous(initial: u32, max: u32) -> Result<Self, CreateError> {
-        Object::create(None, 1, max).map(|o| Self::init(o, initial.min(max)))
+        Self::check_initial(initial, max)?;
+        Object::create(None, Self::KIND, 1, max).map(|o| Self::init(o, initial))
+    }
+
+    fn check_initial(initial: u32, max: u32) -> Result<(), CreateError> {
+        if initial > max {
+            return Err(CreateError::InvalidParameter {
+                param: "initial count",
+                value: u64::from(initial),
+                reason: "above the semaphore's bound",
+            });
+        }
+        Ok(())
     }
 
     /// The bound.
@@ -764,17 +808,17 @@ pub struct Event {
     obj: Object<RawEvent>,
 }
 
-object_handle!(Event, RawEvent);
+object_handle!(Event, RawEvent, SegmentKind::Event);
 
 impl Event {
     /// Creates a named event (cleared).
     pub fn create(name: &str) -> Result<Self, CreateError> {
-        Object::create(Some(name), 1, 0).map(|obj| Self { obj })
+        Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
     }
 
     /// Creates an anonymous event (cleared).
     pub fn anonymous() -> Result<Self, CreateError> {
-        Object::create(None, 1, 0).map(|obj| Self { obj })
+        Object::create(None, Self::KIND, 1, 0).map(|obj| Self { obj })
     }
 
     /// Sets the flag, waking every waiter in every process.
@@ -820,17 +864,59 @@ pub struct Barrier {
     obj: Object<RawBarrier>,
 }
 
-object_handle!(Barrier, RawBarrier);
+object_handle!(
+    Barrier,
+    RawBarrier,
+    SegmentKind::Barrier,
+    check = Self::parties_ok
+);
 
 impl Barrier {
-    /// Creates a named barrier for `parties` processes (or threads).
+    /// Creates a named barrier for `parties` processes (or threads); zero parties is
+    /// refused with [`CreateError::InvalidParameter`].
     pub fn create(name: &str, parties: u32) -> Result<Self, CreateError> {
-        Object::create(Some(name), 1, parties.max(1)).map(|obj| Self { obj })
+        Self::check_parties(parties)?;
+        Object::create(Some(name), Self::KIND, 1, parties).map(|obj| Self { obj })
     }
 
-    /// Creates an anonymous barrier.
+    /// Creates an anonymous barrier (at least one party, as for `create`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{CreateError, sync::Barrier};
+    /// assert!(matches!(
+    ///     Barrier::anonymous(0),
+    ///     Err(CreateError::InvalidParameter { param: "party count", value: 0, .. })
+    /// ));
+    /// ```
     pub fn anonymous(parties: u32) -> Result<Self, CreateError> {
-        Object::create(None, 1, parties.max(1)).map(|obj| Self { obj })
+        Self::check_parties(parties)?;
+        Object::create(None, Self::KIND, 1, parties).map(|obj| Self { obj })
+    }
+
+    fn check_parties(parties: u32) -> Result<(), CreateError> {
+        if parties == 0 {
+            return Err(CreateError::InvalidParameter {
+                param: "party count",
+                value: 0,
+                reason: "a barrier needs at least one party",
+            });
+        }
+        Ok(())
+    }
+
+    /// An opened barrier's header must name at least one party (a creator never
+    /// writes 0; a damaged header is refused instead of read as 1).
+    fn parties_ok(&self) -> Result<(), OpenError> {
+        match self.parties() {
+            0 => Err(OpenError::LayoutMismatch {
+                field: "param (barrier parties)",
+                expected: 1,
+                found: 0,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The number of parties.

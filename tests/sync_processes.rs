@@ -42,7 +42,9 @@ fn peer_main() {
         "semaphore" => {
             let s = Semaphore::open(&args[0]).unwrap();
             let gauge = SharedArray::<u64>::open(&args[1]).unwrap();
-            let g = &gauge.atomics_u64().unwrap();
+            // SAFETY: the gauge is only used through atomics (no lock, no to_vec)
+            // while the children run; the parent reads it after they exited.
+            let g = unsafe { gauge.atomics_u64() }.unwrap();
             for _ in 0..200 {
                 s.acquire();
                 let inside = g[0].fetch_add(1, Ordering::SeqCst) + 1;

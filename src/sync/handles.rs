@@ -8,7 +8,7 @@ use super::shared::{Locked, SyncState, acquire};
 use crate::error::{ClaimError, CreateError, OpenError};
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::platform::{identity, inherit};
-use crate::primitive::{AtomicU32, AtomicU64};
+use crate::primitive::AtomicU64;
 use crate::ring::Identity;
 use crate::ring::endpoint;
 use crate::segment::{Expect, Segment};
@@ -248,7 +248,9 @@ macro_rules! object_handle {
 }
 
 /// A fixed-length array of `T` in shared memory with a lock (Python's
-/// `multiprocessing.Array`), plus lock-free atomic views for 32/64-bit integers.
+/// `multiprocessing.Array`), plus lock-free atomic views for 32/64-bit integers
+/// (`unsafe`: an array is used either through its lock or through atomics, see
+/// [`atomics_u64`](Self::atomics_u64)).
 ///
 /// # Examples
 ///
@@ -259,8 +261,6 @@ macro_rules! object_handle {
 /// let b = SharedArray::<u64>::open(&name)?; // usually another process
 /// b.lock().unwrap()[0] = 10;
 /// assert_eq!(a.to_vec(), [10, 2, 3]);
-/// a.atomics_u64().unwrap()[1].fetch_add(5, std::sync::atomic::Ordering::Relaxed);
-/// assert_eq!(a.to_vec(), [10, 7, 3]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -324,18 +324,10 @@ impl<T: Pod> SharedArray<T> {
         }
     }
 
-    /// The elements as `AtomicU64`s, if `T` is 8 bytes (`u64`, `i64`, …): lock-free
-    /// access that does not take the lock.
-    pub fn atomics_u64(&self) -> Option<&[AtomicU64]> {
-        self.atomics()
-    }
-
-    /// The elements as `AtomicU32`s, if `T` is 4 bytes.
-    pub fn atomics_u32(&self) -> Option<&[AtomicU32]> {
-        self.atomics()
-    }
-
-    fn atomics<W: crate::segment::SharedWord>(&self) -> Option<&[W]> {
+    /// The elements as atomic words `W` (the view behind the `unsafe`
+    /// [`atomics_u64`](Self::atomics_u64) / [`atomics_u32`](Self::atomics_u32), in
+    /// `shared.rs`), if `T` has `W`'s size and at most its alignment.
+    pub(super) fn atomics<W: crate::segment::SharedWord>(&self) -> Option<&[W]> {
         (core::mem::size_of::<W>() == core::mem::size_of::<T>()
             && core::mem::align_of::<T>() <= core::mem::align_of::<W>())
         .then(|| self.obj.seg.object_words::<W>())
@@ -345,6 +337,19 @@ impl<T: Pod> SharedArray<T> {
 }
 
 /// The locked elements of a [`SharedArray`]; unlocks on drop.
+///
+/// # The slice and other processes
+///
+/// The guard derefs to `&[T]` / `&mut [T]` over memory that other processes map too.
+/// The lock makes it exclusive among handles that follow the protocol; it cannot stop
+/// a peer that writes without the lock (a bug, or a hostile process), and such a write
+/// may change elements while you hold the slice. What holds then: every bit pattern is
+/// a valid `T` (`T: Pod`), and the library takes no length, index or pointer from the
+/// elements, so this process never touches memory outside the mapping. What does not:
+/// that a value read twice is the same both times — read what you check once into a
+/// local. Within the library's own API, plain access through a guard and atomic access
+/// to the same elements cannot be mixed without `unsafe`
+/// ([`SharedArray::atomics_u64`]).
 #[derive(Debug)]
 pub struct ArrayGuard<'a, T: Pod> {
     inner: Locked<'a, T>,

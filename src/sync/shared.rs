@@ -1,5 +1,6 @@
-//! The two places the sync layer needs `unsafe`: promising that our state types may be
-//! viewed in shared memory ([`SyncState`]), and handing out `&mut [T]` under a lock.
+//! The places the sync layer needs `unsafe`: promising that our state types may be
+//! viewed in shared memory ([`SyncState`]), handing out `&mut [T]` under a lock, and
+//! the `unsafe fn` atomic views of a shared array (which must not be mixed with it).
 #![allow(unsafe_code)]
 
 use super::raw::{RawBarrier, RawCondvar, RawEvent, RawMutex, RawSemaphore};
@@ -63,6 +64,67 @@ unsafe impl SyncState for AtomicU32 {}
 unsafe impl SyncState for AtomicU64 {}
 // SAFETY: arrays of SyncState are repr(C)-like sequences of them.
 unsafe impl<S: SyncState, const N: usize> SyncState for [S; N] {}
+
+#[cfg(not(shmlane_loom))]
+impl<T: bytemuck::Pod> super::SharedArray<T> {
+    /// The elements as `AtomicU64`s, if `T` is 8 bytes (`u64`, `i64`, …): lock-free
+    /// access that does not take the lock.
+    ///
+    /// # Safety
+    ///
+    /// The array's elements must be accessed either through these atomic views or
+    /// through the lock, not both: while any view returned here is used, no
+    /// [`ArrayGuard`](super::ArrayGuard) of the same array may exist, in this process
+    /// or in another one that maps it (that includes the guard `to_vec` takes
+    /// internally). A guard lends `&mut [T]` / `&[T]`, which promise that nobody
+    /// else reads or writes those elements; an atomic access to an element while such
+    /// a reference to it is alive is a data race (undefined behaviour). In practice:
+    /// give an array that you use atomically no lock users at all.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::sync::SharedArray;
+    /// use std::sync::atomic::Ordering;
+    /// let counters = SharedArray::<u64>::anonymous(&[0, 0])?;
+    /// // SAFETY: `counters` is only ever used through atomics (no guard, no to_vec).
+    /// let c = unsafe { counters.atomics_u64() }.expect("8-byte elements");
+    /// c[1].fetch_add(5, Ordering::Relaxed);
+    /// assert_eq!(c[1].load(Ordering::Relaxed), 5);
+    /// # Ok::<(), shmlane::CreateError>(())
+    /// ```
+    ///
+    /// Without `unsafe`, the atomic view cannot be had:
+    ///
+    /// ```compile_fail,E0133
+    /// let a = shmlane::sync::SharedArray::<u64>::anonymous(&[0]).unwrap();
+    /// let _ = a.atomics_u64();
+    /// ```
+    pub unsafe fn atomics_u64(&self) -> Option<&[AtomicU64]> {
+        self.atomics()
+    }
+
+    /// The elements as `AtomicU32`s, if `T` is 4 bytes.
+    ///
+    /// # Safety
+    ///
+    /// As for [`atomics_u64`](Self::atomics_u64): no guard of the array may exist
+    /// (in any process) while the views are used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::sync::SharedArray;
+    /// let flags = SharedArray::<u32>::anonymous(&[0; 4])?;
+    /// // SAFETY: `flags` is only used through atomics.
+    /// let f = unsafe { flags.atomics_u32() }.expect("4-byte elements");
+    /// f[0].store(1, std::sync::atomic::Ordering::Release);
+    /// # Ok::<(), shmlane::CreateError>(())
+    /// ```
+    pub unsafe fn atomics_u32(&self) -> Option<&[AtomicU32]> {
+        self.atomics()
+    }
+}
 
 #[cfg(not(shmlane_loom))]
 /// Takes an object's robust lock as `me` (waiting until `deadline`; `None` on timeout),

@@ -4,8 +4,8 @@ use super::raw::{
     Acquired, RawBarrier, RawCondvar, RawEvent, RawSemaphore, seqlock_is_odd, seqlock_read,
     seqlock_write,
 };
-use super::shared::{Locked, SyncState, acquire};
-use crate::error::{ClaimError, CreateError, OpenError};
+use super::shared::{LocalLock, Locked, NotLocked, SyncState};
+use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError};
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::platform::{identity, inherit};
 use crate::primitive::AtomicU64;
@@ -18,38 +18,70 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A lock was acquired, but its previous holder died holding it (or a later holder did
-/// not call `mark_consistent`). The guard is inside: the lock is held.
+/// Why a lock call returned without a clean guard.
+///
+/// * `OwnerDied(guard)`: the lock *is held* (the guard is inside), but its previous
+///   holder died holding it (or a later holder did not call `mark_consistent`): the
+///   data may be half-updated.
+/// * `Corrupted`: the lock is *not* held: its shared word names a holder this process
+///   knows cannot hold it (see [`ObjectCorrupted`]); waiting would never end.
 ///
 /// # Examples
 ///
 /// ```
-/// let m = shmlane::sync::Mutex::anonymous(0u64)?;
-/// let g = m.lock().unwrap_or_else(|died| {
-///     let g = died.into_inner(); // repair the data here, then:
-///     g.mark_consistent();
-///     g
-/// });
+/// use shmlane::sync::{LockError, Mutex};
+/// let m = Mutex::anonymous(0u64)?;
+/// let g = match m.lock() {
+///     Ok(g) => g,
+///     Err(LockError::OwnerDied(g)) => {
+///         // repair the data here, then:
+///         g.mark_consistent();
+///         g
+///     }
+///     Err(LockError::Corrupted(e)) => return Err(e.into()),
+/// };
 /// assert_eq!(*g, 0);
-/// # Ok::<(), shmlane::CreateError>(())
+/// // or, accepting a dead owner's data as it is:
+/// drop(g);
+/// let g = m.lock().or_else(LockError::into_guard)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug)]
-pub struct OwnerDied<G>(pub G);
+pub enum LockError<G> {
+    /// Locked, after the previous owner died holding the lock.
+    OwnerDied(G),
+    /// Not locked: the lock word contradicts this process's own knowledge.
+    Corrupted(ObjectCorrupted),
+}
 
-impl<G> OwnerDied<G> {
-    /// The guard (the lock is held).
-    pub fn into_inner(self) -> G {
-        self.0
+impl<G> LockError<G> {
+    /// The guard if the lock is held (`OwnerDied`), else the corruption.
+    pub fn into_guard(self) -> Result<G, ObjectCorrupted> {
+        match self {
+            Self::OwnerDied(g) => Ok(g),
+            Self::Corrupted(c) => Err(c),
+        }
     }
 }
 
-impl<G> std::fmt::Display for OwnerDied<G> {
+impl<G> std::fmt::Debug for LockError<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the previous lock owner died holding the lock")
+        match self {
+            Self::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            Self::Corrupted(c) => write!(f, "Corrupted({c:?})"),
+        }
     }
 }
 
-impl<G: std::fmt::Debug> std::error::Error for OwnerDied<G> {}
+impl<G> std::fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OwnerDied(_) => f.write_str("the previous lock owner died holding the lock"),
+            Self::Corrupted(c) => std::fmt::Display::fmt(c, f),
+        }
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {}
 
 /// A semaphore release would exceed its bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -59,8 +91,8 @@ pub struct SemaphoreFull {
     pub max: u32,
 }
 
-/// The result of a lock: the guard, or the guard wrapped in [`OwnerDied`].
-pub type LockResult<G> = Result<G, OwnerDied<G>>;
+/// The result of a lock: the guard, or a [`LockError`] (which may hold the guard).
+pub type LockResult<G> = Result<G, LockError<G>>;
 
 /// An object segment, opened: it holds an entry of the segment's user table until
 /// dropped, so that the object counts as in use (see [`ObjectControl`]).
@@ -69,6 +101,8 @@ struct Opened {
     seg: Segment,
     user: usize,
     word: u64,
+    /// This process's lock activity on the object (shared with its other mappings).
+    local: Arc<LocalLock>,
 }
 
 impl Opened {
@@ -78,7 +112,13 @@ impl Opened {
             .expect("validated object segment")
             .users;
         let (user, word) = endpoint::claim_any(&users[..], me, identity::is_alive)?;
-        Ok(Self { seg, user, word })
+        let local = LocalLock::of(&seg);
+        Ok(Self {
+            seg,
+            user,
+            word,
+            local,
+        })
     }
 }
 
@@ -174,10 +214,6 @@ impl<E: 'static> Object<E> {
         self.seg.object_state::<E>().expect("validated object of E")
     }
 
-    fn lock(&self, deadline: Option<Instant>) -> Option<Acquired> {
-        acquire(&self.ctrl().lock, self.me, deadline)
-    }
-
     /// Locks (waiting until `deadline`; `None` on timeout) and lends the elements as
     /// `T`, wrapped in the guard type `wrap` makes.
     fn locked<'a, T: Pod, G>(
@@ -185,13 +221,25 @@ impl<E: 'static> Object<E> {
         deadline: Option<Instant>,
         wrap: fn(Locked<'a, T>) -> G,
     ) -> Option<LockResult<G>> {
-        let (g, how) = Locked::lock(&self.seg, self.me, deadline)?;
-        Some(verdict(wrap(g), how))
+        match Locked::lock(&self.seg, &self.seg.local, self.me, deadline) {
+            Ok((g, how)) => Some(verdict(wrap(g), how)),
+            Err(NotLocked::TimedOut) => None,
+            Err(NotLocked::Corrupted(c)) => Some(Err(LockError::Corrupted(c))),
+        }
+    }
+
+    /// As [`locked`](Self::locked) without a deadline.
+    fn locked_forever<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> LockResult<G> {
+        loop {
+            if let Some(r) = self.locked(None, wrap) {
+                return r;
+            }
+        }
     }
 
     /// As [`locked`](Self::locked) if the lock is free now.
     fn try_locked<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> Option<LockResult<G>> {
-        let (g, how) = Locked::try_lock(&self.seg, self.me)?;
+        let (g, how) = Locked::try_lock(&self.seg, &self.seg.local, self.me)?;
         Some(verdict(wrap(g), how))
     }
 }
@@ -200,7 +248,7 @@ impl<E: 'static> Object<E> {
 fn verdict<G>(g: G, how: Acquired) -> LockResult<G> {
     match how {
         Acquired::Clean => Ok(g),
-        Acquired::OwnerDied => Err(OwnerDied(g)),
+        Acquired::OwnerDied => Err(LockError::OwnerDied(g)),
     }
 }
 
@@ -260,7 +308,7 @@ macro_rules! object_handle {
 /// let a = SharedArray::<u64>::create(&name, &[1, 2, 3])?;
 /// let b = SharedArray::<u64>::open(&name)?; // usually another process
 /// b.lock().unwrap()[0] = 10;
-/// assert_eq!(a.to_vec(), [10, 2, 3]);
+/// assert_eq!(a.to_vec()?, [10, 2, 3]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -271,26 +319,25 @@ pub struct SharedArray<T: Pod> {
 object_handle!(SharedArray<T: Pod>, T, SegmentKind::SharedArray);
 
 impl<T: Pod> SharedArray<T> {
-    fn init(obj: Object<T>, init: &[T]) -> Self {
+    fn init(obj: Object<T>, init: &[T]) -> Result<Self, CreateError> {
         let a = Self { obj };
         // Nobody else can have the anonymous segment yet; a named one may have an early
-        // opener, which the lock keeps out while we fill it.
-        a.lock_inner(None)
-            .map(|r| match r {
-                Ok(mut g) | Err(OwnerDied(mut g)) => g.copy_from_slice(init),
-            })
-            .expect("no deadline");
-        a
+        // opener, which the lock keeps out while we fill it (and which could garble
+        // the lock word: then the create fails).
+        a.lock()
+            .or_else(LockError::into_guard)?
+            .copy_from_slice(init);
+        Ok(a)
     }
 
     /// Creates a named array holding a copy of `init` (its length is fixed).
     pub fn create(name: &str, init: &[T]) -> Result<Self, CreateError> {
-        Object::create(Some(name), Self::KIND, init.len(), 0).map(|o| Self::init(o, init))
+        Self::init(Object::create(Some(name), Self::KIND, init.len(), 0)?, init)
     }
 
     /// Creates an anonymous array holding a copy of `init`.
     pub fn anonymous(init: &[T]) -> Result<Self, CreateError> {
-        Object::create(None, Self::KIND, init.len(), 0).map(|o| Self::init(o, init))
+        Self::init(Object::create(None, Self::KIND, init.len(), 0)?, init)
     }
 
     /// Number of elements.
@@ -307,9 +354,11 @@ impl<T: Pod> SharedArray<T> {
         self.obj.locked(deadline, |inner| ArrayGuard { inner })
     }
 
-    /// Locks the array; the guard derefs to `&mut [T]`.
+    /// Locks the array, waiting as long as a live holder holds it; the guard derefs
+    /// to `&mut [T]`. Fails with [`LockError::Corrupted`] (instead of waiting forever)
+    /// when the lock word names a holder this process knows cannot hold it.
     pub fn lock(&self) -> LockResult<ArrayGuard<'_, T>> {
-        self.lock_inner(None).expect("no deadline")
+        self.obj.locked_forever(|inner| ArrayGuard { inner })
     }
 
     /// Locks the array, waiting at most `timeout`; `None` on timeout.
@@ -317,11 +366,10 @@ impl<T: Pod> SharedArray<T> {
         self.lock_inner(Some(Instant::now() + timeout))
     }
 
-    /// A copy of the elements, taken under the lock (even after an owner died).
-    pub fn to_vec(&self) -> Vec<T> {
-        match self.lock() {
-            Ok(g) | Err(OwnerDied(g)) => g.to_vec(),
-        }
+    /// A copy of the elements, taken under the lock (even after an owner died); fails
+    /// only if the lock word is corrupted (see [`lock`](Self::lock)).
+    pub fn to_vec(&self) -> Result<Vec<T>, ObjectCorrupted> {
+        Ok(self.lock().or_else(LockError::into_guard)?.to_vec())
     }
 
     /// The elements as atomic words `W` (the view behind the `unsafe`
@@ -356,7 +404,7 @@ pub struct ArrayGuard<'a, T: Pod> {
 }
 
 impl<T: Pod> ArrayGuard<'_, T> {
-    /// Declares the data consistent after [`OwnerDied`].
+    /// Declares the data consistent after [`LockError::OwnerDied`].
     pub fn mark_consistent(&self) {
         self.inner.raw().mark_consistent();
     }
@@ -375,7 +423,8 @@ impl<T: Pod> std::ops::DerefMut for ArrayGuard<'_, T> {
     }
 }
 
-/// A mutex with its data inside, shared between processes; robust: see [`OwnerDied`].
+/// A mutex with its data inside, shared between processes; robust: see
+/// [`LockError::OwnerDied`].
 ///
 /// # Examples
 ///
@@ -393,28 +442,30 @@ pub struct Mutex<T: Pod> {
 object_handle!(Mutex<T: Pod>, T, SegmentKind::Mutex);
 
 impl<T: Pod> Mutex<T> {
-    fn init(obj: Object<T>, value: T) -> Self {
-        SharedArray::init(obj.clone(), &[value]);
-        Self { obj }
+    fn init(obj: Object<T>, value: T) -> Result<Self, CreateError> {
+        SharedArray::init(obj.clone(), &[value])?;
+        Ok(Self { obj })
     }
 
     /// Creates a named mutex holding `value`.
     pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
-        Object::create(Some(name), Self::KIND, 1, 0).map(|o| Self::init(o, value))
+        Self::init(Object::create(Some(name), Self::KIND, 1, 0)?, value)
     }
 
     /// Creates an anonymous mutex holding `value`.
     pub fn anonymous(value: T) -> Result<Self, CreateError> {
-        Object::create(None, Self::KIND, 1, 0).map(|o| Self::init(o, value))
+        Self::init(Object::create(None, Self::KIND, 1, 0)?, value)
     }
 
     fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<'_, T>>> {
         self.obj.locked(deadline, |inner| MutexGuard { inner })
     }
 
-    /// Locks, waiting as long as it takes (taking over from a dead owner).
+    /// Locks, waiting as long as a live holder holds it (taking over from a dead
+    /// one); fails with [`LockError::Corrupted`] instead of waiting forever when the
+    /// lock word names a holder this process knows cannot hold it.
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
-        self.lock_inner(None).expect("no deadline")
+        self.obj.locked_forever(|inner| MutexGuard { inner })
     }
 
     /// Locks, waiting at most `timeout`; `None` on timeout.
@@ -435,7 +486,7 @@ pub struct MutexGuard<'a, T: Pod> {
 }
 
 impl<T: Pod> MutexGuard<'_, T> {
-    /// Declares the data consistent after [`OwnerDied`].
+    /// Declares the data consistent after [`LockError::OwnerDied`].
     pub fn mark_consistent(&self) {
         self.inner.raw().mark_consistent();
     }
@@ -456,15 +507,17 @@ impl<T: Pod> std::ops::DerefMut for MutexGuard<'_, T> {
 
 /// A value with lock-free readers (a seqlock): one writer at a time (serialized by the
 /// object's robust lock), readers never see a torn value and never block a writer.
+/// Every call returns `Err(ObjectCorrupted)` rather than wait forever on a lock word
+/// that contradicts this process's knowledge (see [`load`](Self::load)).
 ///
 /// # Examples
 ///
 /// ```
 /// let v = shmlane::sync::SharedValue::anonymous([0u32; 3])?;
-/// v.store([1, 2, 3]);
-/// assert_eq!(v.update(|mut x| { x[0] += 10; x }), [11, 2, 3]);
-/// assert_eq!(v.load(), [11, 2, 3]);
-/// # Ok::<(), shmlane::CreateError>(())
+/// v.store([1, 2, 3])?;
+/// assert_eq!(v.update(|mut x| { x[0] += 10; x })?, [11, 2, 3]);
+/// assert_eq!(v.load()?, [11, 2, 3]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct SharedValue<T: Pod> {
@@ -477,20 +530,20 @@ object_handle!(SharedValue<T: Pod>, T, SegmentKind::SharedValue);
 const SEQLOCK_PATIENCE: u32 = 1 << 12;
 
 impl<T: Pod> SharedValue<T> {
-    fn init(obj: Object<T>, value: T) -> Self {
+    fn init(obj: Object<T>, value: T) -> Result<Self, CreateError> {
         let v = Self { obj };
-        v.store(value);
-        v
+        v.store(value)?;
+        Ok(v)
     }
 
     /// Creates a named value.
     pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
-        Object::create(Some(name), Self::KIND, 1, 0).map(|o| Self::init(o, value))
+        Self::init(Object::create(Some(name), Self::KIND, 1, 0)?, value)
     }
 
     /// Creates an anonymous value.
     pub fn anonymous(value: T) -> Result<Self, CreateError> {
-        Object::create(None, Self::KIND, 1, 0).map(|o| Self::init(o, value))
+        Self::init(Object::create(None, Self::KIND, 1, 0)?, value)
     }
 
     fn words(&self) -> &[AtomicU64] {
@@ -515,10 +568,19 @@ impl<T: Pod> SharedValue<T> {
         bytemuck::pod_read_unaligned(&bytes[..core::mem::size_of::<T>()])
     }
 
-    /// Reads the value without locking; retries while a write is in progress. A
-    /// sequence left odd by a writer that died (or by garbage) is repaired under the
-    /// lock, so a read never spins forever.
-    pub fn load(&self) -> T {
+    /// Reads the value without locking; retries while a write is in progress.
+    ///
+    /// A read never spins forever. A sequence that stays odd for
+    /// `SEQLOCK_PATIENCE` (4,096) tries is either a write in progress by the holder
+    /// of the writers' lock (a writer keeps the lock for as long as the sequence is
+    /// odd) or damage: the reader then takes the writers' lock, as a writer would, and
+    /// rewrites the current words, which makes the sequence even. Taking the lock waits
+    /// for a live writer however slow (even a stopped one), takes over from a dead
+    /// one, and fails with [`ObjectCorrupted`] only when the lock word names a holder
+    /// this process knows cannot hold it (a live process that does not have the
+    /// object open, or this process while none of its threads holds or takes the
+    /// lock), which is the one case in which waiting would never end.
+    pub fn load(&self) -> Result<T, ObjectCorrupted> {
         let seq = &self.obj.ctrl().seq;
         let backoff = crate::primitive::Backoff::new();
         let mut tries = 0u32;
@@ -526,13 +588,13 @@ impl<T: Pod> SharedValue<T> {
             let read = self
                 .with_buf(|words, buf| seqlock_read(seq, words, buf).then(|| Self::value_of(buf)));
             if let Some(v) = read {
-                return v;
+                return Ok(v);
             }
             tries += 1;
             if tries.is_multiple_of(SEQLOCK_PATIENCE) && seqlock_is_odd(seq) {
                 // Wait for (or take over from) the writer, then rewrite the current
                 // words, which makes the sequence even.
-                self.write_with(Self::load_locked);
+                return self.write_with(Self::load_locked);
             } else if tries.is_multiple_of(64) {
                 std::thread::yield_now();
             } else {
@@ -542,8 +604,11 @@ impl<T: Pod> SharedValue<T> {
     }
 
     /// Under the writers' lock: `new(self)` becomes the value; returns it.
-    fn write_with(&self, new: impl FnOnce(&Self) -> T) -> T {
-        self.obj.lock(None);
+    fn write_with(&self, new: impl FnOnce(&Self) -> T) -> Result<T, ObjectCorrupted> {
+        let guard = self
+            .obj
+            .locked_forever::<T, _>(|g| g)
+            .or_else(LockError::into_guard)?;
         let v = new(self);
         self.with_buf(|words, buf| {
             bytemuck::cast_slice_mut::<u64, u8>(buf)[..core::mem::size_of::<T>()]
@@ -551,19 +616,20 @@ impl<T: Pod> SharedValue<T> {
             seqlock_write(&self.obj.ctrl().seq, words, buf);
         });
         // A dead writer's half-done store is overwritten whole: consistent again.
-        self.obj.ctrl().lock.mark_consistent();
-        self.obj.ctrl().lock.unlock();
-        v
+        guard.raw().mark_consistent();
+        drop(guard);
+        Ok(v)
     }
 
-    /// Replaces the value.
-    pub fn store(&self, value: T) {
-        self.write_with(|_| value);
+    /// Replaces the value (waiting for the writers' lock as [`load`](Self::load)
+    /// describes, and failing the same way).
+    pub fn store(&self, value: T) -> Result<(), ObjectCorrupted> {
+        self.write_with(|_| value).map(drop)
     }
 
     /// Replaces the value with `f(old)` atomically with respect to other writers;
     /// returns the new value.
-    pub fn update(&self, f: impl FnOnce(T) -> T) -> T {
+    pub fn update(&self, f: impl FnOnce(T) -> T) -> Result<T, ObjectCorrupted> {
         self.write_with(|s| f(s.load_locked()))
     }
 
@@ -614,7 +680,7 @@ impl<S: SyncState> std::ops::Deref for Shared<S> {
 /// let (m, cv) = (Mutex::anonymous(0u8)?, Condvar::anonymous()?);
 /// cv.notify_all(); // nobody waits: no effect
 /// let g = m.lock().unwrap();
-/// let (g, timed_out) = cv.wait_timeout(g, std::time::Duration::from_millis(1));
+/// let (g, timed_out) = cv.wait_timeout(g, std::time::Duration::from_millis(1)).unwrap();
 /// assert!(timed_out && *g == 0);
 /// # Ok::<(), shmlane::CreateError>(())
 /// ```
@@ -640,22 +706,22 @@ impl Condvar {
         &self,
         g: MutexGuard<'a, T>,
         until: Option<Instant>,
-    ) -> MutexGuard<'a, T> {
-        // The guard's lock is held again when `wait` returns (it unlocks and relocks),
-        // so from the caller's view the guard held it throughout.
-        let cv = self.obj.state();
-        cv.wait(
-            g.inner.raw(),
-            self.obj.me,
-            until,
-            identity::is_alive_start32,
-        );
-        g
+    ) -> LockResult<MutexGuard<'a, T>> {
+        // The guard's lock is held again when `wait_on` returns Ok (it unlocks and
+        // relocks, judging the holder as `Mutex::lock` does), so from the caller's view
+        // the guard held it throughout.
+        let MutexGuard { inner } = g;
+        match inner.wait_on(self.obj.state(), until) {
+            Ok((inner, how)) => verdict(MutexGuard { inner }, how),
+            Err(c) => Err(LockError::Corrupted(c)),
+        }
     }
 
     /// Unlocks the guard's mutex, sleeps until notified (or spuriously), locks again.
-    /// Loop on your condition.
-    pub fn wait<'a, T: Pod>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    /// Loop on your condition. The relock reports what [`Mutex::lock`] reports: a dead
+    /// holder taken over ([`LockError::OwnerDied`], guard inside) or a corrupted lock
+    /// word ([`LockError::Corrupted`], the lock is not held).
+    pub fn wait<'a, T: Pod>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         self.wait_until(guard, None)
     }
 
@@ -665,27 +731,36 @@ impl Condvar {
         &self,
         guard: MutexGuard<'a, T>,
         timeout: Duration,
-    ) -> (MutexGuard<'a, T>, bool) {
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
         let until = Instant::now() + timeout;
-        let g = self.wait_until(guard, Some(until));
-        (g, Instant::now() >= until)
+        let timed_out = || Instant::now() >= until;
+        match self.wait_until(guard, Some(until)) {
+            Ok(g) => Ok((g, timed_out())),
+            Err(LockError::OwnerDied(g)) => Err(LockError::OwnerDied((g, timed_out()))),
+            Err(LockError::Corrupted(c)) => Err(LockError::Corrupted(c)),
+        }
     }
 
-    /// Waits until `cond(&value)` is false, at most `timeout` in all.
+    /// Waits until `cond(&value)` is false, at most `timeout` in all; returns at once
+    /// (with `false`) if a relock reports an error.
     pub fn wait_while_timeout<'a, T: Pod>(
         &self,
         mut guard: MutexGuard<'a, T>,
         timeout: Duration,
         mut cond: impl FnMut(&T) -> bool,
-    ) -> (MutexGuard<'a, T>, bool) {
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
         let until = Instant::now() + timeout;
         while cond(&guard) {
             if Instant::now() >= until {
-                return (guard, true);
+                return Ok((guard, true));
             }
-            guard = self.wait_until(guard, Some(until));
+            guard = match self.wait_until(guard, Some(until)) {
+                Ok(g) => g,
+                Err(LockError::OwnerDied(g)) => return Err(LockError::OwnerDied((g, false))),
+                Err(LockError::Corrupted(c)) => return Err(LockError::Corrupted(c)),
+            };
         }
-        (guard, false)
+        Ok((guard, false))
     }
 
     /// Wakes one waiter (possibly more: waiters re-check their condition anyway).

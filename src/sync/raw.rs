@@ -17,6 +17,31 @@ const WAITERS: u32 = 1 << 31;
 /// `RawMutex::word` bits holding the owner's pid (Linux pids are below 2^22).
 const PID_MASK: u32 = (1 << 30) - 1;
 
+/// What a waiter's judge says of the process a lock word names (asked only after a
+/// whole tick asleep: the slow path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// It may hold the lock: keep waiting (a live, silent holder is waited for).
+    Alive,
+    /// It is gone: take the lock over (one CAS from the word seen).
+    Dead,
+    /// It cannot be the holder (the caller knows better, e.g. the word names a
+    /// process that does not use the object): stop waiting, report corruption.
+    Impossible,
+}
+
+/// Why [`RawMutex::lock_judged`] returned without the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// The deadline passed.
+    TimedOut,
+    /// The judge said the word's holder cannot hold it; `word` is the word seen.
+    Impossible {
+        /// The lock word (owner pid | flags) judged impossible.
+        word: u32,
+    },
+}
+
 /// How a lock was acquired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acquired {
@@ -72,11 +97,13 @@ impl RawMutex {
     /// Takes the lock if it is free now, as process `pid` (started at `start`).
     #[inline]
     pub fn try_lock(&self, pid: u32, start: u64) -> bool {
-        // Acquire — SYNC POINT: pairs with the Release swap in `unlock`: the previous
-        // owner's writes to the protected data are visible to us.
+        // AcqRel — SYNC POINT: Acquire pairs with the Release swap in `unlock` (the
+        // previous owner's writes to the protected data are visible to us); Release
+        // publishes what the caller did before locking (a handle's process-local
+        // bookkeeping) to a waiter that reads our pid in the word (`owner_pid`).
         let ok = self
             .word
-            .compare_exchange(0, pid & PID_MASK, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, pid & PID_MASK, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
         if ok {
             // Relaxed: read only by liveness checks, which re-validate with a CAS.
@@ -94,6 +121,29 @@ impl RawMutex {
         deadline: Option<Instant>,
         is_alive: impl Fn(Identity) -> bool,
     ) -> Result<Acquired, TimedOut> {
+        let judge = |owner| {
+            if is_alive(owner) {
+                Holder::Alive
+            } else {
+                Holder::Dead
+            }
+        };
+        self.lock_judged(me, mode, deadline, judge)
+            .map_err(|_| TimedOut)
+    }
+
+    /// [`lock`](Self::lock) with a judge that may also call the word's holder
+    /// impossible: after every whole tick asleep on a word naming `owner` (pid from
+    /// the word, start time from the owner record if it names the same pid, else 0),
+    /// `judge(owner)` decides to wait on, take over, or give up with
+    /// [`Blocked::Impossible`]. Nothing of this runs on the uncontended path.
+    pub fn lock_judged(
+        &self,
+        me: Identity,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+        judge: impl Fn(Identity) -> Holder,
+    ) -> Result<Acquired, Blocked> {
         if self.try_lock(me.pid, me.start) {
             return Ok(self.acquired());
         }
@@ -113,10 +163,10 @@ impl RawMutex {
             let cur = self.word.load(Ordering::Relaxed);
             if cur & PID_MASK == 0 {
                 // Free: take it, keeping the flag (others may sleep) so our unlock wakes.
-                // Acquire: as in `try_lock`.
+                // AcqRel: as in `try_lock`.
                 if self
                     .word
-                    .compare_exchange(cur, mine, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(cur, mine, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     // Relaxed: see `try_lock`.
@@ -137,24 +187,29 @@ impl RawMutex {
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return Err(TimedOut);
+                return Err(Blocked::TimedOut);
             }
             let tick_end = now + TICK;
             let until = deadline.map_or(tick_end, |d| d.min(tick_end));
             futex::wait(&self.word, cur | WAITERS, Some(until));
-            if Instant::now() >= tick_end && self.take_over_if_dead(cur | WAITERS, me, &is_alive) {
-                return Ok(Acquired::OwnerDied);
+            if Instant::now() >= tick_end {
+                match self.judge_holder(cur | WAITERS, me, &judge) {
+                    Holder::Alive => {}
+                    Holder::Dead => return Ok(Acquired::OwnerDied),
+                    Holder::Impossible => {
+                        return Err(Blocked::Impossible {
+                            word: cur | WAITERS,
+                        });
+                    }
+                }
             }
         }
     }
 
-    /// If the word still holds `seen` and its owner is dead, takes the lock over.
-    fn take_over_if_dead(
-        &self,
-        seen: u32,
-        me: Identity,
-        is_alive: impl Fn(Identity) -> bool,
-    ) -> bool {
+    /// After a whole tick asleep on `seen`: asks `judge` about its owner; `Dead` means
+    /// the lock was taken over (the word still held `seen`), `Alive` to wait on
+    /// (including a lost takeover race), `Impossible` to give up.
+    fn judge_holder(&self, seen: u32, me: Identity, judge: impl Fn(Identity) -> Holder) -> Holder {
         let pid = seen & PID_MASK;
         // Relaxed: a hint; the CAS on the word below is what decides.
         let rec = self.owner.load(Ordering::Relaxed);
@@ -163,24 +218,29 @@ impl RawMutex {
         } else {
             0 // record not written yet: judge by the pid alone
         };
-        if pid == 0 || is_alive(Identity { pid, start }) {
-            return false;
+        if pid == 0 {
+            return Holder::Alive;
+        }
+        match judge(Identity { pid, start }) {
+            Holder::Dead => {}
+            other => return other,
         }
         let mine = (me.pid & PID_MASK) | WAITERS;
-        // Acquire: we take over whatever the dead owner left in the data.
+        // AcqRel: Acquire, we take over whatever the dead owner left in the data;
+        // Release as in `try_lock`.
         if self
             .word
-            .compare_exchange(seen, mine, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(seen, mine, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
-            return false;
+            return Holder::Alive;
         }
         // Relaxed: see `try_lock`; the flag is read by the next lockers after they
         // acquire the word (Release in `unlock` publishes it).
         self.owner
             .store(pack_owner(me.pid, me.start), Ordering::Relaxed);
         self.inconsistent.store(1, Ordering::Relaxed);
-        true
+        Holder::Dead
     }
 
     fn acquired(&self) -> Acquired {
@@ -218,6 +278,13 @@ impl RawMutex {
         }
         #[cfg(shmlane_mutant_no_flag_wake)]
         let _ = prev;
+    }
+
+    /// The pid the word names now (0: free).
+    pub fn owner_pid(&self) -> u32 {
+        // Acquire — SYNC POINT: pairs with the Release part of the locking CASes (a
+        // caller that reads a locker's pid also sees what that locker did before).
+        self.word.load(Ordering::Acquire) & PID_MASK
     }
 
     /// True if some process holds the lock (a snapshot).
@@ -260,18 +327,25 @@ impl RawCondvar {
         until: Option<Instant>,
         is_alive: impl Fn(Identity) -> bool,
     ) -> Acquired {
-        // Relaxed: the mutex orders it: a notifier bumps it while holding `m` or after
-        // changing state under `m`, which our unlock below lets it take.
-        let seq = self.seq.load(Ordering::Relaxed);
-        m.unlock();
-        let tick = Instant::now() + TICK;
-        futex::wait(&self.seq, seq, Some(until.map_or(tick, |u| u.min(tick))));
+        self.sleep(m, until);
         loop {
             match m.lock(me, WaitMode::Blocking, None, &is_alive) {
                 Ok(a) => return a,
                 Err(TimedOut) => continue,
             }
         }
+    }
+
+    /// The first half of [`wait`](Self::wait): unlocks `m` and sleeps until notified
+    /// (or spuriously, or a tick, or `until`), *without* locking `m` again; the caller
+    /// relocks (and must, before touching the data).
+    pub fn sleep(&self, m: &RawMutex, until: Option<Instant>) {
+        // Relaxed: the mutex orders it: a notifier bumps it while holding `m` or after
+        // changing state under `m`, which our unlock below lets it take.
+        let seq = self.seq.load(Ordering::Relaxed);
+        m.unlock();
+        let tick = Instant::now() + TICK;
+        futex::wait(&self.seq, seq, Some(until.map_or(tick, |u| u.min(tick))));
     }
 
     /// Wakes every waiter.

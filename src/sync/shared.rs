@@ -9,8 +9,16 @@ use crate::primitive::{AtomicU32, AtomicU64};
 use core::ptr::NonNull;
 #[cfg(not(shmlane_loom))]
 use {
-    super::raw::Acquired, crate::layout::ObjectControl, crate::platform::identity,
-    crate::ring::Identity, crate::segment::Segment, crate::wait::WaitMode, std::time::Instant,
+    super::raw::{Acquired, Blocked, Holder},
+    crate::error::{LockWordLie, ObjectCorrupted},
+    crate::layout::{Endpoint, OBJECT_USERS, ObjectControl},
+    crate::platform::identity,
+    crate::primitive::Ordering,
+    crate::ring::{Identity, endpoint},
+    crate::segment::Segment,
+    crate::wait::WaitMode,
+    std::sync::{Arc, Weak},
+    std::time::Instant,
 };
 
 /// Types that can live in shared memory and be used through `&Self` from several
@@ -127,27 +135,193 @@ impl<T: bytemuck::Pod> super::SharedArray<T> {
 }
 
 #[cfg(not(shmlane_loom))]
-/// Takes an object's robust lock as `me` (waiting until `deadline`; `None` on timeout),
-/// judging a sleeping tick's owner with the 32-bit start times the lock records.
-pub(super) fn acquire(
-    lock: &RawMutex,
+/// This process's dealings with one object's lock, shared by every mapping of that
+/// object in the process (two `open`s of one name share it: see [`LocalLock::of`]).
+///
+/// `state` packs two counters, both changed by the thread concerned only:
+///
+/// | bits   | meaning                                                          |
+/// |--------|------------------------------------------------------------------|
+/// | 0..32  | threads of this process between the start of a lock attempt and  |
+/// |        | the end of the matching unlock (or the failed attempt's end)     |
+/// | 32..64 | lock attempts started (wraps)                                    |
+///
+/// It lets a waiter know for certain that *no other thread of this process* holds the
+/// lock, which is what makes a lock word naming this process a contradiction (see
+/// [`alone_while_named`](Self::alone_while_named)). Cost: one process-local atomic
+/// add when a lock attempt starts and one when the lock is released; no syscall, no
+/// shared-memory write.
+#[derive(Debug, Default)]
+pub(super) struct LocalLock {
+    state: AtomicU64,
+}
+
+#[cfg(not(shmlane_loom))]
+const ENTER: u64 = 1 | 1 << 32;
+
+#[cfg(not(shmlane_loom))]
+impl LocalLock {
+    /// The one `LocalLock` of the object `seg` maps in this process, keyed by the
+    /// segment file's device and inode (at open, not per operation).
+    pub(super) fn of(seg: &Segment) -> Arc<Self> {
+        type Registry = std::sync::Mutex<Vec<((u64, u64), Weak<LocalLock>)>>; // (dev, ino)
+        static REGISTRY: Registry = std::sync::Mutex::new(Vec::new());
+        let Ok(st) = rustix::fs::fstat(seg.fd()) else {
+            // Unknown file identity: a lock of its own (the self check then covers
+            // only this mapping's handles; see `alone_while_named`).
+            return Arc::default();
+        };
+        let key = (st.st_dev, st.st_ino);
+        let mut reg = REGISTRY
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        reg.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(l) = reg
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return l;
+        }
+        let l = Arc::new(Self::default());
+        reg.push((key, Arc::downgrade(&l)));
+        l
+    }
+
+    /// A thread of this process starts a lock attempt.
+    fn enter(&self) {
+        // Relaxed: ordered before the locking CAS, whose Release part publishes it to
+        // a waiter that reads our pid in the word (`RawMutex::owner_pid`, Acquire).
+        self.state.fetch_add(ENTER, Ordering::Relaxed);
+    }
+
+    /// That attempt failed, or the lock it took was released (after the unlock).
+    fn leave(&self) {
+        // Release — SYNC POINT: pairs with the Acquire loads in `alone_while_named`:
+        // a waiter that sees us gone also sees our unlock of the word.
+        self.state.fetch_sub(1, Ordering::Release);
+    }
+
+    /// True if the lock word names `pid` (this process) while no thread of this
+    /// process but the caller (itself inside an attempt) is between a lock attempt's
+    /// start and its unlock: then nobody here can hold it, and nobody here can have
+    /// written that word: a contradiction.
+    ///
+    /// Exact, not a guess: a thread of ours that wrote the word `enter`ed before its
+    /// CAS, which publishes the enter with Release; reading its pid (Acquire) makes
+    /// that enter visible to the second snapshot, so either the attempt counter moved
+    /// between the snapshots or the thread is counted in them. A thread that already
+    /// left had unlocked first (Release), so the word read after its leave cannot be
+    /// its value any more.
+    fn alone_while_named(&self, lock: &super::raw::RawMutex, pid: u32) -> bool {
+        // Acquire: see `leave`.
+        let before = self.state.load(Ordering::Acquire);
+        let named = lock.owner_pid();
+        // Acquire: see `leave`.
+        let after = self.state.load(Ordering::Acquire);
+        before == after && before as u32 == 1 && named == pid
+    }
+}
+
+#[cfg(not(shmlane_loom))]
+/// The entries of an object's user table (owner words), read in order.
+fn users_snapshot(users: &[Endpoint; OBJECT_USERS]) -> [u64; OBJECT_USERS] {
+    // Acquire — SYNC POINT: pairs with the AcqRel claim CAS and the Release `release`
+    // of `ring::endpoint`.
+    core::array::from_fn(|i| users[i].word.load(Ordering::Acquire))
+}
+
+#[cfg(not(shmlane_loom))]
+/// True if the lock word names `pid` while no entry of the user table names it as
+/// attached (or marked dead): `pid` has not opened the object, so it cannot have locked
+/// it. Two identical snapshots of the table around the word's read make it exact: a
+/// locker claims its entry before it locks (the claim is visible to whoever reads its
+/// pid in the word, Acquire), and releases it only after unlocking.
+fn not_a_user(ctrl: &ObjectControl, pid: u32) -> bool {
+    let before = users_snapshot(&ctrl.users);
+    let named = ctrl.lock.owner_pid();
+    let after = users_snapshot(&ctrl.users);
+    let uses = |w: &u64| {
+        endpoint::pid(*w) == pid
+            && matches!(
+                endpoint::status(*w),
+                endpoint::Status::Attached | endpoint::Status::Dead
+            )
+    };
+    before == after && named == pid && !before.iter().any(uses)
+}
+
+#[cfg(not(shmlane_loom))]
+/// Why a lock call on an object returned without the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NotLocked {
+    /// The deadline passed.
+    TimedOut,
+    /// The lock word contradicts what this process knows.
+    Corrupted(ObjectCorrupted),
+}
+
+#[cfg(not(shmlane_loom))]
+/// Takes an object's lock (`ctrl.lock`) as `me`, waiting until `deadline`, already
+/// `enter`ed in `local`. After each whole tick asleep the named holder is judged:
+///
+/// 1. dead (pid and the 32-bit start time the lock records): taken over;
+/// 2. this process, while no other thread of it is inside a lock attempt or holds
+///    the lock ([`LocalLock::alone_while_named`]): `Corrupted(NotHeldHere)`;
+/// 3. a live process that holds no entry of the user table ([`not_a_user`]):
+///    `Corrupted(NotAUser)`;
+/// 4. otherwise a live user: waited for, however long it holds the lock.
+fn relock(
+    ctrl: &ObjectControl,
+    local: &LocalLock,
     me: Identity,
     deadline: Option<Instant>,
-) -> Option<Acquired> {
-    lock.lock(me, WaitMode::Blocking, deadline, identity::is_alive_start32)
-        .ok()
+) -> Result<Acquired, NotLocked> {
+    let judge = |owner: Identity| {
+        if !identity::is_alive_start32(owner) {
+            Holder::Dead
+        } else if owner.pid == me.pid {
+            if local.alone_while_named(&ctrl.lock, owner.pid) {
+                Holder::Impossible
+            } else {
+                Holder::Alive
+            }
+        } else if not_a_user(ctrl, owner.pid) {
+            Holder::Impossible
+        } else {
+            Holder::Alive
+        }
+    };
+    ctrl.lock
+        .lock_judged(me, WaitMode::Blocking, deadline, judge)
+        .map_err(|b| match b {
+            Blocked::TimedOut => NotLocked::TimedOut,
+            Blocked::Impossible { word } => {
+                let pid = word & ((1 << 30) - 1);
+                NotLocked::Corrupted(ObjectCorrupted {
+                    pid,
+                    lie: if pid == me.pid {
+                        LockWordLie::NotHeldHere
+                    } else {
+                        LockWordLie::NotAUser
+                    },
+                })
+            }
+        })
 }
 
 #[cfg(not(shmlane_loom))]
 /// The elements of an object segment, lent out while its lock is held; unlocks on drop.
 ///
-/// Invariant: `ptr` points to `len` valid `T` inside the mapping that `ctrl` also lies
-/// in (alive for `'a`), and this value holds `ctrl.lock` (it is only made right after
-/// acquiring it).
+/// Invariants: (1) `ptr` points to `len` valid `T` inside the mapping that `ctrl`
+/// also lies in (alive for `'a`); (2) this value holds `ctrl.lock` (it is only made
+/// right after acquiring it) and is counted in `local` (entered before).
 pub(super) struct Locked<'a, T> {
     ptr: NonNull<T>,
     len: usize,
     ctrl: &'a ObjectControl,
+    local: &'a LocalLock,
+    me: Identity,
 }
 
 #[cfg(not(shmlane_loom))]
@@ -159,26 +333,46 @@ unsafe impl<T: Sync> Sync for Locked<'_, T> {}
 
 #[cfg(not(shmlane_loom))]
 impl<'a, T: bytemuck::Pod> Locked<'a, T> {
-    fn lend(seg: &'a Segment, ctrl: &'a ObjectControl) -> Self {
+    fn lend(seg: &'a Segment, local: &'a LocalLock, me: Identity) -> Self {
+        let ctrl = seg.object_control().expect("validated object");
         let (ptr, len) = seg.object_elements::<T>().expect("validated object of T");
-        Self { ptr, len, ctrl }
+        Self {
+            ptr,
+            len,
+            ctrl,
+            local,
+            me,
+        }
     }
 
     /// Locks `seg`'s object as `me` (waiting until `deadline`) and lends its elements.
     pub(super) fn lock(
         seg: &'a Segment,
+        local: &'a LocalLock,
         me: Identity,
         deadline: Option<Instant>,
-    ) -> Option<(Self, Acquired)> {
+    ) -> Result<(Self, Acquired), NotLocked> {
         let ctrl = seg.object_control().expect("validated object");
-        let how = acquire(&ctrl.lock, me, deadline)?;
-        Some((Self::lend(seg, ctrl), how))
+        local.enter();
+        match relock(ctrl, local, me, deadline) {
+            Ok(how) => Ok((Self::lend(seg, local, me), how)),
+            Err(e) => {
+                local.leave();
+                Err(e)
+            }
+        }
     }
 
     /// Locks `seg`'s object if free now and lends its elements.
-    pub(super) fn try_lock(seg: &'a Segment, me: Identity) -> Option<(Self, Acquired)> {
+    pub(super) fn try_lock(
+        seg: &'a Segment,
+        local: &'a LocalLock,
+        me: Identity,
+    ) -> Option<(Self, Acquired)> {
         let ctrl = seg.object_control().expect("validated object");
+        local.enter();
         if !ctrl.lock.try_lock(me.pid, me.start) {
+            local.leave();
             return None;
         }
         let how = if ctrl.lock.is_inconsistent() {
@@ -186,7 +380,7 @@ impl<'a, T: bytemuck::Pod> Locked<'a, T> {
         } else {
             Acquired::Clean
         };
-        Some((Self::lend(seg, ctrl), how))
+        Some((Self::lend(seg, local, me), how))
     }
 }
 
@@ -197,9 +391,32 @@ impl<T> Locked<'_, T> {
         &self.ctrl.lock
     }
 
+    /// Unlocks, sleeps on `cv` until notified (or a tick, or `until`), and locks again
+    /// as [`Locked::lock`] does (judging the holder). If the lock cannot be had again
+    /// because its word is corrupted, the guard is dissolved without an unlock.
+    pub(super) fn wait_on(
+        self,
+        cv: &RawCondvar,
+        until: Option<Instant>,
+    ) -> Result<(Self, Acquired), ObjectCorrupted> {
+        cv.sleep(&self.ctrl.lock, until);
+        loop {
+            match relock(self.ctrl, self.local, self.me, None) {
+                Ok(how) => return Ok((self, how)),
+                Err(NotLocked::TimedOut) => {} // (no deadline: not returned)
+                Err(NotLocked::Corrupted(c)) => {
+                    // Not held any more: leave without the unlock in `drop`.
+                    self.local.leave();
+                    core::mem::forget(self);
+                    return Err(c);
+                }
+            }
+        }
+    }
+
     pub(super) fn slice(&self) -> &[T] {
-        // SAFETY: type invariant: valid, exclusively ours while locked; any bits are a
-        // valid `T: Pod` (`lend` requires it).
+        // SAFETY: type invariant (1): valid, exclusively ours while locked (2); any bits
+        // are a valid `T: Pod` (`lend` requires it).
         unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 
@@ -213,6 +430,7 @@ impl<T> Locked<'_, T> {
 impl<T> Drop for Locked<'_, T> {
     fn drop(&mut self) {
         self.ctrl.lock.unlock();
+        self.local.leave();
     }
 }
 

@@ -264,20 +264,23 @@ fn condvar_relock_on_an_impossible_holder_is_corrupted() {
         Condvar::anonymous().unwrap(),
     );
     let (m2, cv2) = (m.clone(), cv.clone());
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
-        let g = m2.lock().unwrap();
-        cv2.wait(g).map(|_| ()).map_err(|e| e.to_string())
-    });
-    // Once the waiter sleeps, the lock is free: scribble a bystander's pid into it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(g) = m.try_lock() {
-            drop(g);
-            break;
+        let mut g = m2.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        loop {
+            // (A spurious wake-up relocks cleanly: wait again.)
+            g = match cv2.wait(g) {
+                Ok(g) => g,
+                Err(e) => return Err::<(), _>(e.to_string()),
+            };
         }
-        assert!(Instant::now() < deadline, "waiter never slept");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    });
+    locked_rx.recv().unwrap();
+    // The waiter unlocks only inside `wait`: once we hold the lock, it sleeps or
+    // waits to relock. Keep the lock (no unlock) and scribble a bystander's pid in.
+    let g = m.lock().unwrap();
+    std::mem::forget(g);
     m.obj.ctrl().lock.poke(pid, 0);
     let r = within_watchdog(move || {
         let start = Instant::now();

@@ -9,7 +9,7 @@ use crate::primitive::{AtomicU32, AtomicU64};
 use core::ptr::NonNull;
 #[cfg(not(shmlane_loom))]
 use {
-    super::raw::{Acquired, Blocked, Holder},
+    super::raw::{Acquired, Blocked, Holder, LocalLock},
     crate::error::{LockWordLie, ObjectCorrupted},
     crate::layout::{Endpoint, OBJECT_USERS, ObjectControl},
     crate::platform::identity,
@@ -135,92 +135,32 @@ impl<T: bytemuck::Pod> super::SharedArray<T> {
 }
 
 #[cfg(not(shmlane_loom))]
-/// This process's dealings with one object's lock, shared by every mapping of that
-/// object in the process (two `open`s of one name share it: see [`LocalLock::of`]).
-///
-/// `state` packs two counters, both changed by the thread concerned only:
-///
-/// | bits   | meaning                                                          |
-/// |--------|------------------------------------------------------------------|
-/// | 0..32  | threads of this process between the start of a lock attempt and  |
-/// |        | the end of the matching unlock (or the failed attempt's end)     |
-/// | 32..64 | lock attempts started (wraps)                                    |
-///
-/// It lets a waiter know for certain that *no other thread of this process* holds the
-/// lock, which is what makes a lock word naming this process a contradiction (see
-/// [`alone_while_named`](Self::alone_while_named)). Cost: one process-local atomic
-/// add when a lock attempt starts and one when the lock is released; no syscall, no
-/// shared-memory write.
-#[derive(Debug, Default)]
-pub(super) struct LocalLock {
-    state: AtomicU64,
-}
-
-#[cfg(not(shmlane_loom))]
-const ENTER: u64 = 1 | 1 << 32;
-
-#[cfg(not(shmlane_loom))]
-impl LocalLock {
-    /// The one `LocalLock` of the object `seg` maps in this process, keyed by the
-    /// segment file's device and inode (at open, not per operation).
-    pub(super) fn of(seg: &Segment) -> Arc<Self> {
-        type Registry = std::sync::Mutex<Vec<((u64, u64), Weak<LocalLock>)>>; // (dev, ino)
-        static REGISTRY: Registry = std::sync::Mutex::new(Vec::new());
-        let Ok(st) = rustix::fs::fstat(seg.fd()) else {
-            // Unknown file identity: a lock of its own (the self check then covers
-            // only this mapping's handles; see `alone_while_named`).
-            return Arc::default();
-        };
-        let key = (st.st_dev, st.st_ino);
-        let mut reg = REGISTRY
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        reg.retain(|(_, w)| w.strong_count() > 0);
-        if let Some(l) = reg
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, w)| w.upgrade())
-        {
-            return l;
-        }
-        let l = Arc::new(Self::default());
-        reg.push((key, Arc::downgrade(&l)));
-        l
+/// The one [`LocalLock`] of the object `seg` maps in this process (shared by every
+/// mapping of it: two `open`s of one name share it), keyed by the segment file's
+/// device and inode; looked up at open, not per operation.
+pub(super) fn local_lock_of(seg: &Segment) -> Arc<LocalLock> {
+    type Registry = std::sync::Mutex<Vec<((u64, u64), Weak<LocalLock>)>>; // (dev, ino)
+    static REGISTRY: Registry = std::sync::Mutex::new(Vec::new());
+    let Ok(st) = rustix::fs::fstat(seg.fd()) else {
+        // Unknown file identity: a lock of its own (the self check then covers
+        // only this mapping's handles; see `alone_while_named`).
+        return Arc::default();
+    };
+    let key = (st.st_dev, st.st_ino);
+    let mut reg = REGISTRY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    reg.retain(|(_, w)| w.strong_count() > 0);
+    if let Some(l) = reg
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, w)| w.upgrade())
+    {
+        return l;
     }
-
-    /// A thread of this process starts a lock attempt.
-    fn enter(&self) {
-        // Relaxed: ordered before the locking CAS, whose Release part publishes it to
-        // a waiter that reads our pid in the word (`RawMutex::owner_pid`, Acquire).
-        self.state.fetch_add(ENTER, Ordering::Relaxed);
-    }
-
-    /// That attempt failed, or the lock it took was released (after the unlock).
-    fn leave(&self) {
-        // Release — SYNC POINT: pairs with the Acquire loads in `alone_while_named`:
-        // a waiter that sees us gone also sees our unlock of the word.
-        self.state.fetch_sub(1, Ordering::Release);
-    }
-
-    /// True if the lock word names `pid` (this process) while no thread of this
-    /// process but the caller (itself inside an attempt) is between a lock attempt's
-    /// start and its unlock: then nobody here can hold it, and nobody here can have
-    /// written that word: a contradiction.
-    ///
-    /// Exact, not a guess: a thread of ours that wrote the word `enter`ed before its
-    /// CAS, which publishes the enter with Release; reading its pid (Acquire) makes
-    /// that enter visible to the second snapshot, so either the attempt counter moved
-    /// between the snapshots or the thread is counted in them. A thread that already
-    /// left had unlocked first (Release), so the word read after its leave cannot be
-    /// its value any more.
-    fn alone_while_named(&self, lock: &super::raw::RawMutex, pid: u32) -> bool {
-        // Acquire: see `leave`.
-        let before = self.state.load(Ordering::Acquire);
-        let named = lock.owner_pid();
-        // Acquire: see `leave`.
-        let after = self.state.load(Ordering::Acquire);
-        before == after && before as u32 == 1 && named == pid
-    }
+    let l = Arc::new(LocalLock::default());
+    reg.push((key, Arc::downgrade(&l)));
+    l
 }
 
 #[cfg(not(shmlane_loom))]

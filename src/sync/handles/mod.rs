@@ -1,11 +1,12 @@
 //! The segment-backed handle types of [`crate::sync`]: what they share (the opened
 //! object, lock results, the constructor macro) here, one type per file below.
 
+use super::raw::LocalLock;
 use super::raw::{
     Acquired, RawBarrier, RawCondvar, RawEvent, RawSemaphore, seqlock_is_odd, seqlock_read,
     seqlock_write,
 };
-use super::shared::{LocalLock, Locked, NotLocked, SyncState};
+use super::shared::{Locked, NotLocked, SyncState, local_lock_of};
 use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError};
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::platform::{identity, inherit};
@@ -113,7 +114,7 @@ impl Opened {
             .expect("validated object segment")
             .users;
         let (user, word) = endpoint::claim_any(&users[..], me, identity::is_alive)?;
-        let local = LocalLock::of(&seg);
+        let local = local_lock_of(&seg);
         Ok(Self {
             seg,
             user,

@@ -133,3 +133,26 @@ fn barrier_of_no_parties_is_refused() {
     }
     assert_eq!(Barrier::anonymous(1).unwrap().parties(), 1);
 }
+
+/// A barrier header that says 0 parties (never written by `create`: a damaged or
+/// foreign header) is refused on open instead of being read as a barrier of one.
+#[test]
+fn barrier_header_of_no_parties_is_refused_on_open() {
+    use shmlane::layout::ElemDesc;
+    use shmlane::segment::{Expect, Segment};
+    let name = unique("bar0hdr");
+    let expect = Expect {
+        kind: SegmentKind::Barrier,
+        elem: ElemDesc::of::<shmlane::sync::raw::RawBarrier>(),
+        capacity: None,
+    };
+    let _seg = Segment::create_with(&name, &expect, 1, 0).unwrap();
+    assert!(matches!(
+        Barrier::open(&name),
+        Err(OpenError::LayoutMismatch {
+            expected: 1,
+            found: 0,
+            ..
+        })
+    ));
+}

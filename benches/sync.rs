@@ -220,14 +220,14 @@ fn main() {
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
-                v.store([i; 4]);
+                v.store([i; 4]).unwrap();
             }
         })
     };
     pin_to(0);
     g.bench_function("shmlane-sharedvalue-load", |b| {
         b.iter(|| {
-            let x = v.load();
+            let x = v.load().unwrap();
             assert!(x.iter().all(|&w| w == x[0]), "torn");
         })
     });

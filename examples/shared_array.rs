@@ -6,7 +6,7 @@
 //! cargo run --example shared_array
 //! ```
 
-use shmlane::sync::SharedArray;
+use shmlane::sync::{LockError, SharedArray};
 use std::process::Command;
 
 const KEY: &str = "EXAMPLE_ARRAY";
@@ -14,7 +14,8 @@ const KEY: &str = "EXAMPLE_ARRAY";
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("worker") {
         let arr = SharedArray::<i32>::from_env(KEY)?;
-        let mut guard = arr.lock().unwrap_or_else(|died| died.into_inner());
+        // A worker that died holding the lock left the data as it was: accept it.
+        let mut guard = arr.lock().or_else(LockError::into_guard)?;
         for x in guard.iter_mut() {
             *x += 1;
         }
@@ -27,7 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for mut w in workers {
         assert!(w.wait()?.success());
     }
-    let result = arr.to_vec();
+    let result = arr.to_vec()?;
     println!("Shared array: {result:?}");
     assert_eq!(result, [3, 4, 5, 6, 7]);
     Ok(())

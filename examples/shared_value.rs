@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("worker") {
         let counter = SharedValue::<u64>::from_env(KEY)?;
         for _ in 0..1000 {
-            counter.update(|v| v + 1);
+            counter.update(|v| v + 1)?;
         }
         return Ok(());
     }
@@ -26,7 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for mut w in workers {
         assert!(w.wait()?.success());
     }
-    println!("Counter value: {}", counter.load());
-    assert_eq!(counter.load(), 4000);
+    let total = counter.load()?;
+    println!("Counter value: {total}");
+    assert_eq!(total, 4000);
     Ok(())
 }

@@ -40,6 +40,21 @@ pub enum CreateError {
         /// Element size.
         elem_size: u32,
     },
+    /// A parameter of the object to create is out of range (a semaphore's initial
+    /// count above its bound, a barrier of no parties); nothing was created.
+    #[error("invalid {param} {value}: {reason}")]
+    InvalidParameter {
+        /// Which parameter.
+        param: &'static str,
+        /// Its value.
+        value: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A shared object was made but its lock word was garbled before it could be
+    /// initialized (by an early opener of the name).
+    #[error(transparent)]
+    ObjectCorrupted(#[from] ObjectCorrupted),
     /// The segment was made but this handle could not join it.
     #[error(transparent)]
     Claim(#[from] ClaimError),
@@ -112,7 +127,11 @@ pub enum OpenError {
         found: u32,
     },
     /// A different kind of segment (e.g. a duplex opened as a pipe).
-    #[error("segment kind mismatch: expected {expected}, found {found}")]
+    #[error(
+        "segment kind mismatch: expected {expected} ({}), found {found} ({})",
+        crate::layout::SegmentKind::name_of(*expected),
+        crate::layout::SegmentKind::name_of(*found)
+    )]
     KindMismatch {
         /// Kind code expected.
         expected: u32,
@@ -479,4 +498,37 @@ pub enum MessageError {
     /// A length or position read from shared memory is inconsistent.
     #[error(transparent)]
     Corrupted(#[from] Corrupted),
+}
+
+/// A shared object's lock word names a holder that this process knows cannot hold it,
+/// so waiting for that holder would never end: the blocking call gives up instead.
+/// A live holder that is merely slow or stopped is waited for, never reported.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::error::{LockWordLie, ObjectCorrupted};
+/// let e = ObjectCorrupted { pid: 1, lie: LockWordLie::NotAUser };
+/// assert!(e.to_string().contains("process 1"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("shared object corrupted: its lock word names process {pid}, {lie}")]
+pub struct ObjectCorrupted {
+    /// The pid the lock word names.
+    pub pid: u32,
+    /// Why that process cannot be the holder.
+    pub lie: LockWordLie,
+}
+
+/// Why the process a lock word names cannot hold the lock ([`ObjectCorrupted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockWordLie {
+    /// A live process that does not have the object open (it holds no entry of the
+    /// object's user table, which every locker claims before it can lock).
+    #[error("a live process that does not have the object open")]
+    NotAUser,
+    /// This very process, while no thread of it holds the lock or is taking it.
+    #[error("this process, which does not hold it")]
+    NotHeldHere,
 }

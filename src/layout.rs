@@ -54,9 +54,25 @@ pub enum SegmentKind {
     Array = 3,
     /// One MPMC queue: a [`QueueControl`] and stamped slots.
     Queue = 4,
-    /// Shared objects (arrays, values, locks, events, …): an [`ObjectControl`] (a
-    /// robust lock and a sequence word) and `capacity` elements, any count.
-    Object = 5,
+    /// A [`SharedArray`](crate::sync::SharedArray): an object segment (an
+    /// [`ObjectControl`], i.e. a robust lock, a sequence word and a user table, then
+    /// `capacity` elements, any count). Every object type has its own kind (5..=12),
+    /// so one type never opens another's segment; [`is_object`](Self::is_object).
+    SharedArray = 5,
+    /// A [`Mutex`](crate::sync::Mutex) (object segment, one element).
+    Mutex = 6,
+    /// A [`SharedValue`](crate::sync::SharedValue) (object segment, one element).
+    SharedValue = 7,
+    /// A [`Condvar`](crate::sync::Condvar) (object segment).
+    Condvar = 8,
+    /// A [`Semaphore`](crate::sync::Semaphore) (object segment; `param` = bound).
+    Semaphore = 9,
+    /// An [`Event`](crate::sync::Event) (object segment).
+    Event = 10,
+    /// A [`Barrier`](crate::sync::Barrier) (object segment; `param` = parties).
+    Barrier = 11,
+    /// A [`Shared<S>`](crate::sync::Shared) of a user's state type (object segment).
+    SharedState = 12,
 }
 
 impl SegmentKind {
@@ -67,16 +83,73 @@ impl SegmentKind {
             2 => Some(Self::Duplex),
             3 => Some(Self::Array),
             4 => Some(Self::Queue),
-            5 => Some(Self::Object),
+            5 => Some(Self::SharedArray),
+            6 => Some(Self::Mutex),
+            7 => Some(Self::SharedValue),
+            8 => Some(Self::Condvar),
+            9 => Some(Self::Semaphore),
+            10 => Some(Self::Event),
+            11 => Some(Self::Barrier),
+            12 => Some(Self::SharedState),
             _ => None,
+        }
+    }
+
+    /// True for the kinds of shared objects (`sync`): an [`ObjectControl`] and
+    /// elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::layout::SegmentKind;
+    /// assert!(SegmentKind::Mutex.is_object() && !SegmentKind::Pipe.is_object());
+    /// ```
+    pub fn is_object(self) -> bool {
+        matches!(
+            self,
+            Self::SharedArray
+                | Self::Mutex
+                | Self::SharedValue
+                | Self::Condvar
+                | Self::Semaphore
+                | Self::Event
+                | Self::Barrier
+                | Self::SharedState
+        )
+    }
+
+    /// The name of a kind code, for messages (`"mutex"`, `"pipe"`, …; `"unknown"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::layout::SegmentKind;
+    /// assert_eq!(SegmentKind::name_of(6), "mutex");
+    /// assert_eq!(SegmentKind::name_of(99), "unknown");
+    /// ```
+    pub fn name_of(code: u32) -> &'static str {
+        match Self::from_u32(code) {
+            Some(Self::Pipe) => "pipe",
+            Some(Self::Duplex) => "duplex",
+            Some(Self::Array) => "array",
+            Some(Self::Queue) => "queue",
+            Some(Self::SharedArray) => "sharedarray",
+            Some(Self::Mutex) => "mutex",
+            Some(Self::SharedValue) => "sharedvalue",
+            Some(Self::Condvar) => "condvar",
+            Some(Self::Semaphore) => "semaphore",
+            Some(Self::Event) => "event",
+            Some(Self::Barrier) => "barrier",
+            Some(Self::SharedState) => "sharedstate",
+            None => "unknown",
         }
     }
 
     /// Number of regions (rings, or one element array) a segment of this kind holds.
     pub fn rings(self) -> u32 {
         match self {
-            Self::Pipe | Self::Array | Self::Queue | Self::Object => 1,
             Self::Duplex => 2,
+            _ => 1,
         }
     }
 
@@ -86,15 +159,15 @@ impl SegmentKind {
             Self::Pipe | Self::Duplex => CONTROL_LEN,
             Self::Array => 0,
             Self::Queue => QUEUE_CONTROL_LEN,
-            Self::Object => OBJECT_CONTROL_LEN,
+            _ => OBJECT_CONTROL_LEN,
         }
     }
 
     /// Bytes per slot for an element of `size` and `align`; `None` on overflow.
     pub fn slot_size(self, size: u64, align: u64) -> Option<u64> {
         match self {
-            Self::Pipe | Self::Duplex | Self::Array | Self::Object => Some(size),
             Self::Queue => queue_slot_size(size, align),
+            _ => Some(size),
         }
     }
 }
@@ -353,7 +426,7 @@ impl Default for QueueControl {
 /// all processes together) use one object at a time.
 pub const OBJECT_USERS: usize = 64;
 
-/// The control block of an [`SegmentKind::Object`] segment: the object's robust lock
+/// The control block of an object segment ([`SegmentKind::is_object`]): the object's robust lock
 /// and the sequence word of its seqlock, each on its own line, then the user table.
 ///
 /// Each opened object (one per `create`/`open`/`from_env`; its clones share it) holds

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{kill9, peer, result, role, spawn_ready, unique, wait_ready};
-use shmlane::sync::{Barrier, Condvar, Event, Mutex, OwnerDied, Semaphore, SharedArray};
+use shmlane::sync::{Barrier, Condvar, Event, LockError, Mutex, Semaphore, SharedArray};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,9 @@ fn peer_main() {
         "semaphore" => {
             let s = Semaphore::open(&args[0]).unwrap();
             let gauge = SharedArray::<u64>::open(&args[1]).unwrap();
-            let g = &gauge.atomics_u64().unwrap();
+            // SAFETY: the gauge is only used through atomics (no lock, no to_vec)
+            // while the children run; the parent reads it after they exited.
+            let g = unsafe { gauge.atomics_u64() }.unwrap();
             for _ in 0..200 {
                 s.acquire();
                 let inside = g[0].fetch_add(1, Ordering::SeqCst) + 1;
@@ -59,7 +61,7 @@ fn peer_main() {
             let mut g = m.lock().unwrap();
             loop {
                 while *g == 0 {
-                    g = cv.wait(g);
+                    g = cv.wait(g).unwrap();
                 }
                 if *g == u64::MAX {
                     break;
@@ -69,6 +71,15 @@ fn peer_main() {
                 cv.notify_all();
             }
             println!("RESULT {sum}");
+        }
+        "hold-then-release" => {
+            let m = Mutex::<u64>::open(&args[0]).unwrap();
+            let mut g = m.lock().unwrap();
+            println!("READY");
+            std::thread::sleep(Duration::from_millis(600)); // a dozen 50 ms ticks
+            *g = 42;
+            drop(g);
+            std::thread::sleep(Duration::from_millis(100));
         }
         "create-and-hold" => {
             let _m = Mutex::create(&args[0], 0u64).unwrap();
@@ -127,13 +138,28 @@ fn killed_holder_gives_owner_died_and_the_lock() {
     assert!(m.try_lock().is_none(), "held by the child");
     kill9(&mut child);
     let g = match m.lock() {
-        Err(OwnerDied(g)) => g,
-        Ok(_) => panic!("expected OwnerDied"),
+        Err(LockError::OwnerDied(g)) => g,
+        other => panic!("expected OwnerDied: {other:?}"),
     };
     assert_eq!(*g, 99, "the dead owner's write is visible");
     g.mark_consistent();
     drop(g);
     assert!(m.lock().is_ok(), "consistent again");
+}
+
+/// A live peer that has the object open holds the lock for many ticks: the waiter
+/// waits for it (a live user is never judged an impossible holder) and gets the lock
+/// with the peer's write once it is released.
+#[test]
+fn a_live_user_holding_the_lock_for_long_is_waited_for() {
+    let name = unique("mxlong");
+    let m = Mutex::create(&name, 0u64).unwrap();
+    let child = spawn_ready("hold-then-release", std::slice::from_ref(&name));
+    let g = m.lock().expect("waited for the live holder");
+    assert_eq!(*g, 42);
+    drop(g);
+    let (status, _) = result(child);
+    assert!(status.success());
 }
 
 /// An event set in this process wakes waiters in three others.
@@ -187,7 +213,7 @@ fn semaphore_bounds_concurrency_across_processes() {
     let gauge = SharedArray::<u64>::create(&gname, &[0, 0]).unwrap();
     let mut kids = spawn_n("semaphore", &[sname.clone(), gname.clone()], 4);
     wait_all_ok(&mut kids);
-    let v = gauge.to_vec();
+    let v = gauge.to_vec().unwrap();
     assert_eq!(v[0], 0);
     assert!((1..=2).contains(&v[1]), "max inside: {}", v[1]);
     assert_eq!(s.value(), 2);
@@ -206,7 +232,7 @@ fn condvar_hand_off_across_processes() {
     for v in (1..=1000u64).chain([u64::MAX]) {
         let mut g = m.lock().unwrap();
         while *g != 0 {
-            let (g2, _) = cv.wait_timeout(g, Duration::from_secs(10));
+            let (g2, _) = cv.wait_timeout(g, Duration::from_secs(10)).unwrap();
             g = g2;
         }
         *g = v;
@@ -260,7 +286,7 @@ fn killed_creator_object_is_kept_while_open_then_reclaimed() {
             .expect("listed")
     };
     let info = listed();
-    assert_eq!(info.kind, Some(shmlane::layout::SegmentKind::Object));
+    assert_eq!(info.kind, Some(shmlane::layout::SegmentKind::Mutex));
     assert_eq!(
         info.endpoints.len(),
         2,

@@ -8,7 +8,7 @@ use loom::thread;
 use shmlane::WaitMode;
 use shmlane::ring::Identity;
 use shmlane::sync::raw::{
-    Acquired, RawBarrier, RawCondvar, RawEvent, RawMutex, RawSemaphore, SeqLock,
+    Acquired, LocalLock, RawBarrier, RawCondvar, RawEvent, RawMutex, RawSemaphore, SeqLock,
 };
 
 fn me(pid: u32) -> Identity {
@@ -178,5 +178,36 @@ fn barrier_releases_both_parties() {
         let mine = b.wait(2, WaitMode::Sleep, None).unwrap();
         let theirs = t.join().unwrap();
         assert!(mine ^ theirs, "exactly one leader");
+    });
+}
+
+/// The "lock word names this process, which does not hold it" check is exact: a
+/// checker (itself inside a lock attempt, so counted) never reports while another
+/// thread of the same process takes, holds or releases the lock as pid 7; with
+/// nobody of the process inside, a word naming pid 7 is reported.
+#[test]
+fn local_lock_never_reports_a_legit_holder() {
+    loom::model(|| {
+        let s = Arc::new((RawMutex::new(), LocalLock::default()));
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let (m, l) = &*s;
+                l.enter();
+                if m.try_lock(7, 1) {
+                    m.unlock();
+                }
+                l.leave();
+            })
+        };
+        let (m, l) = &*s;
+        l.enter();
+        for _ in 0..2 {
+            assert!(!l.alone_while_named(m, 7), "legit holder reported");
+        }
+        t.join().unwrap();
+        m.poke(7, 0); // garbage naming this process, nobody else inside
+        assert!(l.alone_while_named(m, 7));
+        l.leave();
     });
 }

@@ -229,7 +229,8 @@ impl Mapping {
         &self,
         h: &SegmentHeader,
     ) -> Option<&crate::layout::ObjectControl> {
-        (h.kind == crate::layout::SegmentKind::Object as u32)
+        crate::layout::SegmentKind::from_u32(h.kind)
+            .is_some_and(crate::layout::SegmentKind::is_object)
             .then(|| self.block_at(h.ring_offset))
             .flatten()
     }

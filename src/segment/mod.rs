@@ -210,7 +210,7 @@ impl Segment {
             crate::layout::SegmentKind::Queue => {
                 crate::ring::mpmc::check_capacity(capacity)?;
             }
-            crate::layout::SegmentKind::Object => {
+            k if k.is_object() => {
                 if capacity == 0 || capacity > crate::ring::spsc::MAX_CAPACITY {
                     return Err(CreateError::InvalidCapacity(capacity));
                 }

@@ -122,7 +122,7 @@ pub fn validate_header(
     } else {
         1
     };
-    let pow2 = h.capacity.is_power_of_two() || expect.kind == SegmentKind::Object;
+    let pow2 = h.capacity.is_power_of_two() || expect.kind.is_object();
     if !pow2 || h.capacity > MAX_CAPACITY || h.capacity < min_capacity {
         return Err(OpenError::InvalidCapacity(h.capacity));
     }

@@ -7,7 +7,7 @@
 //! | `Array('i', [0, 1, 2])`             | [`SharedArray::create`] / [`SharedArray::anonymous`] |
 //! | `with arr.get_lock(): arr[i] += 1`  | `arr.lock()` → guard that derefs to `&mut [T]`  |
 //! | `Value('i', 0)`                     | [`SharedValue`] (seqlock: lock-free readers)    |
-//! | `Lock()`                            | [`Mutex<T>`] (data inside; robust: [`OwnerDied`]) |
+//! | `Lock()`                            | [`Mutex<T>`] (data inside; robust: [`LockError::OwnerDied`]) |
 //! | `Condition(lock)`                   | [`Condvar`] with a [`MutexGuard`]               |
 //! | `Semaphore(n)` / `BoundedSemaphore` | [`Semaphore`] (bounded)                         |
 //! | `Event()`                           | [`Event`]                                       |
@@ -19,10 +19,13 @@
 //! its process's identity when made: open it again in a forked child.
 //!
 //! **Robustness.** If a process dies holding a lock, the next `lock()` (within a
-//! 50 ms tick of waiting) takes it over and returns `Err(OwnerDied(guard))`: the caller
-//! holds the lock, may repair the data, and calls `mark_consistent()`. Until someone
-//! does, every later lock also reports `OwnerDied`. (`multiprocessing.Lock` deadlocks
-//! everyone in this case: cpython issue 88304.)
+//! 50 ms tick of waiting) takes it over and returns `Err(LockError::OwnerDied(guard))`:
+//! the caller holds the lock, may repair the data, and calls `mark_consistent()`. Until
+//! someone does, every later lock also reports `OwnerDied`. (`multiprocessing.Lock`
+//! deadlocks everyone in this case: cpython issue 88304.) A call without a timeout
+//! waits for a live holder however long it holds the lock, but never for a holder
+//! this process knows cannot hold it: [`ObjectCorrupted`] instead (see
+//! [`LockError::Corrupted`]).
 //!
 //! # Examples
 //!
@@ -32,13 +35,14 @@
 //! for x in arr.lock().unwrap().iter_mut() {
 //!     *x += 1;
 //! }
-//! assert_eq!(arr.to_vec(), [1, 2, 3, 4, 5]);
-//! # Ok::<(), shmlane::CreateError>(())
+//! assert_eq!(arr.to_vec()?, [1, 2, 3, 4, 5]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 pub mod raw;
 mod shared;
 
+pub use crate::error::{LockWordLie, ObjectCorrupted};
 pub use shared::SyncState;
 
 #[cfg(not(shmlane_loom))]

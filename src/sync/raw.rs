@@ -17,6 +17,31 @@ const WAITERS: u32 = 1 << 31;
 /// `RawMutex::word` bits holding the owner's pid (Linux pids are below 2^22).
 const PID_MASK: u32 = (1 << 30) - 1;
 
+/// What a waiter's judge says of the process a lock word names (asked only after a
+/// whole tick asleep: the slow path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// It may hold the lock: keep waiting (a live, silent holder is waited for).
+    Alive,
+    /// It is gone: take the lock over (one CAS from the word seen).
+    Dead,
+    /// It cannot be the holder (the caller knows better, e.g. the word names a
+    /// process that does not use the object): stop waiting, report corruption.
+    Impossible,
+}
+
+/// Why [`RawMutex::lock_judged`] returned without the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// The deadline passed.
+    TimedOut,
+    /// The judge said the word's holder cannot hold it; `word` is the word seen.
+    Impossible {
+        /// The lock word (owner pid | flags) judged impossible.
+        word: u32,
+    },
+}
+
 /// How a lock was acquired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Acquired {
@@ -75,11 +100,13 @@ impl RawMutex {
     /// Takes the lock if it is free now, as process `pid` (started at `start`).
     #[inline]
     pub fn try_lock(&self, pid: u32, start: u64) -> bool {
-        // Acquire — SYNC POINT: pairs with the Release swap in `unlock`: the previous
-        // owner's writes to the protected data are visible to us.
+        // AcqRel — SYNC POINT: Acquire pairs with the Release swap in `unlock` (the
+        // previous owner's writes to the protected data are visible to us); Release
+        // publishes what the caller did before locking (a handle's process-local
+        // bookkeeping) to a waiter that reads our pid in the word (`owner_pid`).
         let ok = self
             .word
-            .compare_exchange(0, pid & PID_MASK, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, pid & PID_MASK, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok();
         if ok {
             // Relaxed: read only by liveness checks, which re-validate with a CAS.
@@ -97,6 +124,29 @@ impl RawMutex {
         deadline: Option<Instant>,
         is_alive: impl Fn(Identity) -> bool,
     ) -> Result<Acquired, TimedOut> {
+        let judge = |owner| {
+            if is_alive(owner) {
+                Holder::Alive
+            } else {
+                Holder::Dead
+            }
+        };
+        self.lock_judged(me, mode, deadline, judge)
+            .map_err(|_| TimedOut)
+    }
+
+    /// [`lock`](Self::lock) with a judge that may also call the word's holder
+    /// impossible: after every whole tick asleep on a word naming `owner` (pid from
+    /// the word, start time from the owner record if it names the same pid, else 0),
+    /// `judge(owner)` decides to wait on, take over, or give up with
+    /// [`Blocked::Impossible`]. Nothing of this runs on the uncontended path.
+    pub fn lock_judged(
+        &self,
+        me: Identity,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+        judge: impl Fn(Identity) -> Holder,
+    ) -> Result<Acquired, Blocked> {
         if self.try_lock(me.pid, me.start) {
             return Ok(self.acquired());
         }
@@ -116,10 +166,10 @@ impl RawMutex {
             let cur = self.word.load(Ordering::Relaxed);
             if cur & PID_MASK == 0 {
                 // Free: take it, keeping the flag (others may sleep) so our unlock wakes.
-                // Acquire: as in `try_lock`.
+                // AcqRel: as in `try_lock`.
                 if self
                     .word
-                    .compare_exchange(cur, mine, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(cur, mine, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
                 {
                     // Relaxed: see `try_lock`.
@@ -140,31 +190,36 @@ impl RawMutex {
             }
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return Err(TimedOut);
+                return Err(Blocked::TimedOut);
             }
             let tick_end = now + TICK;
             let until = deadline.map_or(tick_end, |d| d.min(tick_end));
             futex::wait(&self.word, cur | WAITERS, Some(until));
-            if Instant::now() >= tick_end && self.take_over_if_dead(cur | WAITERS, me, &is_alive) {
-                return Ok(Acquired::OwnerDied);
+            if Instant::now() >= tick_end {
+                match self.judge_holder(cur | WAITERS, me, &judge) {
+                    Holder::Alive => {}
+                    Holder::Dead => return Ok(Acquired::OwnerDied),
+                    Holder::Impossible => {
+                        return Err(Blocked::Impossible {
+                            word: cur | WAITERS,
+                        });
+                    }
+                }
             }
         }
     }
 
-    /// If the word still holds `seen` and its owner is dead, takes the lock over.
-    fn take_over_if_dead(
-        &self,
-        seen: u32,
-        me: Identity,
-        is_alive: impl Fn(Identity) -> bool,
-    ) -> bool {
+    /// After a whole tick asleep on `seen`: asks `judge` about its owner; `Dead` means
+    /// the lock was taken over (the word still held `seen`), `Alive` to wait on
+    /// (including a lost takeover race), `Impossible` to give up.
+    fn judge_holder(&self, seen: u32, me: Identity, judge: impl Fn(Identity) -> Holder) -> Holder {
         let pid = seen & PID_MASK;
         // Acquire — SYNC POINT: pairs with the Release that freed or took over the word
         // before `seen` (`unlock`'s swap, a takeover's CAS; the new owner's CAS continues
         // its release sequence): that writer cleared the owner record first, so the
         // record read below is `seen`'s owner's or 0, never an earlier owner's.
         if self.word.load(Ordering::Acquire) != seen {
-            return false;
+            return Holder::Alive;
         }
         // Relaxed: ordered by the Acquire load above.
         let rec = self.owner.load(Ordering::Relaxed);
@@ -173,34 +228,41 @@ impl RawMutex {
         } else {
             0 // record not written yet: judge by the pid alone
         };
-        if pid == 0 || is_alive(Identity { pid, start }) {
-            return false;
+        if pid == 0 {
+            return Holder::Alive;
+        }
+        match judge(Identity { pid, start }) {
+            Holder::Dead => {}
+            other => return other,
         }
         let mine = (me.pid & PID_MASK) | WAITERS;
         // Clear the dead owner's record before the word changes hands, so no one pairs
-        // our pid (perhaps the dead owner's, reused) with its start time. Relaxed:
-        // published by the Release of the CAS below.
-        if self
-            .owner
-            .compare_exchange(rec, 0, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
+        // our pid (perhaps the dead owner's, reused) with its start time. Only a record
+        // that names the word's pid is cleared: any other is a later owner's, which is
+        // not ours to erase. Relaxed: published by the Release of the CAS below.
+        if (rec >> 32) as u32 == pid
+            && self
+                .owner
+                .compare_exchange(rec, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
         {
-            return false;
+            return Holder::Alive;
         }
-        // AcqRel: acquire whatever the dead owner left in the data; release the clear.
+        // AcqRel: acquire whatever the dead owner left in the data; release the clear
+        // (and, as in `try_lock`, our later writes under the lock).
         if self
             .word
             .compare_exchange(seen, mine, Ordering::AcqRel, Ordering::Relaxed)
             .is_err()
         {
-            return false;
+            return Holder::Alive;
         }
         // Relaxed: see `try_lock`; the flag is read by the next lockers after they
         // acquire the word (Release in `unlock` publishes it).
         self.owner
             .store(pack_owner(me.pid, me.start), Ordering::Relaxed);
         self.inconsistent.store(1, Ordering::Relaxed);
-        true
+        Holder::Dead
     }
 
     fn acquired(&self) -> Acquired {
@@ -244,6 +306,13 @@ impl RawMutex {
         let _ = prev;
     }
 
+    /// The pid the word names now (0: free).
+    pub fn owner_pid(&self) -> u32 {
+        // Acquire — SYNC POINT: pairs with the Release part of the locking CASes (a
+        // caller that reads a locker's pid also sees what that locker did before).
+        self.word.load(Ordering::Acquire) & PID_MASK
+    }
+
     /// True if some process holds the lock (a snapshot).
     pub fn is_locked(&self) -> bool {
         // Relaxed: a snapshot.
@@ -256,6 +325,76 @@ impl RawMutex {
         // Relaxed: simulated garbage.
         self.word.store(word, Ordering::Relaxed);
         self.owner.store(owner, Ordering::Relaxed);
+    }
+}
+
+/// This process's dealings with one shared lock, kept in process memory (the handles
+/// keep one per object, shared by every mapping of it in the process).
+///
+/// `state` packs two counters, both changed by the thread concerned only:
+///
+/// | bits   | meaning                                                          |
+/// |--------|------------------------------------------------------------------|
+/// | 0..32  | threads of this process between the start of a lock attempt and  |
+/// |        | the end of the matching unlock (or the failed attempt's end)     |
+/// | 32..64 | lock attempts started (wraps)                                    |
+///
+/// It lets a waiter know for certain that *no other thread of this process* holds the
+/// lock, which is what makes a lock word naming this process a contradiction (see
+/// [`alone_while_named`](Self::alone_while_named)). Cost: one process-local atomic
+/// add when a lock attempt starts and one when the lock is released; no syscall, no
+/// shared-memory write.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::raw::{LocalLock, RawMutex};
+/// let (m, local) = (RawMutex::new(), LocalLock::default());
+/// m.poke(42, 0); // the word names pid 42, which took no lock here
+/// local.enter(); // this thread starts an attempt
+/// assert!(local.alone_while_named(&m, 42));
+/// local.leave();
+/// ```
+#[derive(Debug, Default)]
+pub struct LocalLock {
+    state: AtomicU64,
+}
+
+const ENTER: u64 = 1 | 1 << 32;
+
+impl LocalLock {
+    /// A thread of this process starts a lock attempt.
+    pub fn enter(&self) {
+        // Relaxed: ordered before the locking CAS, whose Release part publishes it to
+        // a waiter that reads our pid in the word (`RawMutex::owner_pid`, Acquire).
+        self.state.fetch_add(ENTER, Ordering::Relaxed);
+    }
+
+    /// That attempt failed, or the lock it took was released (after the unlock).
+    pub fn leave(&self) {
+        // Release — SYNC POINT: pairs with the Acquire loads in `alone_while_named`:
+        // a waiter that sees us gone also sees our unlock of the word.
+        self.state.fetch_sub(1, Ordering::Release);
+    }
+
+    /// True if the lock word names `pid` (this process) while no thread of this
+    /// process but the caller (itself inside an attempt) is between a lock attempt's
+    /// start and its unlock: then nobody here can hold it, and nobody here can have
+    /// written that word: a contradiction.
+    ///
+    /// Exact, not a guess: a thread of ours that wrote the word `enter`ed before its
+    /// CAS, which publishes the enter with Release; reading its pid (Acquire) makes
+    /// that enter visible to the second snapshot, so either the attempt counter moved
+    /// between the snapshots or the thread is counted in them. A thread that already
+    /// left had unlocked first (Release), so the word read after its leave cannot be
+    /// its value any more.
+    pub fn alone_while_named(&self, lock: &RawMutex, pid: u32) -> bool {
+        // Acquire: see `leave`.
+        let before = self.state.load(Ordering::Acquire);
+        let named = lock.owner_pid();
+        // Acquire: see `leave`.
+        let after = self.state.load(Ordering::Acquire);
+        before == after && before as u32 == 1 && named == pid
     }
 }
 
@@ -284,18 +423,25 @@ impl RawCondvar {
         until: Option<Instant>,
         is_alive: impl Fn(Identity) -> bool,
     ) -> Acquired {
-        // Relaxed: the mutex orders it: a notifier bumps it while holding `m` or after
-        // changing state under `m`, which our unlock below lets it take.
-        let seq = self.seq.load(Ordering::Relaxed);
-        m.unlock();
-        let tick = Instant::now() + TICK;
-        futex::wait(&self.seq, seq, Some(until.map_or(tick, |u| u.min(tick))));
+        self.sleep(m, until);
         loop {
             match m.lock(me, WaitMode::Blocking, None, &is_alive) {
                 Ok(a) => return a,
                 Err(TimedOut) => continue,
             }
         }
+    }
+
+    /// The first half of [`wait`](Self::wait): unlocks `m` and sleeps until notified
+    /// (or spuriously, or a tick, or `until`), *without* locking `m` again; the caller
+    /// relocks (and must, before touching the data).
+    pub fn sleep(&self, m: &RawMutex, until: Option<Instant>) {
+        // Relaxed: the mutex orders it: a notifier bumps it while holding `m` or after
+        // changing state under `m`, which our unlock below lets it take.
+        let seq = self.seq.load(Ordering::Relaxed);
+        m.unlock();
+        let tick = Instant::now() + TICK;
+        futex::wait(&self.seq, seq, Some(until.map_or(tick, |u| u.min(tick))));
     }
 
     /// Wakes every waiter.
@@ -700,19 +846,31 @@ mod tests {
         let old = Identity { pid: 7, start: 1 };
         let new = Identity { pid: 7, start: 2 }; // pid 7 reused
         let waiter = Identity { pid: 8, start: 3 };
-        let alive = |id: Identity| id.pid == waiter.pid || (id.pid == 7 && id.start != old.start);
+        let alive = |id: Identity| {
+            if id.pid == waiter.pid || (id.pid == 7 && id.start != old.start) {
+                Holder::Alive
+            } else {
+                Holder::Dead
+            }
+        };
         let m = RawMutex::new();
         assert!(m.try_lock(old.pid, old.start));
         m.unlock();
         // `new` locks: its CAS is done, its record not written yet (stopped there).
         m.word.store(new.pid | WAITERS, Ordering::Relaxed);
         assert!(
-            !m.take_over_if_dead(new.pid | WAITERS, waiter, alive),
+            m.judge_holder(new.pid | WAITERS, waiter, alive) == Holder::Alive,
             "a waiter took the lock of a live owner"
         );
         // `new` dies before writing its record: judged by pid (gone now), taken over.
-        let gone = |id: Identity| id.pid == waiter.pid;
-        assert!(m.take_over_if_dead(new.pid | WAITERS, waiter, gone));
+        let gone = |id: Identity| {
+            if id.pid == waiter.pid {
+                Holder::Alive
+            } else {
+                Holder::Dead
+            }
+        };
+        assert!(m.judge_holder(new.pid | WAITERS, waiter, gone) == Holder::Dead);
         assert!(m.is_inconsistent());
     }
 

@@ -2,6 +2,7 @@
 //! or an endless spin; the user table fills and frees.
 
 use super::*;
+use crate::error::LockWordLie;
 use crate::ring::Identity;
 use crate::sync::raw::{Acquired, RawMutex, SeqLock};
 use crate::wait::WaitMode;
@@ -66,9 +67,9 @@ fn stuck_odd_sequence_is_repaired_by_a_reader() {
         seq.load(std::sync::atomic::Ordering::Relaxed) | 1,
         std::sync::atomic::Ordering::Relaxed,
     );
-    assert_eq!(v.load(), [7, 8]);
-    v.store([1, 2]);
-    assert_eq!(v.load(), [1, 2]);
+    assert_eq!(v.load(), Ok([7, 8]));
+    v.store([1, 2]).unwrap();
+    assert_eq!(v.load(), Ok([1, 2]));
 }
 
 /// A lock word naming a dead process: `lock` takes it over and says so.
@@ -81,7 +82,7 @@ fn dead_owner_in_the_word_is_taken_over() {
         .lock
         .poke(0x3fff_fffe, 0x3fff_fffe_u64 << 32 | 1);
     let g = m.lock().expect_err("owner died");
-    let g = g.into_inner();
+    let g = g.into_guard().unwrap();
     assert_eq!(*g, 5);
     g.mark_consistent();
     drop(g);
@@ -108,4 +109,193 @@ fn user_table_fills_and_frees() {
     ));
     more.pop();
     assert!(Event::open(&name).is_ok());
+}
+
+/// Runs `f` on its own thread and returns its result, failing the test (instead of
+/// hanging it) if it has not returned within a generous watchdog.
+fn within_watchdog<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("hung: a blocking call waited on a contradiction")
+}
+
+/// A live process that does not use any object: a `sleep` child (killed on drop).
+struct Bystander(std::process::Child);
+
+impl Bystander {
+    fn spawn() -> Self {
+        Self(
+            std::process::Command::new("sleep")
+                .arg("120")
+                .spawn()
+                .expect("spawn sleep"),
+        )
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Bystander {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn corrupted<G>(r: LockResult<G>) -> ObjectCorrupted {
+    match r {
+        Err(LockError::Corrupted(c)) => c,
+        Ok(_) => panic!("locked a lock whose word names another holder"),
+        Err(LockError::OwnerDied(_)) => panic!("took over from a live process"),
+    }
+}
+
+/// The lock word names a live process that does not have the object open (garbage,
+/// or a peer's scribble): `lock` reports it instead of waiting for that process
+/// forever (before: `lock` hung).
+#[test]
+fn lock_word_naming_a_live_non_user_is_corrupted() {
+    let other = Bystander::spawn();
+    let pid = other.pid();
+    let m = Mutex::anonymous(5u64).unwrap();
+    m.obj.ctrl().lock.poke(pid, 0);
+    let m2 = m.clone();
+    let c = within_watchdog(move || corrupted(m2.lock()));
+    assert_eq!(
+        c,
+        ObjectCorrupted {
+            pid,
+            lie: LockWordLie::NotAUser
+        }
+    );
+    // Also through the array API, the plain copy and a timed lock.
+    let a = SharedArray::anonymous(&[1u32, 2]).unwrap();
+    a.obj.ctrl().lock.poke(pid, u64::from(pid) << 32);
+    let a2 = a.clone();
+    let r = within_watchdog(move || a2.to_vec());
+    assert_eq!(r.unwrap_err().lie, LockWordLie::NotAUser);
+    let lt = a
+        .lock_timeout(Duration::from_secs(20))
+        .expect("judged before the deadline");
+    assert_eq!(corrupted(lt).pid, pid);
+}
+
+/// The lock word names this process while none of its threads holds or takes the
+/// lock: `lock` reports it (before: hung, waiting for itself).
+#[test]
+fn lock_word_naming_this_process_while_unheld_is_corrupted() {
+    let m = Mutex::anonymous(0u32).unwrap();
+    let me = std::process::id();
+    m.obj.ctrl().lock.poke(me, u64::from(me) << 32);
+    let m2 = m.clone();
+    let c = within_watchdog(move || corrupted(m2.lock()));
+    assert_eq!(
+        c,
+        ObjectCorrupted {
+            pid: me,
+            lie: LockWordLie::NotHeldHere
+        }
+    );
+}
+
+/// Another thread of this process holds the lock for several ticks, through a handle
+/// of its own `open` of the same name (another mapping): the waiter waits for it and
+/// is never told the word is corrupted.
+#[test]
+fn a_lock_held_by_another_thread_of_this_process_is_waited_for() {
+    let name = format!("ut-self-hold-{}", std::process::id());
+    let m = Mutex::create(&name, 0u64).unwrap();
+    let other = Mutex::<u64>::open(&name).unwrap();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let mut g = other.lock().unwrap();
+        held_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(400)); // several 50 ms ticks
+        *g = 7;
+    });
+    held_rx.recv().unwrap();
+    let m2 = m.clone();
+    let v = within_watchdog(move || m2.lock().map(|g| *g).map_err(|e| e.to_string()));
+    assert_eq!(v, Ok(7));
+    holder.join().unwrap();
+}
+
+/// A shared value's sequence stuck odd while the lock word names a live process that
+/// does not use the object: `load`, `store` and `update` fail instead of spinning or
+/// waiting forever (before: `load` hung in the repair's lock).
+#[test]
+fn stuck_odd_sequence_with_an_impossible_lock_holder_fails_not_hangs() {
+    let other = Bystander::spawn();
+    let pid = other.pid();
+    let v = SharedValue::anonymous([3u64, 4]).unwrap();
+    let seq = &v.obj.ctrl().seq;
+    seq.store(
+        seq.load(std::sync::atomic::Ordering::Relaxed) | 1,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    v.obj.ctrl().lock.poke(pid, 0);
+    let v2 = v.clone();
+    let r = within_watchdog(move || (v2.load(), v2.store([0, 0]), v2.update(|x| x)));
+    for e in [r.0.map(drop), r.1, r.2.map(drop)] {
+        assert_eq!(
+            e,
+            Err(ObjectCorrupted {
+                pid,
+                lie: LockWordLie::NotAUser
+            })
+        );
+    }
+}
+
+/// A condvar waiter whose mutex word is scribbled while it sleeps: the relock reports
+/// the corruption instead of waiting forever (and the guard does not unlock what it
+/// no longer holds).
+#[test]
+fn condvar_relock_on_an_impossible_holder_is_corrupted() {
+    let other = Bystander::spawn();
+    let pid = other.pid();
+    let (m, cv) = (
+        Mutex::anonymous(0u8).unwrap(),
+        Condvar::anonymous().unwrap(),
+    );
+    let (m2, cv2) = (m.clone(), cv.clone());
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let mut g = m2.lock().unwrap();
+        locked_tx.send(()).unwrap();
+        loop {
+            // (A spurious wake-up relocks cleanly: wait again.)
+            g = match cv2.wait(g) {
+                Ok(g) => g,
+                Err(e) => return Err::<(), _>(e.to_string()),
+            };
+        }
+    });
+    locked_rx.recv().unwrap();
+    // The waiter unlocks only inside `wait`: once we hold the lock, it sleeps or
+    // waits to relock. Keep the lock (no unlock) and scribble a bystander's pid in.
+    let g = m.lock().unwrap();
+    std::mem::forget(g);
+    m.obj.ctrl().lock.poke(pid, 0);
+    let r = within_watchdog(move || {
+        let start = Instant::now();
+        loop {
+            cv.notify_all();
+            if waiter.is_finished() || start.elapsed() > Duration::from_secs(25) {
+                return waiter.join().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    });
+    assert!(
+        r.as_ref()
+            .is_err_and(|e| e.contains("does not have the object open")),
+        "{r:?}"
+    );
+    assert_eq!(m.obj.ctrl().lock.owner_pid(), pid, "left as found");
 }

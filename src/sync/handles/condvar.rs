@@ -1,0 +1,106 @@
+//! [`Condvar`]: a condition variable for a [`Mutex`](super::Mutex)'s guard.
+
+use super::*;
+
+/// A condition variable used with a [`Mutex`]'s guard.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::{Condvar, Mutex};
+/// let (m, cv) = (Mutex::anonymous(0u8)?, Condvar::anonymous()?);
+/// cv.notify_all(); // nobody waits: no effect
+/// let g = m.lock().unwrap();
+/// let (g, timed_out) = cv.wait_timeout(g, std::time::Duration::from_millis(1)).unwrap();
+/// assert!(timed_out && *g == 0);
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Condvar {
+    pub(super) obj: Object<RawCondvar>,
+}
+
+object_handle!(Condvar, RawCondvar, SegmentKind::Condvar);
+
+impl Condvar {
+    /// Creates a named condvar.
+    pub fn create(name: &str) -> Result<Self, CreateError> {
+        Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
+    }
+
+    /// Creates an anonymous condvar.
+    pub fn anonymous() -> Result<Self, CreateError> {
+        Object::create(None, Self::KIND, 1, 0).map(|obj| Self { obj })
+    }
+
+    fn wait_until<'a, T: Pod>(
+        &self,
+        g: MutexGuard<'a, T>,
+        until: Option<Instant>,
+    ) -> LockResult<MutexGuard<'a, T>> {
+        // The guard's lock is held again when `wait_on` returns Ok (it unlocks and
+        // relocks, judging the holder as `Mutex::lock` does), so from the caller's view
+        // the guard held it throughout.
+        let MutexGuard { inner } = g;
+        match inner.wait_on(self.obj.state(), until) {
+            Ok((inner, how)) => verdict(MutexGuard { inner }, how),
+            Err(c) => Err(LockError::Corrupted(c)),
+        }
+    }
+
+    /// Unlocks the guard's mutex, sleeps until notified (or spuriously), locks again.
+    /// Loop on your condition. The relock reports what [`Mutex::lock`] reports: a dead
+    /// holder taken over ([`LockError::OwnerDied`], guard inside) or a corrupted lock
+    /// word ([`LockError::Corrupted`], the lock is not held).
+    pub fn wait<'a, T: Pod>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        self.wait_until(guard, None)
+    }
+
+    /// Like [`wait`](Self::wait), at most `timeout`; also returns whether the timeout
+    /// passed.
+    pub fn wait_timeout<'a, T: Pod>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        timeout: Duration,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        let until = Instant::now() + timeout;
+        let timed_out = || Instant::now() >= until;
+        match self.wait_until(guard, Some(until)) {
+            Ok(g) => Ok((g, timed_out())),
+            Err(LockError::OwnerDied(g)) => Err(LockError::OwnerDied((g, timed_out()))),
+            Err(LockError::Corrupted(c)) => Err(LockError::Corrupted(c)),
+        }
+    }
+
+    /// Waits until `cond(&value)` is false, at most `timeout` in all; returns at once
+    /// (with `false`) if a relock reports an error.
+    pub fn wait_while_timeout<'a, T: Pod>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        timeout: Duration,
+        mut cond: impl FnMut(&T) -> bool,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        let until = Instant::now() + timeout;
+        while cond(&guard) {
+            if Instant::now() >= until {
+                return Ok((guard, true));
+            }
+            guard = match self.wait_until(guard, Some(until)) {
+                Ok(g) => g,
+                Err(LockError::OwnerDied(g)) => return Err(LockError::OwnerDied((g, false))),
+                Err(LockError::Corrupted(c)) => return Err(LockError::Corrupted(c)),
+            };
+        }
+        Ok((guard, false))
+    }
+
+    /// Wakes one waiter (possibly more: waiters re-check their condition anyway).
+    pub fn notify_one(&self) {
+        self.obj.state().notify_one();
+    }
+
+    /// Wakes every waiter.
+    pub fn notify_all(&self) {
+        self.obj.state().notify_all();
+    }
+}

@@ -1,0 +1,338 @@
+//! The segment-backed handle types of [`crate::sync`]: what they share (the opened
+//! object, lock results, the constructor macro) here, one type per file below.
+
+use super::raw::LocalLock;
+use super::raw::{
+    Acquired, RawBarrier, RawCondvar, RawEvent, RawSemaphore, seqlock_is_odd, seqlock_read,
+    seqlock_write,
+};
+use super::shared::{Locked, NotLocked, SyncState, local_lock_of};
+use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError};
+use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
+use crate::platform::{identity, inherit};
+use crate::primitive::AtomicU64;
+use crate::ring::Identity;
+use crate::ring::endpoint;
+use crate::segment::{Expect, Segment};
+use crate::wait::{TimedOut, WaitMode};
+use bytemuck::Pod;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Why a lock call returned without a clean guard.
+///
+/// * `OwnerDied(guard)`: the lock *is held* (the guard is inside), but its previous
+///   holder died holding it (or a later holder did not call `mark_consistent`): the
+///   data may be half-updated.
+/// * `Corrupted`: the lock is *not* held: its shared word names a holder this process
+///   knows cannot hold it (see [`ObjectCorrupted`]); waiting would never end.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::sync::{LockError, Mutex};
+/// let m = Mutex::anonymous(0u64)?;
+/// let g = match m.lock() {
+///     Ok(g) => g,
+///     Err(LockError::OwnerDied(g)) => {
+///         // repair the data here, then:
+///         g.mark_consistent();
+///         g
+///     }
+///     Err(LockError::Corrupted(e)) => return Err(e.into()),
+/// };
+/// assert_eq!(*g, 0);
+/// // or, accepting a dead owner's data as it is:
+/// drop(g);
+/// let g = m.lock().or_else(LockError::into_guard)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub enum LockError<G> {
+    /// Locked, after the previous owner died holding the lock.
+    OwnerDied(G),
+    /// Not locked: the lock word contradicts this process's own knowledge.
+    Corrupted(ObjectCorrupted),
+}
+
+impl<G> LockError<G> {
+    /// The guard if the lock is held (`OwnerDied`), else the corruption.
+    pub fn into_guard(self) -> Result<G, ObjectCorrupted> {
+        match self {
+            Self::OwnerDied(g) => Ok(g),
+            Self::Corrupted(c) => Err(c),
+        }
+    }
+}
+
+impl<G> std::fmt::Debug for LockError<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OwnerDied(_) => f.write_str("OwnerDied(..)"),
+            Self::Corrupted(c) => write!(f, "Corrupted({c:?})"),
+        }
+    }
+}
+
+impl<G> std::fmt::Display for LockError<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::OwnerDied(_) => f.write_str("the previous lock owner died holding the lock"),
+            Self::Corrupted(c) => std::fmt::Display::fmt(c, f),
+        }
+    }
+}
+
+impl<G> std::error::Error for LockError<G> {}
+
+/// A semaphore release would exceed its bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("semaphore already at its bound of {max}")]
+pub struct SemaphoreFull {
+    /// The bound.
+    pub max: u32,
+}
+
+/// The result of a lock: the guard, or a [`LockError`] (which may hold the guard).
+pub type LockResult<G> = Result<G, LockError<G>>;
+
+/// An object segment, opened: it holds an entry of the segment's user table until
+/// dropped, so that the object counts as in use (see [`ObjectControl`]).
+#[derive(Debug)]
+struct Opened {
+    seg: Segment,
+    user: usize,
+    word: u64,
+    /// This process's lock activity on the object (shared with its other mappings).
+    local: Arc<LocalLock>,
+}
+
+impl Opened {
+    fn new(seg: Segment, me: Identity) -> Result<Self, ClaimError> {
+        let users = &seg
+            .object_control()
+            .expect("validated object segment")
+            .users;
+        let (user, word) = endpoint::claim_any(&users[..], me, identity::is_alive)?;
+        let local = local_lock_of(&seg);
+        Ok(Self {
+            seg,
+            user,
+            word,
+            local,
+        })
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        if let Some(c) = self.seg.object_control() {
+            endpoint::release(&c.users[self.user], self.word);
+        }
+    }
+}
+
+impl core::ops::Deref for Opened {
+    type Target = Segment;
+    fn deref(&self) -> &Segment {
+        &self.seg
+    }
+}
+
+/// One opened object segment (shared by the handle's clones) and this process's
+/// identity.
+#[derive(Debug)]
+struct Object<E> {
+    seg: Arc<Opened>,
+    me: Identity,
+    _e: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Object<E> {
+    fn clone(&self) -> Self {
+        Self {
+            seg: self.seg.clone(),
+            me: self.me,
+            _e: PhantomData,
+        }
+    }
+}
+
+impl<E: 'static> Object<E> {
+    /// What an opener of object type `kind` (one kind per handle type: a mutex never
+    /// opens an array's segment) over elements `E` requires.
+    fn expect(kind: SegmentKind) -> Expect {
+        debug_assert!(kind.is_object());
+        Expect {
+            kind,
+            elem: ElemDesc::of::<E>(),
+            capacity: None,
+        }
+    }
+
+    fn wrap(seg: Segment) -> Result<Self, ClaimError> {
+        let me = identity::current();
+        Ok(Self {
+            seg: Arc::new(Opened::new(seg, me)?),
+            me,
+            _e: PhantomData,
+        })
+    }
+
+    fn create(
+        name: Option<&str>,
+        kind: SegmentKind,
+        len: usize,
+        param: u32,
+    ) -> Result<Self, CreateError> {
+        let e = Self::expect(kind);
+        let seg = match name {
+            Some(n) => Segment::create_with(n, &e, len as u64, param),
+            None => Segment::create_anonymous_with(&e, len as u64, param),
+        }?;
+        Ok(Self::wrap(seg)?)
+    }
+
+    fn open(
+        name: &str,
+        kind: SegmentKind,
+        options: crate::segment::OpenOptions,
+    ) -> Result<Self, OpenError> {
+        Ok(Self::wrap(Segment::open_with(
+            name,
+            &Self::expect(kind),
+            options,
+        )?)?)
+    }
+
+    fn from_env(key: &str, kind: SegmentKind) -> Result<Self, OpenError> {
+        Ok(Self::wrap(Segment::from_fd(
+            inherit::take(key)?,
+            &Self::expect(kind),
+        )?)?)
+    }
+
+    fn ctrl(&self) -> &ObjectControl {
+        // Created or validated as an Object segment.
+        self.seg.object_control().expect("validated object segment")
+    }
+
+    fn state(&self) -> &E
+    where
+        E: SyncState,
+    {
+        self.seg.object_state::<E>().expect("validated object of E")
+    }
+
+    /// Locks (waiting until `deadline`; `None` on timeout) and lends the elements as
+    /// `T`, wrapped in the guard type `wrap` makes.
+    fn locked<'a, T: Pod, G>(
+        &'a self,
+        deadline: Option<Instant>,
+        wrap: fn(Locked<'a, T>) -> G,
+    ) -> Option<LockResult<G>> {
+        match Locked::lock(&self.seg, &self.seg.local, self.me, deadline) {
+            Ok((g, how)) => Some(verdict(wrap(g), how)),
+            Err(NotLocked::TimedOut) => None,
+            Err(NotLocked::Corrupted(c)) => Some(Err(LockError::Corrupted(c))),
+        }
+    }
+
+    /// As [`locked`](Self::locked) without a deadline.
+    fn locked_forever<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> LockResult<G> {
+        loop {
+            if let Some(r) = self.locked(None, wrap) {
+                return r;
+            }
+        }
+    }
+
+    /// As [`locked`](Self::locked) if the lock is free now.
+    fn try_locked<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> Option<LockResult<G>> {
+        let (g, how) = Locked::try_lock(&self.seg, &self.seg.local, self.me)?;
+        Some(verdict(wrap(g), how))
+    }
+}
+
+/// The guard, flagged if its lock was taken over from a dead owner.
+fn verdict<G>(g: G, how: Acquired) -> LockResult<G> {
+    match how {
+        Acquired::Clean => Ok(g),
+        Acquired::OwnerDied => Err(LockError::OwnerDied(g)),
+    }
+}
+
+/// Generates the constructors every object handle shares (open, inherit, persist).
+macro_rules! object_handle {
+    ($ty:ident $(<$t:ident: $b:path>)?, $e:ty, $kind:expr $(, check = $check:path)?) => {
+        impl$(<$t: $b>)? $ty$(<$t>)? {
+            /// This handle type's segment kind (each object type has its own).
+            const KIND: SegmentKind = $kind;
+
+            /// Opens a named object made by `create`, checking its kind (an object of
+            /// another type is refused with [`OpenError::KindMismatch`]), its element
+            /// type and its parameters.
+            pub fn open(name: &str) -> Result<Self, OpenError> {
+                Self::open_with(name, crate::segment::OpenOptions::new())
+            }
+
+            /// [`open`](Self::open) with
+            /// [`OpenOptions`](crate::segment::OpenOptions): e.g. accept a segment
+            /// file another user owns or others may write (refused by default).
+            pub fn open_with(
+                name: &str,
+                options: crate::segment::OpenOptions,
+            ) -> Result<Self, OpenError> {
+                Object::<$e>::open(name, Self::KIND, options).and_then(Self::opened)
+            }
+
+            /// Opens the anonymous object a parent passed with `spawn_with(.., key)`.
+            pub fn from_env(key: &str) -> Result<Self, OpenError> {
+                Object::<$e>::from_env(key, Self::KIND).and_then(Self::opened)
+            }
+
+            /// The opened object as this handle, if its header's parameters are valid.
+            fn opened(obj: Object<$e>) -> Result<Self, OpenError> {
+                let handle = Self { obj };
+                $($check(&handle)?;)?
+                Ok(handle)
+            }
+
+            /// Spawns `cmd` with this object inherited; the child calls `from_env(key)`.
+            pub fn spawn_with(
+                &self,
+                cmd: &mut std::process::Command,
+                key: &str,
+            ) -> std::io::Result<std::process::Child> {
+                inherit::spawn_with(self.obj.seg.fd(), cmd, key)
+            }
+
+            /// Keeps a named object's name after this process's handles are gone.
+            pub fn persist(&self) {
+                self.obj.seg.persist();
+            }
+        }
+    };
+}
+
+mod array;
+mod barrier;
+mod condvar;
+mod event;
+mod mutex;
+mod semaphore;
+mod state;
+mod value;
+
+pub use array::*;
+pub use barrier::*;
+pub use condvar::*;
+pub use event::*;
+pub use mutex::*;
+pub use semaphore::*;
+pub use state::*;
+pub use value::*;
+
+#[cfg(all(test, not(miri)))]
+#[path = "../tests.rs"]
+mod tests;

@@ -1,0 +1,85 @@
+//! [`Mutex`]: one value under a robust lock, and its guard.
+
+use super::*;
+
+/// A mutex with its data inside, shared between processes; robust: see
+/// [`LockError::OwnerDied`].
+///
+/// # Examples
+///
+/// ```
+/// let m = shmlane::sync::Mutex::anonymous(5u32)?;
+/// *m.lock().unwrap() += 1;
+/// assert_eq!(*m.lock().unwrap(), 6);
+/// # Ok::<(), shmlane::CreateError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Mutex<T: Pod> {
+    pub(super) obj: Object<T>,
+}
+
+object_handle!(Mutex<T: Pod>, T, SegmentKind::Mutex);
+
+impl<T: Pod> Mutex<T> {
+    fn init(obj: Object<T>, value: T) -> Result<Self, CreateError> {
+        SharedArray::init(obj.clone(), &[value])?;
+        Ok(Self { obj })
+    }
+
+    /// Creates a named mutex holding `value`.
+    pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
+        Self::init(Object::create(Some(name), Self::KIND, 1, 0)?, value)
+    }
+
+    /// Creates an anonymous mutex holding `value`.
+    pub fn anonymous(value: T) -> Result<Self, CreateError> {
+        Self::init(Object::create(None, Self::KIND, 1, 0)?, value)
+    }
+
+    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<'_, T>>> {
+        self.obj.locked(deadline, |inner| MutexGuard { inner })
+    }
+
+    /// Locks, waiting as long as a live holder holds it (taking over from a dead
+    /// one); fails with [`LockError::Corrupted`] instead of waiting forever when the
+    /// lock word names a holder this process knows cannot hold it.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.obj.locked_forever(|inner| MutexGuard { inner })
+    }
+
+    /// Locks, waiting at most `timeout`; `None` on timeout.
+    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<MutexGuard<'_, T>>> {
+        self.lock_inner(Some(Instant::now() + timeout))
+    }
+
+    /// Locks if free now.
+    pub fn try_lock(&self) -> Option<LockResult<MutexGuard<'_, T>>> {
+        self.obj.try_locked(|inner| MutexGuard { inner })
+    }
+}
+
+/// The locked value of a [`Mutex`]; unlocks on drop.
+#[derive(Debug)]
+pub struct MutexGuard<'a, T: Pod> {
+    pub(super) inner: Locked<'a, T>,
+}
+
+impl<T: Pod> MutexGuard<'_, T> {
+    /// Declares the data consistent after [`LockError::OwnerDied`].
+    pub fn mark_consistent(&self) {
+        self.inner.raw().mark_consistent();
+    }
+}
+
+impl<T: Pod> std::ops::Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner.slice()[0]
+    }
+}
+
+impl<T: Pod> std::ops::DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner.slice_mut()[0]
+    }
+}

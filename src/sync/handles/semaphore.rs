@@ -1,0 +1,101 @@
+//! [`Semaphore`]: a bounded counting semaphore.
+
+use super::*;
+
+/// A bounded counting semaphore (Python's `BoundedSemaphore`).
+///
+/// # Examples
+///
+/// ```
+/// let s = shmlane::sync::Semaphore::anonymous(1, 1)?;
+/// s.acquire();
+/// assert!(!s.try_acquire());
+/// s.release()?;
+/// assert!(s.release().is_err()); // above the bound
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Semaphore {
+    pub(super) obj: Object<RawSemaphore>,
+}
+
+object_handle!(Semaphore, RawSemaphore, SegmentKind::Semaphore);
+
+impl Semaphore {
+    fn init(obj: Object<RawSemaphore>, initial: u32) -> Self {
+        let s = Self { obj };
+        // Released, not stored: an early opener's own releases are kept.
+        let _ = s.obj.state().release_bounded(initial, s.max());
+        s
+    }
+
+    /// Creates a named semaphore with `initial` units and at most `max`; `initial`
+    /// above `max` is refused with [`CreateError::InvalidParameter`] (never clamped).
+    pub fn create(name: &str, initial: u32, max: u32) -> Result<Self, CreateError> {
+        Self::check_initial(initial, max)?;
+        Object::create(Some(name), Self::KIND, 1, max).map(|o| Self::init(o, initial))
+    }
+
+    /// Creates an anonymous semaphore (`initial <= max`, as for `create`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{CreateError, sync::Semaphore};
+    /// assert!(matches!(
+    ///     Semaphore::anonymous(5, 2),
+    ///     Err(CreateError::InvalidParameter { param: "initial count", value: 5, .. })
+    /// ));
+    /// ```
+    pub fn anonymous(initial: u32, max: u32) -> Result<Self, CreateError> {
+        Self::check_initial(initial, max)?;
+        Object::create(None, Self::KIND, 1, max).map(|o| Self::init(o, initial))
+    }
+
+    fn check_initial(initial: u32, max: u32) -> Result<(), CreateError> {
+        if initial > max {
+            return Err(CreateError::InvalidParameter {
+                param: "initial count",
+                value: u64::from(initial),
+                reason: "above the semaphore's bound",
+            });
+        }
+        Ok(())
+    }
+
+    /// The bound.
+    pub fn max(&self) -> u32 {
+        self.obj.seg.header().param
+    }
+
+    /// Takes a unit, waiting as long as it takes.
+    pub fn acquire(&self) {
+        let _ = self.obj.state().acquire(WaitMode::Blocking, None);
+    }
+
+    /// Takes a unit if one is available now.
+    pub fn try_acquire(&self) -> bool {
+        self.obj.state().try_acquire()
+    }
+
+    /// Takes a unit, waiting at most `timeout`.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), TimedOut> {
+        self.obj
+            .state()
+            .acquire(WaitMode::Blocking, Some(Instant::now() + timeout))
+            .map_err(|_| TimedOut)
+    }
+
+    /// Returns a unit; fails if that would exceed the bound.
+    pub fn release(&self) -> Result<(), SemaphoreFull> {
+        self.obj
+            .state()
+            .release_bounded(1, self.max())
+            .map_err(|_| SemaphoreFull { max: self.max() })
+    }
+
+    /// Units available now (a snapshot).
+    pub fn value(&self) -> u32 {
+        self.obj.state().value()
+    }
+}

@@ -3,20 +3,20 @@
 //!
 //! The owner's whole identity (pid and start time, the latter modulo 2^30) lives in the
 //! one word a claim CASes, so a reader never pairs one owner's pid with another's start
-//! time: every state a reader can see names one claimant, as that claimant wrote it (see
+//! time: every state but free names one claimant, as that claimant wrote it (see
 //! "Endpoint claim protocol" in `docs/architecture.md`).
 //!
 //! State machine of `Endpoint::word` (status bits):
 //!
-//! | from      | event                              | to                   |
-//! |-----------|------------------------------------|----------------------|
-//! | free      | claim (CAS)                        | attached(pid, start) |
-//! | attached  | owner drops its handle (CAS)       | closed(same owner)   |
-//! | attached  | survivor sees owner dead (CAS)     | dead(same owner)     |
-//! | attached  | claim while owner dead (CAS)       | attached(pid', start')|
-//! | closed    | claim (CAS)                        | attached(pid', start')|
-//! | dead      | retirer vacates it (CAS)           | closed(same owner)   |
-//! | dead      | claim (CAS)                        | attached(pid', start')|
+//! | from      | event                                   | to                    |
+//! |-----------|-----------------------------------------|-----------------------|
+//! | free      | claim (CAS)                             | attached(pid, start)  |
+//! | attached  | owner drops its handle, in its process  | closed(same owner)    |
+//! | attached  | survivor sees owner dead (CAS)          | dead(same owner)      |
+//! | attached  | claim, owner dead and not the claimant  | attached(pid', start')|
+//! | closed    | claim (CAS)                             | attached(pid', start')|
+//! | dead      | retirer vacates it (CAS)                | closed(same owner)    |
+//! | dead      | claim (CAS)                             | attached(pid', start')|
 
 use crate::error::ClaimError;
 use crate::layout::Endpoint;

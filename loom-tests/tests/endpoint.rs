@@ -17,12 +17,21 @@ use shmlane::layout::QUEUE_MEMBERS;
 use shmlane::ring::Identity;
 use shmlane::ring::mpmc::{QueueRing, heap};
 
-/// A member of another process that left the table before the model starts (dead now).
-const OLD: Identity = Identity { pid: 1, start: 10 };
+/// Pids of other processes: above `PID_MAX_LIMIT` (2^22), so never this test process's
+/// own pid (which `live` counts as alive, and whose handles `release` acts for).
+const fn other(k: u32, start: u64) -> Identity {
+    Identity {
+        pid: (1 << 23) + k,
+        start,
+    }
+}
+
+/// A member of another process that died before the model starts.
+const OLD: Identity = other(1, 10);
 /// The claimant: alive throughout.
-const NEW: Identity = Identity { pid: 2, start: 20 };
+const NEW: Identity = other(2, 20);
 /// An owner that dies during the model.
-const DYING: Identity = Identity { pid: 3, start: 30 };
+const DYING: Identity = other(3, 30);
 
 /// Live: the claimant and this process's local members (`join_local`: our pid, start
 /// unknown). `OLD` is dead; `DYING` is decided by the caller.
@@ -54,8 +63,10 @@ fn fill(q: &QueueRing<u32>) -> Vec<shmlane::ring::mpmc::Member<u32>> {
 fn a_reader_never_sees_a_live_claimant_dead() {
     builder().check(|| {
         let q = heap::<u32>(2).unwrap();
-        // OLD's entry, closed with OLD's identity in it.
+        // OLD's entry, closed with OLD's identity in it: OLD died holding it (a handle
+        // of another process releases nothing here) and was retired.
         drop(q.join(OLD, all_alive).unwrap());
+        assert_eq!(q.recover(live), 1);
         let q2 = q.clone();
         let claimant = thread::spawn(move || q2.join(NEW, all_alive).unwrap());
         // Let the claimant start first in some schedules (loom then preempts it

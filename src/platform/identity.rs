@@ -2,59 +2,158 @@
 //!
 //! A pid alone is not an identity: after a process dies its pid can be reused. The start
 //! time (field 22 of `/proc/PID/stat`, clock ticks after boot) changes with each reuse.
-//! A zombie (killed but not yet reaped) counts as dead: it will never touch a ring again.
+//!
+//! [`liveness`] is the one place that decides whether a process is gone, and it says
+//! [`Liveness::Dead`] only on proof: no process has the pid (`ENOENT`/`ESRCH`), the pid
+//! names a process with another start time (a reuse), or the process is a zombie or
+//! dying (state `Z`/`X`) with no thread left running. Any other failure (`EMFILE`,
+//! `ENOMEM`, `EACCES`, text it cannot parse) is [`Liveness::Unknown`]: ask again later.
+//! A caller that acts on a death (disconnects a survivor, takes over an end, retires a
+//! member, unlinks a segment, takes a lock from its owner) must never act on `Unknown`,
+//! and [`is_alive`] ("not known dead") is the boolean every such caller uses.
 
 use crate::ring::Identity;
 use crate::ring::endpoint::START_MASK;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// What is known about whether a process (an [`Identity`]) still runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Liveness {
+    /// Running or stopped, with a matching start time (or an unknown one).
+    Alive,
+    /// Gone for certain: no such pid, a later process with the pid, or exited (zombie).
+    Dead,
+    /// `/proc` could not be read (`EMFILE`, `ENOMEM`, …): not a reason to act; ask again.
+    Unknown,
+}
 
 /// What `/proc/PID/stat` says about a process.
+#[derive(Debug, PartialEq, Eq)]
 struct Stat {
     state: u8,
+    threads: u64,
     start: u64,
 }
 
-fn stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may contain anything, so parse
-    // from the last ')'. Fields after it: 3 state, …, 22 starttime.
+/// Parses `/proc/PID/stat`. The command name (field 2) is in parentheses and may
+/// contain anything, so fields are counted from the last ')': 3 state, …,
+/// 20 num_threads, 21 itrealvalue, 22 starttime.
+fn parse(text: &[u8]) -> Option<Stat> {
     let close = text.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
     let mut fields = rest.split_ascii_whitespace();
     let state = *fields.next()?.as_bytes().first()?;
-    let start = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start })
+    let threads = fields.nth(16)?.parse().ok()?;
+    let start = fields.nth(1)?.parse().ok()?;
+    Some(Stat {
+        state,
+        threads,
+        start,
+    })
 }
 
-/// This process's identity.
-pub(crate) fn current() -> Identity {
-    let pid = std::process::id();
-    Identity {
-        pid,
-        start: stat(pid).map_or(0, |s| s.start),
+fn read_stat(pid: u32) -> std::io::Result<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/stat"))
+}
+
+/// True for the errors that prove a pid names no process (`/proc/PID` is gone).
+fn no_such_process(e: &std::io::Error) -> bool {
+    use rustix::io::Errno;
+    let code = e.raw_os_error();
+    code == Some(Errno::NOENT.raw_os_error()) || code == Some(Errno::SRCH.raw_os_error())
+}
+
+/// The decision, apart from the read (so the unit tests can feed it any outcome).
+/// `proc_mounted` is asked only when the read says `ENOENT`: without `/proc` every pid
+/// would look gone.
+fn judge(
+    read: std::io::Result<Vec<u8>>,
+    recorded_start: u64,
+    proc_mounted: impl FnOnce() -> bool,
+) -> Liveness {
+    let text = match read {
+        Ok(text) => text,
+        Err(e) if no_such_process(&e) && proc_mounted() => return Liveness::Dead,
+        Err(_) => return Liveness::Unknown,
+    };
+    let Some(s) = parse(&text) else {
+        return Liveness::Unknown;
+    };
+    if !same_start(s.start, recorded_start) {
+        return Liveness::Dead; // the pid was reused: our process is gone
+    }
+    match s.state {
+        // A thread-group leader that left with pthread_exit is a zombie while its
+        // other threads run (num_threads counts them, and the leader until reaped).
+        b'Z' | b'X' | b'x' if s.threads <= 1 => Liveness::Dead,
+        _ => Liveness::Alive,
     }
 }
 
-/// True if the start times `a` (read from `/proc`) and `b` (possibly truncated, as
-/// endpoint words and robust mutexes record it) name the same process start. Start
-/// times are compared modulo 2^30 ([`START_MASK`]), the bits every record keeps; 0
-/// (after truncation) means unknown and matches any start time.
+fn proc_mounted() -> bool {
+    // stat(2) needs no file descriptor, so it answers even under EMFILE.
+    std::fs::metadata("/proc/self/stat").is_ok()
+}
+
+/// This process's start time, read once per process (a forked child reads its own).
+static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
+static CURRENT_START: AtomicU64 = AtomicU64::new(0);
+
+/// This process's identity.
+///
+/// The start time is read from `/proc/self/stat` on the first call that succeeds and
+/// kept. If no call has succeeded yet (say, no file descriptor is free) the start time
+/// is 0 ("unknown"), which errs on the safe side: a record of it is then checked by
+/// pid alone, so a later process that reuses our pid is taken for us (an entry we held
+/// may stay busy until that process exits too), never the reverse.
+pub(crate) fn current() -> Identity {
+    let pid = std::process::id();
+    // Acquire: pairs with the Release store of the pid below, so a matching pid comes
+    // with the start time stored before it. All writers store the same values for the
+    // same pid (only a forked child, with a new pid, changes them).
+    if CURRENT_PID.load(Ordering::Acquire) == pid {
+        return Identity {
+            pid,
+            start: CURRENT_START.load(Ordering::Relaxed),
+        };
+    }
+    let start = read_stat(pid)
+        .ok()
+        .and_then(|t| parse(&t))
+        .map_or(0, |s| s.start);
+    if start != 0 {
+        CURRENT_START.store(start, Ordering::Relaxed);
+        // Release: publishes the start time stored just before.
+        CURRENT_PID.store(pid, Ordering::Release);
+    }
+    Identity { pid, start }
+}
+
+/// True if the start time `proc_start` (read from `/proc`) and `recorded` (possibly
+/// truncated, as endpoint words and robust mutexes record it) name the same process
+/// start. Start times are compared modulo 2^30 ([`START_MASK`]), the bits every record
+/// keeps; a recorded 0 (after truncation) means unknown and matches any start time.
 fn same_start(proc_start: u64, recorded: u64) -> bool {
     let recorded = recorded & START_MASK;
     recorded == 0 || proc_start & START_MASK == recorded
 }
 
-/// True if `id` names a running (or stopped, but not dead or zombie) process.
+/// What is known about `id`: [`Liveness::Dead`] only on proof (see the module docs).
 /// `id.start` may be the full start time or only its low bits (an identity read from
 /// an endpoint word keeps 30 bits, a robust mutex's owner record 32); an unknown start
-/// time (0) matches any start time.
-pub(crate) fn is_alive(id: Identity) -> bool {
+/// time (0) matches any start time. Pid 0 names no process of ours: dead.
+pub(crate) fn liveness(id: Identity) -> Liveness {
     if id.pid == 0 {
-        return false;
+        return Liveness::Dead;
     }
-    match stat(id.pid) {
-        None => false,
-        Some(s) => !matches!(s.state, b'Z' | b'X' | b'x') && same_start(s.start, id.start),
-    }
+    judge(read_stat(id.pid), id.start, proc_mounted)
+}
+
+/// True unless `id` is known dead ([`liveness`] is not [`Liveness::Dead`]): a process
+/// whose state cannot be read right now counts as alive. Every caller that would act on
+/// a death uses this.
+pub(crate) fn is_alive(id: Identity) -> bool {
+    liveness(id) != Liveness::Dead
 }
 
 /// Like [`is_alive`], with `id.start` holding only the low 32 bits of the start time
@@ -67,20 +166,32 @@ pub(crate) fn is_alive_start32(id: Identity) -> bool {
 #[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
+    use std::io::Error;
 
     #[test]
     fn self_is_alive_and_reuse_is_detected() {
         let me = current();
         assert!(me.start > 0);
+        assert_eq!(current(), me, "cached");
+        assert_eq!(liveness(me), Liveness::Alive);
         assert!(is_alive(me));
-        assert!(
-            !is_alive(Identity {
+        assert_eq!(
+            liveness(Identity {
                 start: me.start + 1,
                 ..me
             }),
+            Liveness::Dead,
             "same pid, other start = reused"
         );
-        assert!(!is_alive(Identity { pid: 0, start: 0 }));
+        assert_eq!(liveness(Identity { pid: 0, start: 0 }), Liveness::Dead);
+        // Above PID_MAX_LIMIT (2^22): no such process.
+        assert_eq!(
+            liveness(Identity {
+                pid: (1 << 23) + 1,
+                start: 0
+            }),
+            Liveness::Dead
+        );
         // Truncated records (an endpoint word's 30 bits, a mutex's 32) still match.
         assert!(is_alive(Identity {
             start: me.start & START_MASK,
@@ -90,6 +201,59 @@ mod tests {
             start: me.start & 0xffff_ffff,
             ..me
         }));
+    }
+
+    /// A stat line as the kernel writes it, with a hostile command name.
+    fn line(state: char, threads: u64, start: u64) -> Vec<u8> {
+        format!(
+            "42 (a) Z 1 (b) {state} 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 {threads} 0 \
+             {start} 1000 10 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn parse_counts_fields_from_the_last_paren() {
+        assert_eq!(
+            parse(&line('S', 3, 777)),
+            Some(Stat {
+                state: b'S',
+                threads: 3,
+                start: 777
+            })
+        );
+        assert_eq!(parse(b"42 (a) S 1"), None);
+    }
+
+    /// Only "no such process" (with `/proc` mounted), another start time, or a zombie
+    /// with no thread left is a death; every other failure is unknown.
+    #[test]
+    fn only_proof_is_death() {
+        let err = Error::from_raw_os_error;
+        let yes = || true;
+        assert_eq!(judge(Err(err(libc::ENOENT)), 5, yes), Liveness::Dead);
+        assert_eq!(judge(Err(err(libc::ESRCH)), 5, yes), Liveness::Dead);
+        assert_eq!(
+            judge(Err(err(libc::ENOENT)), 5, || false),
+            Liveness::Unknown
+        );
+        for e in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOMEM,
+            libc::EACCES,
+            libc::EIO,
+        ] {
+            assert_eq!(judge(Err(err(e)), 5, yes), Liveness::Unknown, "errno {e}");
+        }
+        assert_eq!(judge(Ok(b"garbage".to_vec()), 5, yes), Liveness::Unknown);
+        assert_eq!(judge(Ok(line('S', 1, 5)), 5, yes), Liveness::Alive);
+        assert_eq!(judge(Ok(line('T', 1, 5)), 0, yes), Liveness::Alive);
+        assert_eq!(judge(Ok(line('S', 1, 6)), 5, yes), Liveness::Dead);
+        assert_eq!(judge(Ok(line('Z', 1, 5)), 5, yes), Liveness::Dead);
+        assert_eq!(judge(Ok(line('X', 0, 5)), 5, yes), Liveness::Dead);
+        // A leader that called pthread_exit while two other threads run.
+        assert_eq!(judge(Ok(line('Z', 3, 5)), 5, yes), Liveness::Alive);
     }
 
     #[test]
@@ -104,7 +268,7 @@ mod tests {
         while is_alive(id) && t0.elapsed().as_secs() < 10 {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        assert!(!is_alive(id));
+        assert_eq!(liveness(id), Liveness::Dead);
         child.wait().unwrap();
     }
 }

@@ -60,10 +60,16 @@ pub(crate) fn watch(peer: Identity, on_death: Callback) -> Option<WatchGuard> {
     let pidfd = Pid::from_raw(i32::try_from(peer.pid).ok()?)
         .and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
     // Check identity *after* opening the pidfd: if the start time still matches, the
-    // pidfd refers to the right process, not to a later one that reused the pid.
-    if !super::identity::is_alive(peer) {
-        on_death();
-        return None;
+    // pidfd refers to the right process, not to a later one that reused the pid. Only a
+    // proven death calls `on_death`; if `/proc` cannot be read now (EMFILE, ENOMEM) the
+    // pidfd is not trusted either and the caller relies on its ticks.
+    match super::identity::liveness(peer) {
+        super::identity::Liveness::Dead => {
+            on_death();
+            return None;
+        }
+        super::identity::Liveness::Unknown => return None,
+        super::identity::Liveness::Alive => {}
     }
     let pidfd = Arc::new(pidfd?);
     let mut st = state();

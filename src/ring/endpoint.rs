@@ -3,20 +3,20 @@
 //!
 //! The owner's whole identity (pid and start time, the latter modulo 2^30) lives in the
 //! one word a claim CASes, so a reader never pairs one owner's pid with another's start
-//! time: every state a reader can see names a real owner (see "Endpoint claim protocol"
-//! in `docs/architecture.md`).
+//! time: every state but free names one claimant, as that claimant wrote it (see
+//! "Endpoint claim protocol" in `docs/architecture.md`).
 //!
 //! State machine of `Endpoint::word` (status bits):
 //!
-//! | from      | event                              | to                   |
-//! |-----------|------------------------------------|----------------------|
-//! | free      | claim (CAS)                        | attached(pid, start) |
-//! | attached  | owner drops its handle (CAS)       | closed(same owner)   |
-//! | attached  | survivor sees owner dead (CAS)     | dead(same owner)     |
-//! | attached  | claim while owner dead (CAS)       | attached(pid', start')|
-//! | closed    | claim (CAS)                        | attached(pid', start')|
-//! | dead      | retirer vacates it (CAS)           | closed(same owner)   |
-//! | dead      | claim (CAS)                        | attached(pid', start')|
+//! | from      | event                                   | to                    |
+//! |-----------|-----------------------------------------|-----------------------|
+//! | free      | claim (CAS)                             | attached(pid, start)  |
+//! | attached  | owner drops its handle, in its process  | closed(same owner)    |
+//! | attached  | survivor sees owner dead (CAS)          | dead(same owner)      |
+//! | attached  | claim, owner dead and not the claimant  | attached(pid', start')|
+//! | closed    | claim (CAS)                             | attached(pid', start')|
+//! | dead      | retirer vacates it (CAS)                | closed(same owner)    |
+//! | dead      | claim (CAS)                             | attached(pid', start')|
 
 use crate::error::ClaimError;
 use crate::layout::Endpoint;
@@ -129,6 +129,13 @@ fn with_status(word: u64, s: Status) -> u64 {
     pack(owner(word), s)
 }
 
+/// True if `a` and `b` may be the same process as far as an endpoint word can tell:
+/// same pid, and start times equal modulo 2^30 or either unknown (0).
+fn same_process(a: Identity, b: Identity) -> bool {
+    let (sa, sb) = (a.start & START_MASK, b.start & START_MASK);
+    a.pid == b.pid && (sa == 0 || sb == 0 || sa == sb)
+}
+
 /// Fault-injection point `endpoint.claim.after_cas` (see `crate::fault`): a claimant
 /// stopped or killed right after its claim CAS. (No fault points under loom.)
 #[inline(always)]
@@ -137,8 +144,12 @@ fn after_claim_cas() {
     crate::fault::point("endpoint.claim.after_cas");
 }
 
-/// Claims `ep` for `me`. A live holder (per `is_alive`) makes this `EndpointBusy`;
-/// a dead holder's claim is taken over. Returns the word now stored.
+/// Claims `ep` for `me`. A live holder (per `is_alive`, which must say "alive" unless
+/// the holder is known dead) makes this `EndpointBusy`; a dead holder's claim is taken
+/// over. A holder that is `me` itself (same pid, start time equal modulo 2^30 or
+/// unknown) is busy whatever `is_alive` says: we hold that end through another handle,
+/// and a second handle would make two writers of its position. Returns the word now
+/// stored.
 pub(crate) fn claim(
     ep: &Endpoint,
     me: Identity,
@@ -150,7 +161,7 @@ pub(crate) fn claim(
         let cur = ep.word.load(Ordering::Acquire);
         if status(cur) == Status::Attached {
             let holder = owner(cur);
-            if is_alive(holder) {
+            if same_process(holder, me) || is_alive(holder) {
                 return Err(ClaimError::EndpointBusy { pid: holder.pid });
             }
         }
@@ -227,10 +238,20 @@ pub(crate) fn vacate_dead(ep: &Endpoint, dead: u64) {
 }
 
 /// Marks our endpoint closed if it still holds `mine` (a survivor may have retired it).
+/// Does nothing in any process but the one `mine` names: a forked child holds copies
+/// of its parent's handles, and their drop must not close the parent's ends.
 ///
-/// No ABA: the word holds `mine` again only if the same process (same pid and start
-/// time) claimed it again, and a handle is released once, by the process that holds it.
+/// ABA: the word holds `mine` after a change only if a process with our pid and our
+/// start time modulo 2^30 (or an unknown start, 0) claimed it. While we run, no other
+/// process has our pid, so that claimant is this process; `claim` refuses an end
+/// attached to this process, so at most one of our handles holds `mine` (unless the end
+/// was marked dead while we held it, which takes a wrong death verdict or a hostile
+/// write), and a handle is released once. So a successful CAS closes the claim of the
+/// handle released.
 pub(crate) fn release(ep: &Endpoint, mine: u64) {
+    if pid(mine) != std::process::id() {
+        return;
+    }
     // Release: the peer that observes `closed` (Acquire) also sees our last position.
     let _ = ep.word.compare_exchange(
         mine,
@@ -243,9 +264,12 @@ pub(crate) fn release(ep: &Endpoint, mine: u64) {
 /// Marks the endpoint dead if it still holds `seen` (the word observed with a dead
 /// owner). Exactly one of several concurrent retirers succeeds.
 ///
-/// A later owner is never retired by a stale `seen`: the word names its owner in full,
-/// so it equals `seen` again only if the very process seen dead claimed it again, which
-/// a dead process cannot do.
+/// A later owner is retired by a stale `seen` only in a case of pid reuse the word
+/// cannot tell apart: the word names its owner by pid and start time modulo 2^30, so
+/// it equals `seen` again only if a process with the same pid claims it and its start
+/// time equals the dead owner's modulo 2^30 (it started a multiple of 2^30 clock ticks,
+/// 124 days at 100 Hz, later, to the tick) or both were recorded as unknown (0). The
+/// process seen dead cannot claim again.
 pub(crate) fn mark_dead(ep: &Endpoint, seen: u64) -> bool {
     status(seen) == Status::Attached
         && ep
@@ -290,21 +314,40 @@ mod tests {
         assert_eq!(owner(pack(long, Status::Closed)).start, 9);
     }
 
-    /// The word a claim stores names the claimant in full: a reader that loads it
-    /// right after the CAS (before anything else is stored) sees the claimant, not
-    /// the claimant's pid with the previous owner's start time.
+    /// This process with a made-up start time (release acts only for our own pid).
+    fn me(start: u64) -> Identity {
+        Identity {
+            pid: std::process::id(),
+            start,
+        }
+    }
+
+    /// Another process: pids above `PID_MAX_LIMIT` (2^22) are never ours.
+    fn other(k: u32, start: u64) -> Identity {
+        Identity {
+            pid: (1 << 23) + k,
+            start,
+        }
+    }
+
+    /// Single-threaded walk through the state table: each transition stores one word
+    /// that names its owner in full, and retirement keeps the owner it retired. (That no
+    /// reader can see a claimant's pid with another owner's start time *during* a claim
+    /// is the loom model's job: `loom-tests/tests/endpoint.rs`.)
     #[test]
-    fn claim_publishes_the_whole_identity_in_its_cas() {
+    fn each_transition_keeps_the_owner_it_names() {
         let ep = Endpoint::default();
-        let old = Identity { pid: 10, start: 1 };
-        let new = Identity { pid: 11, start: 2 };
+        let (old, new) = (me(1), other(1, 2));
         let w_old = claim(&ep, old, |_| true).unwrap();
+        assert_eq!(load(&ep), (w_old, old));
         release(&ep, w_old);
+        assert_eq!(load(&ep), (with_status(w_old, Status::Closed), old));
         let w_new = claim_vacant(&ep, new).unwrap();
         assert_eq!(load(&ep), (w_new, new));
         assert!(mark_dead(&ep, w_new));
-        vacate_dead(&ep, w_new | 3);
-        assert_eq!(load(&ep).1, new, "retirement keeps the owner it retired");
+        assert_eq!(load(&ep), (with_status(w_new, Status::Dead), new));
+        vacate_dead(&ep, with_status(w_new, Status::Dead));
+        assert_eq!(load(&ep), (with_status(w_new, Status::Closed), new));
         let w_3 = claim(&ep, old, |id| id != new).unwrap();
         assert_eq!(load(&ep), (w_3, old));
     }
@@ -312,14 +355,14 @@ mod tests {
     #[test]
     fn claim_busy_takeover_release() {
         let ep = Endpoint::default();
-        let a = Identity { pid: 10, start: 1 };
-        let b = Identity { pid: 11, start: 2 };
+        let a = me(1);
+        let b = other(2, 2);
         let wa = claim(&ep, a, |_| true).unwrap();
         assert_eq!(
             claim(&ep, b, |_| true),
-            Err(ClaimError::EndpointBusy { pid: 10 })
+            Err(ClaimError::EndpointBusy { pid: a.pid })
         );
-        // a dies: b takes over, generation moves on
+        // a is seen dead: b takes over, and the word names b now
         let wb = claim(&ep, b, |_| false).unwrap();
         assert_ne!(wa, wb);
         assert!(
@@ -327,20 +370,63 @@ mod tests {
             "stale word must not retire the new owner"
         );
         release(&ep, wa); // a's late release must not close b's endpoint
+        assert_eq!(load(&ep), (wb, b));
+        assert!(claim(&ep, a, |id| id != b).is_ok());
+    }
+
+    /// A handle copied into another process (a forked child: same word, other pid)
+    /// releases nothing; the process the word names does.
+    #[test]
+    fn release_acts_only_in_the_owning_process() {
+        let ep = Endpoint::default();
+        let w = claim(&ep, other(3, 5), |_| true).unwrap();
+        release(&ep, w);
         assert_eq!(status(load(&ep).0), Status::Attached);
-        release(&ep, wb);
+        let ep = Endpoint::default();
+        let w = claim(&ep, me(5), |_| true).unwrap();
+        release(&ep, w);
         assert_eq!(status(load(&ep).0), Status::Closed);
-        assert!(claim(&ep, a, |_| true).is_ok());
+    }
+
+    /// An end attached to this process is busy for this process even if liveness says
+    /// dead (a wrong verdict must not hand out a second handle to one end); an earlier
+    /// process with our pid but another start time is taken over as any dead owner.
+    #[test]
+    fn self_claim_is_busy_whatever_liveness_says() {
+        let ep = Endpoint::default();
+        let w = claim(&ep, me(7), |_| true).unwrap();
+        let busy = Err(ClaimError::EndpointBusy {
+            pid: std::process::id(),
+        });
+        assert_eq!(claim(&ep, me(7), |_| false), busy);
+        assert_eq!(
+            claim(&ep, me(0), |_| false),
+            busy,
+            "unknown start: maybe us"
+        );
+        assert_eq!(
+            claim(&ep, me(7 | (1 << 30)), |_| false),
+            busy,
+            "same mod 2^30"
+        );
+        assert_eq!(
+            claim_any(std::slice::from_ref(&ep), me(7), |_| false).err(),
+            Some(ClaimError::TableFull { members: 1 })
+        );
+        assert_eq!(load(&ep).0, w);
+        // A previous process with our (reused) pid, seen dead: taken over.
+        assert!(claim(&ep, me(8), |id| id.start != 7).is_ok());
     }
 
     #[test]
     fn claim_any_prefers_vacant_then_takes_over_the_dead_then_is_full() {
         let table: Vec<Endpoint> = (0..3).map(|_| Endpoint::default()).collect();
-        let who = |pid| Identity { pid, start: 1 };
-        let alive_but_20 = |id: Identity| id.pid != 20;
+        let who = |k| other(k, 1);
+        let alive_but_20 = |id: Identity| id != who(20);
         assert_eq!(claim_any(&table, who(10), alive_but_20).unwrap().0, 0);
         assert_eq!(claim_any(&table, who(20), alive_but_20).unwrap().0, 1);
-        let (_, w30) = claim_any(&table, who(30), alive_but_20).unwrap();
+        // This process (so that its release below acts).
+        let (_, w30) = claim_any(&table, me(30), alive_but_20).unwrap();
         // Full; 20 is dead, so its entry is the one taken over.
         assert_eq!(claim_any(&table, who(40), alive_but_20).unwrap().0, 1);
         assert_eq!(

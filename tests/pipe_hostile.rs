@@ -135,9 +135,9 @@ fn send_blocked_on_freed_receiver_word_is_corrupted() {
     std::mem::forget(rx);
 }
 
-/// An attached endpoint word: pid, generation, status 1 (attached).
-fn attached(pid: u32, generation: u64) -> u64 {
-    (u64::from(pid) << 32) | (generation << 2) | 1
+/// An attached endpoint word (format 4): pid, start time mod 2^30, status 1 (attached).
+fn attached(pid: u32, start: u64) -> u64 {
+    (u64::from(pid) << 32) | ((start & ((1 << 30) - 1)) << 2) | 1
 }
 
 /// Issue 12 item 6: the receiver waits on an empty ring whose sender was never
@@ -150,8 +150,8 @@ fn recv_blocked_on_word_naming_this_process_is_corrupted() {
     let pipe = Pipe::<u64>::create(&name, 4).unwrap();
     let mut rx = pipe.receiver().unwrap();
     let receiving = std::thread::spawn(move || rx.recv());
-    poke(&name, PRODUCER + 8, 0); // start: unknown
-    poke(&name, PRODUCER, attached(std::process::id(), 1));
+    poke(&name, PRODUCER, attached(std::process::id(), 0)); // start 0: unknown
+
     let r = watchdog("recv", move || receiving.join().unwrap());
     assert!(matches!(r, Err(RecvError::Corrupted(_))), "{r:?}");
 }

@@ -62,9 +62,9 @@ use crate::layout::{QUEUE_MEMBERS, QueueControl, QueueMember};
 #[cfg(not(shmlane_loom))]
 use crate::primitive::Backoff;
 use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
-use crate::ring::endpoint::{self, Identity, Status};
+use crate::ring::endpoint::{self, Identity};
 use crate::ring::region::Region;
-use crate::wait::{Arm, Epoch, Poll, WaitMode, block_on_armed};
+use crate::wait::{Epoch, Poll, WaitMode, block_on_armed};
 use bytemuck::Pod;
 use std::time::Instant;
 #[cfg(not(shmlane_loom))]
@@ -322,105 +322,6 @@ impl<T> QueueRing<T> {
         self.join(me, |_| true)
     }
 
-    /// Retires the entries of dead owners: marks them dead, finishes or drops the
-    /// position each held, and frees the entry. Returns how many entries it freed.
-    pub fn recover(&self, is_alive: impl Fn(Identity) -> bool) -> usize {
-        for m in self.members() {
-            let (word, owner) = endpoint::load(&m.ep);
-            if endpoint::status(word) == Status::Attached && !is_alive(owner) {
-                endpoint::mark_dead(&m.ep, word);
-            }
-        }
-        let mut freed = 0;
-        for (i, m) in self.members().iter().enumerate() {
-            let (word, _) = endpoint::load(&m.ep);
-            if endpoint::status(word) == Status::Dead && self.retire(i) {
-                endpoint::vacate_dead(&m.ep, word);
-                freed += 1;
-            }
-        }
-        freed
-    }
-
-    /// Finishes entry `i`'s intent; false if that must wait (a live entry records the
-    /// same intent and may own the position).
-    fn retire(&self, i: usize) -> bool {
-        let m = &self.members()[i];
-        // Acquire: pairs with the owner's Release clear after publishing.
-        let intent = m.intent.load(Ordering::Acquire);
-        let (pos, role) = (intent >> 2, intent & 3);
-        let live_twin = || {
-            self.members().iter().enumerate().any(|(j, o)| {
-                j != i
-                    && endpoint::status(endpoint::load(&o.ep).0) == Status::Attached
-                    // Acquire: pairs with the owner's Release clear after publishing.
-                    && o.intent.load(Ordering::Acquire) == intent
-            })
-        };
-        let done = match role {
-            ROLE_PUT => {
-                // Acquire: pairs with the claim CAS (Release), which came after the
-                // owner's intent store: seeing the claim, we see who may hold it.
-                let tail = pos_of(self.ctrl().tail.load(Ordering::Acquire));
-                let free = self.free_stamp(pos);
-                if tail <= pos || self.slot(pos).stamp.load(Ordering::Acquire) != free {
-                    true // never claimed, or already published / skipped
-                } else if live_twin() {
-                    false
-                } else {
-                    let skip = self.full_stamp(pos) | 1;
-                    // AcqRel: exactly one of the concurrent retirers wins.
-                    if self
-                        .slot(pos)
-                        .stamp
-                        .compare_exchange(free, skip, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                    {
-                        // Relaxed: a statistics counter.
-                        self.ctrl().state.abandoned.fetch_add(1, Ordering::Relaxed);
-                        self.ctrl().not_empty.wake();
-                    }
-                    true
-                }
-            }
-            ROLE_GET => {
-                // Acquire: as for tail above, with the consumers' claim CAS on head.
-                let head = pos_of(self.ctrl().head.load(Ordering::Acquire));
-                let full = self.full_stamp(pos);
-                let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
-                if head <= pos || stamp & !1 != full {
-                    true // never claimed, or already freed
-                } else if live_twin() {
-                    false
-                } else {
-                    let next = self.free_stamp(pos.wrapping_add(self.cap()));
-                    // AcqRel: exactly one of the concurrent retirers wins.
-                    if self
-                        .slot(pos)
-                        .stamp
-                        .compare_exchange(stamp, next, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                    {
-                        if stamp & 1 == 0 {
-                            // Relaxed: a statistics counter.
-                            self.ctrl().state.lost.fetch_add(1, Ordering::Relaxed);
-                        }
-                        self.ctrl().not_full.wake();
-                    }
-                    true
-                }
-            }
-            _ => true,
-        };
-        if done && intent != 0 {
-            // AcqRel: a later claimant of the entry (Acquire on the word) starts idle.
-            let _ = m
-                .intent
-                .compare_exchange(intent, 0, Ordering::AcqRel, Ordering::Relaxed);
-        }
-        done
-    }
-
     /// Reloads `word` after a stamp said our position `pos` is stale. Legitimately the
     /// word has moved (the stamp's writer claimed `pos` first, and we acquired its
     /// stamp); if it has not, the stamp is garbage.
@@ -467,67 +368,6 @@ impl<T> QueueRing<T> {
             self.moved(&self.ctrl().head, pos)
         } else {
             Err(self.corrupted(pos, pos))
-        }
-    }
-
-    /// Announces a sleeping consumer: sets the flag on `tail` only if every claimed
-    /// position has been taken (`head == tail`), so the next put sees it.
-    pub(crate) fn arm_get(&self) -> Arm {
-        let ctrl = self.ctrl();
-        // SeqCst: loads and the CAS below are in one order with the claim CASes.
-        let head = ctrl.head.load(Ordering::SeqCst);
-        let tail = ctrl.tail.load(Ordering::SeqCst);
-        if pos_of(tail) != pos_of(head) || tail & CLOSED != 0 {
-            // A put is in flight (or data is there, or closed): look again soon.
-            return if pos_of(tail) > pos_of(head) && matches!(self.look_get(head), Ok(Look::Wait)) {
-                Arm::Nap
-            } else {
-                Arm::Retry
-            };
-        }
-        if tail & SLEEPING != 0 {
-            return Arm::Sleep;
-        }
-        match ctrl
-            .tail
-            .compare_exchange(tail, tail | SLEEPING, Ordering::SeqCst, Ordering::Relaxed)
-        {
-            Ok(_) => Arm::Sleep,
-            Err(_) => Arm::Retry,
-        }
-    }
-
-    /// Announces a sleeping producer: sets the flag on `head` only while the position
-    /// whose slot we need (`tail - capacity`) is unclaimed, so its get sees it.
-    pub(crate) fn arm_put(&self) -> Arm {
-        let ctrl = self.ctrl();
-        // SeqCst: see `arm_get`.
-        let tail = ctrl.tail.load(Ordering::SeqCst);
-        let head = ctrl.head.load(Ordering::SeqCst);
-        if tail & CLOSED != 0 {
-            return Arm::Retry;
-        }
-        let needed = pos_of(tail).wrapping_sub(self.cap());
-        if pos_of(head) != needed {
-            // That get is in flight (or the slot is free already): look again soon.
-            return if pos_of(head) > needed
-                && pos_of(head) <= pos_of(tail)
-                && matches!(self.look_put(tail), Ok(Look::Wait))
-            {
-                Arm::Nap
-            } else {
-                Arm::Retry
-            };
-        }
-        if head & SLEEPING != 0 {
-            return Arm::Sleep;
-        }
-        match ctrl
-            .head
-            .compare_exchange(head, head | SLEEPING, Ordering::SeqCst, Ordering::Relaxed)
-        {
-            Ok(_) => Arm::Sleep,
-            Err(_) => Arm::Retry,
         }
     }
 
@@ -868,5 +708,7 @@ impl<T: Pod> Member<T> {
     }
 }
 
+mod recovery;
+mod sleep;
 #[cfg(all(test, not(shmlane_loom)))]
 mod tests;

@@ -230,17 +230,69 @@ impl<T> QueueRing<T> {
         self.cap() as usize
     }
 
-    /// Messages in the queue now (claimed positions not yet taken; a snapshot).
-    pub fn len(&self) -> usize {
-        // Relaxed: a snapshot; clamped because the two loads are not atomic together.
-        let head = pos_of(self.ctrl().head.load(Ordering::Relaxed));
-        let tail = pos_of(self.ctrl().tail.load(Ordering::Relaxed));
-        tail.saturating_sub(head).min(self.cap()) as usize
+    /// Messages in the queue now (claimed positions not yet taken; a snapshot), or
+    /// `Corrupted` if the positions are out of range.
+    pub fn len(&self) -> Result<usize, Corrupted> {
+        // Acquire, head first: what `check_span` needs (see there).
+        let head = self.ctrl().head.load(Ordering::Acquire);
+        let tail = self.ctrl().tail.load(Ordering::Acquire);
+        Ok(self.check_span(head, tail, true)? as usize)
     }
 
-    /// True if no message is waiting (a snapshot).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// True if no message is waiting (a snapshot); `Corrupted` as for [`len`](Self::len).
+    pub fn is_empty(&self) -> Result<bool, Corrupted> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Range check of two position words read one after the other (`head_first`
+    /// says which was read first, both with Acquire or stronger): a healthy queue
+    /// has `head ≤ tail ≤ head + capacity` at every instant. Returns `tail - head`
+    /// (at most the capacity), or `Corrupted` if no interleaving explains the pair.
+    ///
+    /// Two reads are not one snapshot, so a pair outside the range is checked against
+    /// one more read before it is called corrupt. The bounds that hold for reads in
+    /// this order (positions only grow):
+    ///
+    /// * a `head` read before `tail` is at most that `tail`: the get that moved `head`
+    ///   to `h` acquired the stamp of `h - 1`, published after the claim of `h - 1`
+    ///   moved `tail` past it, and our Acquire of `head` carries that history;
+    /// * a `head` read after a `tail` of `t` is at least `t - capacity`: the put that
+    ///   moved `tail` to `t` found the stamp of `t - 1` free, freed by the get of
+    ///   `t - 1 - capacity` after it moved `head` past it (likewise through `tail`'s
+    ///   Acquire).
+    ///
+    /// Called on the paths that find nothing to do (Empty, Full) and by the snapshot
+    /// calls, never per message.
+    fn check_span(&self, head: u64, tail: u64, head_first: bool) -> Result<u64, Corrupted> {
+        let (h, t, cap) = (pos_of(head), pos_of(tail), self.cap());
+        let used = t.wrapping_sub(h);
+        if used <= cap {
+            return Ok(used);
+        }
+        let bad = Err(self.corrupted(h, t));
+        if head_first {
+            if h > t {
+                return bad; // first bound
+            }
+            // `tail` ran ahead of the `head` we read; a `head` read now must catch up.
+            // Acquire: as above.
+            let now = pos_of(self.ctrl().head.load(Ordering::Acquire));
+            if now < h || (now < t && t - now > cap) {
+                return bad; // second bound (or `head` went back)
+            }
+            Ok(t.saturating_sub(now))
+        } else {
+            if t > h {
+                return bad; // second bound: t - h > capacity
+            }
+            // `head` ran ahead of the `tail` we read; a `tail` read now must catch up.
+            // Acquire: as above.
+            let now = pos_of(self.ctrl().tail.load(Ordering::Acquire));
+            if now < h {
+                return bad; // first bound
+            }
+            Ok(0)
+        }
     }
 
     /// True once [`close`](Self::close) was called.
@@ -250,12 +302,16 @@ impl<T> QueueRing<T> {
     }
 
     /// Closes the queue: puts fail from now on; gets drain what was put before, then
-    /// fail. Wakes every sleeper. Idempotent.
-    pub fn close(&self) {
+    /// fail. Wakes every sleeper. Idempotent. The queue is closed in any case; `Err`
+    /// reports that the positions were out of range (see [`len`](Self::len)).
+    pub fn close(&self) -> Result<(), Corrupted> {
         // SeqCst: ordered in the single total order with every claim CAS on tail.
-        self.ctrl().tail.fetch_or(CLOSED, Ordering::SeqCst);
+        let tail = self.ctrl().tail.fetch_or(CLOSED, Ordering::SeqCst);
         self.ctrl().not_empty.wake();
         self.ctrl().not_full.wake();
+        // Acquire: `check_span`, tail read first.
+        let head = self.ctrl().head.load(Ordering::Acquire);
+        self.check_span(head, tail, false).map(|_| ())
     }
 
     /// Messages lost because a consumer died holding them (see module docs).
@@ -304,7 +360,8 @@ impl<T> QueueRing<T> {
                 }
             }
             if attempt == 0 {
-                self.recover(is_alive);
+                // A corrupt queue frees nothing: the table stays full.
+                let _ = self.recover(is_alive);
             }
         }
         Err(ClaimError::TableFull {
@@ -373,11 +430,15 @@ impl<T> QueueRing<T> {
 
     /// Nothing is ready at `head`: `Closed` if the queue is closed and every claimed
     /// position has been taken, else `Empty`.
+    /// `head` was read (Acquire) before this call; `Corrupted` if the pair is out of
+    /// range (`check_span`).
     fn empty_or_closed(&self, head: u64) -> TryGetError {
         // SeqCst: in one order with the claim CASes; a claim after this load saw the
         // flag and failed, a claim before it makes `tail != head`.
         let tail = self.ctrl().tail.load(Ordering::SeqCst);
-        if tail & CLOSED != 0 && pos_of(tail) == pos_of(head) {
+        if let Err(c) = self.check_span(head, tail, true) {
+            TryGetError::Corrupted(c)
+        } else if tail & CLOSED != 0 && pos_of(tail) == pos_of(head) {
             TryGetError::Closed
         } else {
             TryGetError::Empty
@@ -493,7 +554,16 @@ impl<T: Pod> Member<T> {
             }
             let pos = match self.ring.look_put(tail) {
                 Ok(Look::Ready(pos, _)) => pos,
-                Ok(Look::Wait) => return Err(TryPutError::Full(value)),
+                Ok(Look::Wait) => {
+                    // Full, unless the positions are out of range (`check_span`:
+                    // `tail` was read first, with Acquire).
+                    // Acquire: as `check_span` needs.
+                    let head = ctrl.head.load(Ordering::Acquire);
+                    return match self.ring.check_span(head, tail, false) {
+                        Ok(_) => Err(TryPutError::Full(value)),
+                        Err(c) => Err(TryPutError::Corrupted(value, c)),
+                    };
+                }
                 Ok(Look::Moved(t)) => {
                     tail = t;
                     continue;
@@ -529,6 +599,12 @@ impl<T: Pod> Member<T> {
                     return Ok(());
                 }
                 Err(t) => {
+                    // Not claimed: withdraw the intent before anything else, since the
+                    // next look may return (Full, Closed, Corrupted). A stale intent
+                    // naming a position someone else claimed would pass for a live
+                    // twin of that claimant, and its death could never be retired.
+                    // Relaxed: a retirer that still sees the intent only defers.
+                    self.intent().store(0, Ordering::Relaxed);
                     // Another producer won: back off a little before retrying, so
                     // contending producers do not keep stealing the line from each
                     // other (as crossbeam's ArrayQueue does). Timing only: the loom
@@ -598,7 +674,10 @@ impl<T: Pod> Member<T> {
                     head = ctrl.head.load(Ordering::Acquire);
                 }
                 Err(h) => {
-                    // As in `try_push`.
+                    // Not claimed: withdraw the intent, as in `try_push`.
+                    // Relaxed: as there.
+                    self.intent().store(0, Ordering::Relaxed);
+                    // Back off, as in `try_push`.
                     #[cfg(not(shmlane_loom))]
                     backoff.spin();
                     head = h;
@@ -608,7 +687,9 @@ impl<T: Pod> Member<T> {
     }
 
     /// Puts `value`, waiting for a free slot until `deadline`. On every slow tick of
-    /// the wait, dead members are retired (a dead consumer may hold the slot we need).
+    /// the wait, dead members are retired (a dead consumer may hold the slot we need),
+    /// and the wait ends with `Corrupted` if the shared words say it can never end
+    /// (`check_wait`).
     pub fn push_until(
         &mut self,
         value: T,
@@ -617,17 +698,21 @@ impl<T: Pod> Member<T> {
     ) -> Result<(), TryPutError<T>> {
         let mut value = Some(value);
         let ring = &self.ring;
+        let mut suspect = None;
         let result = block_on_armed(
             ring.not_full(),
             mode,
             deadline,
             |slow| {
-                if slow {
-                    ring.recover(self.is_alive);
-                }
                 let v = value.take().expect("value present while waiting");
+                if slow && let Err(c) = ring.recover(self.is_alive) {
+                    return Poll::Ready(Err(TryPutError::Corrupted(v, c)));
+                }
                 match self.push_once(v) {
                     Err(TryPutError::Full(v)) => {
+                        if slow && let Err(c) = self.check_wait(true, &mut suspect) {
+                            return Poll::Ready(Err(TryPutError::Corrupted(v, c)));
+                        }
                         value = Some(v);
                         Poll::Pending
                     }
@@ -643,23 +728,30 @@ impl<T: Pod> Member<T> {
     }
 
     /// Takes a message, waiting until `deadline`. `Err(Empty)` means the deadline
-    /// passed. On every slow tick, dead members are retired.
+    /// passed. On every slow tick, dead members are retired, and contradictions end
+    /// the wait with `Corrupted`, as in [`push_until`](Self::push_until).
     pub fn pop_until(
         &mut self,
         mode: WaitMode,
         deadline: Option<Instant>,
     ) -> Result<T, TryGetError> {
         let ring = &self.ring;
+        let mut suspect = None;
         block_on_armed(
             ring.not_empty(),
             mode,
             deadline,
             |slow| {
-                if slow {
-                    ring.recover(self.is_alive);
+                if slow && let Err(c) = ring.recover(self.is_alive) {
+                    return Poll::Ready(Err(TryGetError::Corrupted(c)));
                 }
                 match self.pop_once() {
-                    Err(TryGetError::Empty) => Poll::Pending,
+                    Err(TryGetError::Empty) => {
+                        if slow && let Err(c) = self.check_wait(false, &mut suspect) {
+                            return Poll::Ready(Err(TryGetError::Corrupted(c)));
+                        }
+                        Poll::Pending
+                    }
                     done => Poll::Ready(done),
                 }
             },
@@ -682,6 +774,13 @@ impl<T: Pod> Member<T> {
         self.crash(false)
     }
 
+    /// Stops without a claim, like a process killed while idle: the entry stays
+    /// attached until a recovery finds its owner dead (fuzzing and tests).
+    #[doc(hidden)]
+    pub fn crash_idle(mut self) {
+        self.crashed = true;
+    }
+
     fn crash(mut self, put: bool) -> bool {
         let ctrl = self.ring.ctrl();
         let word = if put { &ctrl.tail } else { &ctrl.head };
@@ -693,7 +792,7 @@ impl<T: Pod> Member<T> {
             self.ring.look_get(cur)
         };
         let claimed = match look {
-            Ok(Look::Ready(pos, _)) => {
+            Ok(Look::Ready(pos, _)) if !put || cur & CLOSED == 0 => {
                 let role = if put { ROLE_PUT } else { ROLE_GET };
                 // Relaxed/SeqCst: as in try_push / try_pop.
                 self.intent().store(pos << 2 | role, Ordering::Relaxed);

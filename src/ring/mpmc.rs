@@ -45,7 +45,12 @@
 //! * dead consumer, `head > pos`, stamp still *full*: likewise, CAS *full → free for
 //!   the next lap*. The message is **counted as lost** (`lost`), not redelivered: the
 //!   dead consumer's `get` never returned it, and no survivor may take it without
-//!   breaking FIFO claims.
+//!   breaking FIFO claims. A message whose `get` returned before its consumer died is
+//!   not counted: that `get` freed the slot and cleared the intent first, so it was
+//!   delivered (at most once), and recovery finds nothing to retire.
+//!
+//! An intent is set exactly while its entry may hold the position: a claim CAS that
+//! fails clears it before the call goes on (and perhaps returns Full or Empty).
 //!
 //! Why "no live entry records the same intent" proves the dead one owned `pos`: an
 //! owner writes its intent before its claim CAS and clears it only after publishing;
@@ -314,7 +319,9 @@ impl<T> QueueRing<T> {
         self.check_span(head, tail, false).map(|_| ())
     }
 
-    /// Messages lost because a consumer died holding them (see module docs).
+    /// Messages a consumer claimed and died before its `get` returned them (module
+    /// docs); a message whose `get` returned is not counted, even if its consumer died
+    /// right after.
     pub fn lost(&self) -> u64 {
         // Relaxed: a counter snapshot.
         self.ctrl().state.lost.load(Ordering::Relaxed)

@@ -299,11 +299,11 @@ impl QueueModel {
     /// What `recover` does to a healthy queue: every dead entry is retired at once.
     fn recover(&mut self) -> usize {
         for c in self.claimed.iter_mut() {
-            if let Claimed::DeadPut { retired } = c {
-                if !*retired {
-                    *retired = true;
-                    self.abandoned += 1;
-                }
+            if let Claimed::DeadPut { retired } = c
+                && !*retired
+            {
+                *retired = true;
+                self.abandoned += 1;
             }
         }
         self.lost += self.held.drain(..).filter(|&(_, l)| l).count() as u64;
@@ -331,12 +331,14 @@ pub fn mpmc_ops(data: &[u8]) {
     let alive = |id: Identity| id != DOOMED;
     let mut members: Vec<_> = (0..3).map(|_| q.join_local().unwrap()).collect();
     let mut model = Some(QueueModel::default());
+    // Spinning waits cost 4,096 polls each: a few per input reach the slow tick.
+    let mut spins = 0;
     // A join into a full table first recovers (and so does the model).
     let join = |model: &mut Option<QueueModel>, id: Identity| {
-        if let Some(m) = model.as_mut() {
-            if m.dead + 3 >= QUEUE_MEMBERS {
-                m.recover();
-            }
+        if let Some(m) = model.as_mut()
+            && m.dead + 3 >= QUEUE_MEMBERS
+        {
+            m.recover();
         }
         q.join(id, alive)
     };
@@ -449,10 +451,11 @@ pub fn mpmc_ops(data: &[u8]) {
             QueueOp::Wait { member, get, value } => {
                 let m = &mut members[member as usize % 3];
                 let now = Some(Instant::now());
-                // Sleep mode gives up at once; one wait in 16 spins, whose polls
-                // (4,096 before the deadline check) include a slow tick: recovery and
-                // the contradiction checks of a wait.
-                let mode = if value % 16 == 0 {
+                // Sleep mode gives up at once; one wait in 16 (at most 4 an input)
+                // spins, whose polls (4,096 before the deadline check) include a slow
+                // tick: recovery and the contradiction checks of a wait.
+                let mode = if value % 16 == 0 && spins < 4 {
+                    spins += 1;
                     WaitMode::Spin
                 } else {
                     WaitMode::Sleep

@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..10 {
         tasks.put_bytes(format!("Task {i}").as_bytes())?;
     }
-    tasks.close(); // no sentinels: workers drain the queue, then see Closed
+    tasks.close()?; // no sentinels: workers drain the queue, then see Closed
     for mut w in workers {
         assert!(w.wait()?.success(), "a worker failed");
     }

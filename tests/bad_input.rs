@@ -307,5 +307,5 @@ fn queue_kind_capacity_type_and_garbage() {
     let _ = q.try_get();
     let _ = q.get_timeout(std::time::Duration::from_millis(20));
     let _ = q.put_timeout(3, std::time::Duration::from_millis(20));
-    assert!(q.len() <= 8);
+    assert!(q.len().is_err()); // garbage positions are reported
 }

@@ -237,7 +237,7 @@ fn four_by_four_exactly_once() {
     for c in &mut run.producers {
         assert!(wait_or_kill(c, deadline).success(), "producer failed");
     }
-    q.close();
+    q.close().unwrap();
     for c in &mut run.consumers {
         assert!(wait_or_kill(c, deadline).success(), "consumer failed");
     }
@@ -295,7 +295,7 @@ fn kill_a_producer_and_a_consumer() {
                 );
             }
         }
-        q.close();
+        q.close().unwrap();
         for (i, c) in run.consumers.iter_mut().enumerate() {
             if i != kc {
                 assert!(

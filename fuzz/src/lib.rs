@@ -315,6 +315,24 @@ pub enum QueueOp {
     },
     /// A garbled frame read out of a slot.
     Frame([u8; 24]),
+    /// A member leaves (drops its handle) and joins again.
+    Rejoin {
+        member: u8,
+    },
+    /// A member's process dies idle (no claim in hand); its entry stays attached until
+    /// a recovery, and a fresh member takes its place.
+    Die {
+        member: u8,
+    },
+    /// A blocking put or get that gives up at once (after its spinning phase, which
+    /// runs the slow-path checks).
+    Wait {
+        member: u8,
+        get: bool,
+        value: u16,
+    },
+    /// The snapshot calls: `len`, `is_empty`.
+    Len,
 }
 
 const DOOMED: Identity = Identity {
@@ -322,10 +340,84 @@ const DOOMED: Identity = Identity {
     start: 7,
 };
 
-/// Replays queue ops against a `VecDeque` while the queue is healthy; once a member
-/// crashed or a peer wrote garbage, only checks that nothing panics or loops forever
-/// and that every error is a typed one.
+/// What the model expects in one position between `head` and `tail`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claimed {
+    /// A published message.
+    Value(u16),
+    /// A dead producer's claim; `retired` once a recovery skipped it.
+    DeadPut { retired: bool },
+}
+
+/// The exact model of a healthy queue, crashes and recoveries included.
+#[derive(Debug, Default)]
+struct QueueModel {
+    /// Positions from `head` to `tail`.
+    claimed: VecDeque<Claimed>,
+    /// Position of the front of `claimed` (the queue's `head`).
+    head: u64,
+    /// Dead consumers' claims not yet retired: position, and whether it held a message
+    /// (to be counted lost) rather than a skipped position.
+    held: Vec<(u64, bool)>,
+    /// Dead entries not yet freed.
+    dead: usize,
+    closed: bool,
+    lost: u64,
+    abandoned: u64,
+}
+
+impl QueueModel {
+    /// Positions from the oldest slot not yet freed (a dead consumer's claim, or
+    /// `head`) to `tail`: a put needs fewer than the capacity.
+    fn occupied(&self) -> usize {
+        let oldest = self.held.iter().map(|&(p, _)| p).fold(self.head, u64::min);
+        (self.head - oldest) as usize + self.claimed.len()
+    }
+
+    /// Takes the front position (a get or a dead consumer's claim).
+    fn take_front(&mut self) -> Option<Claimed> {
+        let front = self.claimed.pop_front()?;
+        self.head += 1;
+        Some(front)
+    }
+
+    /// A get: skipped positions ahead are dropped; `Err(())` is Empty/Closed.
+    fn pop(&mut self) -> Result<u16, ()> {
+        while self.claimed.front() == Some(&Claimed::DeadPut { retired: true }) {
+            self.take_front();
+        }
+        match self.claimed.front() {
+            Some(&Claimed::Value(v)) => {
+                self.take_front();
+                Ok(v)
+            }
+            _ => Err(()),
+        }
+    }
+
+    /// What `recover` does to a healthy queue: every dead entry is retired at once.
+    fn recover(&mut self) -> usize {
+        for c in self.claimed.iter_mut() {
+            if let Claimed::DeadPut { retired } = c
+                && !*retired
+            {
+                *retired = true;
+                self.abandoned += 1;
+            }
+        }
+        self.lost += self.held.drain(..).filter(|&(_, l)| l).count() as u64;
+        std::mem::take(&mut self.dead)
+    }
+}
+
+/// Replays queue ops against an exact model ([`QueueModel`]: values, crashes,
+/// recoveries, counters) while the queue is healthy; once a peer wrote garbage, only
+/// checks that nothing panics or loops forever and that every error is a typed one.
 pub fn mpmc_ops(data: &[u8]) {
+    use shmlane::WaitMode;
+    use shmlane::layout::QUEUE_MEMBERS;
+    use std::time::Instant;
+
     let mut u = Unstructured::new(data);
     let Ok(cap_log) = u.int_in_range(1u8..=4) else {
         return;
@@ -335,9 +427,20 @@ pub fn mpmc_ops(data: &[u8]) {
     };
     let cap = 1usize << cap_log;
     let q = mpmc::heap::<u16>(cap).unwrap();
+    let alive = |id: Identity| id != DOOMED;
     let mut members: Vec<_> = (0..3).map(|_| q.join_local().unwrap()).collect();
-    let mut model: Option<VecDeque<u16>> = Some(VecDeque::new());
-    let mut closed = false;
+    let mut model = Some(QueueModel::default());
+    // Spinning waits cost 4,096 polls each: a few per input reach the slow tick.
+    let mut spins = 0;
+    // A join into a full table first recovers (and so does the model).
+    let join = |model: &mut Option<QueueModel>, id: Identity| {
+        if let Some(m) = model.as_mut()
+            && m.dead + 3 >= QUEUE_MEMBERS
+        {
+            m.recover();
+        }
+        q.join(id, alive)
+    };
     for op in ops.into_iter().take(512) {
         match op {
             QueueOp::Push { member, value } => {
@@ -345,11 +448,13 @@ pub fn mpmc_ops(data: &[u8]) {
                 if let Some(m) = model.as_mut() {
                     match r {
                         Ok(()) => {
-                            assert!(m.len() < cap && !closed);
-                            m.push_back(value);
+                            assert!(m.occupied() < cap && !m.closed);
+                            m.claimed.push_back(Claimed::Value(value));
                         }
-                        Err(TryPutError::Full(v)) => assert!(m.len() == cap && v == value),
-                        Err(TryPutError::Closed(_)) => assert!(closed),
+                        Err(TryPutError::Full(v)) => {
+                            assert!(m.occupied() == cap && !m.closed && v == value)
+                        }
+                        Err(TryPutError::Closed(_)) => assert!(m.closed),
                         Err(e) => panic!("healthy queue: {e:?}"),
                     }
                 }
@@ -357,32 +462,58 @@ pub fn mpmc_ops(data: &[u8]) {
             QueueOp::Pop { member } => {
                 let r = members[member as usize % 3].try_pop();
                 if let Some(m) = model.as_mut() {
-                    match r {
-                        Ok(v) => assert_eq!(Some(v), m.pop_front()),
-                        Err(TryGetError::Empty) => assert!(m.is_empty() && !closed),
-                        Err(TryGetError::Closed) => assert!(m.is_empty() && closed),
-                        Err(e) => panic!("healthy queue: {e:?}"),
+                    let w = m.pop();
+                    let drained = m.claimed.is_empty() && m.closed;
+                    match (r, w) {
+                        (Ok(v), Ok(w)) => assert_eq!(v, w),
+                        (Err(TryGetError::Empty), Err(())) => assert!(!drained),
+                        (Err(TryGetError::Closed), Err(())) => assert!(drained),
+                        (r, w) => panic!("healthy queue: {r:?}, model {w:?}"),
                     }
                 }
             }
             QueueOp::Crash { get } => {
-                if let Ok(doomed) = q.join(DOOMED, |_| true) {
+                if let Ok(doomed) = join(&mut model, DOOMED) {
                     let claimed = if get {
                         doomed.crash_in_pop()
                     } else {
                         doomed.crash_in_push()
                     };
-                    if claimed {
-                        model = None;
+                    if let Some(m) = model.as_mut() {
+                        m.dead += 1;
+                        if get {
+                            let front = m.claimed.front().copied();
+                            let expect = matches!(
+                                front,
+                                Some(Claimed::Value(_) | Claimed::DeadPut { retired: true })
+                            );
+                            assert_eq!(claimed, expect, "{front:?}");
+                            if claimed {
+                                let lost = matches!(front, Some(Claimed::Value(_)));
+                                m.held.push((m.head, lost));
+                                m.take_front();
+                            }
+                        } else {
+                            assert_eq!(claimed, m.occupied() < cap && !m.closed);
+                            if claimed {
+                                m.claimed.push_back(Claimed::DeadPut { retired: false });
+                            }
+                        }
                     }
                 }
             }
             QueueOp::Recover => {
-                q.recover(|id| id != DOOMED);
+                let r = q.recover(alive);
+                if let Some(m) = model.as_mut() {
+                    assert_eq!(r, Ok(m.recover()));
+                }
             }
             QueueOp::Close => {
-                q.close();
-                closed = true;
+                let r = q.close();
+                if let Some(m) = model.as_mut() {
+                    assert_eq!(r, Ok(()));
+                    m.closed = true;
+                }
             }
             QueueOp::PokeStamp { slot, value } => {
                 q.poke_stamp(slot as usize, value);
@@ -398,8 +529,77 @@ pub fn mpmc_ops(data: &[u8]) {
                     assert!(b.len() <= 20);
                 }
             }
+            QueueOp::Rejoin { member } => {
+                let i = member as usize % 3;
+                drop(members.remove(i));
+                members.insert(i, q.join_local().unwrap());
+            }
+            QueueOp::Die { member } => {
+                let i = member as usize % 3;
+                // The dying member must be a doomed one for recovery to see it dead:
+                // swap in a doomed member, which then dies idle.
+                if let Ok(doomed) = join(&mut model, DOOMED) {
+                    doomed.crash_idle();
+                    if let Some(m) = model.as_mut() {
+                        m.dead += 1;
+                    }
+                }
+                drop(members.remove(i));
+                members.insert(i, q.join_local().unwrap());
+            }
+            QueueOp::Wait { member, get, value } => {
+                let m = &mut members[member as usize % 3];
+                let now = Some(Instant::now());
+                // Sleep mode gives up at once; one wait in 16 (at most 4 an input)
+                // spins, whose polls (4,096 before the deadline check) include a slow
+                // tick: recovery and the contradiction checks of a wait.
+                let mode = if value % 16 == 0 && spins < 4 {
+                    spins += 1;
+                    WaitMode::Spin
+                } else {
+                    WaitMode::Sleep
+                };
+                if get {
+                    let r = m.pop_until(mode, now);
+                    if let Some(m) = model.as_mut() {
+                        let w = m.pop();
+                        let drained = m.claimed.is_empty() && m.closed;
+                        match (r, w) {
+                            (Ok(v), Ok(w)) => assert_eq!(v, w),
+                            (Err(TryGetError::Empty), Err(())) => assert!(!drained),
+                            (Err(TryGetError::Closed), Err(())) => assert!(drained),
+                            (r, w) => panic!("healthy queue: {r:?}, model {w:?}"),
+                        }
+                    }
+                } else {
+                    let r = m.push_until(value, mode, now);
+                    if let Some(m) = model.as_mut() {
+                        match r {
+                            Ok(()) => {
+                                assert!(m.occupied() < cap && !m.closed);
+                                m.claimed.push_back(Claimed::Value(value));
+                            }
+                            Err(TryPutError::Full(_)) => assert!(m.occupied() == cap && !m.closed),
+                            Err(TryPutError::Closed(_)) => assert!(m.closed),
+                            Err(e) => panic!("healthy queue: {e:?}"),
+                        }
+                    }
+                }
+            }
+            QueueOp::Len => {
+                let (len, empty) = (q.len(), q.is_empty());
+                if let Some(m) = model.as_ref() {
+                    assert_eq!(len, Ok(m.claimed.len()));
+                    assert_eq!(empty, Ok(m.claimed.is_empty()));
+                }
+            }
         }
-        assert!(q.len() <= cap);
+        if let Some(m) = model.as_ref() {
+            assert_eq!((q.lost(), q.abandoned()), (m.lost, m.abandoned));
+        }
+        if let Ok(n) = q.len() {
+            assert!(n <= cap);
+        }
     }
 }
 

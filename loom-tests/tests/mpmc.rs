@@ -17,8 +17,11 @@ fn alive(id: Identity) -> bool {
     id != DOOMED
 }
 
-/// The models with four threads and retry loops: preemptions bounded at 2 (whatever
-/// LOOM_MAX_PREEMPTIONS says) and longer paths allowed.
+/// The models with four threads and retry loops: preemptions bounded at 1 (whatever
+/// LOOM_MAX_PREEMPTIONS says) and longer paths allowed. A bound of 2 was tried: the
+/// two four-thread models then run for minutes, long enough that the waits' slow
+/// ticks (wall-clock `TICK`s in `wait::block_on_armed`) fire at different points of
+/// different executions, which loom rejects as a nondeterministic model.
 fn builder() -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(1);
@@ -111,7 +114,7 @@ fn close_wakes_a_sleeping_consumer() {
         let q = heap::<u32>(2).unwrap();
         let mut c = q.join_local().unwrap();
         let q2: QueueRing<u32> = q.clone();
-        let t = thread::spawn(move || q2.close());
+        let t = thread::spawn(move || q2.close().unwrap());
         assert_eq!(c.pop_until(WaitMode::Sleep, None), Err(TryGetError::Closed));
         t.join().unwrap();
     });
@@ -134,7 +137,7 @@ fn retire_a_producer_that_stopped_mid_put() {
         let dead_claimed = d.join().unwrap();
         let q2 = q.clone();
         let r = thread::spawn(move || {
-            while q2.recover(alive) == 0 {
+            while q2.recover(alive) == Ok(0) {
                 thread::yield_now();
             }
         });
@@ -158,10 +161,42 @@ fn retire_a_consumer_that_stopped_mid_get() {
         push(&mut p, 2);
         assert!(q.join(DOOMED, |_| true).unwrap().crash_in_pop());
         let t = thread::spawn(move || push(&mut p, 3));
-        assert_eq!(q.recover(alive), 1);
+        assert_eq!(q.recover(alive), Ok(1));
         assert_eq!(pop(&mut c), 2);
         assert_eq!(pop(&mut c), 3);
         t.join().unwrap();
         assert_eq!(q.lost(), 1);
+    });
+}
+
+/// A live `try_push` loses the race for the last free position to a member that
+/// claims it and dies; the live call returns `Full` and its member idles. Its failed
+/// claim must not leave its intent behind: with a stale intent naming the dead
+/// member's position, recovery took the live member for a possible owner (a live
+/// twin) and refused to retire the dead one, and consumers stalled at that position.
+/// Recovery succeeds at once, and the consumer gets past the dead claim.
+#[test]
+fn a_failed_claim_leaves_no_stale_intent() {
+    builder().check(|| {
+        let q = heap::<u32>(2).unwrap();
+        let dead = q.join(DOOMED, |_| true).unwrap();
+        let mut live = q.join_local().unwrap();
+        let mut c = q.join_local().unwrap();
+        push(&mut live, 1); // one free slot left: the two race for position 1
+        let d = thread::spawn(move || dead.crash_in_push());
+        let mine = live.try_push(7);
+        let dead_claimed = d.join().unwrap();
+        assert_eq!(
+            q.recover(alive),
+            Ok(1),
+            "the dead member is retired while the live one idles"
+        );
+        assert_eq!(pop(&mut c), 1);
+        match mine {
+            Ok(()) => assert_eq!(pop(&mut c), 7),
+            Err(e) => assert!(matches!(e, TryPutError::Full(7)) && dead_claimed, "{e:?}"),
+        }
+        assert_eq!(c.try_pop(), Err(TryGetError::Empty));
+        assert_eq!(q.abandoned(), u64::from(dead_claimed));
     });
 }

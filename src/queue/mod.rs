@@ -17,8 +17,17 @@
 //! Each handle holds one entry of the queue's endpoint table (up to
 //! [`QUEUE_MEMBERS`](crate::layout::QUEUE_MEMBERS) handles at a time, all processes
 //! together). A handle whose process dies is retired by the survivors: see
-//! [`crate::ring::mpmc`] for what happens to a message it held (never torn; a message a
-//! dying consumer took is counted in [`Queue::lost`]).
+//! [`crate::ring::mpmc`] for what happens to a message it held. In short, delivery is
+//! at most once when a process dies: a message is never torn and never delivered
+//! twice; a put the producer died in is never delivered ([`Queue::abandoned`]); a
+//! message a consumer had claimed but whose `get` had not returned when it died is
+//! dropped and counted in [`Queue::lost`]; a message whose `get` had returned belongs
+//! to that consumer, and if it dies before acting on it, neither counter sees it.
+//!
+//! Every call that reads the queue's positions checks them (`head ≤ tail ≤ head +
+//! capacity`) and reports `Corrupted` when another process left them out of range;
+//! calls without a timeout also end with `Corrupted` when the shared state says the
+//! wait could never end (a claim no handle holds, our own table entry overwritten).
 //!
 //! # Examples
 //!
@@ -28,15 +37,15 @@
 //! let mut worker = q.try_clone()?; // another handle: another thread or (via
 //!                                   // spawn_with) another process
 //! for task in 0..3 { q.put(task)?; }
-//! q.close();
+//! q.close()?;
 //! let done: Vec<u32> = worker.iter().collect();
 //! assert_eq!(done, [0, 1, 2]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use crate::error::{
-    ClaimError, CreateError, GetError, GetTimeoutError, MessageError, OpenError, PutError,
-    PutTimeoutError, TryGetError, TryPutError,
+    ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,
+    PutError, PutTimeoutError, TryGetError, TryPutError,
 };
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::platform::{identity, inherit};
@@ -195,8 +204,18 @@ impl<T: Pod + Send> Queue<T> {
 
     /// Closes the queue for every handle in every process: puts fail with `Closed`;
     /// gets drain what is left, then fail with `Closed`.
-    pub fn close(&self) {
-        self.member.ring().close();
+    ///
+    /// The queue is closed even when this returns `Err`: the error reports that the
+    /// positions were found out of range (another process corrupted them).
+    ///
+    /// ```
+    /// let mut q = shmlane::queue::Queue::<u8>::anonymous(4)?;
+    /// q.close()?;
+    /// assert!(q.put(1).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) -> Result<(), Corrupted> {
+        self.member.ring().close()
     }
 
     /// True once the queue was closed.
@@ -204,22 +223,43 @@ impl<T: Pod + Send> Queue<T> {
         self.member.ring().is_closed()
     }
 
-    /// Messages waiting now (a snapshot).
-    pub fn len(&self) -> usize {
+    /// Messages waiting now (a snapshot), or `Corrupted` if the queue's positions are
+    /// out of range.
+    ///
+    /// ```
+    /// let mut q = shmlane::queue::Queue::<u8>::anonymous(4)?;
+    /// q.put(7)?;
+    /// assert_eq!(q.len()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> Result<usize, Corrupted> {
         self.member.ring().len()
     }
 
-    /// True if no message is waiting (a snapshot).
-    pub fn is_empty(&self) -> bool {
+    /// True if no message is waiting (a snapshot); `Corrupted` as for
+    /// [`len`](Self::len).
+    pub fn is_empty(&self) -> Result<bool, Corrupted> {
         self.member.ring().is_empty()
     }
 
-    /// True if every slot is taken (a snapshot).
-    pub fn is_full(&self) -> bool {
-        self.len() == self.capacity()
+    /// True if every slot is taken (a snapshot); `Corrupted` as for
+    /// [`len`](Self::len).
+    pub fn is_full(&self) -> Result<bool, Corrupted> {
+        Ok(self.len()? == self.capacity())
     }
 
-    /// Messages lost because a consumer process died holding them.
+    /// Messages dropped because a consumer process died between claiming them and
+    /// returning them from its `get` (`get_timeout`, `try_get`, ...), counted by the
+    /// recovery that retires it. A message whose `get` had returned before the
+    /// consumer died is not counted: it was delivered (at most once), and what the
+    /// consumer did with it is beyond the queue. Puts a producer died in are counted
+    /// in [`abandoned`](Self::abandoned) instead.
+    ///
+    /// ```
+    /// let q = shmlane::queue::Queue::<u8>::anonymous(4)?;
+    /// assert_eq!(q.lost(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lost(&self) -> u64 {
         self.member.ring().lost()
     }
@@ -246,8 +286,9 @@ impl<T: Pod + Send> Queue<T> {
     }
 
     /// Retires the endpoints of dead processes now (blocking calls also do this on
-    /// their own while they wait). Returns how many it retired.
-    pub fn recover(&self) -> usize {
+    /// their own while they wait). Returns how many it retired, or `Corrupted` (and
+    /// retires nothing) if the queue's positions are out of range.
+    pub fn recover(&self) -> Result<usize, Corrupted> {
         self.member.ring().recover(identity::is_alive)
     }
 }
@@ -271,7 +312,7 @@ impl<T: Pod + Send> Clone for Queue<T> {
 /// ```
 /// let mut q = shmlane::queue::Queue::<u8>::anonymous(4)?;
 /// q.put(1)?;
-/// q.close();
+/// q.close()?;
 /// assert_eq!(q.iter().count(), 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -45,7 +45,12 @@
 //! * dead consumer, `head > pos`, stamp still *full*: likewise, CAS *full → free for
 //!   the next lap*. The message is **counted as lost** (`lost`), not redelivered: the
 //!   dead consumer's `get` never returned it, and no survivor may take it without
-//!   breaking FIFO claims.
+//!   breaking FIFO claims. A message whose `get` returned before its consumer died is
+//!   not counted: that `get` freed the slot and cleared the intent first, so it was
+//!   delivered (at most once), and recovery finds nothing to retire.
+//!
+//! An intent is set exactly while its entry may hold the position: a claim CAS that
+//! fails clears it before the call goes on (and perhaps returns Full or Empty).
 //!
 //! Why "no live entry records the same intent" proves the dead one owned `pos`: an
 //! owner writes its intent before its claim CAS and clears it only after publishing;
@@ -62,9 +67,9 @@ use crate::layout::{QUEUE_MEMBERS, QueueControl, QueueMember};
 #[cfg(not(shmlane_loom))]
 use crate::primitive::Backoff;
 use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
-use crate::ring::endpoint::{self, Identity, Status};
+use crate::ring::endpoint::{self, Identity};
 use crate::ring::region::Region;
-use crate::wait::{Arm, Epoch, Poll, WaitMode, block_on_armed};
+use crate::wait::{Epoch, Poll, WaitMode, block_on_armed};
 use bytemuck::Pod;
 use std::time::Instant;
 #[cfg(not(shmlane_loom))]
@@ -230,17 +235,69 @@ impl<T> QueueRing<T> {
         self.cap() as usize
     }
 
-    /// Messages in the queue now (claimed positions not yet taken; a snapshot).
-    pub fn len(&self) -> usize {
-        // Relaxed: a snapshot; clamped because the two loads are not atomic together.
-        let head = pos_of(self.ctrl().head.load(Ordering::Relaxed));
-        let tail = pos_of(self.ctrl().tail.load(Ordering::Relaxed));
-        tail.saturating_sub(head).min(self.cap()) as usize
+    /// Messages in the queue now (claimed positions not yet taken; a snapshot), or
+    /// `Corrupted` if the positions are out of range.
+    pub fn len(&self) -> Result<usize, Corrupted> {
+        // Acquire, head first: what `check_span` needs (see there).
+        let head = self.ctrl().head.load(Ordering::Acquire);
+        let tail = self.ctrl().tail.load(Ordering::Acquire);
+        Ok(self.check_span(head, tail, true)? as usize)
     }
 
-    /// True if no message is waiting (a snapshot).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// True if no message is waiting (a snapshot); `Corrupted` as for [`len`](Self::len).
+    pub fn is_empty(&self) -> Result<bool, Corrupted> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Range check of two position words read one after the other (`head_first`
+    /// says which was read first, both with Acquire or stronger): a healthy queue
+    /// has `head ≤ tail ≤ head + capacity` at every instant. Returns `tail - head`
+    /// (at most the capacity), or `Corrupted` if no interleaving explains the pair.
+    ///
+    /// Two reads are not one snapshot, so a pair outside the range is checked against
+    /// one more read before it is called corrupt. The bounds that hold for reads in
+    /// this order (positions only grow):
+    ///
+    /// * a `head` read before `tail` is at most that `tail`: the get that moved `head`
+    ///   to `h` acquired the stamp of `h - 1`, published after the claim of `h - 1`
+    ///   moved `tail` past it, and our Acquire of `head` carries that history;
+    /// * a `head` read after a `tail` of `t` is at least `t - capacity`: the put that
+    ///   moved `tail` to `t` found the stamp of `t - 1` free, freed by the get of
+    ///   `t - 1 - capacity` after it moved `head` past it (likewise through `tail`'s
+    ///   Acquire).
+    ///
+    /// Called on the paths that find nothing to do (Empty, Full) and by the snapshot
+    /// calls, never per message.
+    fn check_span(&self, head: u64, tail: u64, head_first: bool) -> Result<u64, Corrupted> {
+        let (h, t, cap) = (pos_of(head), pos_of(tail), self.cap());
+        let used = t.wrapping_sub(h);
+        if used <= cap {
+            return Ok(used);
+        }
+        let bad = Err(self.corrupted(h, t));
+        if head_first {
+            if h > t {
+                return bad; // first bound
+            }
+            // `tail` ran ahead of the `head` we read; a `head` read now must catch up.
+            // Acquire: as above.
+            let now = pos_of(self.ctrl().head.load(Ordering::Acquire));
+            if now < h || (now < t && t - now > cap) {
+                return bad; // second bound (or `head` went back)
+            }
+            Ok(t.saturating_sub(now))
+        } else {
+            if t > h {
+                return bad; // second bound: t - h > capacity
+            }
+            // `head` ran ahead of the `tail` we read; a `tail` read now must catch up.
+            // Acquire: as above.
+            let now = pos_of(self.ctrl().tail.load(Ordering::Acquire));
+            if now < h {
+                return bad; // first bound
+            }
+            Ok(0)
+        }
     }
 
     /// True once [`close`](Self::close) was called.
@@ -250,15 +307,21 @@ impl<T> QueueRing<T> {
     }
 
     /// Closes the queue: puts fail from now on; gets drain what was put before, then
-    /// fail. Wakes every sleeper. Idempotent.
-    pub fn close(&self) {
+    /// fail. Wakes every sleeper. Idempotent. The queue is closed in any case; `Err`
+    /// reports that the positions were out of range (see [`len`](Self::len)).
+    pub fn close(&self) -> Result<(), Corrupted> {
         // SeqCst: ordered in the single total order with every claim CAS on tail.
-        self.ctrl().tail.fetch_or(CLOSED, Ordering::SeqCst);
+        let tail = self.ctrl().tail.fetch_or(CLOSED, Ordering::SeqCst);
         self.ctrl().not_empty.wake();
         self.ctrl().not_full.wake();
+        // Acquire: `check_span`, tail read first.
+        let head = self.ctrl().head.load(Ordering::Acquire);
+        self.check_span(head, tail, false).map(|_| ())
     }
 
-    /// Messages lost because a consumer died holding them (see module docs).
+    /// Messages a consumer claimed and died before its `get` returned them (module
+    /// docs); a message whose `get` returned is not counted, even if its consumer died
+    /// right after.
     pub fn lost(&self) -> u64 {
         // Relaxed: a counter snapshot.
         self.ctrl().state.lost.load(Ordering::Relaxed)
@@ -304,7 +367,8 @@ impl<T> QueueRing<T> {
                 }
             }
             if attempt == 0 {
-                self.recover(is_alive);
+                // A corrupt queue frees nothing: the table stays full.
+                let _ = self.recover(is_alive);
             }
         }
         Err(ClaimError::TableFull {
@@ -320,105 +384,6 @@ impl<T> QueueRing<T> {
             start: 0,
         };
         self.join(me, |_| true)
-    }
-
-    /// Retires the entries of dead owners: marks them dead, finishes or drops the
-    /// position each held, and frees the entry. Returns how many entries it freed.
-    pub fn recover(&self, is_alive: impl Fn(Identity) -> bool) -> usize {
-        for m in self.members() {
-            let (word, owner) = endpoint::load(&m.ep);
-            if endpoint::status(word) == Status::Attached && !is_alive(owner) {
-                endpoint::mark_dead(&m.ep, word);
-            }
-        }
-        let mut freed = 0;
-        for (i, m) in self.members().iter().enumerate() {
-            let (word, _) = endpoint::load(&m.ep);
-            if endpoint::status(word) == Status::Dead && self.retire(i) {
-                endpoint::vacate_dead(&m.ep, word);
-                freed += 1;
-            }
-        }
-        freed
-    }
-
-    /// Finishes entry `i`'s intent; false if that must wait (a live entry records the
-    /// same intent and may own the position).
-    fn retire(&self, i: usize) -> bool {
-        let m = &self.members()[i];
-        // Acquire: pairs with the owner's Release clear after publishing.
-        let intent = m.intent.load(Ordering::Acquire);
-        let (pos, role) = (intent >> 2, intent & 3);
-        let live_twin = || {
-            self.members().iter().enumerate().any(|(j, o)| {
-                j != i
-                    && endpoint::status(endpoint::load(&o.ep).0) == Status::Attached
-                    // Acquire: pairs with the owner's Release clear after publishing.
-                    && o.intent.load(Ordering::Acquire) == intent
-            })
-        };
-        let done = match role {
-            ROLE_PUT => {
-                // Acquire: pairs with the claim CAS (Release), which came after the
-                // owner's intent store: seeing the claim, we see who may hold it.
-                let tail = pos_of(self.ctrl().tail.load(Ordering::Acquire));
-                let free = self.free_stamp(pos);
-                if tail <= pos || self.slot(pos).stamp.load(Ordering::Acquire) != free {
-                    true // never claimed, or already published / skipped
-                } else if live_twin() {
-                    false
-                } else {
-                    let skip = self.full_stamp(pos) | 1;
-                    // AcqRel: exactly one of the concurrent retirers wins.
-                    if self
-                        .slot(pos)
-                        .stamp
-                        .compare_exchange(free, skip, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                    {
-                        // Relaxed: a statistics counter.
-                        self.ctrl().state.abandoned.fetch_add(1, Ordering::Relaxed);
-                        self.ctrl().not_empty.wake();
-                    }
-                    true
-                }
-            }
-            ROLE_GET => {
-                // Acquire: as for tail above, with the consumers' claim CAS on head.
-                let head = pos_of(self.ctrl().head.load(Ordering::Acquire));
-                let full = self.full_stamp(pos);
-                let stamp = self.slot(pos).stamp.load(Ordering::Acquire);
-                if head <= pos || stamp & !1 != full {
-                    true // never claimed, or already freed
-                } else if live_twin() {
-                    false
-                } else {
-                    let next = self.free_stamp(pos.wrapping_add(self.cap()));
-                    // AcqRel: exactly one of the concurrent retirers wins.
-                    if self
-                        .slot(pos)
-                        .stamp
-                        .compare_exchange(stamp, next, Ordering::AcqRel, Ordering::Acquire)
-                        .is_ok()
-                    {
-                        if stamp & 1 == 0 {
-                            // Relaxed: a statistics counter.
-                            self.ctrl().state.lost.fetch_add(1, Ordering::Relaxed);
-                        }
-                        self.ctrl().not_full.wake();
-                    }
-                    true
-                }
-            }
-            _ => true,
-        };
-        if done && intent != 0 {
-            // AcqRel: a later claimant of the entry (Acquire on the word) starts idle.
-            let _ = m
-                .intent
-                .compare_exchange(intent, 0, Ordering::AcqRel, Ordering::Relaxed);
-        }
-        done
     }
 
     /// Reloads `word` after a stamp said our position `pos` is stale. Legitimately the
@@ -470,74 +435,17 @@ impl<T> QueueRing<T> {
         }
     }
 
-    /// Announces a sleeping consumer: sets the flag on `tail` only if every claimed
-    /// position has been taken (`head == tail`), so the next put sees it.
-    pub(crate) fn arm_get(&self) -> Arm {
-        let ctrl = self.ctrl();
-        // SeqCst: loads and the CAS below are in one order with the claim CASes.
-        let head = ctrl.head.load(Ordering::SeqCst);
-        let tail = ctrl.tail.load(Ordering::SeqCst);
-        if pos_of(tail) != pos_of(head) || tail & CLOSED != 0 {
-            // A put is in flight (or data is there, or closed): look again soon.
-            return if pos_of(tail) > pos_of(head) && matches!(self.look_get(head), Ok(Look::Wait)) {
-                Arm::Nap
-            } else {
-                Arm::Retry
-            };
-        }
-        if tail & SLEEPING != 0 {
-            return Arm::Sleep;
-        }
-        match ctrl
-            .tail
-            .compare_exchange(tail, tail | SLEEPING, Ordering::SeqCst, Ordering::Relaxed)
-        {
-            Ok(_) => Arm::Sleep,
-            Err(_) => Arm::Retry,
-        }
-    }
-
-    /// Announces a sleeping producer: sets the flag on `head` only while the position
-    /// whose slot we need (`tail - capacity`) is unclaimed, so its get sees it.
-    pub(crate) fn arm_put(&self) -> Arm {
-        let ctrl = self.ctrl();
-        // SeqCst: see `arm_get`.
-        let tail = ctrl.tail.load(Ordering::SeqCst);
-        let head = ctrl.head.load(Ordering::SeqCst);
-        if tail & CLOSED != 0 {
-            return Arm::Retry;
-        }
-        let needed = pos_of(tail).wrapping_sub(self.cap());
-        if pos_of(head) != needed {
-            // That get is in flight (or the slot is free already): look again soon.
-            return if pos_of(head) > needed
-                && pos_of(head) <= pos_of(tail)
-                && matches!(self.look_put(tail), Ok(Look::Wait))
-            {
-                Arm::Nap
-            } else {
-                Arm::Retry
-            };
-        }
-        if head & SLEEPING != 0 {
-            return Arm::Sleep;
-        }
-        match ctrl
-            .head
-            .compare_exchange(head, head | SLEEPING, Ordering::SeqCst, Ordering::Relaxed)
-        {
-            Ok(_) => Arm::Sleep,
-            Err(_) => Arm::Retry,
-        }
-    }
-
     /// Nothing is ready at `head`: `Closed` if the queue is closed and every claimed
     /// position has been taken, else `Empty`.
+    /// `head` was read (Acquire) before this call; `Corrupted` if the pair is out of
+    /// range (`check_span`).
     fn empty_or_closed(&self, head: u64) -> TryGetError {
         // SeqCst: in one order with the claim CASes; a claim after this load saw the
         // flag and failed, a claim before it makes `tail != head`.
         let tail = self.ctrl().tail.load(Ordering::SeqCst);
-        if tail & CLOSED != 0 && pos_of(tail) == pos_of(head) {
+        if let Err(c) = self.check_span(head, tail, true) {
+            TryGetError::Corrupted(c)
+        } else if tail & CLOSED != 0 && pos_of(tail) == pos_of(head) {
             TryGetError::Closed
         } else {
             TryGetError::Empty
@@ -653,7 +561,16 @@ impl<T: Pod> Member<T> {
             }
             let pos = match self.ring.look_put(tail) {
                 Ok(Look::Ready(pos, _)) => pos,
-                Ok(Look::Wait) => return Err(TryPutError::Full(value)),
+                Ok(Look::Wait) => {
+                    // Full, unless the positions are out of range (`check_span`:
+                    // `tail` was read first, with Acquire).
+                    // Acquire: as `check_span` needs.
+                    let head = ctrl.head.load(Ordering::Acquire);
+                    return match self.ring.check_span(head, tail, false) {
+                        Ok(_) => Err(TryPutError::Full(value)),
+                        Err(c) => Err(TryPutError::Corrupted(value, c)),
+                    };
+                }
                 Ok(Look::Moved(t)) => {
                     tail = t;
                     continue;
@@ -689,6 +606,12 @@ impl<T: Pod> Member<T> {
                     return Ok(());
                 }
                 Err(t) => {
+                    // Not claimed: withdraw the intent before anything else, since the
+                    // next look may return (Full, Closed, Corrupted). A stale intent
+                    // naming a position someone else claimed would pass for a live
+                    // twin of that claimant, and its death could never be retired.
+                    // Relaxed: a retirer that still sees the intent only defers.
+                    self.intent().store(0, Ordering::Relaxed);
                     // Another producer won: back off a little before retrying, so
                     // contending producers do not keep stealing the line from each
                     // other (as crossbeam's ArrayQueue does). Timing only: the loom
@@ -758,7 +681,10 @@ impl<T: Pod> Member<T> {
                     head = ctrl.head.load(Ordering::Acquire);
                 }
                 Err(h) => {
-                    // As in `try_push`.
+                    // Not claimed: withdraw the intent, as in `try_push`.
+                    // Relaxed: as there.
+                    self.intent().store(0, Ordering::Relaxed);
+                    // Back off, as in `try_push`.
                     #[cfg(not(shmlane_loom))]
                     backoff.spin();
                     head = h;
@@ -768,7 +694,9 @@ impl<T: Pod> Member<T> {
     }
 
     /// Puts `value`, waiting for a free slot until `deadline`. On every slow tick of
-    /// the wait, dead members are retired (a dead consumer may hold the slot we need).
+    /// the wait, dead members are retired (a dead consumer may hold the slot we need),
+    /// and the wait ends with `Corrupted` if the shared words say it can never end
+    /// (`check_wait`).
     pub fn push_until(
         &mut self,
         value: T,
@@ -777,17 +705,21 @@ impl<T: Pod> Member<T> {
     ) -> Result<(), TryPutError<T>> {
         let mut value = Some(value);
         let ring = &self.ring;
+        let mut suspect = None;
         let result = block_on_armed(
             ring.not_full(),
             mode,
             deadline,
             |slow| {
-                if slow {
-                    ring.recover(self.is_alive);
-                }
                 let v = value.take().expect("value present while waiting");
+                if slow && let Err(c) = ring.recover(self.is_alive) {
+                    return Poll::Ready(Err(TryPutError::Corrupted(v, c)));
+                }
                 match self.push_once(v) {
                     Err(TryPutError::Full(v)) => {
+                        if slow && let Err(c) = self.check_wait(true, &mut suspect) {
+                            return Poll::Ready(Err(TryPutError::Corrupted(v, c)));
+                        }
                         value = Some(v);
                         Poll::Pending
                     }
@@ -803,23 +735,30 @@ impl<T: Pod> Member<T> {
     }
 
     /// Takes a message, waiting until `deadline`. `Err(Empty)` means the deadline
-    /// passed. On every slow tick, dead members are retired.
+    /// passed. On every slow tick, dead members are retired, and contradictions end
+    /// the wait with `Corrupted`, as in [`push_until`](Self::push_until).
     pub fn pop_until(
         &mut self,
         mode: WaitMode,
         deadline: Option<Instant>,
     ) -> Result<T, TryGetError> {
         let ring = &self.ring;
+        let mut suspect = None;
         block_on_armed(
             ring.not_empty(),
             mode,
             deadline,
             |slow| {
-                if slow {
-                    ring.recover(self.is_alive);
+                if slow && let Err(c) = ring.recover(self.is_alive) {
+                    return Poll::Ready(Err(TryGetError::Corrupted(c)));
                 }
                 match self.pop_once() {
-                    Err(TryGetError::Empty) => Poll::Pending,
+                    Err(TryGetError::Empty) => {
+                        if slow && let Err(c) = self.check_wait(false, &mut suspect) {
+                            return Poll::Ready(Err(TryGetError::Corrupted(c)));
+                        }
+                        Poll::Pending
+                    }
                     done => Poll::Ready(done),
                 }
             },
@@ -842,6 +781,13 @@ impl<T: Pod> Member<T> {
         self.crash(false)
     }
 
+    /// Stops without a claim, like a process killed while idle: the entry stays
+    /// attached until a recovery finds its owner dead (fuzzing and tests).
+    #[doc(hidden)]
+    pub fn crash_idle(mut self) {
+        self.crashed = true;
+    }
+
     fn crash(mut self, put: bool) -> bool {
         let ctrl = self.ring.ctrl();
         let word = if put { &ctrl.tail } else { &ctrl.head };
@@ -853,7 +799,7 @@ impl<T: Pod> Member<T> {
             self.ring.look_get(cur)
         };
         let claimed = match look {
-            Ok(Look::Ready(pos, _)) => {
+            Ok(Look::Ready(pos, _)) if !put || cur & CLOSED == 0 => {
                 let role = if put { ROLE_PUT } else { ROLE_GET };
                 // Relaxed/SeqCst: as in try_push / try_pop.
                 self.intent().store(pos << 2 | role, Ordering::Relaxed);
@@ -868,5 +814,7 @@ impl<T: Pod> Member<T> {
     }
 }
 
+mod recovery;
+mod sleep;
 #[cfg(all(test, not(shmlane_loom)))]
 mod tests;

@@ -14,11 +14,11 @@ fn fifo_full_empty_and_wraparound() {
             m.try_push(round * 10 + i).unwrap();
         }
         assert!(matches!(m.try_push(99), Err(TryPutError::Full(99))));
-        assert_eq!(q.len(), 4);
+        assert_eq!(q.len(), Ok(4));
         for i in 0..4 {
             assert_eq!(m.try_pop(), Ok(round * 10 + i));
         }
-        assert!(q.is_empty());
+        assert_eq!(q.is_empty(), Ok(true));
     }
 }
 
@@ -34,7 +34,7 @@ fn close_drains_then_reports_closed() {
     let q = heap::<u8>(4).unwrap();
     let mut m = q.join_local().unwrap();
     m.try_push(1).unwrap();
-    q.close();
+    q.close().unwrap();
     assert!(q.is_closed());
     assert!(matches!(m.try_push(2), Err(TryPutError::Closed(2))));
     assert_eq!(m.try_pop(), Ok(1));
@@ -81,14 +81,14 @@ fn dead_producer_claim_is_skipped_never_delivered() {
     let b = doomed(&q);
     a.try_push(1).unwrap();
     assert!(b.crash_in_push()); // claims position 1 and dies
-    assert_eq!(q.len(), 2);
+    assert_eq!(q.len(), Ok(2));
     assert_eq!(a.try_pop(), Ok(1));
     assert_eq!(a.try_pop(), Err(TryGetError::Empty)); // stuck behind the dead claim
-    assert_eq!(q.recover(alive), 1);
+    assert_eq!(q.recover(alive), Ok(1));
     assert_eq!(q.abandoned(), 1);
     a.try_push(3).unwrap();
     assert_eq!(a.try_pop(), Ok(3)); // the skipped slot is dropped, 3 follows
-    assert_eq!(q.recover(alive), 0);
+    assert_eq!(q.recover(alive), Ok(0));
     // The dead entry was freed: the table has room for a full set again.
     let all: Vec<_> = (1..QUEUE_MEMBERS)
         .map(|_| q.join_local().unwrap())
@@ -105,7 +105,7 @@ fn dead_consumer_message_is_counted_lost_and_slot_freed() {
     a.try_push(2).unwrap();
     assert!(b.crash_in_pop()); // takes position 0 and dies
     assert!(matches!(a.try_push(3), Err(TryPutError::Full(3))));
-    assert_eq!(q.recover(alive), 1);
+    assert_eq!(q.recover(alive), Ok(1));
     assert_eq!(q.lost(), 1);
     a.try_push(3).unwrap();
     assert_eq!(a.try_pop(), Ok(2));
@@ -120,9 +120,9 @@ fn a_live_twin_intent_defers_retirement() {
     // The live member records the same intent as the dead one will (a put at 0).
     live.intent().store(ROLE_PUT, Ordering::Relaxed);
     assert!(dead.crash_in_push());
-    assert_eq!(q.recover(alive), 0, "may be the live one's position");
+    assert_eq!(q.recover(alive), Ok(0), "may be the live one's position");
     live.intent().store(0, Ordering::Relaxed);
-    assert_eq!(q.recover(alive), 1);
+    assert_eq!(q.recover(alive), Ok(1));
     assert_eq!(live.try_push(5), Ok(()));
     assert_eq!(live.try_pop(), Ok(5));
 }
@@ -141,8 +141,139 @@ fn garbage_stamps_and_positions_are_reported_not_followed() {
     q.poke_position(true, u64::MAX - 5);
     let _ = m.try_pop();
     let _ = m.try_push(3);
-    let _ = q.len();
-    let _ = q.recover(|_| false);
+    assert!(q.len().is_err());
+    assert!(q.recover(|_| false).is_err());
+}
+
+/// Runs `f` on a thread; fails the test if it does not return within the watchdog
+/// (a blocking call that waits for good).
+fn watchdog<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).unwrap());
+    rx.recv_timeout(WATCHDOG)
+        .expect("a blocking call waited past the watchdog")
+}
+
+/// Positions out of range (`head` ahead of `tail`; `tail` far ahead of `head`) are
+/// reported by every call, including a blocking get after `close`.
+#[test]
+fn positions_out_of_range_are_corrupted_everywhere() {
+    for (head, tail) in [(5, 2), (0, 1 << 40), (2, 2 + 5)] {
+        let q = heap::<u64>(4).unwrap();
+        let mut m = q.join_local().unwrap();
+        m.try_push(1).unwrap();
+        m.try_push(2).unwrap();
+        assert_eq!(m.try_pop(), Ok(1));
+        q.poke_position(false, head);
+        q.poke_position(true, tail);
+        assert!(
+            matches!(m.try_pop(), Err(TryGetError::Corrupted(_))),
+            "{head} {tail}"
+        );
+        assert!(q.len().is_err() && q.is_empty().is_err());
+        assert!(q.recover(alive).is_err());
+        let soon = Some(Instant::now() + Duration::from_millis(1));
+        assert!(matches!(
+            m.pop_until(WaitMode::Spin, soon),
+            Err(TryGetError::Corrupted(_))
+        ));
+        if tail > head {
+            // A put that finds a free slot does not read `head` (the fast path); one
+            // that finds none does.
+            assert!(matches!(m.try_push(3), Err(TryPutError::Corrupted(3, _))));
+        }
+        assert!(q.close().is_err());
+        let r = watchdog(move || m.pop_until(WaitMode::Blocking, None));
+        assert!(
+            matches!(r, Err(TryGetError::Corrupted(_))),
+            "{head} {tail}: {r:?}"
+        );
+    }
+}
+
+/// A legal span whose reads race with gets and puts is never called corrupt: the
+/// second read of `check_span` explains it.
+#[test]
+fn a_racing_snapshot_is_not_corrupt() {
+    let q = heap::<u64>(2).unwrap();
+    let mut a = q.join_local().unwrap();
+    let q2 = q.clone();
+    let t = std::thread::spawn(move || {
+        for _ in 0..100_000 {
+            assert!(q2.len().is_ok_and(|n| n <= 2));
+        }
+    });
+    while !t.is_finished() {
+        a.try_push(1).unwrap();
+        assert_eq!(a.try_pop(), Ok(1));
+    }
+    t.join().unwrap();
+}
+
+/// A position claimed with no member holding the claim can never be published: a
+/// blocking get reports `Corrupted` (closed or not), so does a put behind a get
+/// that no member holds.
+#[test]
+fn a_claim_no_member_holds_ends_a_blocking_wait() {
+    for close in [false, true] {
+        let q = heap::<u64>(4).unwrap();
+        let mut m = q.join_local().unwrap();
+        q.poke_position(true, 1);
+        if close {
+            assert!(q.close().is_ok());
+        }
+        let r = watchdog(move || m.pop_until(WaitMode::Blocking, None));
+        assert!(matches!(r, Err(TryGetError::Corrupted(_))), "{r:?}");
+    }
+    let q = heap::<u64>(4).unwrap();
+    let mut m = q.join_local().unwrap();
+    for v in 0..4 {
+        m.try_push(v).unwrap();
+    }
+    q.poke_position(false, 1);
+    let r = watchdog(move || m.push_until(9, WaitMode::Sleep, None));
+    assert!(matches!(r, Err(TryPutError::Corrupted(9, _))), "{r:?}");
+}
+
+/// A claim a live member holds is waited for, not reported: the holder may be slow.
+#[test]
+fn a_claim_a_live_member_holds_is_waited_for() {
+    let q = heap::<u64>(4).unwrap();
+    let mut c = q.join_local().unwrap();
+    let holder = q.join_local().unwrap();
+    // `holder` claims position 0 and stops there (as a stopped process would).
+    holder.intent().store(ROLE_PUT, Ordering::Relaxed);
+    q.poke_position(true, 1);
+    let soon = Some(Instant::now() + Duration::from_millis(300)); // several ticks
+    assert_eq!(c.pop_until(WaitMode::Sleep, soon), Err(TryGetError::Empty));
+}
+
+/// Our own entry overwritten while we wait: `Corrupted`, not a wait under an entry
+/// that is no longer ours.
+#[test]
+fn own_entry_overwritten_ends_a_blocking_wait() {
+    let q = heap::<u64>(4).unwrap();
+    let mut m = q.join_local().unwrap();
+    q.members()[0].ep.word.store(0, Ordering::Relaxed);
+    let r = watchdog(move || m.pop_until(WaitMode::Blocking, None));
+    assert!(matches!(r, Err(TryGetError::Corrupted(_))), "{r:?}");
+}
+
+/// Watchdog only: turns a hang into a failure.
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Waits (without a time limit other than the watchdog) until `word` has the sleeping
+/// flag: a waiter has announced that it sleeps.
+fn wait_for_sleeper(word: &AtomicU64) {
+    let start = Instant::now();
+    // Relaxed: a test's observation; the protocol does not depend on it.
+    while word.load(Ordering::Relaxed) & SLEEPING == 0 {
+        assert!(
+            start.elapsed() < WATCHDOG,
+            "the waiter never armed its sleep"
+        );
+        std::thread::yield_now();
+    }
 }
 
 #[test]
@@ -151,7 +282,9 @@ fn sleeping_consumer_is_woken_by_a_put() {
     let mut c = q.join_local().unwrap();
     let mut p = q.join_local().unwrap();
     let t = std::thread::spawn(move || c.pop_until(WaitMode::Sleep, None));
-    std::thread::sleep(Duration::from_millis(20));
+    // The consumer really went to sleep: it set the flag on `tail`, so only the
+    // flag's wake (not a poll) can end its wait.
+    wait_for_sleeper(&q.ctrl().tail);
     p.try_push(42).unwrap();
     assert_eq!(t.join().unwrap(), Ok(42));
 }
@@ -164,7 +297,7 @@ fn sleeping_producer_is_woken_by_a_get() {
     p.try_push(1).unwrap();
     p.try_push(2).unwrap();
     let t = std::thread::spawn(move || p.push_until(3, WaitMode::Sleep, None));
-    std::thread::sleep(Duration::from_millis(20));
+    wait_for_sleeper(&q.ctrl().head);
     assert_eq!(c.try_pop(), Ok(1));
     assert_eq!(t.join().unwrap(), Ok(()));
 }
@@ -216,7 +349,7 @@ fn threads_exactly_once() {
     for p in producers {
         p.join().unwrap();
     }
-    q.close();
+    q.close().unwrap();
     let mut seen = vec![vec![false; PER as usize]; 4];
     for c in consumers {
         let got = c.join().unwrap();
@@ -260,7 +393,7 @@ proptest! {
                     Err(e) => prop_assert!(false, "{e:?}"),
                 },
             }
-            prop_assert_eq!(q.len(), model.len());
+            prop_assert_eq!(q.len(), Ok(model.len()));
         }
     }
 }

@@ -192,14 +192,14 @@ fn queue_recover_keeps_a_member_stopped_after_its_claim() {
     let claimant = Stopped::spawn("queue-join-put", std::slice::from_ref(&name));
     assert_eq!(
         q.recover(),
-        0,
+        Ok(0),
         "recover() retired the stopped member {}",
         claimant.pid()
     );
     assert_eq!(q.get_timeout(LOOK), Err(GetTimeoutError::Timeout));
     assert_eq!(
         q.recover(),
-        0,
+        Ok(0),
         "a sweep retired the stopped member {}",
         claimant.pid()
     );

@@ -33,7 +33,7 @@ fn peer_main() {
             let q = Queue::<u64>::open(&args[1]).unwrap();
             exhaust_fds();
             let recv = rx.recv_timeout(LOOK);
-            let freed = q.recover();
+            let freed = q.recover().expect("recover");
             let claim = pipe.sender().map(drop);
             println!("RESULT recv={recv:?} freed={freed} claim={claim:?}");
         }

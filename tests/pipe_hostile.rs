@@ -170,3 +170,27 @@ fn recv_waiting_on_a_sender_held_here_is_not_corrupted() {
     tx.send(7).unwrap();
     assert_eq!(watchdog("recv", move || receiving.join().unwrap()), Ok(7));
 }
+
+/// Review finding: a sender dropped normally by another thread of this process while
+/// the receiver waits (its peer word still names this process for an instant, and the
+/// held list loses its entry right after) is `Disconnected`, never `Corrupted`. Before
+/// the list was checked under its lock with the word reloaded, 35 of 300 tries here
+/// answered `Corrupted`.
+#[test]
+fn sender_dropped_by_another_thread_is_disconnected_not_corrupted() {
+    for i in 0..300u64 {
+        let (tx, mut rx) = shmlane::pipe::channel::<u64>(4).unwrap();
+        rx.set_wait_mode(shmlane::WaitMode::Spin);
+        let dropper = std::thread::spawn(move || {
+            // Let the receiver reach its wait (not required: either order must hold).
+            let until =
+                std::time::Instant::now() + std::time::Duration::from_micros(200 + (i % 7) * 97);
+            while std::time::Instant::now() < until {
+                std::hint::spin_loop();
+            }
+            drop(tx);
+        });
+        assert_eq!(rx.recv(), Err(RecvError::Disconnected), "try {i}");
+        dropper.join().unwrap();
+    }
+}

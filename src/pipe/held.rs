@@ -20,6 +20,9 @@ struct Key {
     ino: u64,
     ring: u32,
     side: Side,
+    /// The process that recorded it: a forked child's copy of an end is not in its
+    /// list (and must not touch the list a parent thread may have held at the fork).
+    pid: u32,
 }
 
 /// Ends held (or being claimed) by this process; a multiset (two handles may race to
@@ -49,6 +52,7 @@ impl Held {
             ino: st.st_ino,
             ring,
             side,
+            pid: std::process::id(),
         });
         if let Some(k) = key {
             held().push(k);
@@ -57,27 +61,42 @@ impl Held {
     }
 
     /// True if the endpoint word of `peer` (the other end of our ring) says it is held
-    /// by this very process, alive, while this process holds no such end: a word no
-    /// one here will ever change. Slow path only (a `/proc` read and a lock).
+    /// by this very process while this process holds no such end: a word no one here
+    /// will ever change. Slow path only (a lock; no syscall once this process knows its
+    /// own start time).
+    ///
+    /// The order matters: the list is checked first and the word loaded again while
+    /// the list is locked. A claim in another thread pushes its entry before its CAS
+    /// and a release removes it after its CAS, both outside the lock's critical
+    /// sections here, so if the entry is missing under the lock and the word still
+    /// names us, no end of ours can have made that word (a drop in another thread
+    /// that released the word between our looks makes the reloaded word differ).
     pub(crate) fn names_me_falsely<T>(&self, raw: &RawRing<T>, peer: Side) -> bool {
         let Some(mine) = self.key else { return false };
-        let (word, owner) = raw.peer(peer);
-        if endpoint::status(word) != Status::Attached || owner.pid != std::process::id() {
-            return false;
+        if mine.pid != std::process::id() {
+            return false; // an end inherited over fork: the list is the parent's
         }
+        // Cheap pre-filter without the lock.
+        let (word, owner) = raw.peer(peer);
         // A dead predecessor that had our pid is `check_alive`'s (a start time that is
         // not ours): only a word that passes for us is a contradiction.
-        if !identity::is_alive(owner) {
+        if endpoint::status(word) != Status::Attached || !identity::is_me(owner) {
             return false;
         }
         let theirs = Key { side: peer, ..mine };
-        !held().contains(&theirs)
+        let list = held();
+        if list.contains(&theirs) {
+            return false;
+        }
+        raw.peer(peer).0 == word
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        if let Some(k) = self.key {
+        if let Some(k) = self.key
+            && k.pid == std::process::id()
+        {
             let mut v = held();
             if let Some(i) = v.iter().position(|x| *x == k) {
                 v.swap_remove(i);

@@ -49,7 +49,8 @@ impl<T: Pod> Receiver<T> {
         self.ring.capacity()
     }
 
-    /// Values ready to receive now.
+    /// Values ready to receive now. A corrupted ring (positions out of range) counts
+    /// as empty here; `try_recv`/`recv` report it as `Corrupted`.
     pub fn len(&mut self) -> usize {
         self.ring.available().unwrap_or(0)
     }

@@ -129,6 +129,14 @@ pub(crate) fn current() -> Identity {
     Identity { pid, start }
 }
 
+/// True if `id` (possibly read back from shared memory, start time truncated) names
+/// this very process: same pid and a start time that matches ours modulo 2^30, or is
+/// unknown on either side. No syscall once [`current`] has read our start time.
+pub(crate) fn is_me(id: Identity) -> bool {
+    let me = current();
+    id.pid == me.pid && (me.start == 0 || same_start(me.start, id.start))
+}
+
 /// True if the start time `proc_start` (read from `/proc`) and `recorded` (possibly
 /// truncated, as endpoint words and robust mutexes record it) name the same process
 /// start. Start times are compared modulo 2^30 ([`START_MASK`]), the bits every record

@@ -10,7 +10,7 @@
 //! * Every remote position is loaded once into a local and checked there before any
 //!   use: `0 <= tail - head <= capacity` (wrapping). Anything else is [`Corrupted`].
 //!   Indices are always masked and every run of slots is bounds-checked
-//!   ([`Region::run`]), so even garbage positions never address memory outside the ring.
+//!   (`Region::run`), so even garbage positions never address memory outside the ring.
 //! * Attaching trusts no shared position either: an end starts from the shared value
 //!   of its own position, with its cache of the other one pessimistic (a producer's
 //!   says full, a consumer's empty). The first call that needs room or data therefore

@@ -11,7 +11,7 @@ pub struct Shared<S: SyncState> {
 object_handle!(Shared<S: SyncState>, S, SegmentKind::SharedState);
 
 impl<S: SyncState> Shared<S> {
-    /// Creates a named object, all-zero (every primitive of [`super::raw`] starts so).
+    /// Creates a named object, all-zero (every primitive of [`crate::sync::raw`] starts so).
     pub fn create(name: &str) -> Result<Self, CreateError> {
         Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
     }

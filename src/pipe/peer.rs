@@ -50,26 +50,33 @@ impl Peer {
 
     #[cold]
     fn changed<T: Pod>(&mut self, raw: &RawRing<T>) -> bool {
-        let (word, owner) = raw.peer(self.side);
-        self.seen = word;
-        self.watch = None;
-        match endpoint::status(word) {
-            Status::Free => false,
-            Status::Closed | Status::Dead => true,
-            Status::Attached => {
-                let (seg, ring, side) = (self.seg.clone(), self.ring, self.side);
-                self.watch = watch::watch(
-                    owner,
-                    Arc::new(move || {
-                        if let Some(r) = seg.ring::<T>(ring) {
-                            r.retire(side, word);
-                        }
-                    }),
-                );
-                // The watcher may have retired it already (owner dead at registration).
-                raw.peer_word(self.side) != word && self.changed::<T>(raw)
+        // Bounded: a peer that keeps flipping its word cannot keep us here (each round
+        // opens a pidfd); the next poll looks again.
+        for _ in 0..8 {
+            let (word, owner) = raw.peer(self.side);
+            self.seen = word;
+            self.watch = None;
+            match endpoint::status(word) {
+                Status::Free => return false,
+                Status::Closed | Status::Dead => return true,
+                Status::Attached => {
+                    let (seg, ring, side) = (self.seg.clone(), self.ring, self.side);
+                    self.watch = watch::watch(
+                        owner,
+                        Arc::new(move || {
+                            if let Some(r) = seg.ring::<T>(ring) {
+                                r.retire(side, word);
+                            }
+                        }),
+                    );
+                    // The watcher may have retired it already (owner dead at registration).
+                    if raw.peer_word(self.side) == word {
+                        return false;
+                    }
+                }
             }
         }
+        false
     }
 
     /// Fallback for the slow path: retires an attached peer whose process is gone.

@@ -28,9 +28,12 @@ use std::time::{Duration, Instant};
 /// ```
 #[derive(Debug)]
 pub struct Receiver<T: Pod> {
-    pub(super) ring: Consumer<T>,
-    /// Where waits sleep (a second handle on the ring, and the fence request).
+    /// Where waits sleep (a second handle on the ring, and the fence request). First
+    /// field: dropped (its fence request withdrawn) before the ring end releases its
+    /// endpoint word; after the release a successor may claim the end and reset the
+    /// eventcount, and a withdrawal then would subtract from the successor's request.
     pub(super) waits: super::Waits<T>,
+    pub(super) ring: Consumer<T>,
     pub(super) peer: Peer,
     pub(super) mode: WaitMode,
     /// This end in the process's held-ends registry. Last field: dropped after the

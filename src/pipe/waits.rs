@@ -16,6 +16,9 @@ pub(crate) struct Waits<T> {
     /// The end whose progress we wait for.
     peer: Side,
     request: FenceRequest,
+    /// The process that made it: a copy inherited over `fork` holds no request of its
+    /// own (the parent's is the parent's to withdraw).
+    pid: u32,
 }
 
 impl<T> Waits<T> {
@@ -30,6 +33,7 @@ impl<T> Waits<T> {
             ring: ring.share(),
             peer,
             request: FenceRequest::default(),
+            pid: std::process::id(),
         }
     }
 
@@ -47,6 +51,8 @@ impl<T> Waits<T> {
 
 impl<T> Drop for Waits<T> {
     fn drop(&mut self) {
-        self.request.withdraw(self.ring.waits_for(self.peer));
+        if self.pid == std::process::id() {
+            self.request.withdraw(self.ring.waits_for(self.peer));
+        }
     }
 }

@@ -259,6 +259,10 @@ pub(crate) fn release(ep: &Endpoint, mine: u64) {
         Ordering::Release,
         Ordering::Relaxed,
     );
+    // Fault-injection point `endpoint.released`: an owner stopped right after its
+    // release, before the rest of its handle is dropped.
+    #[cfg(not(shmlane_loom))]
+    crate::fault::point("endpoint.released");
 }
 
 /// Marks the endpoint dead if it still holds `seen` (the word observed with a dead

@@ -66,7 +66,7 @@ fn a_reader_never_sees_a_live_claimant_dead() {
         // OLD's entry, closed with OLD's identity in it: OLD died holding it (a handle
         // of another process releases nothing here) and was retired.
         drop(q.join(OLD, all_alive).unwrap());
-        assert_eq!(q.recover(live), 1);
+        assert_eq!(q.recover(live), Ok(1));
         let q2 = q.clone();
         let claimant = thread::spawn(move || q2.join(NEW, all_alive).unwrap());
         // Let the claimant start first in some schedules (loom then preempts it
@@ -74,7 +74,7 @@ fn a_reader_never_sees_a_live_claimant_dead() {
         thread::yield_now();
         let freed = q.recover(live);
         let mine = claimant.join().unwrap();
-        assert_eq!(freed, 0, "the reader retired the live claimant");
+        assert_eq!(freed, Ok(0), "the reader retired the live claimant");
         // NEW still holds an entry: the others filled, the table is full.
         let others = fill(&q);
         assert_eq!(others.len(), QUEUE_MEMBERS - 1);
@@ -119,16 +119,16 @@ fn a_real_death_is_retired_and_taken_over_while_a_reader_sweeps() {
                 if let Ok(m) = q2.join(NEW, all_alive) {
                     return m;
                 }
-                q2.recover(&alive2);
+                q2.recover(&alive2).expect("recover");
                 thread::yield_now();
             }
         });
         // As above: let the others run first in some schedules.
         thread::yield_now();
-        q.recover(&alive);
+        q.recover(&alive).expect("recover");
         death.join().unwrap();
         let mine = claimant.join().unwrap();
-        assert_eq!(q.recover(&alive), 0, "nothing left to retire");
+        assert_eq!(q.recover(&alive), Ok(0), "nothing left to retire");
         assert_eq!(
             q.join(OLD, all_alive).err(),
             Some(ClaimError::TableFull {

@@ -512,7 +512,10 @@ pub enum MessageError {
 /// assert!(e.to_string().contains("process 1"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("shared object corrupted: its lock word names process {pid}, {lie}")]
+#[error("{}", match .lie {
+    LockWordLie::NoEntryAfterFork => format!("shared object unusable in process {pid}: {lie}"),
+    _ => format!("shared object corrupted: its lock word names process {pid}, {lie}"),
+})]
 pub struct ObjectCorrupted {
     /// The pid the lock word names.
     pub pid: u32,
@@ -531,4 +534,13 @@ pub enum LockWordLie {
     /// This very process, while no thread of it holds the lock or is taking it.
     #[error("this process, which does not hold it")]
     NotHeldHere,
+    /// Not about the word: this process, a child forked with the handle, must claim an
+    /// entry of the object's user table of its own before its first lock, and found
+    /// none free (every entry is held by a live process). `pid` is this process. Open
+    /// the object anew, or try again, once an entry is free.
+    #[error(
+        "a child forked with the handle needs an entry of the object's user table of its own \
+         to lock, and every entry is held by a live process"
+    )]
+    NoEntryAfterFork,
 }

@@ -377,6 +377,21 @@ impl LocalLock {
         self.state.fetch_sub(1, Ordering::Release);
     }
 
+    /// True while a thread of this process is inside a lock attempt or holds the lock
+    /// (a guard that was `mem::forget`-ten stays counted for good).
+    ///
+    /// ```
+    /// let local = shmlane::sync::raw::LocalLock::default();
+    /// local.enter();
+    /// assert!(local.busy());
+    /// local.leave();
+    /// assert!(!local.busy());
+    /// ```
+    pub fn busy(&self) -> bool {
+        // Acquire: see `leave`.
+        self.state.load(Ordering::Acquire) as u32 != 0
+    }
+
     /// True if the lock word names `pid` (this process) while no thread of this
     /// process but the caller (itself inside an attempt) is between a lock attempt's
     /// start and its unlock: then nobody here can hold it, and nobody here can have

@@ -299,3 +299,56 @@ fn condvar_relock_on_an_impossible_holder_is_corrupted() {
     );
     assert_eq!(m.obj.ctrl().lock.owner_pid(), pid, "left as found");
 }
+
+/// A forked child locks through the handle it inherited and holds the lock for a few
+/// 50 ms ticks: the word names the child (not the parent), and the parent's `lock`
+/// waits for it and then succeeds (before: the child wrote the parent's pid, and the
+/// parent judged "names me, held by none of my threads" and returned
+/// `Corrupted(NotHeldHere)`).
+#[test]
+#[allow(unsafe_code)] // test only: fork, a pipe and waitpid through libc
+fn a_forked_child_locks_as_itself_and_is_waited_for() {
+    let m = Mutex::anonymous(0u64).unwrap();
+    let mut fds = [0i32; 2];
+    // SAFETY: a valid array of two fds for pipe(2) to fill.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let [rd, wr] = fds;
+    // SAFETY: the child only locks, writes to the pipe, sleeps and `_exit`s.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork failed");
+    if child == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut g = m.lock().unwrap();
+            *g = 1;
+            let named = m.obj.ctrl().lock.owner_pid().to_ne_bytes();
+            // SAFETY: writes 4 bytes from a live buffer to our pipe end.
+            assert_eq!(unsafe { libc::write(wr, named.as_ptr().cast(), 4) }, 4);
+            std::thread::sleep(Duration::from_millis(300)); // several 50 ms ticks
+            *g = 2;
+        }));
+        // SAFETY: ends the child without the parent's exit handlers.
+        unsafe { libc::_exit(i32::from(ok.is_err())) }
+    }
+    let mut named = [0u8; 4];
+    // SAFETY: reads at most 4 bytes into a live buffer from our pipe end.
+    let n = unsafe { libc::read(rd, named.as_mut_ptr().cast(), 4) };
+    let m2 = m.clone();
+    let v = within_watchdog(move || m2.lock().map(|g| *g).map_err(|e| e.to_string()));
+    let mut status = 0;
+    // SAFETY: waits for our own child with a valid status pointer.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    // SAFETY: closes the pipe fds we made.
+    unsafe { (libc::close(rd), libc::close(wr)) };
+    assert_eq!(
+        v,
+        Ok(2),
+        "the parent waits for the child's hold, then locks"
+    );
+    assert_eq!(n, 4, "the child reported while holding");
+    assert_eq!(
+        u32::from_ne_bytes(named),
+        child as u32,
+        "the word names the child"
+    );
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+}

@@ -523,6 +523,35 @@ pub struct ObjectCorrupted {
     pub lie: LockWordLie,
 }
 
+/// Why a [`SharedValue`](crate::sync::SharedValue) read (`load`, `update`) returned
+/// no value.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::error::ValueError;
+/// let v = shmlane::sync::SharedValue::anonymous(1u64)?;
+/// match v.load() {
+///     Ok(x) => assert_eq!(x, 1),
+///     // the last writer died mid-store: only a `store` of a whole value repairs it
+///     Err(ValueError::WriterDied) => v.store(0)?,
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// The writers' lock word is corrupted (see [`ObjectCorrupted`]).
+    #[error(transparent)]
+    Corrupted(#[from] ObjectCorrupted),
+    /// The last writer died in the middle of a store: the words mix two values. No
+    /// value is returned and the value stays marked inconsistent until a `store`
+    /// replaces it whole.
+    #[error("the shared value's last writer died in the middle of a store; store a new value")]
+    WriterDied,
+}
+
 /// Why the process a lock word names cannot hold the lock ([`ObjectCorrupted`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -2,7 +2,7 @@
 //! or an endless spin; the user table fills and frees.
 
 use super::*;
-use crate::error::LockWordLie;
+use crate::error::{LockWordLie, ValueError};
 use crate::ring::Identity;
 use crate::sync::raw::{Acquired, RawMutex, SeqLock};
 use crate::wait::WaitMode;
@@ -241,13 +241,13 @@ fn stuck_odd_sequence_with_an_impossible_lock_holder_fails_not_hangs() {
     v.obj.ctrl().lock.poke(pid, 0);
     let v2 = v.clone();
     let r = within_watchdog(move || (v2.load(), v2.store([0, 0]), v2.update(|x| x)));
-    for e in [r.0.map(drop), r.1, r.2.map(drop)] {
+    for e in [r.0.map(drop), r.1.map_err(ValueError::from), r.2.map(drop)] {
         assert_eq!(
             e,
-            Err(ObjectCorrupted {
+            Err(ValueError::Corrupted(ObjectCorrupted {
                 pid,
                 lie: LockWordLie::NotAUser
-            })
+            }))
         );
     }
 }
@@ -351,4 +351,45 @@ fn a_forked_child_locks_as_itself_and_is_waited_for() {
         "the word names the child"
     );
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+}
+
+/// A writer killed in the middle of a store: the sequence is odd, half the words are
+/// new, and the lock word names the dead writer. `load` and `update` must not hand
+/// out (or publish as good) the mix; a `store` replaces it whole and repairs it.
+/// (Before: the reader took the lock over, rewrote the mixed words with an even
+/// sequence, marked them consistent and returned `Ok` of the torn value.)
+#[test]
+fn a_writer_killed_mid_store_leaves_an_error_not_a_torn_value() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let v = SharedValue::anonymous([1u64, 1, 1, 1]).unwrap();
+    let seq = &v.obj.ctrl().seq;
+    seq.store(seq.load(Relaxed) | 1, Relaxed);
+    let words = v.obj.seg.object_words::<AtomicU64>().unwrap();
+    words[0].store(2, Relaxed);
+    words[1].store(2, Relaxed);
+    // pid 0x3fff_fffe does not exist (above pid_max): the writer is dead.
+    v.obj
+        .ctrl()
+        .lock
+        .poke(0x3fff_fffe, 0x3fff_fffe_u64 << 32 | 1);
+    let v2 = v.clone();
+    let (load, load_again, update, called) = within_watchdog(move || {
+        let mut called = false;
+        let update = v2.update(|x| {
+            called = true;
+            x
+        });
+        (v2.load(), v2.load(), update, called)
+    });
+    assert_eq!(load, Err(ValueError::WriterDied));
+    assert_eq!(
+        load_again,
+        Err(ValueError::WriterDied),
+        "still not repaired"
+    );
+    assert_eq!(update, Err(ValueError::WriterDied));
+    assert!(!called, "update must not see the torn value");
+    v.store([5, 6, 7, 8]).unwrap();
+    assert_eq!(v.load(), Ok([5, 6, 7, 8]));
+    assert_eq!(v.update(|x| x.map(|e| e + 1)), Ok([6, 7, 8, 9]));
 }

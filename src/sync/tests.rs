@@ -393,3 +393,34 @@ fn a_writer_killed_mid_store_leaves_an_error_not_a_torn_value() {
     assert_eq!(v.load(), Ok([5, 6, 7, 8]));
     assert_eq!(v.update(|x| x.map(|e| e + 1)), Ok([6, 7, 8, 9]));
 }
+
+/// A guard that was `mem::forget`-ten keeps the lock (the word names this live
+/// process for good): dropping the handle then must not release this process's user
+/// entry, or every waiter would judge the holder `NotAUser` (before: released).
+#[test]
+fn a_forgotten_guard_keeps_the_user_entry_when_its_handle_drops() {
+    use crate::ring::endpoint;
+    let name = format!("ut-forget-{}", std::process::id());
+    let m = Mutex::create(&name, 0u32).unwrap();
+    let watcher = Mutex::<u32>::open(&name).unwrap();
+    let me = std::process::id();
+    let entries = || {
+        let users = &watcher.obj.ctrl().users;
+        users
+            .iter()
+            .map(|e| e.word.load(std::sync::atomic::Ordering::Acquire))
+            .filter(|&w| {
+                endpoint::pid(w) == me && endpoint::status(w) == endpoint::Status::Attached
+            })
+            .count()
+    };
+    assert_eq!(entries(), 2, "one entry per open");
+    std::mem::forget(m.lock().unwrap());
+    drop(m);
+    assert_eq!(
+        entries(),
+        2,
+        "the holder's entry stays while the word names it"
+    );
+    assert_eq!(watcher.obj.ctrl().lock.owner_pid(), me);
+}

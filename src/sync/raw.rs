@@ -319,6 +319,13 @@ impl RawMutex {
         self.word.load(Ordering::Relaxed) & PID_MASK != 0
     }
 
+    /// True if a waiter announced itself in the word (tests: observe a sleeper).
+    #[cfg(test)]
+    pub(crate) fn has_waiters(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.word.load(Ordering::Relaxed) & WAITERS != 0
+    }
+
     /// Overwrites the lock word (fuzzing and tests: a hostile peer).
     #[doc(hidden)]
     pub fn poke(&self, word: u32, owner: u64) {

@@ -203,24 +203,73 @@ fn lock_word_naming_this_process_while_unheld_is_corrupted() {
     );
 }
 
-/// Another thread of this process holds the lock for several ticks, through a handle
-/// of its own `open` of the same name (another mapping): the waiter waits for it and
-/// is never told the word is corrupted.
+/// Voluntary context switches of thread `tid` of this process (`None` once it has
+/// exited): each sleep (a futex wait) adds one; a spin or a yield does not.
+fn voluntary_switches(tid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Another thread of this process holds the lock, through a handle of its own `open`
+/// of the same name (another mapping), until the waiter has announced itself in the
+/// word and slept through at least one whole 50 ms tick (so the judge has run): the
+/// waiter waits for it and is never told the word is corrupted. Observed, not timed:
+/// the holder lets go only after the waiter's second sleep began (a sleep ends, without
+/// a wake or an unlock, only when its tick is over, and the judge runs before the next).
 #[test]
 fn a_lock_held_by_another_thread_of_this_process_is_waited_for() {
     let name = format!("ut-self-hold-{}", std::process::id());
     let m = Mutex::create(&name, 0u64).unwrap();
     let other = Mutex::<u64>::open(&name).unwrap();
     let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let mut g = other.lock().unwrap();
         held_tx.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(400)); // several 50 ms ticks
+        go_rx.recv().unwrap();
         *g = 7;
     });
     held_rx.recv().unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
     let m2 = m.clone();
-    let v = within_watchdog(move || m2.lock().map(|g| *g).map_err(|e| e.to_string()));
+    std::thread::spawn(move || {
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        let _ = done_tx.send(m2.lock().map(|g| *g).map_err(|e| e.to_string()));
+    });
+    let tid = tid_rx.recv().unwrap();
+    let watchdog = Instant::now() + Duration::from_secs(30);
+    while !m.obj.ctrl().lock.has_waiters() {
+        assert!(
+            Instant::now() < watchdog,
+            "the waiter never announced itself"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let switches = || voluntary_switches(tid).unwrap_or(u64::MAX);
+    let announced = switches();
+    loop {
+        if let Ok(r) = done_rx.try_recv() {
+            panic!("the waiter returned {r:?} while the lock was held");
+        }
+        if switches() >= announced.saturating_add(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < watchdog,
+            "the waiter never slept a whole tick"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    go_tx.send(()).unwrap();
+    let v = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("hung: the waiter never got the lock");
     assert_eq!(v, Ok(7));
     holder.join().unwrap();
 }

@@ -512,12 +512,44 @@ pub enum MessageError {
 /// assert!(e.to_string().contains("process 1"));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("shared object corrupted: its lock word names process {pid}, {lie}")]
+#[error("{}", match .lie {
+    LockWordLie::NoEntryAfterFork => format!("shared object unusable in process {pid}: {lie}"),
+    _ => format!("shared object corrupted: its lock word names process {pid}, {lie}"),
+})]
 pub struct ObjectCorrupted {
     /// The pid the lock word names.
     pub pid: u32,
     /// Why that process cannot be the holder.
     pub lie: LockWordLie,
+}
+
+/// Why a [`SharedValue`](crate::sync::SharedValue) read (`load`, `update`) returned
+/// no value.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::error::ValueError;
+/// let v = shmlane::sync::SharedValue::anonymous(1u64)?;
+/// match v.load() {
+///     Ok(x) => assert_eq!(x, 1),
+///     // the last writer died mid-store: only a `store` of a whole value repairs it
+///     Err(ValueError::WriterDied) => v.store(0)?,
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValueError {
+    /// The writers' lock word is corrupted (see [`ObjectCorrupted`]).
+    #[error(transparent)]
+    Corrupted(#[from] ObjectCorrupted),
+    /// The last writer died in the middle of a store: the words mix two values. No
+    /// value is returned and the value stays marked inconsistent until a `store`
+    /// replaces it whole.
+    #[error("the shared value's last writer died in the middle of a store; store a new value")]
+    WriterDied,
 }
 
 /// Why the process a lock word names cannot hold the lock ([`ObjectCorrupted`]).
@@ -531,4 +563,13 @@ pub enum LockWordLie {
     /// This very process, while no thread of it holds the lock or is taking it.
     #[error("this process, which does not hold it")]
     NotHeldHere,
+    /// Not about the word: this process, a child forked with the handle, must claim an
+    /// entry of the object's user table of its own before its first lock, and found
+    /// none free (every entry is held by a live process). `pid` is this process. Open
+    /// the object anew, or try again, once an entry is free.
+    #[error(
+        "a child forked with the handle needs an entry of the object's user table of its own \
+         to lock, and every entry is held by a live process"
+    )]
+    NoEntryAfterFork,
 }

@@ -95,11 +95,18 @@ fn proc_mounted() -> bool {
     std::fs::metadata("/proc/self/stat").is_ok()
 }
 
-/// This process's start time, read once per process (a forked child reads its own).
+/// This process's start time, read once per process (a forked child reads its own):
+/// the fallback cache, used where the wipe-on-fork page is unavailable.
 static CURRENT_PID: AtomicU32 = AtomicU32::new(0);
 static CURRENT_START: AtomicU64 = AtomicU64::new(0);
 
 /// This process's identity.
+///
+/// No system call once known: it is cached in a page that a forked child sees as
+/// zeros ([`wipe_on_fork_words`](crate::segment::wipe_on_fork_words): word 0 the
+/// pid, word 1 the start time), so a child never takes its parent's identity for its
+/// own. Where that page is unavailable (a kernel before 4.14), each call asks `getpid`
+/// and compares it with the cached pid.
 ///
 /// The start time is read from `/proc/self/stat` on the first call that succeeds and
 /// kept. If no call has succeeded yet (say, no file descriptor is free) the start time
@@ -107,11 +114,24 @@ static CURRENT_START: AtomicU64 = AtomicU64::new(0);
 /// pid alone, so a later process that reuses our pid is taken for us (an entry we held
 /// may stay busy until that process exits too), never the reverse.
 pub(crate) fn current() -> Identity {
+    let page = crate::segment::wipe_on_fork_words();
+    if let Some(w) = page {
+        // Acquire: pairs with the Release store of the pid below, so a nonzero pid
+        // comes with the start time stored before it. The page reads 0 in a forked
+        // child until the child stores its own identity.
+        let pid = w[0].load(Ordering::Acquire);
+        if pid != 0 {
+            return Identity {
+                pid: pid as u32,
+                start: w[1].load(Ordering::Relaxed),
+            };
+        }
+    }
     let pid = std::process::id();
     // Acquire: pairs with the Release store of the pid below, so a matching pid comes
     // with the start time stored before it. All writers store the same values for the
     // same pid (only a forked child, with a new pid, changes them).
-    if CURRENT_PID.load(Ordering::Acquire) == pid {
+    if page.is_none() && CURRENT_PID.load(Ordering::Acquire) == pid {
         return Identity {
             pid,
             start: CURRENT_START.load(Ordering::Relaxed),
@@ -122,6 +142,12 @@ pub(crate) fn current() -> Identity {
         .and_then(|t| parse(&t))
         .map_or(0, |s| s.start);
     if start != 0 {
+        if let Some(w) = page {
+            // Relaxed: published by the Release store of the pid.
+            w[1].store(start, Ordering::Relaxed);
+            // Release: publishes the start time stored just before.
+            w[0].store(u64::from(pid), Ordering::Release);
+        }
         CURRENT_START.store(start, Ordering::Relaxed);
         // Release: publishes the start time stored just before.
         CURRENT_PID.store(pid, Ordering::Release);

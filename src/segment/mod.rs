@@ -32,6 +32,7 @@
 //! ```
 
 mod mmap;
+pub(crate) use mmap::wipe_on_fork_words;
 pub mod name;
 mod stale;
 mod validate;

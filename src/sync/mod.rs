@@ -42,7 +42,7 @@
 pub mod raw;
 mod shared;
 
-pub use crate::error::{LockWordLie, ObjectCorrupted};
+pub use crate::error::{LockWordLie, ObjectCorrupted, ValueError};
 pub use shared::SyncState;
 
 #[cfg(not(shmlane_loom))]

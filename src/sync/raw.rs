@@ -319,6 +319,13 @@ impl RawMutex {
         self.word.load(Ordering::Relaxed) & PID_MASK != 0
     }
 
+    /// True if a waiter announced itself in the word (tests: observe a sleeper).
+    #[cfg(test)]
+    pub(crate) fn has_waiters(&self) -> bool {
+        // Relaxed: a snapshot.
+        self.word.load(Ordering::Relaxed) & WAITERS != 0
+    }
+
     /// Overwrites the lock word (fuzzing and tests: a hostile peer).
     #[doc(hidden)]
     pub fn poke(&self, word: u32, owner: u64) {
@@ -375,6 +382,21 @@ impl LocalLock {
         // Release — SYNC POINT: pairs with the Acquire loads in `alone_while_named`:
         // a waiter that sees us gone also sees our unlock of the word.
         self.state.fetch_sub(1, Ordering::Release);
+    }
+
+    /// True while a thread of this process is inside a lock attempt or holds the lock
+    /// (a guard that was `mem::forget`-ten stays counted for good).
+    ///
+    /// ```
+    /// let local = shmlane::sync::raw::LocalLock::default();
+    /// local.enter();
+    /// assert!(local.busy());
+    /// local.leave();
+    /// assert!(!local.busy());
+    /// ```
+    pub fn busy(&self) -> bool {
+        // Acquire: see `leave`.
+        self.state.load(Ordering::Acquire) as u32 != 0
     }
 
     /// True if the lock word names `pid` (this process) while no thread of this

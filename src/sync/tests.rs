@@ -2,7 +2,7 @@
 //! or an endless spin; the user table fills and frees.
 
 use super::*;
-use crate::error::LockWordLie;
+use crate::error::{LockWordLie, ValueError};
 use crate::ring::Identity;
 use crate::sync::raw::{Acquired, RawMutex, SeqLock};
 use crate::wait::WaitMode;
@@ -203,24 +203,73 @@ fn lock_word_naming_this_process_while_unheld_is_corrupted() {
     );
 }
 
-/// Another thread of this process holds the lock for several ticks, through a handle
-/// of its own `open` of the same name (another mapping): the waiter waits for it and
-/// is never told the word is corrupted.
+/// Voluntary context switches of thread `tid` of this process (`None` once it has
+/// exited): each sleep (a futex wait) adds one; a spin or a yield does not.
+fn voluntary_switches(tid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Another thread of this process holds the lock, through a handle of its own `open`
+/// of the same name (another mapping), until the waiter has announced itself in the
+/// word and slept through at least one whole 50 ms tick (so the judge has run): the
+/// waiter waits for it and is never told the word is corrupted. Observed, not timed:
+/// the holder lets go only after the waiter's second sleep began (a sleep ends, without
+/// a wake or an unlock, only when its tick is over, and the judge runs before the next).
 #[test]
 fn a_lock_held_by_another_thread_of_this_process_is_waited_for() {
     let name = format!("ut-self-hold-{}", std::process::id());
     let m = Mutex::create(&name, 0u64).unwrap();
     let other = Mutex::<u64>::open(&name).unwrap();
     let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let holder = std::thread::spawn(move || {
         let mut g = other.lock().unwrap();
         held_tx.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(400)); // several 50 ms ticks
+        go_rx.recv().unwrap();
         *g = 7;
     });
     held_rx.recv().unwrap();
+    let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
     let m2 = m.clone();
-    let v = within_watchdog(move || m2.lock().map(|g| *g).map_err(|e| e.to_string()));
+    std::thread::spawn(move || {
+        tid_tx
+            .send(rustix::thread::gettid().as_raw_nonzero().get())
+            .unwrap();
+        let _ = done_tx.send(m2.lock().map(|g| *g).map_err(|e| e.to_string()));
+    });
+    let tid = tid_rx.recv().unwrap();
+    let watchdog = Instant::now() + Duration::from_secs(30);
+    while !m.obj.ctrl().lock.has_waiters() {
+        assert!(
+            Instant::now() < watchdog,
+            "the waiter never announced itself"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let switches = || voluntary_switches(tid).unwrap_or(u64::MAX);
+    let announced = switches();
+    loop {
+        if let Ok(r) = done_rx.try_recv() {
+            panic!("the waiter returned {r:?} while the lock was held");
+        }
+        if switches() >= announced.saturating_add(2) {
+            break;
+        }
+        assert!(
+            Instant::now() < watchdog,
+            "the waiter never slept a whole tick"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    go_tx.send(()).unwrap();
+    let v = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("hung: the waiter never got the lock");
     assert_eq!(v, Ok(7));
     holder.join().unwrap();
 }
@@ -241,13 +290,13 @@ fn stuck_odd_sequence_with_an_impossible_lock_holder_fails_not_hangs() {
     v.obj.ctrl().lock.poke(pid, 0);
     let v2 = v.clone();
     let r = within_watchdog(move || (v2.load(), v2.store([0, 0]), v2.update(|x| x)));
-    for e in [r.0.map(drop), r.1, r.2.map(drop)] {
+    for e in [r.0.map(drop), r.1.map_err(ValueError::from), r.2.map(drop)] {
         assert_eq!(
             e,
-            Err(ObjectCorrupted {
+            Err(ValueError::Corrupted(ObjectCorrupted {
                 pid,
                 lie: LockWordLie::NotAUser
-            })
+            }))
         );
     }
 }
@@ -298,4 +347,129 @@ fn condvar_relock_on_an_impossible_holder_is_corrupted() {
         "{r:?}"
     );
     assert_eq!(m.obj.ctrl().lock.owner_pid(), pid, "left as found");
+}
+
+/// A forked child locks through the handle it inherited and holds the lock for a few
+/// 50 ms ticks: the word names the child (not the parent), and the parent's `lock`
+/// waits for it and then succeeds (before: the child wrote the parent's pid, and the
+/// parent judged "names me, held by none of my threads" and returned
+/// `Corrupted(NotHeldHere)`).
+#[test]
+#[allow(unsafe_code)] // test only: fork, a pipe and waitpid through libc
+fn a_forked_child_locks_as_itself_and_is_waited_for() {
+    let m = Mutex::anonymous(0u64).unwrap();
+    let mut fds = [0i32; 2];
+    // SAFETY: a valid array of two fds for pipe(2) to fill.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let [rd, wr] = fds;
+    // SAFETY: the child only locks, writes to the pipe, sleeps and `_exit`s.
+    let child = unsafe { libc::fork() };
+    assert!(child >= 0, "fork failed");
+    if child == 0 {
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut g = m.lock().unwrap();
+            *g = 1;
+            let named = m.obj.ctrl().lock.owner_pid().to_ne_bytes();
+            // SAFETY: writes 4 bytes from a live buffer to our pipe end.
+            assert_eq!(unsafe { libc::write(wr, named.as_ptr().cast(), 4) }, 4);
+            std::thread::sleep(Duration::from_millis(300)); // several 50 ms ticks
+            *g = 2;
+        }));
+        // SAFETY: ends the child without the parent's exit handlers.
+        unsafe { libc::_exit(i32::from(ok.is_err())) }
+    }
+    let mut named = [0u8; 4];
+    // SAFETY: reads at most 4 bytes into a live buffer from our pipe end.
+    let n = unsafe { libc::read(rd, named.as_mut_ptr().cast(), 4) };
+    let m2 = m.clone();
+    let v = within_watchdog(move || m2.lock().map(|g| *g).map_err(|e| e.to_string()));
+    let mut status = 0;
+    // SAFETY: waits for our own child with a valid status pointer.
+    assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+    // SAFETY: closes the pipe fds we made.
+    unsafe { (libc::close(rd), libc::close(wr)) };
+    assert_eq!(
+        v,
+        Ok(2),
+        "the parent waits for the child's hold, then locks"
+    );
+    assert_eq!(n, 4, "the child reported while holding");
+    assert_eq!(
+        u32::from_ne_bytes(named),
+        child as u32,
+        "the word names the child"
+    );
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+}
+
+/// A writer killed in the middle of a store: the sequence is odd, half the words are
+/// new, and the lock word names the dead writer. `load` and `update` must not hand
+/// out (or publish as good) the mix; a `store` replaces it whole and repairs it.
+/// (Before: the reader took the lock over, rewrote the mixed words with an even
+/// sequence, marked them consistent and returned `Ok` of the torn value.)
+#[test]
+fn a_writer_killed_mid_store_leaves_an_error_not_a_torn_value() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let v = SharedValue::anonymous([1u64, 1, 1, 1]).unwrap();
+    let seq = &v.obj.ctrl().seq;
+    seq.store(seq.load(Relaxed) | 1, Relaxed);
+    let words = v.obj.seg.object_words::<AtomicU64>().unwrap();
+    words[0].store(2, Relaxed);
+    words[1].store(2, Relaxed);
+    // pid 0x3fff_fffe does not exist (above pid_max): the writer is dead.
+    v.obj
+        .ctrl()
+        .lock
+        .poke(0x3fff_fffe, 0x3fff_fffe_u64 << 32 | 1);
+    let v2 = v.clone();
+    let (load, load_again, update, called) = within_watchdog(move || {
+        let mut called = false;
+        let update = v2.update(|x| {
+            called = true;
+            x
+        });
+        (v2.load(), v2.load(), update, called)
+    });
+    assert_eq!(load, Err(ValueError::WriterDied));
+    assert_eq!(
+        load_again,
+        Err(ValueError::WriterDied),
+        "still not repaired"
+    );
+    assert_eq!(update, Err(ValueError::WriterDied));
+    assert!(!called, "update must not see the torn value");
+    v.store([5, 6, 7, 8]).unwrap();
+    assert_eq!(v.load(), Ok([5, 6, 7, 8]));
+    assert_eq!(v.update(|x| x.map(|e| e + 1)), Ok([6, 7, 8, 9]));
+}
+
+/// A guard that was `mem::forget`-ten keeps the lock (the word names this live
+/// process for good): dropping the handle then must not release this process's user
+/// entry, or every waiter would judge the holder `NotAUser` (before: released).
+#[test]
+fn a_forgotten_guard_keeps_the_user_entry_when_its_handle_drops() {
+    use crate::ring::endpoint;
+    let name = format!("ut-forget-{}", std::process::id());
+    let m = Mutex::create(&name, 0u32).unwrap();
+    let watcher = Mutex::<u32>::open(&name).unwrap();
+    let me = std::process::id();
+    let entries = || {
+        let users = &watcher.obj.ctrl().users;
+        users
+            .iter()
+            .map(|e| e.word.load(std::sync::atomic::Ordering::Acquire))
+            .filter(|&w| {
+                endpoint::pid(w) == me && endpoint::status(w) == endpoint::Status::Attached
+            })
+            .count()
+    };
+    assert_eq!(entries(), 2, "one entry per open");
+    std::mem::forget(m.lock().unwrap());
+    drop(m);
+    assert_eq!(
+        entries(),
+        2,
+        "the holder's entry stays while the word names it"
+    );
+    assert_eq!(watcher.obj.ctrl().lock.owner_pid(), me);
 }

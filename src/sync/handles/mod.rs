@@ -18,6 +18,7 @@ use crate::wait::{TimedOut, WaitMode};
 use bytemuck::Pod;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// Why a lock call returned without a clean guard.
@@ -101,8 +102,11 @@ pub type LockResult<G> = Result<G, LockError<G>>;
 #[derive(Debug)]
 struct Opened {
     seg: Segment,
-    user: usize,
-    word: u64,
+    /// The pid of the process that holds `entry` (the opener, or a child forked with
+    /// the handle once it has locked: see [`joined`](Self::joined)).
+    pid: AtomicU32,
+    /// The user-table entry `pid` holds: its index and word.
+    entry: std::sync::Mutex<(usize, u64)>,
     /// This process's lock activity on the object (shared with its other mappings).
     local: Arc<LocalLock>,
 }
@@ -113,21 +117,65 @@ impl Opened {
             .object_control()
             .expect("validated object segment")
             .users;
-        let (user, word) = endpoint::claim_any(&users[..], me, identity::is_alive)?;
+        let entry = endpoint::claim_any(&users[..], me, identity::is_alive)?;
         let local = local_lock_of(&seg);
         Ok(Self {
             seg,
-            user,
-            word,
+            pid: AtomicU32::new(me.pid),
+            entry: std::sync::Mutex::new(entry),
             local,
         })
+    }
+
+    /// Makes sure that `me` (this process) holds an entry of the user table before it
+    /// locks, as every locker must (waiters judge a holder without one `NotAUser`).
+    /// The opener holds one since the open; a child forked with the handle claims its
+    /// own on its first lock (its parent's entry stays the parent's), and fails with
+    /// `NoEntryAfterFork` if every entry is held by a live process.
+    fn joined(&self, me: Identity) -> Result<(), ObjectCorrupted> {
+        // Acquire — SYNC POINT: pairs with the Release store below: a thread that sees
+        // its pid here sees the claim, and its lock CAS (Release) publishes both.
+        if self.pid.load(Ordering::Acquire) == me.pid {
+            return Ok(());
+        }
+        let mut entry = self
+            .entry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Relaxed: written under this mutex, which we hold.
+        if self.pid.load(Ordering::Relaxed) == me.pid {
+            return Ok(());
+        }
+        let users = &self.seg.object_control().expect("validated").users;
+        *entry = endpoint::claim_any(&users[..], me, identity::is_alive).map_err(|_| {
+            ObjectCorrupted {
+                pid: me.pid,
+                lie: crate::error::LockWordLie::NoEntryAfterFork,
+            }
+        })?;
+        // Release: see the Acquire load above.
+        self.pid.store(me.pid, Ordering::Release);
+        Ok(())
     }
 }
 
 impl Drop for Opened {
     fn drop(&mut self) {
+        // A guard of ours still counted (one `mem::forget` made, or another thread's
+        // attempt through another handle right now): the word may name this live
+        // process, so keep the entry (waiters would judge us `NotAUser`); it is
+        // reclaimed once this process is gone.
+        if self.local.busy() {
+            return;
+        }
+        let (user, word) = *self
+            .entry
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(c) = self.seg.object_control() {
-            endpoint::release(&c.users[self.user], self.word);
+            // (A no-op for an entry that names another process: a forked child's copy
+            // of the handle never releases its parent's entry.)
+            endpoint::release(&c.users[user], word);
         }
     }
 }
@@ -139,12 +187,12 @@ impl core::ops::Deref for Opened {
     }
 }
 
-/// One opened object segment (shared by the handle's clones) and this process's
-/// identity.
+/// One opened object segment (shared by the handle's clones). Locks are taken as
+/// [`identity::current`] (no system call), not as the identity of the opener: a child
+/// forked with the handle locks as itself.
 #[derive(Debug)]
 struct Object<E> {
     seg: Arc<Opened>,
-    me: Identity,
     _e: PhantomData<fn() -> E>,
 }
 
@@ -152,7 +200,6 @@ impl<E> Clone for Object<E> {
     fn clone(&self) -> Self {
         Self {
             seg: self.seg.clone(),
-            me: self.me,
             _e: PhantomData,
         }
     }
@@ -171,10 +218,8 @@ impl<E: 'static> Object<E> {
     }
 
     fn wrap(seg: Segment) -> Result<Self, ClaimError> {
-        let me = identity::current();
         Ok(Self {
-            seg: Arc::new(Opened::new(seg, me)?),
-            me,
+            seg: Arc::new(Opened::new(seg, identity::current())?),
             _e: PhantomData,
         })
     }
@@ -231,7 +276,11 @@ impl<E: 'static> Object<E> {
         deadline: Option<Instant>,
         wrap: fn(Locked<'a, T>) -> G,
     ) -> Option<LockResult<G>> {
-        match Locked::lock(&self.seg, &self.seg.local, self.me, deadline) {
+        let me = identity::current();
+        if let Err(c) = self.seg.joined(me) {
+            return Some(Err(LockError::Corrupted(c)));
+        }
+        match Locked::lock(&self.seg, &self.seg.local, me, deadline) {
             Ok((g, how)) => Some(verdict(wrap(g), how)),
             Err(NotLocked::TimedOut) => None,
             Err(NotLocked::Corrupted(c)) => Some(Err(LockError::Corrupted(c))),
@@ -249,7 +298,11 @@ impl<E: 'static> Object<E> {
 
     /// As [`locked`](Self::locked) if the lock is free now.
     fn try_locked<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> Option<LockResult<G>> {
-        let (g, how) = Locked::try_lock(&self.seg, &self.seg.local, self.me)?;
+        let me = identity::current();
+        if let Err(c) = self.seg.joined(me) {
+            return Some(Err(LockError::Corrupted(c)));
+        }
+        let (g, how) = Locked::try_lock(&self.seg, &self.seg.local, me)?;
         Some(verdict(wrap(g), how))
     }
 }

@@ -1,6 +1,7 @@
 //! [`SharedValue`]: a value behind a seqlock (lock-free readers).
 
 use super::*;
+use crate::error::ValueError;
 
 /// A value with lock-free readers (a seqlock): one writer at a time (serialized by the
 /// object's robust lock), readers never see a torn value and never block a writer.
@@ -70,14 +71,18 @@ impl<T: Pod> SharedValue<T> {
     /// A read never spins forever. A sequence that stays odd for
     /// `SEQLOCK_PATIENCE` (4,096) tries is either a write in progress by the holder
     /// of the writers' lock (a writer keeps the lock for as long as the sequence is
-    /// odd) or damage: the reader then takes the writers' lock, as a writer would, and
-    /// rewrites the current words, which makes the sequence even. Taking the lock waits
-    /// for a live writer however slow (even a stopped one), takes over from a dead
-    /// one, and fails with [`ObjectCorrupted`] only when the lock word names a holder
-    /// this process knows cannot hold it (a live process that does not have the
-    /// object open, or this process while none of its threads holds or takes the
-    /// lock), which is the one case in which waiting would never end.
-    pub fn load(&self) -> Result<T, ObjectCorrupted> {
+    /// odd) or damage: the reader then takes the writers' lock, as a writer would.
+    /// Taking the lock waits for a live writer however slow (even a stopped one),
+    /// takes over from a dead one, and fails with [`ValueError::Corrupted`] only when
+    /// the lock word names a holder this process knows cannot hold it (a live process
+    /// that does not have the object open, or this process while none of its threads
+    /// holds or takes the lock), which is the one case in which waiting would never
+    /// end. Under the lock, a sequence still odd after a dead writer (the lock came
+    /// with `OwnerDied`) means that writer died mid-store and the words mix two values:
+    /// [`ValueError::WriterDied`], until a [`store`](Self::store) repairs the value. An
+    /// odd sequence with no dead writer behind it (garbage) is made even by
+    /// rewriting the current words.
+    pub fn load(&self) -> Result<T, ValueError> {
         let seq = &self.obj.ctrl().seq;
         let backoff = crate::primitive::Backoff::new();
         let mut tries = 0u32;
@@ -90,8 +95,8 @@ impl<T: Pod> SharedValue<T> {
             tries += 1;
             if tries.is_multiple_of(SEQLOCK_PATIENCE) && seqlock_is_odd(seq) {
                 // Wait for (or take over from) the writer, then rewrite the current
-                // words, which makes the sequence even.
-                return self.write_with(Self::load_locked);
+                // words, which makes the sequence even (unless they are torn).
+                return self.read_modify(|v| v);
             } else if tries.is_multiple_of(64) {
                 std::thread::yield_now();
             } else {
@@ -100,34 +105,55 @@ impl<T: Pod> SharedValue<T> {
         }
     }
 
-    /// Under the writers' lock: `new(self)` becomes the value; returns it.
-    fn write_with(&self, new: impl FnOnce(&Self) -> T) -> Result<T, ObjectCorrupted> {
-        let guard = self
-            .obj
-            .locked_forever::<T, _>(|g| g)
-            .or_else(LockError::into_guard)?;
-        let v = new(self);
+    /// Under the writers' lock: `f(current value)` becomes the value; returns it. If a
+    /// dead writer left the words torn (the lock came with `OwnerDied` and the
+    /// sequence is odd), `f` is not called, nothing is written and the value stays
+    /// marked inconsistent: `WriterDied`.
+    fn read_modify(&self, f: impl FnOnce(T) -> T) -> Result<T, ValueError> {
+        let guard = match self.obj.locked_forever::<T, _>(|g| g) {
+            Ok(g) => g,
+            Err(LockError::OwnerDied(g)) => {
+                if seqlock_is_odd(&self.obj.ctrl().seq) {
+                    // (The guard's drop unlocks; `inconsistent` stays set.)
+                    return Err(ValueError::WriterDied);
+                }
+                g // the dead writer had finished its store: the words are whole
+            }
+            Err(LockError::Corrupted(c)) => return Err(c.into()),
+        };
+        Ok(self.publish(guard, f(self.load_locked())))
+    }
+
+    /// Writes `v` as the value under `guard` (the writers' lock) and unlocks.
+    fn publish(&self, guard: Locked<'_, T>, v: T) -> T {
         self.with_buf(|words, buf| {
             bytemuck::cast_slice_mut::<u64, u8>(buf)[..core::mem::size_of::<T>()]
                 .copy_from_slice(bytemuck::bytes_of(&v));
             seqlock_write(&self.obj.ctrl().seq, words, buf);
         });
-        // A dead writer's half-done store is overwritten whole: consistent again.
+        // Whole again: whatever a dead writer left was replaced by a whole value.
         guard.raw().mark_consistent();
         drop(guard);
-        Ok(v)
+        v
     }
 
     /// Replaces the value (waiting for the writers' lock as [`load`](Self::load)
-    /// describes, and failing the same way).
+    /// describes, and failing the same way). A value that a writer left torn by dying
+    /// mid-store is replaced whole and marked consistent again.
     pub fn store(&self, value: T) -> Result<(), ObjectCorrupted> {
-        self.write_with(|_| value).map(drop)
+        let guard = self
+            .obj
+            .locked_forever::<T, _>(|g| g)
+            .or_else(LockError::into_guard)?;
+        self.publish(guard, value);
+        Ok(())
     }
 
     /// Replaces the value with `f(old)` atomically with respect to other writers;
-    /// returns the new value.
-    pub fn update(&self, f: impl FnOnce(T) -> T) -> Result<T, ObjectCorrupted> {
-        self.write_with(|s| f(s.load_locked()))
+    /// returns the new value. Fails as [`load`](Self::load) does, without calling
+    /// `f`: it is never given a torn value.
+    pub fn update(&self, f: impl FnOnce(T) -> T) -> Result<T, ValueError> {
+        self.read_modify(f)
     }
 
     /// The value, read while holding the writers' lock (the words are stable).

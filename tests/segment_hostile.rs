@@ -280,6 +280,14 @@ fn symlinks_under_our_names_are_neither_followed_nor_touched() {
     let to_bad = format!("{tag}-to-bad");
     std::os::unix::fs::symlink(&valid_target, file(&to_valid)).unwrap();
     std::os::unix::fs::symlink(&bad_target, file(&to_bad)).unwrap();
+    // And one named as a dead creator's temporary: not a temporary we made.
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        c.id()
+    };
+    let temp = format!("tmp.{dead}.{}", u64::from(std::process::id()) * 1000 + 7);
+    std::os::unix::fs::symlink(&bad_target, file(&temp)).unwrap();
 
     match Pipe::<u64>::open(&to_valid) {
         Err(OpenError::NotRegularFile {
@@ -292,9 +300,9 @@ fn symlinks_under_our_names_are_neither_followed_nor_touched() {
             assert!(info.malformed.is_some() && !info.stale, "{info:?}");
         }
     }
-    let removed = shmlane::segment::gc_only(|o| o.contains(&tag));
+    let removed = shmlane::segment::gc_only(|o| o.contains(&tag) || o == format!("shmlane.{temp}"));
     assert!(removed.is_empty(), "gc removed {removed:?}");
-    for p in [file(&to_valid), file(&to_bad)] {
+    for p in [file(&to_valid), file(&to_bad), file(&temp)] {
         assert!(std::fs::symlink_metadata(&p).unwrap().is_symlink());
         std::fs::remove_file(p).unwrap();
     }

@@ -417,9 +417,13 @@ enum Verdict {
 /// Judges `object`; `mapped` was scanned before any file was inspected.
 fn removable(object: &str, mapped: &Mapped) -> Verdict {
     if let Some((pid, _)) = name::parse_temp(object) {
+        // `lstat`: a symbolic link (or any non-regular file) is not a temporary we made.
         let Ok(stat) = rustix::fs::lstat(name::path(object)) else {
             return Verdict::Keep;
         };
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+            return Verdict::Keep;
+        }
         let id = (stat.st_dev, stat.st_ino);
         let dead = !identity::is_alive(Identity { pid, start: 0 });
         return if dead && !mapped.in_use(id) {

@@ -13,7 +13,9 @@
 //! * Creation reserves every page of the file (`fallocate`), so a full `/dev/shm` is a
 //!   [`CreateError::NoSpace`] at create, not a SIGBUS at the first write.
 //! * Opening a named segment refuses a file owned by another user or writable by group
-//!   or others ([`OpenError::Untrusted`]) unless [`OpenOptions::allow_foreign`] says so.
+//!   or others ([`OpenError::Untrusted`]) unless [`OpenOptions::allow_foreign`] says so,
+//!   and never follows a symbolic link or opens a non-regular file
+//!   ([`OpenError::NotRegularFile`]).
 //!
 //! Caveat: a *named* segment cannot be sealed, so a process with write access to the
 //! file (mode 0600 and the owner check limit that to the same user) could truncate it,

@@ -3,11 +3,10 @@
 //! (typically left by a SIGKILLed creator). `create` removes such a segment instead of
 //! failing with `AlreadyExists`, so a crash never blocks a restart.
 //!
-//! A valid segment is stale only if, besides, no live process other than ours-before-
-//! the-look has it mapped: an opener that has not claimed an end yet (`Pipe::open`
-//! claims lazily) is a user too. The `/proc/*/maps` scan is made before any file is
-//! inspected, so the inspecting mapping itself is never counted, while handles this
-//! process held before are.
+//! A valid segment is stale only if, besides, no live process has it mapped: an opener
+//! that has not claimed an end yet (`Pipe::open` claims lazily) is a user too. The
+//! `/proc/*/maps` scan is made before any file is inspected, so the mapping made to
+//! inspect it is never counted, while handles this process held before are.
 //!
 //! A *malformed* file under one of our names (bad magic, failed validation, truncated,
 //! never initialized, garbage in the persisted word: a crash or a scribbler left it; no

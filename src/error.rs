@@ -79,6 +79,20 @@ pub enum CreateError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A file under the name carries shmlane's magic but another format version or a
+    /// kind this version does not know: made by another shmlane, perhaps in use. It is
+    /// neither adopted nor removed; nothing was created.
+    #[error(
+        "a segment named {name:?} of another shmlane format exists (format version {version}, kind {kind}); it is kept"
+    )]
+    OtherFormat {
+        /// The user name.
+        name: String,
+        /// Its format version.
+        version: u32,
+        /// Its kind code.
+        kind: u32,
+    },
 }
 
 /// Why a segment name was rejected.
@@ -229,6 +243,17 @@ pub enum OpenError {
         op: &'static str,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The segment's `persisted` word holds neither 0 nor 1: a scribbler wrote it. Such
+    /// a segment is refused, so that `gc` may remove it as one nobody can open.
+    #[error("garbage in the persisted word: {0:#x}")]
+    BadPersistedWord(u32),
+    /// The name is not a regular file (a symbolic link, a directory, a FIFO, …): not a
+    /// segment, never followed or opened.
+    #[error("not a regular file (file type {file_type:#o})")]
+    NotRegularFile {
+        /// The file type bits of `st_mode` (`0o120000` for a symbolic link).
+        file_type: u32,
     },
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{kill9, role, spawn_ready, unique};
+use common::{kill9, peer, result, role, spawn_ready, unique};
 use shmlane::pipe::Pipe;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::PathBuf;
@@ -18,7 +18,23 @@ fn path(object: &str) -> PathBuf {
 #[ignore]
 fn peer_main() {
     let Some((role, args)) = role() else { return };
-    assert_eq!(role, "map");
+    match role.as_str() {
+        // Creates a pipe (no end claimed) and exits without dropping it: a dead creator.
+        "create" => {
+            std::mem::forget(Pipe::<u64>::create(&args[0], 8).unwrap());
+            println!("RESULT ok");
+            return;
+        }
+        // Opens the pipe without claiming an end (as `Pipe::open` does until the first
+        // `sender()`/`receiver()`) and waits to be killed.
+        "open" => {
+            let _pipe = Pipe::<u64>::open(&args[0]).unwrap();
+            println!("READY");
+            std::thread::sleep(std::time::Duration::from_secs(600));
+            return;
+        }
+        _ => assert_eq!(role, "map"),
+    }
     // Maps the file shared, as a process using it would, and waits to be killed.
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -80,11 +96,10 @@ fn make_malformed(tag: &str) -> Vec<String> {
         .unwrap()
         .set_len(200)
         .unwrap();
-    scribbled(&n("version"), 8, &99u32.to_ne_bytes());
     scribbled(&n("length"), 16, &12_345u64.to_ne_bytes());
     scribbled(&n("init"), 192, &0u32.to_ne_bytes());
     scribbled(&n("persisted"), 196, &0xdead_beefu32.to_ne_bytes());
-    ["magic", "trunc", "version", "length", "init", "persisted"]
+    ["magic", "trunc", "length", "init", "persisted"]
         .iter()
         .map(|k| n(k))
         .collect()
@@ -158,7 +173,6 @@ fn ls_lists_malformed_files_with_the_reason() {
     };
     assert!(why("magic").contains("bad magic"));
     assert!(why("trunc").contains("truncated"));
-    assert!(why("version").contains("version"));
     assert!(why("length").contains("length mismatch"));
     assert!(why("init").contains("not initialized"));
     assert!(why("persisted").contains("persisted"));
@@ -263,4 +277,68 @@ fn create_reclaims_a_malformed_file_under_its_name() {
     scribbled(&name, 0, b"garbage!");
     let p = Pipe::<u64>::create(&name, 8).unwrap();
     assert_eq!(p.capacity(), 8);
+}
+
+#[test]
+fn other_format_versions_and_kinds_are_listed_and_never_removed() {
+    // Our magic with another format version (an older or newer shmlane's segment, in
+    // use for all we know) or a kind this version does not know: not garbage.
+    let tag = unique("otherfmt");
+    let version = format!("{tag}-v3");
+    let kind = format!("{tag}-k13");
+    scribbled(&version, 8, &3u32.to_ne_bytes());
+    scribbled(&kind, 12, &13u32.to_ne_bytes());
+    let list = shmlane::segment::list();
+    let why = |name: &str| {
+        let info = list.iter().find(|i| i.name == name).unwrap();
+        assert!(!info.stale, "{info:?}");
+        info.malformed.clone().unwrap()
+    };
+    assert!(
+        why(&version).contains("other format version 3"),
+        "{}",
+        why(&version)
+    );
+    assert!(why(&kind).contains("unknown kind 13"), "{}", why(&kind));
+    let removed = shmlane::segment::gc_only(|o| o.contains(&tag));
+    assert!(removed.is_empty(), "gc removed {removed:?}");
+    // create neither adopts nor deletes it: a typed error naming the version.
+    match Pipe::<u64>::create(&version, 8) {
+        Err(shmlane::CreateError::OtherFormat { version: 3, .. }) => {}
+        other => panic!("expected OtherFormat, got {other:?}"),
+    }
+    match Pipe::<u64>::create(&kind, 8) {
+        Err(shmlane::CreateError::OtherFormat { kind: 13, .. }) => {}
+        other => panic!("expected OtherFormat, got {other:?}"),
+    }
+    for n in [&version, &kind] {
+        let p = path(&format!("shmlane.{n}"));
+        assert!(p.exists(), "{n} was removed");
+        std::fs::remove_file(p).unwrap();
+    }
+}
+
+#[test]
+fn gc_keeps_a_segment_a_live_process_maps_without_an_end() {
+    // Creator dead, not persisted, no end claimed: but a live process has it open
+    // (`Pipe::open` claims ends lazily) and would be split from its peers.
+    let name = unique("mappednoend");
+    let object = format!("shmlane.{name}");
+    let (status, out) = result(peer("create", std::slice::from_ref(&name)).spawn().unwrap());
+    assert!(status.success() && out == "ok", "{status:?} {out}");
+    let mut user = spawn_ready("open", std::slice::from_ref(&name));
+    let info = shmlane::segment::list()
+        .into_iter()
+        .find(|i| i.name == name)
+        .unwrap();
+    assert!(!info.stale, "{info:?}");
+    let removed = shmlane::segment::gc_only(|o| o == object);
+    assert!(removed.is_empty(), "gc removed {removed:?}");
+    assert!(path(&object).exists());
+    kill9(&mut user);
+    assert_eq!(
+        shmlane::segment::gc_only(|o| o == object),
+        vec![object.clone()]
+    );
+    assert!(!path(&object).exists());
 }

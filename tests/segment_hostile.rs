@@ -233,3 +233,81 @@ fn segment_owned_by_another_user_is_refused_unless_allowed() {
     q.try_put(9).unwrap();
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn garbage_in_the_persisted_word_is_refused_by_open() {
+    // gc calls such a file malformed and removes it once no process maps it; an open
+    // that accepted it would be a user the maps scan can miss (between open and mmap).
+    let name = unique("persisted");
+    let pipe = Pipe::<u64>::create(&name, 8).unwrap();
+    pipe.persist();
+    drop(pipe);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file(&name))
+        .unwrap();
+    // The persisted word: offset 196 of the header (after the init word at 192).
+    std::os::unix::fs::FileExt::write_all_at(&f, &0xdead_beefu32.to_ne_bytes(), 196).unwrap();
+    match Pipe::<u64>::open(&name) {
+        Err(OpenError::BadPersistedWord(0xdead_beef)) => {}
+        other => panic!("expected BadPersistedWord, got {other:?}"),
+    }
+    std::fs::remove_file(file(&name)).unwrap();
+}
+
+#[test]
+fn symlinks_under_our_names_are_neither_followed_nor_touched() {
+    let tag = unique("symlink");
+    // Targets outside our names: a valid persisted segment (moved there) and garbage.
+    let valid_target = std::path::Path::new("/dev/shm").join(format!("{tag}-valid-target"));
+    let bad_target = std::path::Path::new("/dev/shm").join(format!("{tag}-bad-target"));
+    let src = format!("{tag}-src");
+    Pipe::<u64>::create(&src, 8).unwrap().persist();
+    std::fs::rename(file(&src), &valid_target).unwrap();
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&bad_target)
+            .unwrap()
+            .write_all(&[0x5a; 4096])
+            .unwrap();
+    }
+    let to_valid = format!("{tag}-to-valid");
+    let to_bad = format!("{tag}-to-bad");
+    std::os::unix::fs::symlink(&valid_target, file(&to_valid)).unwrap();
+    std::os::unix::fs::symlink(&bad_target, file(&to_bad)).unwrap();
+    // And one named as a dead creator's temporary: not a temporary we made.
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        c.wait().unwrap();
+        c.id()
+    };
+    let temp = format!("tmp.{dead}.{}", u64::from(std::process::id()) * 1000 + 7);
+    std::os::unix::fs::symlink(&bad_target, file(&temp)).unwrap();
+
+    match Pipe::<u64>::open(&to_valid) {
+        Err(OpenError::NotRegularFile {
+            file_type: 0o120000,
+        }) => {}
+        other => panic!("expected NotRegularFile, got {other:?}"),
+    }
+    for info in shmlane::segment::list() {
+        if info.name == to_valid || info.name == to_bad {
+            assert!(info.malformed.is_some() && !info.stale, "{info:?}");
+        }
+    }
+    let removed = shmlane::segment::gc_only(|o| o.contains(&tag) || o == format!("shmlane.{temp}"));
+    assert!(removed.is_empty(), "gc removed {removed:?}");
+    for p in [file(&to_valid), file(&to_bad), file(&temp)] {
+        assert!(std::fs::symlink_metadata(&p).unwrap().is_symlink());
+        std::fs::remove_file(p).unwrap();
+    }
+    for p in [&valid_target, &bad_target] {
+        assert!(p.exists(), "{p:?} was removed");
+        std::fs::remove_file(p).unwrap();
+    }
+}

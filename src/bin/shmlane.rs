@@ -56,11 +56,12 @@ enum Cmd {
         plot: Option<std::path::PathBuf>,
     },
     /// List shmlane segments in /dev/shm: kind, type, creator, endpoints, staleness;
-    /// malformed files with the reason.
+    /// malformed files with the reason; segments of another format version or kind.
     Ls,
-    /// Remove stale segments (creator dead, not persisted, no live endpoint), malformed
-    /// files under shmlane names that no live process maps, and temporaries of dead
-    /// creators. Files whose names shmlane does not make are never touched.
+    /// Remove stale segments (creator dead, not persisted, no live endpoint, mapped by
+    /// no live process), malformed files under shmlane names that no live process maps,
+    /// and temporaries of dead creators. Files whose names shmlane does not make,
+    /// symbolic links, and segments of another shmlane format are never touched.
     Gc,
     /// Internal: the child side of a bench measurement.
     #[command(name = "__bench-peer", hide = true)]

@@ -13,7 +13,9 @@
 //! * Creation reserves every page of the file (`fallocate`), so a full `/dev/shm` is a
 //!   [`CreateError::NoSpace`] at create, not a SIGBUS at the first write.
 //! * Opening a named segment refuses a file owned by another user or writable by group
-//!   or others ([`OpenError::Untrusted`]) unless [`OpenOptions::allow_foreign`] says so.
+//!   or others ([`OpenError::Untrusted`]) unless [`OpenOptions::allow_foreign`] says so,
+//!   and never follows a symbolic link or opens a non-regular file
+//!   ([`OpenError::NotRegularFile`]).
 //!
 //! Caveat: a *named* segment cannot be sealed, so a process with write access to the
 //! file (mode 0600 and the owner check limit that to the same user) could truncate it,
@@ -116,9 +118,14 @@ impl OpenOptions {
         self
     }
 
-    /// Checks the owner and mode of an opened file (its `fstat`, so the inode checked
-    /// is the inode mapped).
+    /// Checks the type, owner and mode of an opened file (its `fstat`, so the inode
+    /// checked is the inode mapped): a regular file ([`OpenError::NotRegularFile`]
+    /// otherwise, whatever the options), ours and not group/other writable.
     pub(crate) fn check(&self, stat: &rustix::fs::Stat) -> Result<(), OpenError> {
+        let file_type = stat.st_mode & S_IFMT;
+        if file_type != S_IFREG {
+            return Err(OpenError::NotRegularFile { file_type });
+        }
         let euid = rustix::process::geteuid().as_raw();
         let mode = stat.st_mode & 0o7777;
         if self.allow_foreign || (stat.st_uid == euid && mode & 0o022 == 0) {
@@ -131,6 +138,24 @@ impl OpenOptions {
             })
         }
     }
+}
+
+/// File type bits of `st_mode`, and the regular-file and symbolic-link types.
+const S_IFMT: u32 = 0o170_000;
+const S_IFREG: u32 = 0o100_000;
+const S_IFLNK: u32 = 0o120_000;
+
+/// Opens the shm object `object` (`shmlane.<name>` in `/dev/shm`) read-write, as
+/// `shm_open` would, but never through a symbolic link (`O_NOFOLLOW`: `ELOOP`) and
+/// never as a controlling terminal (`O_NOCTTY`). rustix's `shm::open` adds only
+/// `O_CLOEXEC`, so a planted link would make us map its target.
+pub(super) fn open_object(object: &str) -> rustix::io::Result<OwnedFd> {
+    use rustix::fs::OFlags;
+    rustix::fs::open(
+        name::path(object),
+        OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
 }
 
 /// What the store behind `file` can hold: `(at most ever, free now)` in bytes. The
@@ -250,9 +275,10 @@ impl Segment {
         Ok(map)
     }
 
-    /// Creates a named segment; fails with `AlreadyExists` if the name is taken, and
-    /// with `NoSpace` if its pages cannot all be reserved now (every page is, so a full
-    /// `/dev/shm` never shows up later as SIGBUS).
+    /// Creates a named segment; fails with `AlreadyExists` if the name is taken (by a
+    /// segment that is not stale), `OtherFormat` if another shmlane format's segment
+    /// has it (kept, never removed), and `NoSpace` if its pages cannot all be reserved
+    /// now (every page is, so a full `/dev/shm` never shows up later as SIGBUS).
     pub fn create(name: &str, expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         Self::create_with(name, expect, capacity, 0)
     }
@@ -281,10 +307,19 @@ impl Segment {
             let link = || std::fs::hard_link(name::path(&tmp), name::path(&object));
             let mut result = link();
             // A segment left by processes that are all dead must not block a restart.
-            if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists)
-                && stale::reclaim(&object)
-            {
-                result = link();
+            if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists) {
+                match stale::reclaim(&object) {
+                    stale::Reclaim::Removed => result = link(),
+                    stale::Reclaim::Kept => {}
+                    // Another shmlane's segment: neither ours to adopt nor to delete.
+                    stale::Reclaim::OtherFormat { version, kind } => {
+                        return Err(CreateError::OtherFormat {
+                            name: name.to_owned(),
+                            version,
+                            kind,
+                        });
+                    }
+                }
             }
             match result {
                 Ok(()) => Ok(map),
@@ -373,15 +408,14 @@ impl Segment {
     pub fn open_with(name: &str, expect: &Expect, options: OpenOptions) -> Result<Self, OpenError> {
         check_name(name)?;
         let object = name::object_name(name);
-        let fd = shm::open(object.as_str(), shm::OFlags::RDWR, Mode::empty()).map_err(|e| {
-            if e == rustix::io::Errno::NOENT {
-                OpenError::DoesNotExist(name.to_owned())
-            } else {
-                OpenError::Io {
-                    op: "shm_open",
-                    source: e.into(),
-                }
-            }
+        let fd = open_object(&object).map_err(|e| match e {
+            rustix::io::Errno::NOENT => OpenError::DoesNotExist(name.to_owned()),
+            // O_NOFOLLOW on a symbolic link.
+            rustix::io::Errno::LOOP => OpenError::NotRegularFile { file_type: S_IFLNK },
+            e => OpenError::Io {
+                op: "shm_open",
+                source: e.into(),
+            },
         })?;
         let stat = rustix::fs::fstat(&fd).map_err(|e| OpenError::Io {
             op: "fstat",
@@ -427,6 +461,14 @@ impl Segment {
         let header = validate_header(&map.header_bytes(), file_len, expect)?;
         if init != INIT_READY {
             return Err(OpenError::NotInitialized(init));
+        }
+        // Acquire: pairs with the Release store in `persist`. Only 0 and 1 are ever
+        // stored; anything else is a scribbler's, and `gc` removes such a file once no
+        // process maps it, so no process may open it (one between this open and its
+        // mmap, or with unreadable maps, would be invisible to gc's scan).
+        let persisted = map.live().persisted.load(Ordering::Acquire);
+        if persisted > 1 {
+            return Err(OpenError::BadPersistedWord(persisted));
         }
         Ok(Self {
             map: Arc::new(map),
@@ -508,9 +550,11 @@ impl Drop for Segment {
         let Some(name) = &self.name else { return };
         let object = name::object_name(name);
         // Unlink only if the name still refers to our file (it may have been removed and
-        // recreated by someone else meanwhile).
+        // recreated by someone else meanwhile). Best effort, not exact: the name can be
+        // replaced between this `lstat` and the `unlink` (there is no unlink-if-inode),
+        // and then the replacement loses its name (see "Threat model").
         let ours = rustix::fs::fstat(self.map.file()).ok();
-        let theirs = rustix::fs::stat(name::path(&object)).ok();
+        let theirs = rustix::fs::lstat(name::path(&object)).ok();
         if let (Some(a), Some(b)) = (ours, theirs)
             && (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
         {

@@ -3,12 +3,21 @@
 //! (typically left by a SIGKILLed creator). `create` removes such a segment instead of
 //! failing with `AlreadyExists`, so a crash never blocks a restart.
 //!
+//! A valid segment is stale only if, besides, no live process has it mapped: an opener
+//! that has not claimed an end yet (`Pipe::open` claims lazily) is a user too. The
+//! `/proc/*/maps` scan is made before any file is inspected, so the mapping made to
+//! inspect it is never counted, while handles this process held before are.
+//!
 //! A *malformed* file under one of our names (bad magic, failed validation, truncated,
-//! never initialized, garbage in the persisted word: a crash or a scribbler left it) is
-//! removed likewise once no live process has it mapped (`/proc/*/maps`, matched by
-//! device and inode, so a renamed or unlinked path still counts). Temporaries are
-//! removed only when their name parses as one `temp_object_name` made and their
-//! creator is dead; a name that does not parse as ours is never touched.
+//! never initialized, garbage in the persisted word: a crash or a scribbler left it; no
+//! `open` accepts any of these) is removed likewise once no live process has it mapped
+//! (`/proc/*/maps`, matched by device and inode, so a renamed or unlinked path still
+//! counts). A file with our magic but another format version or an unknown kind is not
+//! malformed: another shmlane made it, and it is listed but never removed. Temporaries
+//! are removed only when their name parses as one `temp_object_name` made and their
+//! creator is dead; a name that does not parse as ours is never touched. Names are
+//! opened with `O_NOFOLLOW`: a symbolic link (or any non-regular file) is neither
+//! followed nor removed.
 //!
 //! Removal must never hit a live segment that replaced the stale one meanwhile: the
 //! stale file is first moved aside with an atomic `rename` to a private name, then its
@@ -18,12 +27,13 @@ use super::mmap::Mapping;
 use super::name;
 use super::validate::{Expect, validate_header};
 use crate::error::OpenError;
-use crate::layout::{ElemDesc, Endpoint, INIT_READY, SegmentHeader, SegmentKind};
+use crate::layout::{
+    ElemDesc, Endpoint, FORMAT_VERSION, INIT_READY, MAGIC, SegmentHeader, SegmentKind,
+};
 use crate::platform::identity;
 use crate::primitive::Ordering;
 use crate::ring::Identity;
 use crate::ring::endpoint::{self, Status};
-use rustix::fs::Mode;
 use rustix::shm;
 use std::fs::File;
 
@@ -37,20 +47,56 @@ enum Found {
     /// Not a usable segment, and why.
     Malformed(String),
     /// Another user's file, or one group or others may write: not mapped (its writers
-    /// could truncate it under us: SIGBUS), never removed.
+    /// could truncate it under us: SIGBUS), never removed. Also a file that is not a
+    /// regular file.
     Untrusted(String),
+    /// Our magic, but another format version or a kind this version does not know:
+    /// another shmlane's segment, not garbage. Not mapped, never removed.
+    OtherFormat {
+        /// Its format version.
+        version: u32,
+        /// Its kind code.
+        kind: u32,
+    },
+}
+
+impl Found {
+    /// How `ls` describes a file that is not a usable segment.
+    fn why(&self) -> Option<String> {
+        match self {
+            Self::Segment(..) => None,
+            Self::Malformed(why) | Self::Untrusted(why) => Some(why.clone()),
+            Self::OtherFormat { version, .. } if *version != FORMAT_VERSION => Some(format!(
+                "other format version {version} (shmlane's magic; never removed)"
+            )),
+            Self::OtherFormat { kind, .. } => Some(format!(
+                "unknown kind {kind} (shmlane's magic; never removed)"
+            )),
+        }
+    }
 }
 
 /// Opens the shm object `object` and classifies it: a segment whose header validates
 /// against its own element description (any element type, any known kind), or a
 /// malformed file. `None` if it cannot be opened or mapped (not ours to judge).
 fn inspect(object: &str) -> Option<(Found, rustix::fs::Stat)> {
-    let fd = shm::open(object, shm::OFlags::RDWR, Mode::empty()).ok()?;
+    // O_NOFOLLOW: a symbolic link fails here and is not ours to judge.
+    let fd = super::open_object(object).ok()?;
     let stat = rustix::fs::fstat(&fd).ok()?;
     if let Err(e) = super::OpenOptions::new().check(&stat) {
         return Some((Found::Untrusted(e.to_string()), stat));
     }
     let len = u64::try_from(stat.st_size).ok()?;
+    // Magic, version and kind first (whatever the length): only the magic says the file
+    // is ours, and a segment of another format is not garbage, however it is laid out.
+    let mut head = [0u8; 16];
+    if rustix::io::pread(&fd, &mut head, 0).ok()? == head.len() && head[..8] == MAGIC {
+        let word = |i: usize| u32::from_ne_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
+        let (version, kind) = (word(8), word(12));
+        if version != FORMAT_VERSION || SegmentKind::from_u32(kind).is_none() {
+            return Some((Found::OtherFormat { version, kind }, stat));
+        }
+    }
     if len < crate::layout::HEADER_LEN {
         let e = OpenError::Truncated {
             expected: crate::layout::HEADER_LEN,
@@ -141,8 +187,10 @@ fn parse_maps_line(line: &str) -> Option<FileId> {
     (inode != 0).then_some((dev, inode))
 }
 
-/// True if nothing alive can still use the segment.
-fn is_stale(map: &Mapping, h: &SegmentHeader) -> bool {
+/// True if nothing alive can still use the segment: not persisted, creator dead, no
+/// end held by a live process, and not mapped by a live process (`mapped`, scanned
+/// before this process mapped the file to look at it; `id` is the file).
+fn is_stale(map: &Mapping, h: &SegmentHeader, mapped: &Mapped, id: FileId) -> bool {
     // Acquire: pairs with the Release store in `Segment::persist`.
     if map.live().persisted.load(Ordering::Acquire) != 0 {
         return false;
@@ -153,10 +201,13 @@ fn is_stale(map: &Mapping, h: &SegmentHeader) -> bool {
     }) {
         return false;
     }
-    endpoints(map, h).iter().all(|(_, _, ep)| {
+    let no_live_end = endpoints(map, h).iter().all(|(_, _, ep)| {
         let (word, owner) = endpoint::load(ep);
         endpoint::status(word) != Status::Attached || !identity::is_alive(owner)
-    })
+    });
+    // A live process that opened it but has not claimed an end yet (`Pipe::open`
+    // claims lazily; a sync object between mapping and claiming its entry).
+    no_live_end && !mapped.in_use(id)
 }
 
 /// Every endpoint of the segment with its ring and role: a pipe's or duplex's
@@ -213,31 +264,26 @@ pub struct SegmentInfo {
     /// Why the file is not a usable segment (bad magic, truncated, failed validation,
     /// not initialized, garbage in the persisted word), or why it was not looked into
     /// (another user's, or writable by group or others: such a file is never mapped
-    /// by `ls`/`gc`, since its writers could truncate it under us, and never removed);
+    /// by `ls`/`gc`, since its writers could truncate it under us, and never removed;
+    /// "other format version N" / "unknown kind K": shmlane's magic, made by another
+    /// shmlane, never removed);
     /// `None` for a valid segment. The fields above are then empty.
     pub malformed: Option<String>,
     /// Whether `gc` (or a `create` of the same name) would remove it: a valid segment
-    /// nothing alive uses, or a malformed file no live process has mapped.
+    /// nothing alive uses (no live creator, end or mapping), or a malformed file no
+    /// live process has mapped.
     pub stale: bool,
 }
 
-/// The `/proc/*/maps` scan, made at most once per `list` / `gc`, when first needed.
-#[derive(Default)]
-struct Scan(Option<Mapped>);
-
-impl Scan {
-    fn get(&mut self) -> &Mapped {
-        self.0.get_or_insert_with(Mapped::scan)
-    }
-}
-
-fn info(object: &str, scan: &mut Scan) -> Option<SegmentInfo> {
+/// `mapped` is the `/proc/*/maps` scan, made once per `list` / `gc` / reclaim, before
+/// any file is inspected (so the inspecting mapping is not counted as a user).
+fn info(object: &str, mapped: &Mapped) -> Option<SegmentInfo> {
     let name = name::parse_object(object)?.to_owned();
     let (found, stat) = inspect(object)?;
-    let untrusted = matches!(found, Found::Untrusted(_));
+    let id = (stat.st_dev, stat.st_ino);
     let (map, h) = match found {
         Found::Segment(map, h) => (map, h),
-        Found::Malformed(why) | Found::Untrusted(why) => {
+        other => {
             return Some(SegmentInfo {
                 name,
                 kind: None,
@@ -247,8 +293,8 @@ fn info(object: &str, scan: &mut Scan) -> Option<SegmentInfo> {
                 creator: (0, false),
                 persisted: false,
                 endpoints: Vec::new(),
-                malformed: Some(why),
-                stale: !untrusted && !scan.get().in_use((stat.st_dev, stat.st_ino)),
+                stale: matches!(other, Found::Malformed(_)) && !mapped.in_use(id),
+                malformed: other.why(),
             });
         }
     };
@@ -291,7 +337,7 @@ fn info(object: &str, scan: &mut Scan) -> Option<SegmentInfo> {
         persisted: map.live().persisted.load(Ordering::Acquire) != 0,
         endpoints,
         malformed: None,
-        stale: is_stale(&map, &h),
+        stale: is_stale(&map, &h, mapped, id),
     })
 }
 
@@ -311,11 +357,8 @@ fn objects() -> Vec<String> {
 /// Every shmlane segment in `/dev/shm` that can be opened, malformed ones included
 /// (temporaries and names that are not ours excluded).
 pub fn list() -> Vec<SegmentInfo> {
-    let mut scan = Scan::default();
-    objects()
-        .iter()
-        .filter_map(|o| info(o, &mut scan))
-        .collect()
+    let mapped = Mapped::scan();
+    objects().iter().filter_map(|o| info(o, &mapped)).collect()
 }
 
 /// Removes stale segments, malformed files no live process maps, and temporaries left
@@ -342,38 +385,95 @@ pub fn gc() -> Vec<String> {
 /// assert!(removed.iter().all(|n| n.starts_with("shmlane.myapp-")));
 /// ```
 pub fn gc_only(mut filter: impl FnMut(&str) -> bool) -> Vec<String> {
-    let mut scan = Scan::default();
-    objects()
+    let objects: Vec<String> = objects().into_iter().filter(|o| filter(o)).collect();
+    if objects.is_empty() {
+        return objects;
+    }
+    let mapped = Mapped::scan();
+    objects
         .into_iter()
-        .filter(|o| filter(o))
-        .filter(|o| removable(o, &mut scan).is_some_and(|id| remove_if_same(o, id)))
+        .filter(|o| matches!(removable(o, &mapped), Verdict::Remove(id) if remove_if_same(o, id)))
         .collect()
 }
 
-/// The identity of the file `object` if `gc` may remove it now: a temporary named as
-/// we name them whose creator is dead and that no live process maps; a stale segment;
-/// a malformed file under one of our names that no live process maps.
-fn removable(object: &str, scan: &mut Scan) -> Option<FileId> {
+/// What `gc` may do with one shm object.
+enum Verdict {
+    /// Remove the file `FileId`: a temporary named as we name them whose creator is
+    /// dead and that no live process maps; a stale segment; a malformed file under one
+    /// of our names that no live process maps.
+    Remove(FileId),
+    /// Leave it.
+    Keep,
+    /// Leave it: another shmlane format's segment.
+    OtherFormat {
+        /// Its format version.
+        version: u32,
+        /// Its kind code.
+        kind: u32,
+    },
+}
+
+/// Judges `object`; `mapped` was scanned before any file was inspected.
+fn removable(object: &str, mapped: &Mapped) -> Verdict {
     if let Some((pid, _)) = name::parse_temp(object) {
-        let stat = rustix::fs::lstat(name::path(object)).ok()?;
+        // `lstat`: a symbolic link (or any non-regular file) is not a temporary we made.
+        let Ok(stat) = rustix::fs::lstat(name::path(object)) else {
+            return Verdict::Keep;
+        };
+        if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+            return Verdict::Keep;
+        }
         let id = (stat.st_dev, stat.st_ino);
         let dead = !identity::is_alive(Identity { pid, start: 0 });
-        return (dead && !scan.get().in_use(id)).then_some(id);
+        return if dead && !mapped.in_use(id) {
+            Verdict::Remove(id)
+        } else {
+            Verdict::Keep
+        };
     }
-    name::parse_object(object)?;
-    let (found, stat) = inspect(object)?;
+    if name::parse_object(object).is_none() {
+        return Verdict::Keep;
+    }
+    let Some((found, stat)) = inspect(object) else {
+        return Verdict::Keep;
+    };
     let id = (stat.st_dev, stat.st_ino);
-    match found {
-        Found::Segment(map, h) => is_stale(&map, &h).then_some(id),
-        Found::Malformed(_) => (!scan.get().in_use(id)).then_some(id),
-        Found::Untrusted(_) => None,
+    let remove = match found {
+        Found::Segment(map, h) => is_stale(&map, &h, mapped, id),
+        Found::Malformed(_) => !mapped.in_use(id),
+        Found::Untrusted(_) => false,
+        Found::OtherFormat { version, kind } => return Verdict::OtherFormat { version, kind },
+    };
+    if remove {
+        Verdict::Remove(id)
+    } else {
+        Verdict::Keep
     }
 }
 
+/// What [`reclaim`] did.
+pub(super) enum Reclaim {
+    /// The file was stale or malformed and unused, and is gone.
+    Removed,
+    /// The file is in use (or not ours to judge, or was replaced meanwhile): kept.
+    Kept,
+    /// The file is another shmlane format's segment: kept.
+    OtherFormat {
+        /// Its format version.
+        version: u32,
+        /// Its kind code.
+        kind: u32,
+    },
+}
+
 /// Removes the shm object `object` if it is stale or malformed and unused (as `gc`
-/// judges); true if it was removed.
-pub(super) fn reclaim(object: &str) -> bool {
-    removable(object, &mut Scan::default()).is_some_and(|id| remove_if_same(object, id))
+/// judges).
+pub(super) fn reclaim(object: &str) -> Reclaim {
+    match removable(object, &Mapped::scan()) {
+        Verdict::Remove(id) if remove_if_same(object, id) => Reclaim::Removed,
+        Verdict::Remove(_) | Verdict::Keep => Reclaim::Kept,
+        Verdict::OtherFormat { version, kind } => Reclaim::OtherFormat { version, kind },
+    }
 }
 
 /// Removes `object` if it is still the file `id`: moves it aside to a private name

@@ -114,7 +114,7 @@ fn recv_blocked_on_freed_sender_word_is_corrupted() {
     poke(&name, PRODUCER, 0);
     let r = watchdog("recv_into", move || receiving.join().unwrap());
     assert!(matches!(r, Err(RecvError::Corrupted(_))), "{r:?}");
-    std::mem::forget(tx); // its word is garbage now; its drop would only fail to release
+    drop(tx); // its word is garbage now: its release CAS fails harmlessly
 }
 
 /// Issue 12 item 6: the sender waits for room after the receiver read; a peer writes
@@ -132,7 +132,7 @@ fn send_blocked_on_freed_receiver_word_is_corrupted() {
     poke(&name, CONSUMER, 0);
     let r = watchdog("send_slice", move || sending.join().unwrap());
     assert!(matches!(r, Err(SendError::Corrupted(0, _))), "{r:?}");
-    std::mem::forget(rx);
+    drop(rx);
 }
 
 /// An attached endpoint word (format 4): pid, start time mod 2^30, status 1 (attached).

@@ -577,8 +577,10 @@ impl<T: Pod> Member<T> {
                 }
                 Err(c) => return Err(TryPutError::Corrupted(value, c)),
             };
-            // Relaxed: published to retirers by the Release of the claim CAS below.
-            self.intent().store(pos << 2 | ROLE_PUT, Ordering::Relaxed);
+            // Release: a retirer that reads this intent also sees our claim of the
+            // entry (`retire` checks the entry is still the dead owner's); to retirers
+            // that see the claim CAS below, that CAS's Release publishes it.
+            self.intent().store(pos << 2 | ROLE_PUT, Ordering::Release);
             // SeqCst: one total order with `close` and the sleep-flag CAS of waiters;
             // Release for the intent above; Acquire for the previous claimer's state.
             match ctrl.tail.compare_exchange_weak(
@@ -647,8 +649,8 @@ impl<T: Pod> Member<T> {
                     continue;
                 }
             };
-            // Relaxed: published to retirers by the Release of the claim CAS below.
-            self.intent().store(pos << 2 | ROLE_GET, Ordering::Relaxed);
+            // Release: as in `try_push`.
+            self.intent().store(pos << 2 | ROLE_GET, Ordering::Release);
             // SeqCst: one total order with the sleep-flag CAS of waiting producers.
             match ctrl.head.compare_exchange_weak(
                 head,
@@ -801,8 +803,8 @@ impl<T: Pod> Member<T> {
         let claimed = match look {
             Ok(Look::Ready(pos, _)) if !put || cur & CLOSED == 0 => {
                 let role = if put { ROLE_PUT } else { ROLE_GET };
-                // Relaxed/SeqCst: as in try_push / try_pop.
-                self.intent().store(pos << 2 | role, Ordering::Relaxed);
+                // Release/SeqCst: as in try_push / try_pop.
+                self.intent().store(pos << 2 | role, Ordering::Release);
                 word.compare_exchange(cur, pos + 1, Ordering::SeqCst, Ordering::Relaxed)
                     .is_ok()
             }

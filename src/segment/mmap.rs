@@ -320,8 +320,8 @@ impl SharedWord for crate::primitive::AtomicU32 {
 /// life of the process: what a process caches there about itself (its identity) is
 /// gone in its children, so one load tells whether the cache is still ours. `None` if
 /// the page cannot be mapped or the kernel refuses the advice.
-pub(crate) fn wipe_on_fork_words() -> Option<&'static [std::sync::atomic::AtomicU64; 2]> {
-    use std::sync::atomic::AtomicU64;
+pub(crate) fn wipe_on_fork_words() -> Option<&'static [crate::primitive::AtomicU64; 2]> {
+    use crate::primitive::AtomicU64;
     static WORDS: std::sync::OnceLock<Option<&'static [AtomicU64; 2]>> = std::sync::OnceLock::new();
     *WORDS.get_or_init(|| {
         let mut map = memmap2::MmapMut::map_anon(core::mem::size_of::<[AtomicU64; 2]>()).ok()?;

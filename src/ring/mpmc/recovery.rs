@@ -24,7 +24,7 @@ impl<T> QueueRing<T> {
         let mut freed = 0;
         for (i, m) in self.members().iter().enumerate() {
             let (word, _) = endpoint::load(&m.ep);
-            if endpoint::status(word) == Status::Dead && self.retire(i) {
+            if endpoint::status(word) == Status::Dead && self.retire(i, word) {
                 endpoint::vacate_dead(&m.ep, word);
                 freed += 1;
             }
@@ -32,12 +32,23 @@ impl<T> QueueRing<T> {
         Ok(freed)
     }
 
-    /// Finishes entry `i`'s intent; false if that must wait (a live entry records the
-    /// same intent and may own the position).
-    fn retire(&self, i: usize) -> bool {
+    /// Finishes entry `i`'s intent, the entry of the dead owner whose word was `dead`;
+    /// false if that must wait (a live entry records the same intent and may own the
+    /// position) or if the entry is no longer `dead`'s.
+    pub(super) fn retire(&self, i: usize, dead: u64) -> bool {
         let m = &self.members()[i];
-        // Acquire: pairs with the owner's Release clear after publishing.
+        // Acquire: pairs with the owner's Release clear after publishing, and with the
+        // Release of every intent store (a new owner's intent comes with its claim).
         let intent = m.intent.load(Ordering::Acquire);
+        // The entry must still be the dead owner's: since `recover` read the word,
+        // another retirer may have finished it and vacated the entry, and a new member
+        // may have joined it and stored an intent of its own, a live claim that this
+        // retirer must not pad over (the new member would then publish over the skip).
+        // The intent was read first: if it is the new member's, its Release store came
+        // after its claim CAS on the word, so this load sees that claim (or later).
+        if endpoint::load(&m.ep).0 != dead {
+            return false;
+        }
         let (pos, role) = (intent >> 2, intent & 3);
         let live_twin = || {
             self.members().iter().enumerate().any(|(j, o)| {

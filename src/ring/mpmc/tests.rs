@@ -397,3 +397,34 @@ proptest! {
         }
     }
 }
+
+/// Review finding: a retirer that read a dead entry's word, then stalled while another
+/// retirer finished that entry and a new (live) member joined it and claimed a slot,
+/// must not pad over the new member's claim with the old word in hand (the new member
+/// would then publish over the skip and the slot's laps would be mixed up).
+#[test]
+fn a_retirer_with_a_stale_dead_word_leaves_a_new_members_claim_alone() {
+    let q = heap::<u64>(4).unwrap();
+    let dead = doomed(&q);
+    let i = dead.index;
+    assert!(dead.crash_in_push()); // claims 0, dies holding entry i
+    let (stale, _) = endpoint::load(&q.members()[i].ep);
+    // (The stalled retirer would have marked it dead: its `seen` word.)
+    let stale = endpoint::pack(endpoint::owner(stale), endpoint::Status::Dead);
+    // Another retirer finishes entry i: position 0 is skipped, the entry vacated.
+    assert_eq!(q.recover(alive), Ok(1));
+    // A new live member joins entry i and claims position 1, then stops before publishing.
+    let new = q.join_local().unwrap();
+    assert_eq!(new.index, i, "the vacated entry is reused");
+    assert!(new.crash_in_push());
+    let stamp = |pos: u64| q.slot(pos).stamp.load(Ordering::Acquire);
+    let before = stamp(1);
+    // The stalled retirer resumes with entry i's old dead word.
+    assert!(!q.retire(i, stale), "retired a live member's claim");
+    assert_eq!(stamp(1), before, "the live claim was padded over");
+    assert_eq!(
+        q.abandoned(),
+        1,
+        "only the dead member's position was skipped"
+    );
+}

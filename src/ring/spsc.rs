@@ -464,6 +464,7 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Appends as many values from `src` as fit; returns how many.
+    #[inline]
     pub fn push_slice(&mut self, src: &[T]) -> Result<usize, Corrupted> {
         let n = self.free(src.len() as u64)?.min(src.len() as u64) as usize;
         if n == 0 {
@@ -475,6 +476,7 @@ impl<T: Pod> Producer<T> {
     }
 
     /// Writes `src` (at most the free count) into the slots from `tail` on.
+    #[inline]
     fn copy_in(&mut self, src: &[T]) {
         let mut done = 0;
         for (i, len) in self.ring.runs(self.tail, src.len()) {
@@ -729,6 +731,10 @@ impl<T: Pod> Consumer<T> {
     }
 
     /// Moves up to `dst.len()` values into `dst`; returns how many (0 if empty).
+    // `#[inline]`: out of line (as the bounds-checked copy path made it), the consumer of
+    // a single-item cross-process stream fell from 1.7-1.9x rtrb to 0.6-0.8x (bisected,
+    // docs/benchmarks.md); inlined into the caller's receive loop it is back.
+    #[inline]
     pub fn pop_into(&mut self, dst: &mut [T]) -> Result<usize, Corrupted> {
         let n = self.ready(dst.len() as u64)?.min(dst.len() as u64) as usize;
         if n == 0 {
@@ -740,6 +746,7 @@ impl<T: Pod> Consumer<T> {
     }
 
     /// Reads the slots from `head` on into `dst` (at most the ready count).
+    #[inline]
     fn copy_out(&mut self, dst: &mut [T]) {
         let mut done = 0;
         for (i, len) in self.ring.runs(self.head, dst.len()) {

@@ -5,12 +5,10 @@
 
 mod common;
 
-use common::unique;
+use common::{poke, unique, watchdog};
 use shmlane::pipe::Pipe;
 use shmlane::ring::spsc::ChunkError;
 use shmlane::{RecvError, SendError, SendTimeoutError, TrySendError};
-use std::io::{Seek, SeekFrom, Write};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// Ring 0's control block (after the 256-byte header): one 128-byte line per word.
@@ -18,25 +16,6 @@ const TAIL: u64 = 256;
 const HEAD: u64 = 256 + 128;
 const PRODUCER: u64 = 256 + 4 * 128;
 const CONSUMER: u64 = 256 + 5 * 128;
-
-/// Overwrites a word of a live segment, as a hostile or buggy peer could.
-fn poke(name: &str, offset: u64, value: u64) {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/dev/shm/shmlane.{name}"))
-        .unwrap();
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    f.write_all(&value.to_ne_bytes()).unwrap();
-}
-
-/// Runs `f` on a thread and returns its result, or fails the test if it has not
-/// returned after a generous time (the bug being a wait that never ends).
-fn watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("{what} still blocked after 60 s: a wait without end"))
-}
 
 /// Issue 12 item 1: a sender re-claimed over garbage positions (left while no sender
 /// was attached) gets `Corrupted` from every call.

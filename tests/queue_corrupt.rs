@@ -5,16 +5,12 @@
 
 mod common;
 
-use common::unique;
+use common::{WATCHDOG, poke, unique, watchdog};
 use shmlane::error::{GetError, GetTimeoutError, PutError, TryGetError, TryPutError};
 use shmlane::layout::{HEADER_LEN, LINE, QUEUE_CONTROL_LEN};
 use shmlane::queue::Queue;
-use std::io::{Seek, SeekFrom, Write};
 use std::sync::mpsc;
 use std::time::Duration;
-
-/// Watchdog only: turns a hang into a failure.
-const WATCHDOG: Duration = Duration::from_secs(60);
 
 const TAIL_AT: u64 = HEADER_LEN;
 const HEAD_AT: u64 = HEADER_LEN + LINE;
@@ -25,25 +21,6 @@ fn member_at(i: u64) -> u64 {
 /// The stamp of slot `i` of a queue of `u64` (16-byte slots).
 fn stamp_at(i: u64) -> u64 {
     HEADER_LEN + QUEUE_CONTROL_LEN + 16 * i
-}
-
-/// Overwrites a word of a live queue segment, as a hostile or buggy peer could.
-fn poke(name: &str, offset: u64, value: u64) {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(format!("/dev/shm/shmlane.{name}"))
-        .unwrap();
-    f.seek(SeekFrom::Start(offset)).unwrap();
-    f.write_all(&value.to_ne_bytes()).unwrap();
-}
-
-/// Runs `f` on a thread and returns its result, or fails the test if it does not
-/// return within [`WATCHDOG`] (a blocking call that waits for good).
-fn watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(f()).unwrap());
-    rx.recv_timeout(WATCHDOG)
-        .unwrap_or_else(|_| panic!("{what} blocked past the watchdog"))
 }
 
 fn queue(tag: &str) -> (String, Queue<u64>) {

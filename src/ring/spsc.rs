@@ -926,10 +926,11 @@ impl<T: Pod> sealed::End<T> for Consumer<T> {
 /// `T` values of a run of slots, borrowed in place.
 #[cfg(not(shmlane_loom))]
 fn as_values<T>(run: &[UnsafeCell<T>]) -> &[T] {
-    // SAFETY: `UnsafeCell<T>` is repr(transparent) over `T`, and the run is in bounds
-    // (`Region::run`). The callers hand out published slots that a conforming producer
-    // does not write before they are released (which needs `&mut` of the end, ending
-    // this borrow); a hostile one can only change their values, all valid for `T: Pod`.
+    // The callers hand out published slots that a conforming producer does not write
+    // before they are released (which needs `&mut` of the end, ending this borrow); a
+    // hostile one can only change their values, all valid for `T: Pod`.
+    // SAFETY: `UnsafeCell<T>` is repr(transparent) over `T`; the run is in bounds
+    // (`Region::run`) and its slots are not written while borrowed (above).
     unsafe { core::slice::from_raw_parts(run.as_ptr().cast::<T>(), run.len()) }
 }
 
@@ -1036,10 +1037,9 @@ impl<T: Pod> WriteChunk<'_, T> {
         let [(a, an), (b, bn)] = self.runs;
         let raw = self.end.raw();
         let (a, b) = (raw.run(a, an).as_ptr(), raw.run(b, bn).as_ptr());
-        // SAFETY: disjoint in-bounds runs (`Region::run`) of free slots that only this
-        // producer may write (see `Producer::push`); `UnsafeCell` allows writes through
-        // a shared reference and is repr(transparent); `&mut self` keeps them unaliased
-        // here.
+        // `UnsafeCell` allows writes through a shared reference and is repr(transparent).
+        // SAFETY: disjoint in-bounds runs (`Region::run`) of free slots only this producer
+        // writes (see `Producer::push`); `&mut self` keeps them unaliased here.
         unsafe {
             (
                 core::slice::from_raw_parts_mut(a.cast::<T>().cast_mut(), an),

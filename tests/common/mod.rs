@@ -140,3 +140,27 @@ pub fn wait_ready(child: &mut Child) {
         );
     }
 }
+
+/// Overwrites a 64-bit word of a live segment (`/dev/shm/shmlane.NAME` at `offset`), as
+/// a hostile or buggy peer could.
+pub fn poke(name: &str, offset: u64, value: u64) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm/shmlane.{name}"))
+        .unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    f.write_all(&value.to_ne_bytes()).unwrap();
+}
+
+/// How long [`watchdog`] lets a call block before it fails the test.
+pub const WATCHDOG: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `f` on a thread and returns its result, or fails the test if it has not
+/// returned within [`WATCHDOG`] (the bug being a wait that never ends).
+pub fn watchdog<R: Send + 'static>(what: &str, f: impl FnOnce() -> R + Send + 'static) -> R {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).unwrap());
+    rx.recv_timeout(WATCHDOG)
+        .unwrap_or_else(|_| panic!("{what} still blocked after {WATCHDOG:?}: a wait without end"))
+}

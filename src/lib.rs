@@ -48,6 +48,7 @@ pub mod queue;
 pub mod ring;
 #[cfg(not(shmlane_loom))]
 pub mod segment;
+pub mod stats;
 pub mod sync;
 pub mod wait;
 

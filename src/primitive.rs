@@ -8,8 +8,11 @@
 //! bucket lock), so a lost wake-up shows up as a loom deadlock instead of being hidden
 //! by a "wait = yield" stub. Timeouts are ignored in the model for the same reason.
 //!
-//! `clippy.toml` forbids the std atomics elsewhere in the crate.
+//! `scripts/test-all.sh` fails if the std atomics or `UnsafeCell` are used elsewhere in
+//! the crate (the process-local counters of [`stats`] are the one exception).
 #![allow(unsafe_code)]
+
+pub(crate) mod stats;
 
 #[cfg(not(shmlane_loom))]
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
@@ -124,7 +127,7 @@ pub(crate) mod futex {
                 tv_nsec: i64::from(left.subsec_nanos()),
             }
         });
-        crate::wait::stats::count_wait();
+        crate::primitive::stats::count_wait();
         // EAGAIN (value changed), EINTR and ETIMEDOUT all mean "re-check": ignore them.
         let _ = futex::wait(word, futex::Flags::empty(), expected, timeout.as_ref());
     }
@@ -133,7 +136,7 @@ pub(crate) mod futex {
     #[cfg(not(shmlane_loom))]
     pub(crate) fn wake_all(word: &AtomicU32) {
         use rustix::thread::futex;
-        crate::wait::stats::count_wake();
+        crate::primitive::stats::count_wake();
         let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
     }
 

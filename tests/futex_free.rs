@@ -3,7 +3,7 @@
 //! (Own test binary: the futex counters are process-wide.)
 
 use shmlane::WaitMode;
-use shmlane::wait::stats::{futex_calls, proc_liveness_reads};
+use shmlane::stats::{futex_calls, proc_liveness_reads};
 use std::time::Duration;
 
 #[test]

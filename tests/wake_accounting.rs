@@ -7,7 +7,7 @@ mod common;
 
 use common::{peer, role, unique};
 use shmlane::pipe::Pipe;
-use shmlane::wait::stats::futex_calls;
+use shmlane::stats::futex_calls;
 use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 

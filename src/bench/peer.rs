@@ -4,10 +4,10 @@ use super::{LINE_U32, LINE_U64, SEG_KEY, Transport, WARMUP, pin_to};
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
 use crate::platform::inherit;
+use crate::primitive::stats::futex_calls;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
 use crate::segment::{Expect, Segment};
 use crate::wait::WaitMode;
-use crate::wait::stats::futex_calls;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 

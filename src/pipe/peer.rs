@@ -88,7 +88,7 @@ impl Peer {
         }
         let (word, owner) = raw.peer(self.side);
         if endpoint::status(word) == Status::Attached {
-            crate::wait::stats::count_proc_read();
+            crate::primitive::stats::count_proc_read();
             if !identity::is_alive(owner) {
                 raw.retire(self.side, word);
             }

@@ -37,7 +37,6 @@
 
 mod epoch;
 mod eventcount;
-pub mod stats;
 
 pub use epoch::Epoch;
 pub use eventcount::EventCount;

@@ -1,5 +1,5 @@
 //! Process-wide counters of futex system calls, so tests and the bench can show that
-//! the fast path makes none.
+//! the fast path makes none. Public as [`crate::stats`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,8 +12,8 @@ static PROC_READS: AtomicU64 = AtomicU64::new(0);
 /// # Examples
 ///
 /// ```
-/// let before = shmlane::wait::stats::futex_calls();
-/// assert!(shmlane::wait::stats::futex_calls().wakes >= before.wakes);
+/// let before = shmlane::stats::futex_calls();
+/// assert!(shmlane::stats::futex_calls().wakes >= before.wakes);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FutexCalls {
@@ -45,8 +45,8 @@ pub(crate) fn count_wake() {
 /// # Examples
 ///
 /// ```
-/// let before = shmlane::wait::stats::proc_liveness_reads();
-/// assert!(shmlane::wait::stats::proc_liveness_reads() >= before);
+/// let before = shmlane::stats::proc_liveness_reads();
+/// assert!(shmlane::stats::proc_liveness_reads() >= before);
 /// ```
 pub fn proc_liveness_reads() -> u64 {
     // Relaxed: an independent statistic.

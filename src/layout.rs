@@ -436,7 +436,7 @@ pub const OBJECT_USERS: usize = 64;
 #[derive(Debug)]
 pub struct ObjectControl {
     /// Guards writes to the elements (arrays, mutexes, seqlock writers).
-    pub lock: Line<crate::sync::raw::RawMutex>,
+    pub lock: Line<crate::lock::RawMutex>,
     /// The seqlock sequence of a shared value (even = stable).
     pub seq: Line<AtomicU64>,
     /// Who has the object open (same protocol as a queue's endpoint table).

@@ -38,9 +38,9 @@ mod fault;
 #[cfg(not(shmlane_loom))]
 mod handle;
 pub mod layout;
+mod lock;
 #[cfg(not(shmlane_loom))]
 pub mod pipe;
-#[cfg(not(shmlane_loom))]
 mod platform;
 mod primitive;
 #[cfg(not(shmlane_loom))]

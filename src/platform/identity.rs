@@ -12,9 +12,30 @@
 //! member, unlinks a segment, takes a lock from its owner) must never act on `Unknown`,
 //! and [`is_alive`] ("not known dead") is the boolean every such caller uses.
 
-use crate::ring::Identity;
-use crate::ring::endpoint::START_MASK;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// A process, identified so that a reused pid is not mistaken for the original owner.
+///
+/// An identity read back from an endpoint word carries the start time modulo 2^30
+/// ([`START_MASK`]); liveness checks compare start times modulo 2^30.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::ring::Identity;
+/// let me = Identity { pid: 42, start: 1000 };
+/// assert_eq!(me.pid, 42);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Identity {
+    /// Process id.
+    pub pid: u32,
+    /// Process start time in clock ticks after boot (0 = unknown).
+    pub start: u64,
+}
+
+/// The bits of a start time an endpoint word keeps (2^30 ticks: 124 days at 100 Hz).
+pub(crate) const START_MASK: u64 = (1 << 30) - 1;
 
 /// What is known about whether a process (an [`Identity`]) still runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -103,7 +124,7 @@ static CURRENT_START: AtomicU64 = AtomicU64::new(0);
 /// This process's identity.
 ///
 /// No system call once known: it is cached in a page that a forked child sees as
-/// zeros ([`wipe_on_fork_words`](crate::segment::wipe_on_fork_words): word 0 the
+/// zeros ([`wipe_on_fork_words`](super::wipe_on_fork::wipe_on_fork_words): word 0 the
 /// pid, word 1 the start time), so a child never takes its parent's identity for its
 /// own. Where that page is unavailable (a kernel before 4.14), each call asks `getpid`
 /// and compares it with the cached pid.
@@ -113,8 +134,9 @@ static CURRENT_START: AtomicU64 = AtomicU64::new(0);
 /// is 0 ("unknown"), which errs on the safe side: a record of it is then checked by
 /// pid alone, so a later process that reuses our pid is taken for us (an entry we held
 /// may stay busy until that process exits too), never the reverse.
+#[cfg(not(shmlane_loom))]
 pub(crate) fn current() -> Identity {
-    let page = crate::segment::wipe_on_fork_words();
+    let page = super::wipe_on_fork::wipe_on_fork_words();
     if let Some(w) = page {
         // Acquire: pairs with the Release store of the pid below, so a nonzero pid
         // comes with the start time stored before it. The page reads 0 in a forked
@@ -158,6 +180,7 @@ pub(crate) fn current() -> Identity {
 /// True if `id` (possibly read back from shared memory, start time truncated) names
 /// this very process: same pid and a start time that matches ours modulo 2^30, or is
 /// unknown on either side. No syscall once [`current`] has read our start time.
+#[cfg(not(shmlane_loom))]
 pub(crate) fn is_me(id: Identity) -> bool {
     let me = current();
     id.pid == me.pid && (me.start == 0 || same_start(me.start, id.start))

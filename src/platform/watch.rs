@@ -6,7 +6,7 @@
 //! endpoint in shared memory and wakes its waiters. The bounded sleep ticks of
 //! [`crate::wait`] remain as a fallback where pidfds are unavailable.
 
-use crate::ring::Identity;
+use crate::platform::identity::Identity;
 use rustix::event::{EventfdFlags, PollFd, PollFlags, eventfd, poll};
 use rustix::fd::OwnedFd;
 use rustix::process::{Pid, PidfdFlags, pidfd_open};

@@ -20,37 +20,8 @@
 
 use crate::error::ClaimError;
 use crate::layout::Endpoint;
+use crate::platform::identity::{Identity, START_MASK};
 use crate::primitive::Ordering;
-
-/// A process, identified so that a reused pid is not mistaken for the original owner.
-///
-/// An identity read back from an endpoint word carries the start time modulo 2^30
-/// ([`START_MASK`]); liveness checks compare start times modulo 2^30.
-///
-/// # Examples
-///
-/// ```
-/// use shmlane::ring::Identity;
-/// let me = Identity { pid: 42, start: 1000 };
-/// assert_eq!(me.pid, 42);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub struct Identity {
-    /// Process id.
-    pub pid: u32,
-    /// Process start time in clock ticks after boot (0 = unknown).
-    pub start: u64,
-}
-
-/// The bits of a start time an endpoint word keeps (2^30 ticks: 124 days at 100 Hz).
-///
-/// # Examples
-///
-/// ```
-/// use shmlane::ring::endpoint::START_MASK;
-/// assert_eq!(START_MASK, (1 << 30) - 1);
-/// ```
-pub const START_MASK: u64 = (1 << 30) - 1;
 
 /// Status bits of an endpoint word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

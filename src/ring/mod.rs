@@ -8,4 +8,5 @@ pub mod mpmc;
 mod region;
 pub mod spsc;
 
-pub use endpoint::{Identity, Status};
+pub use crate::platform::identity::Identity;
+pub use endpoint::Status;

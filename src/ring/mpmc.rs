@@ -64,10 +64,11 @@
 
 use crate::error::{ClaimError, Corrupted, CreateError, TryGetError, TryPutError};
 use crate::layout::{QUEUE_MEMBERS, QueueControl, QueueMember};
+use crate::platform::identity::Identity;
 #[cfg(not(shmlane_loom))]
 use crate::primitive::Backoff;
 use crate::primitive::{AtomicU64, Ordering, UnsafeCell};
-use crate::ring::endpoint::{self, Identity};
+use crate::ring::endpoint;
 use crate::ring::region::Region;
 use crate::wait::{Epoch, Poll, WaitMode, block_on_armed};
 use bytemuck::Pod;

@@ -51,8 +51,9 @@ use crate::error::{Corrupted, CreateError, PopError, PushError};
 #[cfg(not(shmlane_loom))]
 use crate::layout::CONTROL_LEN;
 use crate::layout::SpscControl;
+use crate::platform::identity::Identity;
 use crate::primitive::{Ordering, UnsafeCell};
-use crate::ring::endpoint::{self, Identity, Status};
+use crate::ring::endpoint::{self, Status};
 use crate::ring::region::Region;
 use bytemuck::Pod;
 #[cfg(not(shmlane_loom))]

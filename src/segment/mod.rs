@@ -34,7 +34,6 @@
 //! ```
 
 mod mmap;
-pub(crate) use mmap::wipe_on_fork_words;
 pub mod name;
 mod stale;
 mod validate;
@@ -525,7 +524,7 @@ impl Segment {
     }
 
     /// The single element of an `Object` segment of shared-state type `S`.
-    pub(crate) fn object_state<S: crate::sync::SyncState>(&self) -> Option<&S> {
+    pub(crate) fn object_state<S: crate::lock::SyncState>(&self) -> Option<&S> {
         self.map.object_state(&self.header)
     }
 

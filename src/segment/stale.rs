@@ -31,8 +31,8 @@ use crate::layout::{
     ElemDesc, Endpoint, FORMAT_VERSION, INIT_READY, MAGIC, SegmentHeader, SegmentKind,
 };
 use crate::platform::identity;
+use crate::platform::identity::Identity;
 use crate::primitive::Ordering;
-use crate::ring::Identity;
 use crate::ring::endpoint::{self, Status};
 use rustix::shm;
 use std::fs::File;

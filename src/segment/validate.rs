@@ -33,7 +33,7 @@ pub struct Expect {
 pub(crate) fn new_header(
     expect: &Expect,
     capacity: u64,
-    creator: crate::ring::Identity,
+    creator: crate::platform::identity::Identity,
 ) -> Option<SegmentHeader> {
     let rings = expect.kind.rings();
     let size = u64::from(expect.elem.size);
@@ -184,7 +184,7 @@ pub fn validate_header(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ring::Identity;
+    use crate::platform::identity::Identity;
     use zerocopy::IntoBytes;
 
     fn expect<T>(kind: SegmentKind) -> Expect {

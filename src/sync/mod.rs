@@ -39,11 +39,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-pub mod raw;
+pub mod raw {
+    //! The lock words themselves, as plain `#[repr(C)]` structs of atomics, for a
+    //! [`Shared<S>`](super::Shared) of your own: a robust mutex, condition variable,
+    //! semaphore, event, barrier and seqlock whose all-zero bytes are the initial state.
+    //! (They live in the crate's `lock` layer, below the segment layout that embeds
+    //! them; this is their public path.)
+    //!
+    //! # Examples
+    //!
+    //! ```
+    //! use shmlane::sync::raw::RawEvent;
+    //! let e = RawEvent::new();
+    //! e.set();
+    //! assert!(e.is_set());
+    //! ```
+
+    pub use crate::lock::{
+        Acquired, Blocked, Holder, LocalLock, RawBarrier, RawCondvar, RawEvent, RawMutex,
+        RawSemaphore, SeqLock,
+    };
+}
+#[cfg(not(shmlane_loom))]
 mod shared;
 
 pub use crate::error::{LockWordLie, ObjectCorrupted, ValueError};
-pub use shared::SyncState;
+pub use crate::lock::SyncState;
 
 #[cfg(not(shmlane_loom))]
 mod handles;

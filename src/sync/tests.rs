@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::error::{LockWordLie, ValueError};
-use crate::ring::Identity;
-use crate::sync::raw::{Acquired, RawMutex, SeqLock};
+use crate::lock::{Acquired, RawMutex, SeqLock};
+use crate::platform::identity::Identity;
 use crate::wait::WaitMode;
 use proptest::prelude::*;
 use std::time::{Duration, Instant};

@@ -3,8 +3,9 @@
 
 use super::{Look, Member, QueueRing, ROLE_GET, ROLE_PUT, pos_of};
 use crate::error::Corrupted;
+use crate::platform::identity::Identity;
 use crate::primitive::Ordering;
-use crate::ring::endpoint::{self, Identity, Status};
+use crate::ring::endpoint::{self, Status};
 
 impl<T> QueueRing<T> {
     /// Retires the entries of dead owners: marks them dead, finishes or drops the

@@ -1,17 +1,16 @@
 //! The segment-backed handle types of [`crate::sync`]: what they share (the opened
 //! object, lock results, the constructor macro) here, one type per file below.
 
-use super::raw::LocalLock;
-use super::raw::{
-    Acquired, RawBarrier, RawCondvar, RawEvent, RawSemaphore, seqlock_is_odd, seqlock_read,
-    seqlock_write,
-};
-use super::shared::{Locked, NotLocked, SyncState, local_lock_of};
+use super::shared::{Locked, NotLocked, local_lock_of};
 use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError};
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
+use crate::lock::{
+    Acquired, LocalLock, RawBarrier, RawCondvar, RawEvent, RawSemaphore, SyncState, seqlock_is_odd,
+    seqlock_read, seqlock_write,
+};
+use crate::platform::identity::Identity;
 use crate::platform::{identity, inherit};
 use crate::primitive::AtomicU64;
-use crate::ring::Identity;
 use crate::ring::endpoint;
 use crate::segment::{Expect, Segment};
 use crate::wait::{TimedOut, WaitMode};

@@ -37,9 +37,9 @@ pub use peer::peer_main;
 pub use plot::cdf_svg;
 pub use stats::{BlockRatios, Latency, median, rotated_blocks};
 
+use crate::handle::inherit;
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
-use crate::platform::inherit;
 use crate::primitive::stats::futex_calls;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
 use crate::segment::{Expect, Segment};

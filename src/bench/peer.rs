@@ -1,9 +1,9 @@
 //! The child side of each bench transport.
 
 use super::{LINE_U32, LINE_U64, SEG_KEY, Transport, WARMUP, pin_to};
+use crate::handle::inherit;
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::pipe::Duplex;
-use crate::platform::inherit;
 use crate::primitive::stats::futex_calls;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
 use crate::segment::{Expect, Segment};

@@ -2,8 +2,8 @@
 
 use super::{Receiver, Sender, make_receiver, make_sender};
 use crate::error::{ClaimError, CreateError, OpenError, RecvError, SendError};
+use crate::handle::inherit;
 use crate::layout::{ElemDesc, SegmentKind};
-use crate::platform::inherit;
 use crate::segment::{Expect, Segment};
 use bytemuck::Pod;
 use std::marker::PhantomData;

@@ -61,8 +61,9 @@ pub use receiver::Receiver;
 pub use sender::Sender;
 
 use crate::error::{ClaimError, CreateError, OpenError};
+use crate::handle::inherit;
 use crate::layout::{ElemDesc, SegmentKind};
-use crate::platform::{identity, inherit};
+use crate::platform::identity;
 use crate::ring::spsc::{Consumer, Producer, Side};
 use crate::segment::{Expect, Segment};
 use crate::wait::WaitMode;

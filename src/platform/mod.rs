@@ -5,8 +5,6 @@
 
 pub(crate) mod identity;
 #[cfg(not(shmlane_loom))]
-pub(crate) mod inherit;
-#[cfg(not(shmlane_loom))]
 pub(crate) mod watch;
 #[cfg(not(shmlane_loom))]
 mod wipe_on_fork;

@@ -47,8 +47,9 @@ use crate::error::{
     ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,
     PutError, PutTimeoutError, TryGetError, TryPutError,
 };
+use crate::handle::inherit;
 use crate::layout::{ElemDesc, SegmentKind};
-use crate::platform::{identity, inherit};
+use crate::platform::identity;
 use crate::ring::frame::Frame;
 use crate::ring::mpmc::Member;
 use crate::segment::{Expect, Segment};

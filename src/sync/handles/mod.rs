@@ -3,13 +3,14 @@
 
 use super::shared::{Locked, NotLocked, local_lock_of};
 use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError};
+use crate::handle::inherit;
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::lock::{
     Acquired, LocalLock, RawBarrier, RawCondvar, RawEvent, RawSemaphore, SyncState, seqlock_is_odd,
     seqlock_read, seqlock_write,
 };
+use crate::platform::identity;
 use crate::platform::identity::Identity;
-use crate::platform::{identity, inherit};
 use crate::primitive::AtomicU64;
 use crate::ring::endpoint;
 use crate::segment::{Expect, Segment};

@@ -1,5 +1,7 @@
 //! Constructors shared by every segment-backed handle type (pipes, duplexes, queues).
 
+pub(crate) mod inherit;
+
 /// Generates the constructors shared by every segment-backed handle type.
 macro_rules! segment_handle {
     // A handle that is just the segment: joining cannot fail.

@@ -17,6 +17,9 @@ cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 (cd loom-tests && cargo fmt -- --check)
 
+step "layers: no module imports a module of its own or a higher rank (map: src/lib.rs)"
+scripts/check-layers.sh
+
 step "atomics and UnsafeCell only through the loom shim (src/primitive.rs)"
 # Process-local counters (primitive/stats.rs) are not a shared protocol and may use std.
 if grep -rnE '(std|core)::sync::atomic::(AtomicU32|AtomicU64|fence)|(std|core)::cell::UnsafeCell' src \

@@ -29,28 +29,47 @@
 // driver and helpers that only the pipe layer calls are then unused.
 #![cfg_attr(shmlane_loom, allow(dead_code))]
 
-#[cfg(not(shmlane_loom))]
-pub mod bench;
-pub mod error;
+// The layers, bottom to top. A module may name (`crate::…`) only modules of a strictly
+// lower rank; `scripts/check-layers.sh` (in the test command) reads the ranks from the
+// `// rank` lines below and fails on an import that points sideways or upward. The same
+// map, with what each layer holds, is in docs/architecture.md.
+//
+// rank 0: platform primitives: the loom shim (atomics, UnsafeCell, fences), futex,
+// membarrier, backoff, the process-wide futex/proc counters; named fault points
 #[cfg(not(shmlane_loom))]
 #[allow(dead_code)] // points are added where a protocol needs one
 mod fault;
-#[cfg(not(shmlane_loom))]
-mod handle;
-pub mod layout;
-mod lock;
-#[cfg(not(shmlane_loom))]
-pub mod pipe;
-mod platform;
 mod primitive;
-#[cfg(not(shmlane_loom))]
-pub mod queue;
+// rank 1: process identity (`Identity`) and liveness, the wipe-on-fork page, the death
+// watcher
+mod platform;
+// rank 2: futex waiting: eventcount, epoch, `block_on`, `WaitMode`, `TimedOut`
+pub mod wait;
+// rank 3: the lock words that `layout` embeds: robust mutex, condvar, semaphore, event,
+// barrier, seqlock, `LocalLock`, `SyncState`
+mod lock;
+// rank 4: the shared-memory ABI (`#[repr(C)]` header and control blocks)
+pub mod layout;
+// rank 5: every error type
+pub mod error;
+// rank 6: SPSC and MPMC rings, the endpoint claim protocol, frames
 pub mod ring;
+// rank 7: segment files, validation, lifecycle, stale/gc
 #[cfg(not(shmlane_loom))]
 pub mod segment;
+// rank 8: constructors shared by every handle kind, fd inheritance
+#[cfg(not(shmlane_loom))]
+mod handle;
+// rank 9: the API
+#[cfg(not(shmlane_loom))]
+pub mod pipe;
+#[cfg(not(shmlane_loom))]
+pub mod queue;
 pub mod stats;
 pub mod sync;
-pub mod wait;
+// rank 10: the benchmark harness (moving out to the cli crate)
+#[cfg(not(shmlane_loom))]
+pub mod bench;
 
 pub use error::{
     ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,

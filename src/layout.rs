@@ -34,7 +34,7 @@ pub const TYPE_NAME_LEN: usize = 64;
 /// Largest element alignment a ring slot can honour (slots start on a line).
 pub const MAX_ELEM_ALIGN: u64 = LINE;
 
-/// What a segment holds. Stored as `u32` in [`SegmentHeader::kind`].
+/// What a segment holds. Stored as `u32` in `SegmentHeader::kind`.
 ///
 /// # Examples
 ///
@@ -52,10 +52,10 @@ pub enum SegmentKind {
     Duplex = 2,
     /// One region of plain elements, no ring control (shared arrays, raw words).
     Array = 3,
-    /// One MPMC queue: a [`QueueControl`] and stamped slots.
+    /// One MPMC queue: a `QueueControl` and stamped slots.
     Queue = 4,
     /// A [`SharedArray`](crate::sync::SharedArray): an object segment (an
-    /// [`ObjectControl`], i.e. a robust lock, a sequence word and a user table, then
+    /// `ObjectControl`, i.e. a robust lock, a sequence word and a user table, then
     /// `capacity` elements, any count). Every object type has its own kind (5..=12),
     /// so one type never opens another's segment; [`is_object`](Self::is_object).
     SharedArray = 5,
@@ -95,7 +95,7 @@ impl SegmentKind {
         }
     }
 
-    /// True for the kinds of shared objects (`sync`): an [`ObjectControl`] and
+    /// True for the kinds of shared objects (`sync`): an `ObjectControl` and
     /// elements.
     ///
     /// # Examples
@@ -231,6 +231,7 @@ pub struct SegmentLive {
 }
 
 /// [`SegmentLive::init`] before initialization is complete.
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
 pub const INIT_BUILDING: u32 = 0;
 /// [`SegmentLive::init`] once the segment may be used.
 pub const INIT_READY: u32 = 0x5245_4144; // "READ"

@@ -11,17 +11,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## Map (data flows down)
+//! ## Architecture
 //!
-//! | layer      | modules                                            | syscalls | unsafe |
-//! |------------|----------------------------------------------------|----------|--------|
-//! | API        | [`pipe`], [`queue`], [`sync`], CLI (`src/bin/shmlane.rs`), [`bench`](mod@bench) | via below| no |
-//! | engine     | [`segment`] (header, validation, lifecycle), [`wait`] | yes   | mmap only |
-//! | algorithms | [`ring`] (SPSC, MPMC, endpoints)                       | none     | yes    |
-//! | ABI        | [`layout`]                                         | none     | no     |
-//! | platform   | `platform` (identity, liveness, death watch), `primitive` (loom shim, futex) | yes | futex only |
-//!
-//! See `docs/architecture.md` for the header format and the wake-up argument.
+//! Layers, bottom to top; a module imports only strictly lower ranks (checked by
+//! `scripts/check-layers.sh`; the map is next to the `mod` lines in `src/lib.rs`):
+//! `primitive` (0), `platform` (1), [`wait`] (2), `lock` (3), `layout` (4), [`error`]
+//! (5), [`ring`] (6), [`segment`] (7), `handle` (8), [`pipe`], [`queue`], [`sync`],
+//! [`stats`] (9). The modules without a link are public only with the unstable
+//! `internals` feature. See `docs/architecture.md` for the public API surface, the
+//! header format and the wake-up argument.
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn, missing_docs, missing_debug_implementations)]
 #![warn(clippy::undocumented_unsafe_blocks, clippy::unnecessary_safety_comment)]
@@ -47,9 +45,15 @@ mod platform;
 pub mod wait;
 // rank 3: the lock words that `layout` embeds: robust mutex, condvar, semaphore, event,
 // barrier, seqlock, `LocalLock`, `SyncState`
+#[cfg(feature = "internals")]
+pub mod lock;
+#[cfg(not(feature = "internals"))]
 mod lock;
 // rank 4: the shared-memory ABI (`#[repr(C)]` header and control blocks)
+#[cfg(feature = "internals")]
 pub mod layout;
+#[cfg(not(feature = "internals"))]
+mod layout;
 // rank 5: every error type
 pub mod error;
 // rank 6: SPSC and MPMC rings, the endpoint claim protocol, frames

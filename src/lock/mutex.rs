@@ -321,6 +321,7 @@ impl RawMutex {
 
     /// Overwrites the lock word (fuzzing and tests: a hostile peer).
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn poke(&self, word: u32, owner: u64) {
         // Relaxed: simulated garbage.
         self.word.store(word, Ordering::Relaxed);

@@ -43,6 +43,7 @@ impl<const N: usize> SeqLock<N> {
 
     /// Overwrites the sequence word (fuzzing and tests: a hostile peer).
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn poke_seq(&self, value: u64) {
         // Relaxed: simulated garbage.
         self.seq.store(value, Ordering::Relaxed);

@@ -15,9 +15,9 @@
 //! | pickled bytes                       | [`ByteQueue`]: messages up to a fixed maximum   |
 //!
 //! Each handle holds one entry of the queue's endpoint table (up to
-//! [`QUEUE_MEMBERS`](crate::layout::QUEUE_MEMBERS) handles at a time, all processes
+//! `QUEUE_MEMBERS` (64) handles at a time, all processes
 //! together). A handle whose process dies is retired by the survivors: see
-//! [`crate::ring::mpmc`] for what happens to a message it held. In short, delivery is
+//! `ring::mpmc` (in the source) for what happens to a message it held. In short, delivery is
 //! at most once when a process dies: a message is never torn and never delivered
 //! twice; a put the producer died in is never delivered ([`Queue::abandoned`]); a
 //! message a consumer had claimed but whose `get` had not returned when it died is
@@ -274,6 +274,7 @@ impl<T: Pod + Send> Queue<T> {
     /// Claims a put position and exits the process without publishing it, as a
     /// SIGKILL at that instant would (crash-safety tests).
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn crash_in_put(self) -> ! {
         self.member.crash_in_push();
         std::process::exit(0)
@@ -281,6 +282,7 @@ impl<T: Pod + Send> Queue<T> {
 
     /// Claims a get position and exits the process without finishing it.
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn crash_in_get(self) -> ! {
         self.member.crash_in_pop();
         std::process::exit(0)

@@ -138,6 +138,7 @@ pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
 /// a.try_push(5).unwrap();
 /// assert_eq!(b.try_pop(), Ok(5));
 /// ```
+#[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
 pub fn heap<T: Pod + Send>(capacity: usize) -> Result<QueueRing<T>, CreateError> {
     let capacity = check_capacity(capacity as u64)?;
     Ok(QueueRing(Region::heap(
@@ -232,6 +233,7 @@ impl<T> QueueRing<T> {
     }
 
     /// Slots in the queue.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
     pub fn capacity(&self) -> usize {
         self.cap() as usize
     }
@@ -379,6 +381,7 @@ impl<T> QueueRing<T> {
 
     /// Joins as this process with every other owner considered alive (heap queues,
     /// tests).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
     pub fn join_local(&self) -> Result<Member<T>, ClaimError> {
         let me = Identity {
             pid: std::process::id(),
@@ -455,6 +458,7 @@ impl<T> QueueRing<T> {
 
     /// Overwrites slot `i`'s stamp (fuzzing and tests: a hostile peer).
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn poke_stamp(&self, i: usize, value: u64) {
         // Relaxed: simulated garbage.
         self.slot(i as u64).stamp.store(value, Ordering::Relaxed);
@@ -462,6 +466,7 @@ impl<T> QueueRing<T> {
 
     /// Overwrites `head` or `tail` (fuzzing and tests: a hostile peer).
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn poke_position(&self, tail: bool, value: u64) {
         let w = if tail {
             &self.ctrl().tail
@@ -774,12 +779,14 @@ impl<T: Pod> Member<T> {
     /// publish: the entry stays attached (loom and tests of the retirement protocol).
     /// Returns whether a position was claimed.
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn crash_in_push(self) -> bool {
         self.crash(true)
     }
 
     /// Claims a position for a get and stops, like a process killed mid-get.
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn crash_in_pop(self) -> bool {
         self.crash(false)
     }
@@ -787,10 +794,12 @@ impl<T: Pod> Member<T> {
     /// Stops without a claim, like a process killed while idle: the entry stays
     /// attached until a recovery finds its owner dead (fuzzing and tests).
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn crash_idle(mut self) {
         self.crashed = true;
     }
 
+    #[cfg(feature = "fault-injection")]
     fn crash(mut self, put: bool) -> bool {
         let ctrl = self.ring.ctrl();
         let word = if put { &ctrl.tail } else { &ctrl.head };

@@ -323,6 +323,7 @@ impl<T: Pod + Send> HeapRing<T> {
     /// could write a shared ring's (for tests: every call must then behave or report
     /// [`Corrupted`]).
     #[doc(hidden)]
+    #[cfg(feature = "fault-injection")]
     pub fn scribble_positions(&self, tail: Option<u64>, head: Option<u64>) {
         // Relaxed: a test's stand-in for a foreign write; nothing is published by it.
         if let Some(t) = tail {
@@ -559,6 +560,7 @@ impl<T: Pod> Producer<T> {
 
     /// The eventcount the consumer notifies after freeing slots: sleep on it when full
     /// (see [`crate::wait`] for the protocol).
+    #[cfg(feature = "internals")]
     pub fn space_event(&self) -> &crate::wait::EventCount {
         &self.ring.ctrl().writable
     }
@@ -824,6 +826,7 @@ impl<T: Pod> Consumer<T> {
 
     /// The eventcount the producer notifies after publishing: sleep on it when empty
     /// (see [`crate::wait`] for the protocol).
+    #[cfg(feature = "internals")]
     pub fn data_event(&self) -> &crate::wait::EventCount {
         &self.ring.ctrl().readable
     }

@@ -1,6 +1,6 @@
 //! Segments: shared-memory files with a validated header, and their lifecycle.
 //!
-//! * Named segments live in `/dev/shm` (see [`name`]). They are created exclusively
+//! * Named segments live in `/dev/shm` (see [`check_name`]). They are created exclusively
 //!   with mode 0600 under a temporary name, initialized, and only then linked to their
 //!   final name, so an opener never sees a half-built segment. The creating handle
 //!   unlinks the name on drop unless [`Segment::persist`] was called.
@@ -8,7 +8,7 @@
 //!   cannot truncate them under us (which would SIGBUS us). They are passed to a child
 //!   process as an inherited fd (see `Pipe::spawn_with` in [`crate::pipe`]).
 //! * Opening validates every header field against the caller's expectation and the real
-//!   file size ([`validate_header`]).
+//!   file size (`validate_header`).
 //!
 //! * Creation reserves every page of the file (`fallocate`), so a full `/dev/shm` is a
 //!   [`CreateError::NoSpace`] at create, not a SIGBUS at the first write.
@@ -34,13 +34,26 @@
 //! ```
 
 mod mmap;
+#[cfg(feature = "internals")]
 pub mod name;
+#[cfg(not(feature = "internals"))]
+mod name;
 mod stale;
 mod validate;
 
 pub use name::check_name;
 pub use stale::{SegmentInfo, gc, gc_only, list};
+#[cfg(feature = "internals")]
 pub use validate::{Expect, validate_header};
+#[cfg(not(feature = "internals"))]
+pub(crate) use validate::{Expect, validate_header};
+
+/// The kind of object a segment holds, as [`SegmentInfo::kind`] reports it.
+pub use crate::layout::SegmentKind;
+/// The format a segment file declares in its header, and its first 8 bytes (what
+/// [`OpenError::VersionMismatch`](crate::OpenError::VersionMismatch) and
+/// [`OpenError::BadMagic`](crate::OpenError::BadMagic) compare with).
+pub use crate::layout::{FORMAT_VERSION, MAGIC};
 
 use crate::error::{CreateError, OpenError};
 use crate::layout::{INIT_READY, MAX_ELEM_ALIGN, SegmentHeader};
@@ -278,11 +291,13 @@ impl Segment {
     /// segment that is not stale), `OtherFormat` if another shmlane format's segment
     /// has it (kept, never removed), and `NoSpace` if its pages cannot all be reserved
     /// now (every page is, so a full `/dev/shm` never shows up later as SIGBUS).
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn create(name: &str, expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         Self::create_with(name, expect, capacity, 0)
     }
 
     /// [`create`](Self::create) with the header's kind-specific `param`.
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn create_with(
         name: &str,
         expect: &Expect,
@@ -343,11 +358,13 @@ impl Segment {
 
     /// Creates an anonymous segment (a sealed memfd), every page reserved (`NoSpace` if
     /// that fails).
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn create_anonymous(expect: &Expect, capacity: u64) -> Result<Self, CreateError> {
         Self::create_anonymous_with(expect, capacity, 0)
     }
 
     /// [`create_anonymous`](Self::create_anonymous) with the header's `param`.
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn create_anonymous_with(
         expect: &Expect,
         capacity: u64,
@@ -381,6 +398,7 @@ impl Segment {
 
     /// Opens a named segment and validates it against `expect`; refuses a file that
     /// another user owns or that group or others may write ([`OpenError::Untrusted`]).
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn open(name: &str, expect: &Expect) -> Result<Self, OpenError> {
         Self::open_with(name, expect, OpenOptions::new())
     }
@@ -404,6 +422,7 @@ impl Segment {
     /// Segment::open_with(&name, &e, OpenOptions::new().allow_foreign(true))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn open_with(name: &str, expect: &Expect, options: OpenOptions) -> Result<Self, OpenError> {
         check_name(name)?;
         let object = name::object_name(name);
@@ -428,6 +447,7 @@ impl Segment {
 
     /// Opens an anonymous segment from a file descriptor (inherited or received).
     /// The memfd must be sealed against shrinking.
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn from_fd(fd: OwnedFd, expect: &Expect) -> Result<Self, OpenError> {
         let seals = rustix::fs::fcntl_get_seals(&fd).map_err(|e| OpenError::Io {
             op: "F_GET_SEALS",
@@ -478,6 +498,7 @@ impl Segment {
     }
 
     /// The validated header.
+    #[cfg_attr(not(feature = "internals"), doc(hidden))]
     pub fn header(&self) -> &SegmentHeader {
         &self.header
     }

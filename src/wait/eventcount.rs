@@ -149,6 +149,7 @@ impl EventCount {
     /// ec.wait(key, Instant::now() + Duration::from_millis(1));
     /// assert_eq!(ec.sleepers(), 0);
     /// ```
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
     pub fn prepare_wait(&self) -> u32 {
         let key = self.prepare_wait_fenced();
         // SYNC POINT: pairs with the light half in `notify`.
@@ -264,6 +265,7 @@ impl EventCount {
     }
 
     /// Number of announced sleepers (diagnostics).
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
     pub fn sleepers(&self) -> u32 {
         // Relaxed: a diagnostic snapshot.
         self.sleepers.load(Ordering::Relaxed) & SLEEPERS
@@ -274,6 +276,7 @@ impl EventCount {
     /// ```
     /// assert_eq!(shmlane::wait::EventCount::new().fence_requests(), 0);
     /// ```
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
     pub fn fence_requests(&self) -> u32 {
         // Relaxed: a diagnostic snapshot.
         self.sleepers.load(Ordering::Relaxed) / FENCE_REQUEST

@@ -1,4 +1,4 @@
-//! Waiting: bounded spin, then a futex sleep through an [`EventCount`].
+//! Waiting: bounded spin, then a futex sleep through an `EventCount`.
 //!
 //! This is the only module that sleeps. The protocol (see `docs/architecture.md` for
 //! the argument that no wake-up is lost):
@@ -19,7 +19,7 @@
 //! (step 3): either as an asymmetric pair (the notifier's compiler barrier and the
 //! waiter's `membarrier`, which forces a full barrier on every running thread of the
 //! registered notifier processes; `primitive::membarrier` has the argument), or, for a
-//! waiter holding a fence request ([`EventCount::request_fence`]), as two `SeqCst`
+//! waiter holding a fence request (`EventCount::request_fence`), as two `SeqCst`
 //! fences. If the notifier sees `sleepers > 0` it bumps `epoch` before the wake, so a
 //! waiter that has not yet reached `futex_wait` finds `epoch != key` and returns at
 //! once. The claim (`WOKEN`) makes one sleep cost at most one wake, however many
@@ -38,8 +38,10 @@
 mod epoch;
 mod eventcount;
 
-pub use epoch::Epoch;
-pub use eventcount::EventCount;
+#[cfg(feature = "internals")]
+pub use {epoch::Epoch, eventcount::EventCount};
+#[cfg(not(feature = "internals"))]
+pub(crate) use {epoch::Epoch, eventcount::EventCount};
 
 use crate::primitive::{spin_hint, yield_now};
 use std::time::{Duration, Instant};
@@ -80,7 +82,7 @@ pub enum WaitMode {
 }
 
 /// Waits in a row that end without sleeping after which a pipe end withdraws its fence
-/// request ([`EventCount::request_fence`]), so that notifiers stop fencing.
+/// request (`EventCount::request_fence`), so that notifiers stop fencing.
 ///
 /// ```
 /// assert!(shmlane::wait::CALM_WAITS > 1);

@@ -12,7 +12,9 @@
 //! member, unlinks a segment, takes a lock from its owner) must never act on `Unknown`,
 //! and [`is_alive`] ("not known dead") is the boolean every such caller uses.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+#[cfg(not(shmlane_loom))]
+use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// A process, identified so that a reused pid is not mistaken for the original owner.
 ///

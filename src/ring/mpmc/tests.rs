@@ -1,8 +1,11 @@
 use super::*;
-use crate::error::TryGetError;
+use crate::error::{ClaimError, TryGetError, TryPutError};
+use crate::platform::identity::Identity;
+use crate::ring::endpoint;
+use crate::wait::WaitMode;
 use proptest::prelude::*;
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[test]
 fn fifo_full_empty_and_wraparound() {

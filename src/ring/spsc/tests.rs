@@ -1,4 +1,5 @@
 use super::*;
+use crate::error::{PopError, PushError};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 

@@ -15,7 +15,7 @@
 //!
 //! | layer      | modules                                            | syscalls | unsafe |
 //! |------------|----------------------------------------------------|----------|--------|
-//! | API        | [`pipe`], [`queue`], [`sync`], CLI (`src/bin/shmlane.rs`), [`bench`](mod@bench) | via below| no |
+//! | API        | [`pipe`], [`queue`], [`sync`] (CLI and bench harness: the `cli/` crate) | via below| no |
 //! | engine     | [`segment`] (header, validation, lifecycle), [`wait`] | yes   | mmap only |
 //! | algorithms | [`ring`] (SPSC, MPMC, endpoints)                       | none     | yes    |
 //! | ABI        | [`layout`]                                         | none     | no     |
@@ -29,8 +29,6 @@
 // driver and helpers that only the pipe layer calls are then unused.
 #![cfg_attr(shmlane_loom, allow(dead_code))]
 
-#[cfg(not(shmlane_loom))]
-pub mod bench;
 pub mod error;
 #[cfg(not(shmlane_loom))]
 #[allow(dead_code)] // points are added where a protocol needs one

@@ -1,5 +1,5 @@
 //! The library half of the `shmlane` command line: the cross-process benchmark harness
-//! behind `shmlane bench` ([`bench`]) and the segment table of `shmlane ls` ([`ls`]).
+//! behind `shmlane bench` ([`bench`](mod@bench)) and the segment table of `shmlane ls` ([`ls`]).
 //!
 //! It reaches shmlane only through its public API (pipes, [`shmlane::WaitMode`], the
 //! futex counters, `segment::list`); the floor transports it measures shmlane against

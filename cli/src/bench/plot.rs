@@ -38,6 +38,7 @@ pub fn cdf_svg(rows: &[Row], title: &str) -> io::Result<String> {
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 14))
             .margin(12)
+            .margin_right(30) // room for the last decade's label
             .x_label_area_size(40)
             .y_label_area_size(60)
             .build_cartesian_2d((10f64.powf(d0)..10f64.powf(d1)).log_scale(), 0f64..4f64)

@@ -12,7 +12,8 @@
 //! interleaved instead (see [`interleaved`]).
 
 use criterion::{Criterion, Throughput};
-use shmlane::bench::{BlockRatios, median, pin_to, rotated_blocks};
+mod common;
+use common::{BlockRatios, median, pin_to, rotated_blocks};
 use std::hint::{black_box, spin_loop};
 use std::time::{Duration, Instant};
 

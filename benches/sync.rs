@@ -10,7 +10,8 @@
 //! `cargo bench --bench sync`; `cargo test --benches` runs each once.
 
 use criterion::{Criterion, Throughput};
-use shmlane::bench::pin_to;
+mod common;
+use common::pin_to;
 use shmlane::sync::{Barrier, Mutex, SharedValue};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};

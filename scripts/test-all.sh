@@ -12,7 +12,7 @@ trap 'rm -f "$log"' EXIT
 exec > >(tee "$log") 2>&1
 step() { printf '\n==> %s\n' "$*"; }
 
-step "format"
+step "format (--all: the library and the cli crate)"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 (cd loom-tests && cargo fmt -- --check)
@@ -27,15 +27,19 @@ if grep -rnE '(std|core)::sync::atomic::(AtomicU32|AtomicU64|fence)|(std|core)::
     echo "use crate::primitive instead"; exit 1
 fi
 
-step "clippy"
-cargo clippy --all-targets --quiet -- -D warnings
+step "clippy (library and cli crate)"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-step "rustdoc builds without warnings (broken intra-doc links)"
-RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+step "rustdoc builds without warnings (broken intra-doc links; library and cli crate)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-step "unit, multi-process and doc tests; criterion benches run once as a smoke test"
-cargo test --all-targets
-cargo test --doc
+step "unit, multi-process and doc tests of the library and the cli crate; criterion benches run once as a smoke test"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+
+step "the CLI: the README's main job starts and prints rows (tiny sizes), ls"
+cargo run --quiet -- bench --blocks 1 --rounds 1000 --messages 10000 --bulk-bytes 0 --json > /dev/null
+cargo run --quiet -- ls > /dev/null
 
 step "examples"
 cargo run --quiet --example pipe_child

@@ -71,9 +71,6 @@ pub mod pipe;
 pub mod queue;
 pub mod stats;
 pub mod sync;
-// rank 10: the benchmark harness (moving out to the cli crate)
-#[cfg(not(shmlane_loom))]
-pub mod bench;
 
 pub use error::{
     ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,

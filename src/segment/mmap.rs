@@ -148,6 +148,7 @@ impl Mapping {
 
     /// The elements of an `Array` segment of `u32`/`u64` as atomics, or `None` if `h`
     /// does not describe one of that element type that fits this mapping.
+    #[allow(dead_code)] // only unit tests since the bench harness moved to cli/
     pub(crate) fn words<W: SharedWord>(&self, h: &SegmentHeader) -> Option<&[W]> {
         let elem = W::elem();
         let len = usize::try_from(h.capacity).ok()?;
@@ -300,6 +301,7 @@ impl Mapping {
 /// Atomic integer types an `Array` segment can be viewed as.
 pub(crate) trait SharedWord: Sized {
     /// Descriptor of the plain integer the atomic wraps.
+    #[allow(dead_code)] // only `words`
     fn elem() -> crate::layout::ElemDesc;
 }
 

@@ -523,6 +523,7 @@ impl Segment {
 
     /// The words of an [`Array`](crate::layout::SegmentKind::Array) segment of `u32`
     /// or `u64`, as atomics.
+    #[allow(dead_code)] // only unit tests since the bench harness moved to cli/
     pub(crate) fn words<W: mmap::SharedWord>(&self) -> Option<&[W]> {
         self.map.words(&self.header)
     }

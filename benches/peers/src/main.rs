@@ -5,7 +5,7 @@
 //! `cargo run --release --manifest-path benches/peers/Cargo.toml [-- ROUNDS MESSAGES]`
 
 use iceoryx2::prelude::*;
-use shmlane::bench::{self, Config, Latency, Row, Transport, pin_to};
+use shmlane_cli::bench::{self, Config, Latency, Row, Transport, pin_to};
 use std::process::Command;
 use std::time::Instant;
 

@@ -3,6 +3,7 @@
 use super::{Consumer, Producer, RawRing};
 use crate::error::CreateError;
 use crate::platform::identity::Identity;
+#[cfg(feature = "fault-injection")]
 use crate::primitive::Ordering;
 use bytemuck::Pod;
 

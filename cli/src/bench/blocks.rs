@@ -1,57 +1,14 @@
-//! Latency distributions from HDR histograms.
+//! Helpers for block-interleaved measurements that need nothing but std and rustix:
+//! also compiled into the library's own benches (`benches/common/mod.rs` includes this
+//! file by path), which cannot depend on this crate.
 
-use hdrhistogram::Histogram;
-
-/// One-way latency distribution (half of each round trip), in nanoseconds.
-///
-/// # Examples
-///
-/// ```
-/// let l = shmlane::bench::Latency::from_round_trips(&(1..=1000).map(|v| v * 2).collect::<Vec<_>>());
-/// assert!((495..=505).contains(&l.p50));
-/// assert!(l.p999 >= l.p99 && l.p99 >= l.p50);
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct Latency {
-    /// Median.
-    pub p50: u64,
-    /// 99th percentile.
-    pub p99: u64,
-    /// 99.9th percentile.
-    pub p999: u64,
-    /// Largest sample.
-    pub max: u64,
-    /// Mean.
-    pub mean: f64,
-    /// `(quantile, ns)` points from the median out to 99.99 %, for plots.
-    pub cdf: Vec<(f64, u64)>,
-}
-
-impl Latency {
-    /// Builds the distribution of `rtt / 2` over the given round trips (3 significant
-    /// digits, HDR histogram).
-    pub fn from_round_trips(rtts: &[u64]) -> Self {
-        let mut h =
-            Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
-        for &r in rtts {
-            h.saturating_record((r / 2).max(1));
-        }
-        // Quantiles 1 - 10^(-k/8): 8 points per "nine", from 0 to 99.99 %.
-        let cdf = (0..=32)
-            .map(|k| {
-                let q = 1.0 - 10f64.powf(-(k as f64) / 8.0);
-                (q, h.value_at_quantile(q))
-            })
-            .collect();
-        Self {
-            p50: h.value_at_quantile(0.50),
-            p99: h.value_at_quantile(0.99),
-            p999: h.value_at_quantile(0.999),
-            max: h.max(),
-            mean: h.mean(),
-            cdf,
-        }
-    }
+/// Pins the calling thread to `cpu` (best effort: the kernel refuses a CPU that does
+/// not exist, and the thread then keeps its mask). Not based on the inherited mask, which
+/// a pinned parent narrows to its own CPU.
+pub fn pin_to(cpu: usize) {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    let _ = rustix::thread::sched_setaffinity(None, &set);
 }
 
 /// The median of `values` (sorted in place; the mean of the middle two for an even
@@ -60,8 +17,8 @@ impl Latency {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(shmlane::bench::median(&mut [3.0, 1.0, 2.0]), 2.0);
-/// assert_eq!(shmlane::bench::median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+/// assert_eq!(shmlane_cli::bench::median(&mut [3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(shmlane_cli::bench::median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
 /// ```
 pub fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
@@ -79,7 +36,7 @@ pub fn median(values: &mut [f64]) -> f64 {
 /// # Examples
 ///
 /// ```
-/// use shmlane::bench::BlockRatios;
+/// use shmlane_cli::bench::BlockRatios;
 /// let r = BlockRatios::new(&[2.0, 6.0, 9.0], &[1.0, 2.0, 10.0]).unwrap();
 /// assert_eq!((r.median, r.min, r.max, r.at_least_one, r.blocks), (2.0, 0.9, 3.0, 2, 3));
 /// assert_eq!(r.to_string(), "2.00x (0.90-3.00x, 3 blocks)");
@@ -144,7 +101,7 @@ impl std::fmt::Display for BlockRatios {
 ///
 /// ```
 /// let mut order = Vec::new();
-/// let rates = shmlane::bench::rotated_blocks(2, 2, |i| { order.push(i); i as f64 });
+/// let rates = shmlane_cli::bench::rotated_blocks(2, 2, |i| { order.push(i); i as f64 });
 /// assert_eq!(order, [0, 1, 1, 0]);
 /// assert_eq!(rates, [vec![0.0, 0.0], vec![1.0, 1.0]]);
 /// ```

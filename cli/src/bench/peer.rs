@@ -1,13 +1,9 @@
 //! The child side of each bench transport.
 
-use super::{LINE_U32, LINE_U64, SEG_KEY, Transport, WARMUP, pin_to};
-use crate::handle::inherit;
-use crate::layout::{ElemDesc, SegmentKind};
-use crate::pipe::Duplex;
-use crate::primitive::stats::futex_calls;
-use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
-use crate::segment::{Expect, Segment};
-use crate::wait::WaitMode;
+use super::{SEG_KEY, Transport, WARMUP, floor, pin_to};
+use shmlane::WaitMode;
+use shmlane::pipe::Duplex;
+use shmlane::stats::futex_calls;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 
@@ -30,8 +26,8 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
     let messages: u64 = messages.parse().map_err(|_| bad())?;
     pin_to(1);
     match transport {
-        Transport::Floor => floor(),
-        Transport::FutexFloor => futex_floor(),
+        Transport::Floor => floor::floor_peer(),
+        Transport::FutexFloor => floor::futex_floor_peer(),
         Transport::ShmSpin
         | Transport::ShmBlocking
         | Transport::ShmSleep
@@ -67,59 +63,6 @@ pub fn peer_main(args: &[String]) -> io::Result<()> {
         Transport::UnixSocket => {
             let sock = std::fs::File::from(io::stdin().as_fd().try_clone_to_owned()?);
             stream(payload, rounds, messages, sock.try_clone()?, sock)
-        }
-    }
-}
-
-fn array<T>() -> io::Result<Segment> {
-    let expect = Expect {
-        kind: SegmentKind::Array,
-        elem: ElemDesc::of::<T>(),
-        capacity: None,
-    };
-    Segment::from_fd(inherit::take(SEG_KEY).map_err(io::Error::other)?, &expect)
-        .map_err(io::Error::other)
-}
-
-fn floor() -> io::Result<()> {
-    let seg = array::<u64>()?;
-    let words = seg
-        .words::<AtomicU64>()
-        .ok_or_else(|| io::Error::other("array segment"))?;
-    let (ping, pong) = (&words[0], &words[LINE_U64]);
-    let mut last = 0;
-    loop {
-        let v = ping.load(Ordering::Acquire);
-        if v == u64::MAX {
-            return Ok(());
-        }
-        if v != last {
-            last = v;
-            pong.store(v, Ordering::Release);
-        } else {
-            core::hint::spin_loop();
-        }
-    }
-}
-
-fn futex_floor() -> io::Result<()> {
-    let seg = array::<u32>()?;
-    let words = seg
-        .words::<AtomicU32>()
-        .ok_or_else(|| io::Error::other("array segment"))?;
-    let (ping, pong) = (&words[0], &words[LINE_U32]);
-    let mut last = 0;
-    loop {
-        let v = ping.load(Ordering::Acquire);
-        if v == u32::MAX {
-            return Ok(());
-        }
-        if v != last {
-            last = v;
-            pong.store(v, Ordering::Release);
-            futex::wake_all(pong);
-        } else {
-            futex::wait(ping, v, None);
         }
     }
 }

@@ -8,7 +8,7 @@
 //! strace -f -c -o /tmp/s.txt target/release/examples/stream_probe spin 1000000 1
 //! ```
 
-use shmlane::bench::{self, Config, Transport};
+use shmlane_cli::bench::{self, Config, Transport};
 
 const PEER: &str = "SHMLANE_STREAM_PROBE_PEER";
 

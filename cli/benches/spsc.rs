@@ -4,11 +4,11 @@
 //! and a Unix socket (the same measurement code as `shmlane bench`).
 //!
 //! `cargo bench --bench spsc`; `cargo test --benches` runs each once as a smoke test.
-//! In-process peers (rtrb, crossbeam, std): `benches/compare.rs`; iceoryx2 and
+//! In-process peers (rtrb, crossbeam, std): `cli/benches/compare.rs`; iceoryx2 and
 //! ipc-channel: `benches/peers`.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use shmlane::bench::{self, Config, Transport};
+use shmlane_cli::bench::{self, Config, Transport};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

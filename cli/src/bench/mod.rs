@@ -11,7 +11,7 @@
 //! # Examples
 //!
 //! ```
-//! use shmlane::bench::{Row, Transport};
+//! use shmlane_cli::bench::{Row, Transport};
 //! let row = Row::new(Transport::OsPipe, 8);
 //! assert!(row.to_json().contains("\"transport\":\"os-pipe\""));
 //! assert!(Transport::ALL.len() >= 8);
@@ -29,21 +29,21 @@ macro_rules! with_payload {
     };
 }
 
+mod blocks;
+mod floor;
 mod peer;
 mod plot;
 mod stats;
 
+pub use blocks::{BlockRatios, median, pin_to, rotated_blocks};
 pub use peer::peer_main;
 pub use plot::cdf_svg;
-pub use stats::{BlockRatios, Latency, median, rotated_blocks};
+pub use stats::Latency;
 
-use crate::handle::inherit;
-use crate::layout::{ElemDesc, SegmentKind};
-use crate::pipe::Duplex;
-use crate::primitive::stats::futex_calls;
-use crate::primitive::{AtomicU32, AtomicU64, Ordering, futex};
-use crate::segment::{Expect, Segment};
-use crate::wait::WaitMode;
+use serde::Serialize;
+use shmlane::WaitMode;
+use shmlane::pipe::Duplex;
+use shmlane::stats::futex_calls;
 use std::io::{self, BufRead, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Instant;
@@ -54,9 +54,6 @@ const SEG_KEY: &str = "SHMLANE_BENCH_SEG";
 const WARMUP: usize = 2_000;
 /// Write size of the bulk-bytes measurements.
 pub const BULK_WRITE: usize = 64 << 10;
-/// Words between the ping and the pong word of the floor segments (128 bytes apart).
-const LINE_U64: usize = 16;
-const LINE_U32: usize = 32;
 
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,37 +230,40 @@ impl Row {
         self.msgs_per_sec.map(|m| m * self.payload_bytes as f64)
     }
 
-    /// One JSON object (no external serializer needed for these flat fields).
+    /// One JSON object: `transport, mode, payload_bytes, p50_ns, p99_ns, p999_ns,
+    /// mean_ns, msgs_per_sec, bytes_per_sec, futex_calls_per_million` (`null` where
+    /// not measured).
     pub fn to_json(&self) -> String {
-        let num = |v: Option<f64>| v.map_or("null".to_owned(), |v| format!("{v:.1}"));
-        let lat = |f: fn(&Latency) -> u64| {
-            self.latency
-                .as_ref()
-                .map_or("null".to_owned(), |l| f(l).to_string())
+        let lat = |f: fn(&Latency) -> u64| self.latency.as_ref().map(f);
+        let json = JsonRow {
+            transport: &self.transport,
+            mode: &self.mode,
+            payload_bytes: self.payload_bytes,
+            p50_ns: lat(|l| l.p50),
+            p99_ns: lat(|l| l.p99),
+            p999_ns: lat(|l| l.p999),
+            mean_ns: self.latency.as_ref().map(|l| l.mean),
+            msgs_per_sec: self.msgs_per_sec,
+            bytes_per_sec: self.bytes_per_sec(),
+            futex_calls_per_million: self.futex_per_million,
         };
-        format!(
-            "{{\"transport\":\"{}\",\"mode\":\"{}\",\"payload_bytes\":{},\"p50_ns\":{},\"p99_ns\":{},\"p999_ns\":{},\"mean_ns\":{},\"msgs_per_sec\":{},\"bytes_per_sec\":{},\"futex_calls_per_million\":{}}}",
-            self.transport,
-            self.mode,
-            self.payload_bytes,
-            lat(|l| l.p50),
-            lat(|l| l.p99),
-            lat(|l| l.p999),
-            num(self.latency.as_ref().map(|l| l.mean)),
-            num(self.msgs_per_sec),
-            num(self.bytes_per_sec()),
-            num(self.futex_per_million),
-        )
+        serde_json::to_string(&json).expect("a struct of strings and numbers serializes")
     }
 }
 
-/// Pins the calling thread to `cpu` (best effort: the kernel refuses a CPU that does
-/// not exist, and the thread then keeps its mask). Not based on the inherited mask, which
-/// a pinned parent narrows to its own CPU.
-pub fn pin_to(cpu: usize) {
-    let mut set = rustix::thread::CpuSet::new();
-    set.set(cpu);
-    let _ = rustix::thread::sched_setaffinity(None, &set);
+/// The flat JSON shape of a [`Row`] (what `shmlane bench --json` prints per line).
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    transport: &'a str,
+    mode: &'a str,
+    payload_bytes: usize,
+    p50_ns: Option<u64>,
+    p99_ns: Option<u64>,
+    p999_ns: Option<u64>,
+    mean_ns: Option<f64>,
+    msgs_per_sec: Option<f64>,
+    bytes_per_sec: Option<f64>,
+    futex_calls_per_million: Option<f64>,
 }
 
 /// A `peer` factory for [`run`] that re-executes the current program with `env_var`
@@ -273,9 +273,9 @@ pub fn pin_to(cpu: usize) {
 ///
 /// ```no_run
 /// const PEER: &str = "MY_BENCH_PEER";
-/// if shmlane::bench::run_peer_if(PEER) { return; }
-/// let peer = shmlane::bench::self_peer(PEER);
-/// let row = shmlane::bench::run(shmlane::bench::Transport::ShmSpin, &Default::default(), &peer);
+/// if shmlane_cli::bench::run_peer_if(PEER) { return; }
+/// let peer = shmlane_cli::bench::self_peer(PEER);
+/// let row = shmlane_cli::bench::run(shmlane_cli::bench::Transport::ShmSpin, &Default::default(), &peer);
 /// ```
 pub fn self_peer(env_var: &'static str) -> impl Fn() -> Command {
     let exe = std::env::current_exe().expect("own executable");
@@ -323,8 +323,8 @@ pub fn run(transport: Transport, cfg: &Config, peer: &dyn Fn() -> Command) -> io
 /// # Examples
 ///
 /// ```no_run
-/// use shmlane::bench::{run_interleaved, self_peer, Config, Transport};
-/// # if shmlane::bench::run_peer_if("MY_BENCH_PEER") { return Ok(()); }
+/// use shmlane_cli::bench::{run_interleaved, self_peer, Config, Transport};
+/// # if shmlane_cli::bench::run_peer_if("MY_BENCH_PEER") { return Ok(()); }
 /// let peer = self_peer("MY_BENCH_PEER");
 /// let cfg = Config { rounds: 100_000, messages: 0, payload: 8 };
 /// let rows = run_interleaved(&[Transport::Floor, Transport::ShmSpin], &cfg, 10, &peer, |_, _, _| {})?;
@@ -444,8 +444,8 @@ fn measure(
     ]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let rtts = match transport {
-        Transport::Floor => floor(cfg, &mut cmd)?,
-        Transport::FutexFloor => futex_floor(cfg, &mut cmd)?,
+        Transport::Floor => floor::floor(cfg, &mut cmd)?,
+        Transport::FutexFloor => floor::futex_floor(cfg, &mut cmd)?,
         Transport::ShmSpin
         | Transport::ShmBlocking
         | Transport::ShmSleep
@@ -518,7 +518,7 @@ fn measure(
 /// # Examples
 ///
 /// ```
-/// let rtts = shmlane::bench::round_trips(10, |_| Ok(())).unwrap();
+/// let rtts = shmlane_cli::bench::round_trips(10, |_| Ok(())).unwrap();
 /// assert_eq!(rtts.len(), 10);
 /// ```
 pub fn round_trips(
@@ -548,63 +548,6 @@ fn child_failed(mut child: Child) -> io::Result<()> {
     } else {
         Err(io::Error::other(format!("bench peer failed: {status}")))
     }
-}
-
-fn array_segment<T>(len: u64) -> io::Result<Segment> {
-    let expect = Expect {
-        kind: SegmentKind::Array,
-        elem: ElemDesc::of::<T>(),
-        capacity: None,
-    };
-    Segment::create_anonymous(&expect, len).map_err(io::Error::other)
-}
-
-fn floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
-    let seg = array_segment::<u64>(2 * LINE_U64 as u64)?;
-    let child = inherit::spawn_with(seg.fd(), cmd, SEG_KEY)?;
-    let words = seg
-        .words::<AtomicU64>()
-        .ok_or_else(|| io::Error::other("array segment"))?;
-    let (ping, pong) = (&words[0], &words[LINE_U64]);
-    let rtts = round_trips(cfg.rounds, |i| {
-        let v = i + 1;
-        // Release/Acquire: the value itself is the message; nothing else to publish.
-        ping.store(v, Ordering::Release);
-        while pong.load(Ordering::Acquire) != v {
-            core::hint::spin_loop();
-        }
-        Ok(())
-    })?;
-    ping.store(u64::MAX, Ordering::Release); // tell the child to stop
-    child_failed(child)?;
-    Ok(rtts)
-}
-
-/// Each side stores its word and `FUTEX_WAKE`s the other, then sleeps in `FUTEX_WAIT`
-/// until its own word changes: two wake-ups per round trip, no spinning.
-fn futex_floor(cfg: &Config, cmd: &mut Command) -> io::Result<Vec<u64>> {
-    let seg = array_segment::<u32>(2 * LINE_U32 as u64)?;
-    let child = inherit::spawn_with(seg.fd(), cmd, SEG_KEY)?;
-    let words = seg
-        .words::<AtomicU32>()
-        .ok_or_else(|| io::Error::other("array segment"))?;
-    let (ping, pong) = (&words[0], &words[LINE_U32]);
-    let rtts = round_trips(cfg.rounds, |i| {
-        let v = (i as u32 % (u32::MAX - 1)) + 1;
-        ping.store(v, Ordering::Release);
-        futex::wake_all(ping);
-        loop {
-            let seen = pong.load(Ordering::Acquire);
-            if seen == v {
-                return Ok(());
-            }
-            futex::wait(pong, seen, None);
-        }
-    })?;
-    ping.store(u32::MAX, Ordering::Release);
-    futex::wake_all(ping);
-    child_failed(child)?;
-    Ok(rtts)
 }
 
 fn shm<const N: usize>(
@@ -849,6 +792,22 @@ pub fn bulk_table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_rows_escape_and_parse() {
+        let mut row = Row::new(Transport::ShmSpin, 8);
+        row.transport = "quote\" and \\ backslash".into();
+        row.latency = Some(Latency::from_round_trips(&[200, 400]));
+        row.msgs_per_sec = Some(1.5e6);
+        let v: serde_json::Value = serde_json::from_str(&row.to_json()).expect("valid JSON");
+        assert_eq!(v["transport"], "quote\" and \\ backslash");
+        assert_eq!(v["mode"], "spin");
+        assert_eq!(v["payload_bytes"], 8);
+        assert_eq!(v["p50_ns"], 100);
+        assert_eq!(v["msgs_per_sec"], 1.5e6);
+        assert_eq!(v["bytes_per_sec"], 12e6);
+        assert!(v["futex_calls_per_million"].is_null());
+    }
 
     #[test]
     fn block_summary_takes_ratios_block_by_block() {

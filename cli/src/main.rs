@@ -9,8 +9,8 @@
 //! ```
 
 use clap::{Parser, Subcommand};
-use shmlane::bench::{self, BULK_WRITE, Config, PAYLOADS, Transport};
-use std::io::Write;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use shmlane_cli::bench::{self, BULK_WRITE, Config, PAYLOADS, Transport};
 use std::process::{Command, ExitCode};
 
 #[derive(Parser, Debug)]
@@ -77,58 +77,14 @@ fn parse_payload(s: &str) -> Result<usize, String> {
     }
 }
 
-fn progress(i: usize, total: usize, t: Transport, what: &str) {
-    let (name, mode) = t.label();
-    eprint!("\r[{i}/{total}] {name} ({mode}): {what}…{:30}", "");
-    let _ = std::io::stderr().flush();
-}
-
-fn ls() {
-    println!(
-        "{:<28} {:<7} {:>9} {:>5} {:<16} {:<14} {:<6} endpoints",
-        "name", "kind", "capacity", "elem", "type", "creator", "stale"
+/// A progress bar on stderr (drawn only when stderr is a terminal: in a log or a pipe
+/// it prints nothing).
+fn progress_bar(total: usize) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("[{pos}/{len}] {wide_msg}").expect("valid template"),
     );
-    for i in shmlane::segment::list() {
-        if let Some(why) = &i.malformed {
-            println!(
-                "{:<28} not a usable segment: {why}; stale {}",
-                i.name, i.stale
-            );
-            continue;
-        }
-        let kind = i
-            .kind
-            .map_or("?".to_owned(), |k| format!("{k:?}").to_lowercase());
-        let creator = format!(
-            "{} ({})",
-            i.creator.0,
-            if i.creator.1 { "alive" } else { "dead" }
-        );
-        let eps: Vec<String> = i
-            .endpoints
-            .iter()
-            .map(|(ring, side, status, pid, alive)| {
-                let who = if *pid == 0 {
-                    String::new()
-                } else {
-                    format!(" pid {pid}{}", if *alive { "" } else { " dead" })
-                };
-                format!("{ring}:{side}={status:?}{who}")
-            })
-            .collect();
-        let persisted = if i.persisted { " persisted" } else { "" };
-        println!(
-            "{:<28} {:<7} {:>9} {:>5} {:<16} {:<14} {:<6} {}{persisted}",
-            i.name,
-            kind,
-            i.capacity,
-            i.elem_size,
-            i.type_name,
-            creator,
-            i.stale,
-            eps.join(", ")
-        );
-    }
+    bar
 }
 
 fn main() -> ExitCode {
@@ -143,7 +99,7 @@ fn main() -> ExitCode {
             };
         }
         Cmd::Ls => {
-            ls();
+            print!("{}", shmlane_cli::ls::table(&shmlane::segment::list()));
             return ExitCode::SUCCESS;
         }
         Cmd::Gc => {
@@ -196,9 +152,14 @@ fn main() -> ExitCode {
     // One interleaved run of `transports`, its rows printed as JSON if asked for.
     let run = |transports: &[Transport], cfg: &Config, what: &str| {
         let n = transports.len();
+        let bar = progress_bar(blocks * n);
         let rows = bench::run_interleaved(transports, cfg, blocks, &peer, |b, i, t| {
-            progress(b * n + i + 1, blocks * n, t, what)
-        })?;
+            let (name, mode) = t.label();
+            bar.set_position((b * n + i) as u64);
+            bar.set_message(format!("{name} ({mode}): {what}"));
+        });
+        bar.finish_and_clear();
+        let rows = rows?;
         if json {
             rows.iter().for_each(|r| println!("{}", r.to_json()));
         }
@@ -211,7 +172,7 @@ fn main() -> ExitCode {
     let rows = match run(&Transport::ALL, &cfg, &what) {
         Ok(rows) => rows,
         Err(e) => {
-            eprintln!("\nlatency/throughput run failed: {e}");
+            eprintln!("latency/throughput run failed: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -221,12 +182,11 @@ fn main() -> ExitCode {
         bulk_rows = match run(&Transport::BULK, &bulk_cfg, &what) {
             Ok(rows) => rows,
             Err(e) => {
-                eprintln!("\nbulk run failed: {e}");
+                eprintln!("bulk run failed: {e}");
                 return ExitCode::FAILURE;
             }
         };
     }
-    eprint!("\r{:100}\r", "");
     if !json {
         print!("{}", bench::table(&rows));
         println!(
@@ -241,8 +201,8 @@ fn main() -> ExitCode {
             "one-way latency, {}-byte messages, {} round trips",
             cfg.payload, cfg.rounds
         );
-        let svg = bench::cdf_svg(&rows, &title);
-        if let Err(e) = std::fs::write(&path, svg) {
+        let written = bench::cdf_svg(&rows, &title).and_then(|svg| std::fs::write(&path, svg));
+        if let Err(e) = written {
             eprintln!("cannot write {}: {e}", path.display());
             return ExitCode::FAILURE;
         }

@@ -26,10 +26,10 @@ fn stream<P: Send + 'static, C>(
     push: fn(&mut P, u64) -> bool,
     pop: fn(&mut C) -> Option<u64>,
 ) -> Duration {
-    shmlane::bench::pin_to(0);
+    shmlane_cli::bench::pin_to(0);
     let start = Instant::now();
     let t = std::thread::spawn(move || {
-        shmlane::bench::pin_to(1);
+        shmlane_cli::bench::pin_to(1);
         for v in 0..iters {
             while !push(&mut p, v) {
                 spin_loop();
@@ -57,9 +57,9 @@ fn ping_pong<P: Send + 'static, C: Send + 'static>(
     push: fn(&mut P, u64) -> bool,
     pop: fn(&mut C) -> Option<u64>,
 ) -> Duration {
-    shmlane::bench::pin_to(0);
+    shmlane_cli::bench::pin_to(0);
     let t = std::thread::spawn(move || {
-        shmlane::bench::pin_to(1);
+        shmlane_cli::bench::pin_to(1);
         for _ in 0..iters {
             let v = loop {
                 if let Some(v) = pop(&mut c1) {
@@ -123,7 +123,7 @@ macro_rules! implementation {
 /// set beside the in-process peers above in the same run. Time = iters / measured rate
 /// (process start-up excluded).
 fn cross_process_stream(c: &mut Criterion) {
-    use shmlane::bench::{self, Config, Transport};
+    use shmlane_cli::bench::{self, Config, Transport};
     let peer = bench::self_peer(PEER_ENV);
     let mut g = c.benchmark_group("stream");
     g.throughput(Throughput::Elements(1)).sample_size(10);
@@ -158,7 +158,7 @@ const BLOCK_ITEMS: u64 = 4_000_000;
 /// interleaved instead of one after the other: each implementation streams one block
 /// of [`BLOCK_ITEMS`] in turn, N times, and the ratios to rtrb are taken block by block.
 fn interleaved(blocks: usize) {
-    use shmlane::bench::{self, BlockRatios, Config, Transport, median, rotated_blocks};
+    use shmlane_cli::bench::{self, BlockRatios, Config, Transport, median, rotated_blocks};
     let peer = bench::self_peer(PEER_ENV);
     let cross = |t: Transport| {
         let cfg = Config {
@@ -217,7 +217,7 @@ fn interleaved(blocks: usize) {
 }
 
 fn main() {
-    if shmlane::bench::run_peer_if(PEER_ENV) {
+    if shmlane_cli::bench::run_peer_if(PEER_ENV) {
         return;
     }
     if let Some(blocks) = std::env::var("SHMLANE_CMP_BLOCKS")
@@ -284,10 +284,10 @@ fn main() {
     g.bench_function("shmlane-heap", |b| {
         b.iter_custom(|n| {
             let (mut p, mut cons) = shmlane::ring::spsc::heap::<u64>(CAP).unwrap();
-            shmlane::bench::pin_to(0);
+            shmlane_cli::bench::pin_to(0);
             let start = Instant::now();
             let t = std::thread::spawn(move || {
-                shmlane::bench::pin_to(1);
+                shmlane_cli::bench::pin_to(1);
                 let src = [1u64; 64];
                 let mut sent = 0;
                 while sent < n {
@@ -305,10 +305,10 @@ fn main() {
     g.bench_function("rtrb", |b| {
         b.iter_custom(|n| {
             let (mut p, mut cons) = rtrb::RingBuffer::<u64>::new(CAP);
-            shmlane::bench::pin_to(0);
+            shmlane_cli::bench::pin_to(0);
             let start = Instant::now();
             let t = std::thread::spawn(move || {
-                shmlane::bench::pin_to(1);
+                shmlane_cli::bench::pin_to(1);
                 let mut sent = 0;
                 while sent < n {
                     let k = (n - sent).min(64).min(p.slots() as u64) as usize;

@@ -51,9 +51,6 @@ pub mod segment;
 pub mod sync;
 pub mod wait;
 
-pub use error::{
-    ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,
-    PutError, PutTimeoutError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
-    TryGetError, TryPutError, TryRecvError, TrySendError,
-};
+// The errors of every constructor; the per-call errors are in `shmlane::error`.
+pub use error::{CreateError, OpenError};
 pub use wait::WaitMode;

@@ -66,7 +66,10 @@ pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
     if capacity.is_power_of_two() && capacity <= MAX_CAPACITY {
         Ok(capacity)
     } else {
-        Err(CreateError::InvalidCapacity(capacity))
+        Err(CreateError::InvalidCapacity {
+            capacity,
+            expected: crate::error::RING_CAPACITY,
+        })
     }
 }
 
@@ -656,6 +659,14 @@ impl<T: Pod> Consumer<T> {
         Ok(ready)
     }
 
+    /// Values ready to read now (a snapshot through `&self`: unlike
+    /// [`available`](Self::available) it keeps no record of the poll).
+    pub(crate) fn ready_now(&self) -> Result<usize, Corrupted> {
+        // Acquire — SYNC POINT: as in `refresh`; only the count is used.
+        let tail = self.ring.ctrl().tail.load(Ordering::Acquire);
+        self.ring.check(self.head, tail).map(|n| n as usize)
+    }
+
     /// Called on every poll of a waiter (every [`available`](Self::available), and a
     /// `pop` that finds the ring empty). Once the consumer has found the ring empty
     /// [`PREFETCH_AFTER`] times in a row, i.e. it waits for a message (a ping-pong)
@@ -881,16 +892,7 @@ impl<T> Drop for Consumer<T> {
     }
 }
 
-/// Not enough free slots for a [`Producer::write_chunk`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ChunkError {
-    /// Only this many slots are free.
-    #[error("only {0} slots free")]
-    TooFewSlots(usize),
-    /// The ring is corrupted.
-    #[error(transparent)]
-    Corrupted(#[from] Corrupted),
-}
+pub use crate::error::ChunkError;
 
 mod sealed {
     /// One end of a ring, seen by a chunk: its memory and how to advance its position

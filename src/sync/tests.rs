@@ -181,7 +181,11 @@ fn lock_word_naming_a_live_non_user_is_corrupted() {
     assert_eq!(r.unwrap_err().lie, LockWordLie::NotAUser);
     let lt = a
         .lock_timeout(Duration::from_secs(20))
-        .expect("judged before the deadline");
+        .map_err(|e| match e {
+            LockTimeoutError::Timeout => panic!("not judged before the deadline"),
+            LockTimeoutError::OwnerDied(g) => LockError::OwnerDied(g),
+            LockTimeoutError::Corrupted(c) => LockError::Corrupted(c),
+        });
     assert_eq!(corrupted(lt).pid, pid);
 }
 

@@ -84,6 +84,35 @@ fn wrong_capacity_and_kind() {
     }
 }
 
+/// `InvalidCapacity` says what the capacity must be for the kind asked for (before:
+/// "a power of two in 1..=2^40" for queues, which need 2.., and for objects, whose
+/// element count need not be a power of two).
+#[test]
+fn invalid_capacity_says_what_each_kind_expects() {
+    use shmlane::queue::Queue;
+    use shmlane::sync::SharedArray;
+    let msg = |e: CreateError| {
+        assert!(matches!(e, CreateError::InvalidCapacity { .. }), "{e:?}");
+        e.to_string()
+    };
+    assert_eq!(
+        msg(Pipe::<u64>::anonymous(3).unwrap_err()),
+        "invalid capacity 3: must be a power of two in 1..=2^40"
+    );
+    assert_eq!(
+        msg(Queue::<u64>::anonymous(1).unwrap_err()),
+        "invalid capacity 1: must be a power of two in 2..=2^40"
+    );
+    assert_eq!(
+        msg(Queue::<u64>::anonymous(3).unwrap_err()),
+        "invalid capacity 3: must be a power of two in 2..=2^40"
+    );
+    assert_eq!(
+        msg(SharedArray::<u64>::anonymous(&[]).unwrap_err()),
+        "invalid capacity 0: must be an element count in 1..=2^40"
+    );
+}
+
 #[test]
 fn too_aligned_element() {
     #[derive(Clone, Copy, bytemuck::Zeroable, bytemuck::Pod)]

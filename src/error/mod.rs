@@ -98,3 +98,84 @@ pub use queue::*;
 pub use ring::*;
 pub use segment::*;
 pub use sync::*;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error of a call with a timeout says "timed out" (one shape: a `Result`
+    /// whose error says so).
+    #[test]
+    fn every_timeout_error_displays_timed_out() {
+        let shown = [
+            TimedOut.to_string(),
+            SendTimeoutError::Timeout(0u8).to_string(),
+            RecvTimeoutError::Timeout.to_string(),
+            PutTimeoutError::Timeout(0u8).to_string(),
+            GetTimeoutError::Timeout.to_string(),
+            MessageError::Timeout.to_string(),
+            LockTimeoutError::<()>::Timeout.to_string(),
+            WaitTimeoutError::Timeout(()).to_string(),
+        ];
+        for s in shown {
+            assert!(s.contains("timed out"), "{s:?}");
+        }
+    }
+
+    /// Every error type is `Debug + Display + Error` (a compile-time check), and the
+    /// value-carrying ones give their value back.
+    #[test]
+    fn every_error_is_an_error_and_gives_values_back() {
+        fn is_error<E: std::error::Error>() {}
+        is_error::<CreateError>();
+        is_error::<OpenError>();
+        is_error::<NameError>();
+        is_error::<ClaimError>();
+        is_error::<Corrupted>();
+        is_error::<PushError<u8>>();
+        is_error::<PopError>();
+        is_error::<ChunkError>();
+        is_error::<BlockingSendError<u8>>();
+        is_error::<TrySendError<u8>>();
+        is_error::<SendTimeoutError<u8>>();
+        is_error::<SendSliceError>();
+        is_error::<BlockingRecvError>();
+        is_error::<TryRecvError>();
+        is_error::<RecvTimeoutError>();
+        is_error::<PutError<u8>>();
+        is_error::<TryPutError<u8>>();
+        is_error::<PutTimeoutError<u8>>();
+        is_error::<PutSliceError>();
+        is_error::<GetError>();
+        is_error::<TryGetError>();
+        is_error::<GetTimeoutError>();
+        is_error::<MessageError>();
+        is_error::<ObjectCorrupted>();
+        is_error::<ValueError>();
+        is_error::<LockError<u8>>();
+        is_error::<TryLockError<u8>>();
+        is_error::<LockTimeoutError<u8>>();
+        is_error::<WaitTimeoutError<u8>>();
+        is_error::<SemaphoreFull>();
+        is_error::<TimedOut>();
+        assert_eq!(PushError::Full(3u8).into_inner(), 3);
+        assert_eq!(BlockingSendError::Disconnected(4u8).into_inner(), 4);
+        assert_eq!(PutError::Closed(5u8).into_inner(), 5);
+        assert_eq!(LockError::OwnerDied(6u8).into_inner(), Some(6));
+        assert_eq!(WaitTimeoutError::Timeout(7u8).into_inner(), Some(7));
+        assert_eq!(LockTimeoutError::<u8>::Timeout.into_inner(), None);
+        assert_eq!(
+            SendSliceError::Corrupted {
+                sent: 2,
+                corrupted: Corrupted {
+                    head: 0,
+                    tail: 9,
+                    capacity: 4
+                }
+            }
+            .sent(),
+            2
+        );
+        assert_eq!(PutSliceError::Closed { put: 3 }.put(), 3);
+    }
+}

@@ -1,5 +1,7 @@
 //! Errors of the shared objects in `sync`: locks, values, semaphores.
 
+use std::convert::Infallible;
+
 /// A shared object's lock word names a holder that this process knows cannot hold it,
 /// so waiting for that holder would never end: the blocking call gives up instead.
 /// A live holder that is merely slow or stopped is waited for, never reported.
@@ -160,11 +162,13 @@ pub enum LockTimeoutError<G> {
 }
 
 impl<G> LockTimeoutError<G> {
-    /// The guard if the lock is held (`OwnerDied`), else the error itself.
-    pub fn into_guard(self) -> Result<G, Self> {
+    /// The guard if the lock is held (`OwnerDied`), else the error without a guard
+    /// type (its `OwnerDied` cannot occur), which `?` can turn into a boxed error.
+    pub fn into_guard(self) -> Result<G, LockTimeoutError<Infallible>> {
         match self {
             Self::OwnerDied(g) => Ok(g),
-            e => Err(e),
+            Self::Timeout => Err(LockTimeoutError::Timeout),
+            Self::Corrupted(c) => Err(LockTimeoutError::Corrupted(c)),
         }
     }
 
@@ -208,11 +212,13 @@ pub enum TryLockError<G> {
 }
 
 impl<G> TryLockError<G> {
-    /// The guard if the lock is held (`OwnerDied`), else the error itself.
-    pub fn into_guard(self) -> Result<G, Self> {
+    /// The guard if the lock is held (`OwnerDied`), else the error without a guard
+    /// type (its `OwnerDied` cannot occur), which `?` can turn into a boxed error.
+    pub fn into_guard(self) -> Result<G, TryLockError<Infallible>> {
         match self {
             Self::OwnerDied(g) => Ok(g),
-            e => Err(e),
+            Self::WouldBlock => Err(TryLockError::WouldBlock),
+            Self::Corrupted(c) => Err(TryLockError::Corrupted(c)),
         }
     }
 

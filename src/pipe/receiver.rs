@@ -54,6 +54,17 @@ impl<T: Pod> Receiver<T> {
 
     /// Values ready to receive now. A corrupted ring (positions out of range) counts
     /// as empty here; `try_recv`/`recv` report it as `Corrupted`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, rx) = shmlane::pipe::channel::<u8>(4)?;
+    /// tx.send_slice(&[1, 2])?;
+    /// let rx = &rx; // a shared borrow is enough
+    /// assert_eq!(rx.len(), 2);
+    /// assert!(!rx.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.ring.ready_now().unwrap_or(0)
     }

@@ -101,7 +101,14 @@ impl<T: Pod + Send> Queue<T> {
     }
 
     /// Another handle to the same queue (for another thread), with its own entry in
-    /// the endpoint table.
+    /// the endpoint table; [`ClaimError::TableFull`] if every entry is taken. (There is
+    /// no `Clone`: it could only panic then.)
+    ///
+    /// ```compile_fail
+    /// let q = shmlane::queue::Queue::<u8>::anonymous(2)?;
+    /// let _ = q.clone(); // no `Clone`: use `try_clone`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_clone(&self) -> Result<Self, ClaimError> {
         let mut q = Self::join(self.seg.clone())?;
         q.mode = self.mode;

@@ -165,6 +165,14 @@ mod tests {
         assert_eq!(WaitTimeoutError::Timeout(7u8).into_inner(), Some(7));
         assert_eq!(LockTimeoutError::<u8>::Timeout.into_inner(), None);
         assert_eq!(
+            LockTimeoutError::<u8>::Timeout.into_guard(),
+            Err(LockTimeoutError::Timeout)
+        );
+        assert_eq!(
+            TryLockError::<u8>::WouldBlock.into_guard(),
+            Err(TryLockError::WouldBlock)
+        );
+        assert_eq!(
             SendSliceError::Corrupted {
                 sent: 2,
                 corrupted: Corrupted {

@@ -106,6 +106,7 @@ pub enum LockWordLie {
 /// let g = m.lock().or_else(LockError::into_guard)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone, PartialEq, Eq)] // (where the guard type allows: not a real guard)
 pub enum LockError<G> {
     /// Locked, after the previous owner died holding the lock.
     OwnerDied(G),
@@ -152,6 +153,7 @@ pub type LockResult<G> = Result<G, LockError<G>>;
 /// drop(g);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone, PartialEq, Eq)] // (where the guard type allows: not a real guard)
 pub enum LockTimeoutError<G> {
     /// Not locked: a live holder held the lock until the timeout passed.
     Timeout,
@@ -202,6 +204,7 @@ impl<G> From<LockError<G>> for LockTimeoutError<G> {
 /// drop(g);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone, PartialEq, Eq)] // (where the guard type allows: not a real guard)
 pub enum TryLockError<G> {
     /// Not locked: it is held now.
     WouldBlock,
@@ -254,6 +257,7 @@ impl<G> From<LockError<G>> for TryLockError<G> {
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone, PartialEq, Eq)] // (where the guard type allows: not a real guard)
 pub enum WaitTimeoutError<G> {
     /// The timeout passed (the lock is held again: the guard is inside).
     Timeout(G),

@@ -477,3 +477,34 @@ fn a_forgotten_guard_keeps_the_user_entry_when_its_handle_drops() {
     );
     assert_eq!(watcher.obj.ctrl().lock.owner_pid(), me);
 }
+
+/// The condvar's timeout shape: `Timeout(guard)` (locked again) while the condition
+/// still holds when the time is up; `Ok(guard)` once it does not, with or without a
+/// timeout; a guard taken back from `Timeout` is a working lock.
+#[test]
+fn condvar_wait_while_and_its_timeout() {
+    let (m, cv) = (
+        Mutex::anonymous(0u32).unwrap(),
+        Condvar::anonymous().unwrap(),
+    );
+    let g = m.lock().unwrap();
+    let g = match cv.wait_while_timeout(g, Duration::from_millis(5), |v| *v == 0) {
+        Err(WaitTimeoutError::Timeout(g)) => g,
+        other => panic!("nobody changes the value: {other:?}"),
+    };
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    drop(g);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            *m.lock().unwrap() = 1;
+            cv.notify_all();
+        });
+        let g = cv
+            .wait_while_timeout(m.lock().unwrap(), Duration::from_secs(60), |v| *v == 0)
+            .unwrap();
+        assert_eq!(*g, 1);
+        drop(g);
+        let g = cv.wait_while(m.lock().unwrap(), |v| *v == 0).unwrap();
+        assert_eq!(*g, 1);
+    });
+}

@@ -5,8 +5,8 @@ use super::Corrupted;
 value_error! {
     /// [`Sender::send`](crate::pipe::Sender::send) failed; the value comes back.
     ///
-    /// Not std's `BlockingSendError(T)` (a struct meaning "disconnected"): a shared-memory
-    /// ring can also be found corrupted, so this is an enum, and named apart.
+    /// Not std's `SendError(T)` (a struct meaning "disconnected"): a shared-memory ring
+    /// can also be found corrupted, so this is an enum, and named apart.
     BlockingSendError {
         /// The receiver is gone (dropped or its process died).
         Disconnected => "receiver disconnected",
@@ -35,8 +35,8 @@ value_error! {
 
 /// [`Receiver::recv`](crate::pipe::Receiver::recv) (or `recv_into`) failed.
 ///
-/// Not std's unit `BlockingRecvError` (meaning "disconnected"): a shared-memory ring can also
-/// be found corrupted, so this is an enum, and named apart.
+/// Not std's unit `RecvError` (meaning "disconnected"): a shared-memory ring can also be
+/// found corrupted, so this is an enum, and named apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BlockingRecvError {
     /// The sender is gone and everything it sent has been received.

@@ -3,8 +3,9 @@
 mod common;
 
 use common::{Rng, kill9, peer, role, unique};
+use shmlane::error::{BlockingRecvError, ClaimError, TryRecvError};
 use shmlane::pipe::{Duplex, Pipe};
-use shmlane::{ClaimError, CreateError, OpenError, RecvError, TryRecvError};
+use shmlane::{CreateError, OpenError};
 use std::io::{Seek, SeekFrom, Write};
 
 fn path(name: &str) -> String {
@@ -78,9 +79,38 @@ fn wrong_capacity_and_kind() {
     for cap in [0, 3, 100] {
         assert!(matches!(
             Pipe::<u64>::create(&unique("badcap"), cap),
-            Err(CreateError::InvalidCapacity(_))
+            Err(CreateError::InvalidCapacity { .. })
         ));
     }
+}
+
+/// `InvalidCapacity` says what the capacity must be for the kind asked for (before:
+/// "a power of two in 1..=2^40" for queues, which need 2.., and for objects, whose
+/// element count need not be a power of two).
+#[test]
+fn invalid_capacity_says_what_each_kind_expects() {
+    use shmlane::queue::Queue;
+    use shmlane::sync::SharedArray;
+    let msg = |e: CreateError| {
+        assert!(matches!(e, CreateError::InvalidCapacity { .. }), "{e:?}");
+        e.to_string()
+    };
+    assert_eq!(
+        msg(Pipe::<u64>::anonymous(3).unwrap_err()),
+        "invalid capacity 3: must be a power of two in 1..=2^40"
+    );
+    assert_eq!(
+        msg(Queue::<u64>::anonymous(1).unwrap_err()),
+        "invalid capacity 1: must be a power of two in 2..=2^40"
+    );
+    assert_eq!(
+        msg(Queue::<u64>::anonymous(3).unwrap_err()),
+        "invalid capacity 3: must be a power of two in 2..=2^40"
+    );
+    assert_eq!(
+        msg(SharedArray::<u64>::anonymous(&[]).unwrap_err()),
+        "invalid capacity 0: must be an element count in 1..=2^40"
+    );
 }
 
 #[test]
@@ -244,11 +274,11 @@ fn garbage_positions_while_mapped_give_errors() {
     let head_at = 256 + 128;
     poke(&name, tail_at, &u64::MAX.to_ne_bytes());
     assert!(matches!(rx.try_recv(), Err(TryRecvError::Corrupted(_))));
-    assert!(matches!(rx.recv(), Err(RecvError::Corrupted(_))));
+    assert!(matches!(rx.recv(), Err(BlockingRecvError::Corrupted(_))));
     poke(&name, tail_at, &1000u64.to_ne_bytes());
     assert!(matches!(
         rx.recv_into(&mut [0; 4]),
-        Err(RecvError::Corrupted(_))
+        Err(BlockingRecvError::Corrupted(_))
     ));
     // a tail within range of head reads stale (but in-bounds) slots: garbled, not unsafe
     poke(&name, tail_at, &17u64.to_ne_bytes());
@@ -259,7 +289,10 @@ fn garbage_positions_while_mapped_give_errors() {
     let mut corrupted = false;
     for v in 0..64 {
         if let Err(e) = tx.try_send(v) {
-            assert!(matches!(e, shmlane::TrySendError::Corrupted(..)), "{e}");
+            assert!(
+                matches!(e, shmlane::error::TrySendError::Corrupted(..)),
+                "{e}"
+            );
             corrupted = true;
             break;
         }
@@ -281,7 +314,7 @@ fn queue_kind_capacity_type_and_garbage() {
     ));
     assert!(matches!(
         Queue::<u64>::anonymous(1),
-        Err(CreateError::InvalidCapacity(1))
+        Err(CreateError::InvalidCapacity { capacity: 1, .. })
     ));
     let qname = unique("badq2");
     let q = Queue::<u64>::create(&qname, 8).unwrap();

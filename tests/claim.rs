@@ -8,10 +8,10 @@
 mod common;
 
 use common::{kill9, peer, role, spawn_ready, unique};
+use shmlane::error::{GetTimeoutError, RecvTimeoutError};
 use shmlane::pipe::Pipe;
 use shmlane::queue::Queue;
 use shmlane::sync::Mutex;
-use shmlane::{GetTimeoutError, RecvTimeoutError};
 use std::process::Child;
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{peer, result, role, unique};
-use shmlane::RecvTimeoutError;
+use shmlane::error::RecvTimeoutError;
 use shmlane::pipe::Pipe;
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 mod common;
 
 use common::{Rng, kill9, role, seed, spawn_ready, unique};
+use shmlane::error::{BlockingSendError, RecvTimeoutError};
 use shmlane::pipe::Pipe;
-use shmlane::{RecvTimeoutError, SendError};
 use std::time::Duration;
 
 const RUNS: u64 = 10;
@@ -111,7 +111,7 @@ fn killed_consumer_producer_gets_disconnected() {
                 Ok(()) => accepted_after_kill += 1,
                 Err(e) => {
                     assert!(
-                        matches!(e, shmlane::SendTimeoutError::Disconnected(_)),
+                        matches!(e, shmlane::error::SendTimeoutError::Disconnected(_)),
                         "run {run}: {e}"
                     );
                     break;
@@ -126,7 +126,10 @@ fn killed_consumer_producer_gets_disconnected() {
             "run {run}: capacity {capacity}, sends accepted after the kill: {accepted_after_kill}"
         );
         assert!(tx.is_disconnected());
-        assert!(matches!(tx.send(0), Err(SendError::Disconnected(0))));
+        assert!(matches!(
+            tx.send(0),
+            Err(BlockingSendError::Disconnected(0))
+        ));
     }
 }
 
@@ -138,7 +141,7 @@ fn a_killed_endpoint_can_be_reclaimed() {
     let mut child = spawn_ready("produce-forever", std::slice::from_ref(&name));
     assert!(matches!(
         pipe.sender(),
-        Err(shmlane::ClaimError::EndpointBusy { .. })
+        Err(shmlane::error::ClaimError::EndpointBusy { .. })
     ));
     kill9(&mut child);
     // The restarted producer takes over the dead one's endpoint and continues the stream.

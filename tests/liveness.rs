@@ -6,8 +6,8 @@
 mod common;
 
 use common::{peer, result, role, unique};
-use shmlane::RecvTimeoutError;
 use shmlane::error::ClaimError;
+use shmlane::error::RecvTimeoutError;
 use shmlane::pipe::Pipe;
 use shmlane::queue::Queue;
 use std::time::{Duration, Instant};

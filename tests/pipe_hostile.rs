@@ -6,9 +6,11 @@
 mod common;
 
 use common::{poke, unique, watchdog};
+use shmlane::error::{
+    BlockingRecvError, BlockingSendError, SendSliceError, SendTimeoutError, TrySendError,
+};
 use shmlane::pipe::Pipe;
 use shmlane::ring::spsc::ChunkError;
-use shmlane::{RecvError, SendError, SendTimeoutError, TrySendError};
 use std::time::Duration;
 
 /// Ring 0's control block (after the 256-byte header): one 128-byte line per word.
@@ -29,7 +31,10 @@ fn sender_reclaimed_over_garbage_positions_is_corrupted() {
         poke(&name, TAIL, tail);
         poke(&name, HEAD, head);
         let mut tx = pipe.sender().unwrap();
-        assert!(matches!(tx.send(1), Err(SendError::Corrupted(1, _))));
+        assert!(matches!(
+            tx.send(1),
+            Err(BlockingSendError::Corrupted(1, _))
+        ));
         assert!(matches!(tx.try_send(2), Err(TrySendError::Corrupted(2, _))));
         assert!(matches!(
             tx.send_timeout(3, Duration::from_secs(60)),
@@ -37,7 +42,7 @@ fn sender_reclaimed_over_garbage_positions_is_corrupted() {
         ));
         assert!(matches!(
             tx.send_slice(&[4; 64]),
-            Err(SendError::Corrupted(0, _))
+            Err(SendSliceError::Corrupted { sent: 0, .. })
         ));
         assert!(matches!(tx.write_chunk(64), Err(ChunkError::Corrupted(_))));
         assert!(matches!(tx.write_chunk(1), Err(ChunkError::Corrupted(_))));
@@ -57,7 +62,10 @@ fn send_blocked_on_rewritten_tail_is_corrupted() {
     let sending = std::thread::spawn(move || tx.send(5));
     poke(&name, TAIL, 0);
     let r = watchdog("send", move || sending.join().unwrap());
-    assert!(matches!(r, Err(SendError::Corrupted(5, _))), "{r:?}");
+    assert!(
+        matches!(r, Err(BlockingSendError::Corrupted(5, _))),
+        "{r:?}"
+    );
 }
 
 /// Issue 12 item 6: the receiver waits on an empty ring; a peer rewrites `head`, which
@@ -73,7 +81,7 @@ fn recv_blocked_on_rewritten_head_is_corrupted() {
     let receiving = std::thread::spawn(move || rx.recv());
     poke(&name, HEAD, 1); // in range of tail = 3: only the receiver can tell
     let r = watchdog("recv", move || receiving.join().unwrap());
-    assert!(matches!(r, Err(RecvError::Corrupted(_))), "{r:?}");
+    assert!(matches!(r, Err(BlockingRecvError::Corrupted(_))), "{r:?}");
     drop(tx);
 }
 
@@ -92,7 +100,7 @@ fn recv_blocked_on_freed_sender_word_is_corrupted() {
     let receiving = std::thread::spawn(move || rx.recv_into(&mut buf));
     poke(&name, PRODUCER, 0);
     let r = watchdog("recv_into", move || receiving.join().unwrap());
-    assert!(matches!(r, Err(RecvError::Corrupted(_))), "{r:?}");
+    assert!(matches!(r, Err(BlockingRecvError::Corrupted(_))), "{r:?}");
     drop(tx); // its word is garbage now: its release CAS fails harmlessly
 }
 
@@ -110,7 +118,10 @@ fn send_blocked_on_freed_receiver_word_is_corrupted() {
     let sending = std::thread::spawn(move || tx.send_slice(&[4, 5]));
     poke(&name, CONSUMER, 0);
     let r = watchdog("send_slice", move || sending.join().unwrap());
-    assert!(matches!(r, Err(SendError::Corrupted(0, _))), "{r:?}");
+    assert!(
+        matches!(r, Err(SendSliceError::Corrupted { sent: 0, .. })),
+        "{r:?}"
+    );
     drop(rx);
 }
 
@@ -132,7 +143,7 @@ fn recv_blocked_on_word_naming_this_process_is_corrupted() {
     poke(&name, PRODUCER, attached(std::process::id(), 0)); // start 0: unknown
 
     let r = watchdog("recv", move || receiving.join().unwrap());
-    assert!(matches!(r, Err(RecvError::Corrupted(_))), "{r:?}");
+    assert!(matches!(r, Err(BlockingRecvError::Corrupted(_))), "{r:?}");
 }
 
 /// The converse: the sender's word names this process because this process does hold
@@ -169,7 +180,7 @@ fn sender_dropped_by_another_thread_is_disconnected_not_corrupted() {
             }
             drop(tx);
         });
-        assert_eq!(rx.recv(), Err(RecvError::Disconnected), "try {i}");
+        assert_eq!(rx.recv(), Err(BlockingRecvError::Disconnected), "try {i}");
         dropper.join().unwrap();
     }
 }

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{WATCHDOG, poke, unique, watchdog};
-use shmlane::error::{GetError, GetTimeoutError, PutError, TryGetError, TryPutError};
+use shmlane::error::{
+    GetError, GetTimeoutError, PutError, PutSliceError, TryGetError, TryPutError,
+};
 use shmlane::layout::{HEADER_LEN, LINE, QUEUE_CONTROL_LEN};
 use shmlane::queue::Queue;
 use std::sync::mpsc;
@@ -45,11 +47,8 @@ fn head_ahead_of_tail_is_reported_by_every_call() {
     ));
     assert!(q.len().is_err() && q.is_empty().is_err() && q.is_full().is_err());
     assert!(q.recover().is_err());
-    let mut out = Vec::new();
-    assert!(matches!(
-        q.get_many(&mut out, 4),
-        Err(GetError::Corrupted(_))
-    ));
+    let mut out = [0; 4];
+    assert!(matches!(q.get_into(&mut out), Err(GetError::Corrupted(_))));
     assert!(q.close().is_err());
     assert!(q.is_closed());
     let r = watchdog("get after close", move || q.get());
@@ -64,8 +63,8 @@ fn tail_far_ahead_is_reported_by_every_call() {
     poke(&name, TAIL_AT, 1 << 40);
     assert!(matches!(q.try_put(2), Err(TryPutError::Corrupted(2, _))));
     assert!(matches!(
-        q.put_many(&[3, 4]),
-        Err(PutError::Corrupted(0, _))
+        q.put_slice(&[3, 4]),
+        Err(PutSliceError::Corrupted { put: 0, .. })
     ));
     assert_eq!(q.try_get(), Ok(1));
     assert!(matches!(q.try_get(), Err(TryGetError::Corrupted(_))));

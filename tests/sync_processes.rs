@@ -5,6 +5,7 @@
 mod common;
 
 use common::{kill9, peer, result, role, spawn_ready, unique, wait_ready};
+use shmlane::error::{LockTimeoutError, TimedOut, TryLockError, WaitTimeoutError};
 use shmlane::sync::{Barrier, Condvar, Event, LockError, Mutex, Semaphore, SharedArray};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -32,7 +33,7 @@ fn peer_main() {
         "wait-event" => {
             let e = Event::open(&args[0]).unwrap();
             println!("READY");
-            assert!(e.wait_timeout(Duration::from_secs(60)), "not woken");
+            assert_eq!(e.wait_timeout(Duration::from_secs(60)), Ok(()), "not woken");
         }
         "barrier" => {
             let b = Barrier::open(&args[0]).unwrap();
@@ -135,7 +136,10 @@ fn killed_holder_gives_owner_died_and_the_lock() {
     let name = unique("mxk");
     let m = Mutex::create(&name, 0u64).unwrap();
     let mut child = spawn_ready("lock-and-hold", std::slice::from_ref(&name));
-    assert!(m.try_lock().is_none(), "held by the child");
+    assert!(
+        matches!(m.try_lock(), Err(TryLockError::WouldBlock)),
+        "held by the child"
+    );
     kill9(&mut child);
     let g = match m.lock() {
         Err(LockError::OwnerDied(g)) => g,
@@ -232,8 +236,10 @@ fn condvar_hand_off_across_processes() {
     for v in (1..=1000u64).chain([u64::MAX]) {
         let mut g = m.lock().unwrap();
         while *g != 0 {
-            let (g2, _) = cv.wait_timeout(g, Duration::from_secs(10)).unwrap();
-            g = g2;
+            g = match cv.wait_timeout(g, Duration::from_secs(10)) {
+                Ok(g) | Err(WaitTimeoutError::Timeout(g)) => g,
+                Err(e) => panic!("{e}"),
+            };
         }
         *g = v;
         cv.notify_all();
@@ -250,9 +256,14 @@ fn timeouts_return() {
     let m = Mutex::anonymous(0u32).unwrap();
     let _g = m.lock().unwrap();
     let m2 = m.clone();
-    let t = std::thread::spawn(move || m2.lock_timeout(short).is_none());
+    let t = std::thread::spawn(move || {
+        matches!(m2.lock_timeout(short), Err(LockTimeoutError::Timeout))
+    });
     assert!(t.join().unwrap(), "lock_timeout on a held lock");
-    assert!(!Event::anonymous().unwrap().wait_timeout(short));
+    assert_eq!(
+        Event::anonymous().unwrap().wait_timeout(short),
+        Err(TimedOut)
+    );
     assert!(
         Semaphore::anonymous(0, 1)
             .unwrap()

@@ -1,7 +1,7 @@
 //! Duplex pipes: two rings, one per direction, in one segment.
 
 use super::{Receiver, Sender, make_receiver, make_sender};
-use crate::error::{ClaimError, CreateError, OpenError, RecvError, SendError};
+use crate::error::{BlockingRecvError, BlockingSendError, ClaimError, CreateError, OpenError};
 use crate::handle::inherit;
 use crate::layout::{ElemDesc, SegmentKind};
 use crate::segment::{Expect, Segment};
@@ -69,12 +69,12 @@ pub struct DuplexEnd<T: Pod> {
 
 impl<T: Pod> DuplexEnd<T> {
     /// Sends one value, waiting for room.
-    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+    pub fn send(&mut self, value: T) -> Result<(), BlockingSendError<T>> {
         self.tx.send(value)
     }
 
     /// Receives one value, waiting for it.
-    pub fn recv(&mut self) -> Result<T, RecvError> {
+    pub fn recv(&mut self) -> Result<T, BlockingRecvError> {
         self.rx.recv()
     }
 

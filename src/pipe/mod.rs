@@ -160,12 +160,5 @@ pub(crate) fn make_receiver<T: Pod + Send>(
 /// ```
 pub fn channel<T: Pod + Send>(capacity: usize) -> Result<(Sender<T>, Receiver<T>), CreateError> {
     let pipe = Pipe::<T>::anonymous(capacity)?;
-    let claim = |e: ClaimError| CreateError::Io {
-        op: "claim",
-        source: std::io::Error::other(e),
-    };
-    Ok((
-        pipe.sender().map_err(claim)?,
-        pipe.receiver().map_err(claim)?,
-    ))
+    Ok((pipe.sender()?, pipe.receiver()?))
 }

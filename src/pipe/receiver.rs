@@ -2,7 +2,7 @@
 
 use super::peer::Peer;
 use super::sender::Blocked;
-use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvError};
+use crate::error::{BlockingRecvError, PopError, RecvTimeoutError, TryRecvError};
 use crate::ring::spsc::{Consumer, Side};
 use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// # Examples
 ///
 /// ```
-/// use shmlane::TryRecvError;
+/// use shmlane::error::TryRecvError;
 /// let (mut tx, mut rx) = shmlane::pipe::channel::<u64>(8)?;
 /// tx.send_slice(&[1, 2])?;
 /// drop(tx);
@@ -54,12 +54,23 @@ impl<T: Pod> Receiver<T> {
 
     /// Values ready to receive now. A corrupted ring (positions out of range) counts
     /// as empty here; `try_recv`/`recv` report it as `Corrupted`.
-    pub fn len(&mut self) -> usize {
-        self.ring.available().unwrap_or(0)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let (mut tx, rx) = shmlane::pipe::channel::<u8>(4)?;
+    /// tx.send_slice(&[1, 2])?;
+    /// let rx = &rx; // a shared borrow is enough
+    /// assert_eq!(rx.len(), 2);
+    /// assert!(!rx.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.ring.ready_now().unwrap_or(0)
     }
 
     /// True if nothing is ready now.
-    pub fn is_empty(&mut self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -89,10 +100,10 @@ impl<T: Pod> Receiver<T> {
 
     /// Receives a value, waiting as long as it takes.
     #[inline]
-    pub fn recv(&mut self) -> Result<T, RecvError> {
+    pub fn recv(&mut self) -> Result<T, BlockingRecvError> {
         self.recv_deadline(None).map_err(|e| match e {
-            RecvTimeoutError::Disconnected => RecvError::Disconnected,
-            RecvTimeoutError::Corrupted(c) => RecvError::Corrupted(c),
+            RecvTimeoutError::Disconnected => BlockingRecvError::Disconnected,
+            RecvTimeoutError::Corrupted(c) => BlockingRecvError::Corrupted(c),
             RecvTimeoutError::Timeout => unreachable!("no deadline was set"),
         })
     }
@@ -120,7 +131,7 @@ impl<T: Pod> Receiver<T> {
 
     /// Receives into `dst`, waiting until at least one value is ready; returns how many
     /// were received (0 only if `dst` is empty).
-    pub fn recv_into(&mut self, dst: &mut [T]) -> Result<usize, RecvError> {
+    pub fn recv_into(&mut self, dst: &mut [T]) -> Result<usize, BlockingRecvError> {
         if dst.is_empty() {
             return Ok(0);
         }
@@ -131,13 +142,13 @@ impl<T: Pod> Receiver<T> {
             }
             if self.peer.gone(self.ring.raw()) {
                 return match self.ring.pop_into(dst)? {
-                    0 => Err(RecvError::Disconnected),
+                    0 => Err(BlockingRecvError::Disconnected),
                     n => Ok(n),
                 };
             }
             self.wait_readable(None).map_err(|b| match b {
-                Blocked::Corrupted(c) => RecvError::Corrupted(c),
-                _ => RecvError::Disconnected,
+                Blocked::Corrupted(c) => BlockingRecvError::Corrupted(c),
+                _ => BlockingRecvError::Disconnected,
             })?;
         }
     }

@@ -1,7 +1,9 @@
 //! The sending end of a pipe.
 
 use super::peer::Peer;
-use crate::error::{Corrupted, PushError, SendError, SendTimeoutError, TrySendError};
+use crate::error::{
+    BlockingSendError, Corrupted, PushError, SendSliceError, SendTimeoutError, TrySendError,
+};
 use crate::ring::spsc::{Producer, Side};
 use crate::wait::{Poll, WaitMode};
 use bytemuck::Pod;
@@ -28,7 +30,7 @@ pub(crate) enum Blocked {
 /// assert_eq!(tx.try_send(4), Ok(()));
 /// assert!(tx.try_send(5).is_err()); // full
 /// drop(rx);
-/// assert!(matches!(tx.send(6), Err(shmlane::SendError::Disconnected(6))));
+/// assert!(matches!(tx.send(6), Err(shmlane::error::BlockingSendError::Disconnected(6))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -76,10 +78,10 @@ impl<T: Pod> Sender<T> {
 
     /// Sends `value`, waiting for room as long as it takes.
     #[inline]
-    pub fn send(&mut self, value: T) -> Result<(), SendError<T>> {
+    pub fn send(&mut self, value: T) -> Result<(), BlockingSendError<T>> {
         self.send_deadline(value, None).map_err(|e| match e {
-            SendTimeoutError::Disconnected(v) => SendError::Disconnected(v),
-            SendTimeoutError::Corrupted(v, c) => SendError::Corrupted(v, c),
+            SendTimeoutError::Disconnected(v) => BlockingSendError::Disconnected(v),
+            SendTimeoutError::Corrupted(v, c) => BlockingSendError::Corrupted(v, c),
             SendTimeoutError::Timeout(_) => unreachable!("no deadline was set"),
         })
     }
@@ -114,21 +116,21 @@ impl<T: Pod> Sender<T> {
     }
 
     /// Sends every value of `src` in order, waiting for room as needed. On failure the
-    /// error carries how many values were sent.
-    pub fn send_slice(&mut self, src: &[T]) -> Result<(), SendError<usize>> {
+    /// error carries how many values were sent ([`SendSliceError::sent`]).
+    pub fn send_slice(&mut self, src: &[T]) -> Result<(), SendSliceError> {
         let mut sent = 0;
         while sent < src.len() {
             if self.peer.gone(self.ring.raw()) {
-                return Err(SendError::Disconnected(sent));
+                return Err(SendSliceError::Disconnected { sent });
             }
             sent += self
                 .ring
                 .push_slice(&src[sent..])
-                .map_err(|c| SendError::Corrupted(sent, c))?;
+                .map_err(|corrupted| SendSliceError::Corrupted { sent, corrupted })?;
             if sent < src.len() {
                 self.wait_writable(None).map_err(|b| match b {
-                    Blocked::Corrupted(c) => SendError::Corrupted(sent, c),
-                    _ => SendError::Disconnected(sent),
+                    Blocked::Corrupted(corrupted) => SendSliceError::Corrupted { sent, corrupted },
+                    _ => SendSliceError::Disconnected { sent },
                 })?;
             }
         }

@@ -60,8 +60,8 @@ impl io::Read for Receiver<u8> {
         }
         match self.recv_into(buf) {
             Ok(n) => Ok(n),
-            Err(crate::RecvError::Disconnected) => Ok(0),
-            Err(crate::RecvError::Corrupted(c)) => {
+            Err(crate::error::BlockingRecvError::Disconnected) => Ok(0),
+            Err(crate::error::BlockingRecvError::Corrupted(c)) => {
                 Err(io::Error::new(io::ErrorKind::InvalidData, c))
             }
         }

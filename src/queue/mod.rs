@@ -45,7 +45,7 @@
 
 use crate::error::{
     ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,
-    PutError, PutTimeoutError, TryGetError, TryPutError,
+    PutError, PutSliceError, PutTimeoutError, TryGetError, TryPutError,
 };
 use crate::handle::inherit;
 use crate::layout::{ElemDesc, SegmentKind};
@@ -102,7 +102,14 @@ impl<T: Pod + Send> Queue<T> {
     }
 
     /// Another handle to the same queue (for another thread), with its own entry in
-    /// the endpoint table.
+    /// the endpoint table; [`ClaimError::TableFull`] if every entry is taken. (There is
+    /// no `Clone`: it could only panic then.)
+    ///
+    /// ```compile_fail
+    /// let q = shmlane::queue::Queue::<u8>::anonymous(2)?;
+    /// let _ = q.clone(); // no `Clone`: use `try_clone`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_clone(&self) -> Result<Self, ClaimError> {
         let mut q = Self::join(self.seg.clone())?;
         q.mode = self.mode;
@@ -141,13 +148,13 @@ impl<T: Pod + Send> Queue<T> {
             })
     }
 
-    /// Puts every item in order, waiting for room as needed. On failure the error
-    /// carries how many were put.
-    pub fn put_many(&mut self, items: &[T]) -> Result<(), PutError<usize>> {
-        for (i, &v) in items.iter().enumerate() {
+    /// Puts every item of `src` in order, waiting for room as needed. On failure the
+    /// error carries how many were put ([`PutSliceError::put`]).
+    pub fn put_slice(&mut self, src: &[T]) -> Result<(), PutSliceError> {
+        for (put, &v) in src.iter().enumerate() {
             self.put(v).map_err(|e| match e {
-                PutError::Closed(_) => PutError::Closed(i),
-                PutError::Corrupted(_, c) => PutError::Corrupted(i, c),
+                PutError::Closed(_) => PutSliceError::Closed { put },
+                PutError::Corrupted(_, corrupted) => PutSliceError::Corrupted { put, corrupted },
             })?;
         }
         Ok(())
@@ -179,17 +186,31 @@ impl<T: Pod + Send> Queue<T> {
             })
     }
 
-    /// Waits for one message, then takes up to `max - 1` more that are ready now,
-    /// appending all to `out`. Returns how many were taken.
-    pub fn get_many(&mut self, out: &mut Vec<T>, max: usize) -> Result<usize, GetError> {
-        if max == 0 {
+    /// Waits for one message, then takes as many more as are ready now, up to
+    /// `dst.len()` in all, into `dst` in order. Returns how many were taken (0 only if
+    /// `dst` is empty).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut q = shmlane::queue::Queue::<u32>::anonymous(8)?;
+    /// q.put_slice(&[1, 2, 3])?;
+    /// let mut buf = [0; 2];
+    /// assert_eq!(q.get_into(&mut buf)?, 2);
+    /// assert_eq!(buf, [1, 2]);
+    /// assert_eq!(q.get_into(&mut buf)?, 1);
+    /// assert_eq!(buf[0], 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_into(&mut self, dst: &mut [T]) -> Result<usize, GetError> {
+        let Some((first, rest)) = dst.split_first_mut() else {
             return Ok(0);
-        }
-        out.push(self.get()?);
+        };
+        *first = self.get()?;
         let mut n = 1;
-        while n < max {
+        for slot in rest {
             match self.member.try_pop() {
-                Ok(v) => out.push(v),
+                Ok(v) => *slot = v,
                 Err(TryGetError::Corrupted(c)) => return Err(GetError::Corrupted(c)),
                 Err(_) => break,
             }
@@ -293,17 +314,6 @@ impl<T: Pod + Send> Queue<T> {
     /// retires nothing) if the queue's positions are out of range.
     pub fn recover(&self) -> Result<usize, Corrupted> {
         self.member.ring().recover(identity::is_alive)
-    }
-}
-
-impl<T: Pod + Send> Clone for Queue<T> {
-    /// Another handle, like [`try_clone`](Self::try_clone).
-    ///
-    /// # Panics
-    ///
-    /// If the queue's endpoint table is full.
-    fn clone(&self) -> Self {
-        self.try_clone().expect("queue endpoint table full")
     }
 }
 

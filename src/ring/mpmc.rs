@@ -115,10 +115,13 @@ impl<T> core::fmt::Debug for QueueRing<T> {
 
 /// Checks a queue capacity: a power of two in `2..=MAX_CAPACITY`.
 pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
-    if capacity >= 2 {
-        crate::ring::spsc::check_capacity(capacity)
+    if capacity >= 2 && crate::ring::spsc::check_capacity(capacity).is_ok() {
+        Ok(capacity)
     } else {
-        Err(CreateError::InvalidCapacity(capacity))
+        Err(CreateError::InvalidCapacity {
+            capacity,
+            expected: crate::error::QUEUE_CAPACITY,
+        })
     }
 }
 

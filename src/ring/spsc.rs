@@ -67,7 +67,10 @@ pub fn check_capacity(capacity: u64) -> Result<u64, CreateError> {
     if capacity.is_power_of_two() && capacity <= MAX_CAPACITY {
         Ok(capacity)
     } else {
-        Err(CreateError::InvalidCapacity(capacity))
+        Err(CreateError::InvalidCapacity {
+            capacity,
+            expected: crate::error::RING_CAPACITY,
+        })
     }
 }
 

@@ -250,7 +250,10 @@ impl Segment {
             }
             k if k.is_object() => {
                 if capacity == 0 || capacity > crate::ring::spsc::MAX_CAPACITY {
-                    return Err(CreateError::InvalidCapacity(capacity));
+                    return Err(CreateError::InvalidCapacity {
+                        capacity,
+                        expected: crate::error::OBJECT_LEN,
+                    });
                 }
             }
             _ => {

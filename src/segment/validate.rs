@@ -124,7 +124,14 @@ pub fn validate_header(
     };
     let pow2 = h.capacity.is_power_of_two() || expect.kind.is_object();
     if !pow2 || h.capacity > MAX_CAPACITY || h.capacity < min_capacity {
-        return Err(OpenError::InvalidCapacity(h.capacity));
+        return Err(OpenError::InvalidCapacity {
+            found: h.capacity,
+            expected: match expect.kind {
+                SegmentKind::Queue => crate::error::QUEUE_CAPACITY,
+                k if k.is_object() => crate::error::OBJECT_LEN,
+                _ => crate::error::RING_CAPACITY,
+            },
+        });
     }
     if let Some(want) = expect.capacity
         && want != h.capacity
@@ -291,7 +298,10 @@ mod tests {
         ));
         let mut bad = img.clone();
         bad[32..40].copy_from_slice(&48u64.to_ne_bytes()); // capacity field
-        assert!(matches!(err(&bad, len, &e), OpenError::InvalidCapacity(48)));
+        assert!(matches!(
+            err(&bad, len, &e),
+            OpenError::InvalidCapacity { found: 48, .. }
+        ));
         let mut bad = img.clone();
         bad[144..152].copy_from_slice(&8u64.to_ne_bytes()); // ring_stride
         assert!(matches!(

@@ -8,7 +8,9 @@
 //! | `with arr.get_lock(): arr[i] += 1`  | `arr.lock()` → guard that derefs to `&mut [T]`  |
 //! | `Value('i', 0)`                     | [`SharedValue`] (seqlock: lock-free readers)    |
 //! | `Lock()`                            | [`Mutex<T>`] (data inside; robust: [`LockError::OwnerDied`]) |
+//! | `lock.acquire(timeout=t)`           | [`Mutex::lock_timeout`]: `Err(LockTimeoutError::Timeout)` once `t` passed |
 //! | `Condition(lock)`                   | [`Condvar`] with a [`MutexGuard`]               |
+//! | `cond.wait_for(pred, timeout=t)`    | [`Condvar::wait_while`] / [`Condvar::wait_while_timeout`] (waits *while* its closure is true: pass `!pred`) |
 //! | `Semaphore(n)` / `BoundedSemaphore` | [`Semaphore`] (bounded)                         |
 //! | `Event()`                           | [`Event`]                                       |
 //! | `Barrier(n)`                        | [`Barrier`]                                     |

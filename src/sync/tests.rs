@@ -181,7 +181,11 @@ fn lock_word_naming_a_live_non_user_is_corrupted() {
     assert_eq!(r.unwrap_err().lie, LockWordLie::NotAUser);
     let lt = a
         .lock_timeout(Duration::from_secs(20))
-        .expect("judged before the deadline");
+        .map_err(|e| match e {
+            LockTimeoutError::Timeout => panic!("not judged before the deadline"),
+            LockTimeoutError::OwnerDied(g) => LockError::OwnerDied(g),
+            LockTimeoutError::Corrupted(c) => LockError::Corrupted(c),
+        });
     assert_eq!(corrupted(lt).pid, pid);
 }
 
@@ -472,4 +476,35 @@ fn a_forgotten_guard_keeps_the_user_entry_when_its_handle_drops() {
         "the holder's entry stays while the word names it"
     );
     assert_eq!(watcher.obj.ctrl().lock.owner_pid(), me);
+}
+
+/// The condvar's timeout shape: `Timeout(guard)` (locked again) while the condition
+/// still holds when the time is up; `Ok(guard)` once it does not, with or without a
+/// timeout; a guard taken back from `Timeout` is a working lock.
+#[test]
+fn condvar_wait_while_and_its_timeout() {
+    let (m, cv) = (
+        Mutex::anonymous(0u32).unwrap(),
+        Condvar::anonymous().unwrap(),
+    );
+    let g = m.lock().unwrap();
+    let g = match cv.wait_while_timeout(g, Duration::from_millis(5), |v| *v == 0) {
+        Err(WaitTimeoutError::Timeout(g)) => g,
+        other => panic!("nobody changes the value: {other:?}"),
+    };
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    drop(g);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            *m.lock().unwrap() = 1;
+            cv.notify_all();
+        });
+        let g = cv
+            .wait_while_timeout(m.lock().unwrap(), Duration::from_secs(60), |v| *v == 0)
+            .unwrap();
+        assert_eq!(*g, 1);
+        drop(g);
+        let g = cv.wait_while(m.lock().unwrap(), |v| *v == 0).unwrap();
+        assert_eq!(*g, 1);
+    });
 }

@@ -3,20 +3,10 @@
 #[cfg(not(shmlane_loom))]
 use super::as_values;
 use super::{Consumer, Producer, sealed};
-use crate::error::Corrupted;
 use crate::primitive::UnsafeCell;
 use bytemuck::Pod;
 
-/// Not enough free slots for a [`Producer::write_chunk`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum ChunkError {
-    /// Only this many slots are free.
-    #[error("only {0} slots free")]
-    TooFewSlots(usize),
-    /// The ring is corrupted.
-    #[error(transparent)]
-    Corrupted(#[from] Corrupted),
-}
+pub use crate::error::ChunkError;
 
 /// Slots borrowed in place from one end of a ring: free slots from a [`Producer`]
 /// ([`WriteChunk`]) or published values from a [`Consumer`] ([`ReadChunk`]). Nothing

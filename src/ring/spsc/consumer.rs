@@ -83,6 +83,14 @@ impl<T: Pod> Consumer<T> {
         Ok(ready)
     }
 
+    /// Values ready to read now (a snapshot through `&self`: unlike
+    /// [`available`](Self::available) it keeps no record of the poll).
+    pub(crate) fn ready_now(&self) -> Result<usize, Corrupted> {
+        // Acquire — SYNC POINT: as in `refresh`; only the count is used.
+        let tail = self.ring.ctrl().tail.load(Ordering::Acquire);
+        self.ring.check(self.head, tail).map(|n| n as usize)
+    }
+
     /// Called on every poll of a waiter (every [`available`](Self::available), and a
     /// `pop` that finds the ring empty). Once the consumer has found the ring empty
     /// [`PREFETCH_AFTER`] times in a row, i.e. it waits for a message (a ping-pong)

@@ -19,7 +19,9 @@ fn capacity_one_and_wraparound() {
 #[test]
 fn rejects_bad_capacity() {
     for cap in [0usize, 3, 6, 1000] {
-        assert!(matches!(heap::<u8>(cap), Err(CreateError::InvalidCapacity(c)) if c == cap as u64));
+        assert!(
+            matches!(heap::<u8>(cap), Err(CreateError::InvalidCapacity { capacity: c, .. }) if c == cap as u64)
+        );
     }
 }
 

@@ -57,10 +57,6 @@ impl<T: Pod> SharedArray<T> {
         self.len() == 0
     }
 
-    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<ArrayGuard<'_, T>>> {
-        self.obj.locked(deadline, |inner| ArrayGuard { inner })
-    }
-
     /// Locks the array, waiting as long as a live holder holds it; the guard derefs
     /// to `&mut [T]`. Fails with [`LockError::Corrupted`] (instead of waiting forever)
     /// when the lock word names a holder this process knows cannot hold it.
@@ -68,9 +64,14 @@ impl<T: Pod> SharedArray<T> {
         self.obj.locked_forever(|inner| ArrayGuard { inner })
     }
 
-    /// Locks the array, waiting at most `timeout`; `None` on timeout.
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<ArrayGuard<'_, T>>> {
-        self.lock_inner(Some(Instant::now() + timeout))
+    /// Locks the array, waiting at most `timeout`; [`LockTimeoutError::Timeout`] if a
+    /// live holder still holds it then (else as [`lock`](Self::lock)).
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ArrayGuard<'_, T>, LockTimeoutError<ArrayGuard<'_, T>>> {
+        self.obj
+            .locked(Some(Instant::now() + timeout), |inner| ArrayGuard { inner })
     }
 
     /// A copy of the elements, taken under the lock (even after an owner died); fails

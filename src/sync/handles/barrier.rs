@@ -85,7 +85,8 @@ impl Barrier {
             .unwrap_or(false)
     }
 
-    /// Waits at most `timeout`; on timeout this party's arrival is withdrawn.
+    /// Waits at most `timeout`: [`TimedOut`] if not every party arrived by then (this
+    /// party's arrival is then withdrawn); else as [`wait`](Self::wait).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, TimedOut> {
         self.obj
             .state()

@@ -11,9 +11,10 @@ use super::*;
 /// let (m, cv) = (Mutex::anonymous(0u8)?, Condvar::anonymous()?);
 /// cv.notify_all(); // nobody waits: no effect
 /// let g = m.lock().unwrap();
-/// let (g, timed_out) = cv.wait_timeout(g, std::time::Duration::from_millis(1)).unwrap();
-/// assert!(timed_out && *g == 0);
-/// # Ok::<(), shmlane::CreateError>(())
+/// let e = cv.wait_timeout(g, std::time::Duration::from_millis(1)).unwrap_err();
+/// assert_eq!(e.to_string(), "condvar wait timed out (the lock is held again)");
+/// assert_eq!(*e.into_guard()?, 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Condvar {
@@ -56,42 +57,68 @@ impl Condvar {
         self.wait_until(guard, None)
     }
 
-    /// Like [`wait`](Self::wait), at most `timeout`; also returns whether the timeout
-    /// passed.
+    /// Like [`wait`](Self::wait), at most `timeout`:
+    /// [`WaitTimeoutError::Timeout`] (with the guard: the mutex is locked again) if the
+    /// timeout passed.
     pub fn wait_timeout<'a, T: Pod>(
         &self,
         guard: MutexGuard<'a, T>,
         timeout: Duration,
-    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+    ) -> Result<MutexGuard<'a, T>, WaitTimeoutError<MutexGuard<'a, T>>> {
         let until = Instant::now() + timeout;
-        let timed_out = || Instant::now() >= until;
-        match self.wait_until(guard, Some(until)) {
-            Ok(g) => Ok((g, timed_out())),
-            Err(LockError::OwnerDied(g)) => Err(LockError::OwnerDied((g, timed_out()))),
-            Err(LockError::Corrupted(c)) => Err(LockError::Corrupted(c)),
+        let g = self.wait_until(guard, Some(until))?;
+        if Instant::now() >= until {
+            return Err(WaitTimeoutError::Timeout(g));
         }
+        Ok(g)
     }
 
-    /// Waits until `cond(&value)` is false, at most `timeout` in all; returns at once
-    /// (with `false`) if a relock reports an error.
+    /// Waits (as [`wait`](Self::wait), looping over wake-ups) until `cond(&value)` is
+    /// false; returns at once if a relock reports an error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::sync::{Condvar, Mutex};
+    /// let (m, cv) = (Mutex::anonymous(0u32)?, Condvar::anonymous()?);
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         *m.lock().unwrap() = 1;
+    ///         cv.notify_all();
+    ///     });
+    ///     let g = cv.wait_while(m.lock().unwrap(), |v| *v == 0).unwrap();
+    ///     assert_eq!(*g, 1);
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_while<'a, T: Pod>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut cond: impl FnMut(&T) -> bool,
+    ) -> LockResult<MutexGuard<'a, T>> {
+        while cond(&guard) {
+            guard = self.wait_until(guard, None)?;
+        }
+        Ok(guard)
+    }
+
+    /// Waits until `cond(&value)` is false, at most `timeout` in all:
+    /// [`WaitTimeoutError::Timeout`] (with the guard) if `cond` still holds then;
+    /// returns at once if a relock reports an error.
     pub fn wait_while_timeout<'a, T: Pod>(
         &self,
         mut guard: MutexGuard<'a, T>,
         timeout: Duration,
         mut cond: impl FnMut(&T) -> bool,
-    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+    ) -> Result<MutexGuard<'a, T>, WaitTimeoutError<MutexGuard<'a, T>>> {
         let until = Instant::now() + timeout;
         while cond(&guard) {
             if Instant::now() >= until {
-                return Ok((guard, true));
+                return Err(WaitTimeoutError::Timeout(guard));
             }
-            guard = match self.wait_until(guard, Some(until)) {
-                Ok(g) => g,
-                Err(LockError::OwnerDied(g)) => return Err(LockError::OwnerDied((g, false))),
-                Err(LockError::Corrupted(c)) => return Err(LockError::Corrupted(c)),
-            };
+            guard = self.wait_until(guard, Some(until))?;
         }
-        Ok((guard, false))
+        Ok(guard)
     }
 
     /// Wakes one waiter (possibly more: waiters re-check their condition anyway).

@@ -8,10 +8,11 @@ use super::*;
 ///
 /// ```
 /// let e = shmlane::sync::Event::anonymous()?;
-/// assert!(!e.wait_timeout(std::time::Duration::from_millis(1)));
-/// e.set();
-/// assert!(e.wait_timeout(std::time::Duration::from_millis(1)));
-/// # Ok::<(), shmlane::CreateError>(())
+/// let e2 = e.clone();
+/// assert_eq!(e.wait_timeout(std::time::Duration::from_millis(1)), Err(shmlane::error::TimedOut));
+/// e2.set();
+/// e.wait_timeout(std::time::Duration::from_millis(1))?; // set: returns at once
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -51,11 +52,10 @@ impl Event {
         let _ = self.obj.state().wait(WaitMode::Blocking, None);
     }
 
-    /// Waits until set, at most `timeout`; returns whether it is set.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+    /// Waits until set, at most `timeout`; [`TimedOut`] if it is still not set then.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), TimedOut> {
         self.obj
             .state()
             .wait(WaitMode::Blocking, Some(Instant::now() + timeout))
-            .is_ok()
     }
 }

@@ -2,7 +2,10 @@
 //! object, lock results, the constructor macro) here, one type per file below.
 
 use super::shared::{Locked, NotLocked, local_lock_of};
-use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError};
+use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError, TimedOut};
+pub use crate::error::{
+    LockError, LockResult, LockTimeoutError, SemaphoreFull, TryLockError, WaitTimeoutError,
+};
 use crate::handle::inherit;
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::lock::{
@@ -14,88 +17,12 @@ use crate::platform::identity::Identity;
 use crate::primitive::AtomicU64;
 use crate::ring::endpoint;
 use crate::segment::{Expect, Segment};
-use crate::wait::{TimedOut, WaitMode};
+use crate::wait::WaitMode;
 use bytemuck::Pod;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-/// Why a lock call returned without a clean guard.
-///
-/// * `OwnerDied(guard)`: the lock *is held* (the guard is inside), but its previous
-///   holder died holding it (or a later holder did not call `mark_consistent`): the
-///   data may be half-updated.
-/// * `Corrupted`: the lock is *not* held: its shared word names a holder this process
-///   knows cannot hold it (see [`ObjectCorrupted`]); waiting would never end.
-///
-/// # Examples
-///
-/// ```
-/// use shmlane::sync::{LockError, Mutex};
-/// let m = Mutex::anonymous(0u64)?;
-/// let g = match m.lock() {
-///     Ok(g) => g,
-///     Err(LockError::OwnerDied(g)) => {
-///         // repair the data here, then:
-///         g.mark_consistent();
-///         g
-///     }
-///     Err(LockError::Corrupted(e)) => return Err(e.into()),
-/// };
-/// assert_eq!(*g, 0);
-/// // or, accepting a dead owner's data as it is:
-/// drop(g);
-/// let g = m.lock().or_else(LockError::into_guard)?;
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub enum LockError<G> {
-    /// Locked, after the previous owner died holding the lock.
-    OwnerDied(G),
-    /// Not locked: the lock word contradicts this process's own knowledge.
-    Corrupted(ObjectCorrupted),
-}
-
-impl<G> LockError<G> {
-    /// The guard if the lock is held (`OwnerDied`), else the corruption.
-    pub fn into_guard(self) -> Result<G, ObjectCorrupted> {
-        match self {
-            Self::OwnerDied(g) => Ok(g),
-            Self::Corrupted(c) => Err(c),
-        }
-    }
-}
-
-impl<G> std::fmt::Debug for LockError<G> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::OwnerDied(_) => f.write_str("OwnerDied(..)"),
-            Self::Corrupted(c) => write!(f, "Corrupted({c:?})"),
-        }
-    }
-}
-
-impl<G> std::fmt::Display for LockError<G> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::OwnerDied(_) => f.write_str("the previous lock owner died holding the lock"),
-            Self::Corrupted(c) => std::fmt::Display::fmt(c, f),
-        }
-    }
-}
-
-impl<G> std::error::Error for LockError<G> {}
-
-/// A semaphore release would exceed its bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("semaphore already at its bound of {max}")]
-pub struct SemaphoreFull {
-    /// The bound.
-    pub max: u32,
-}
-
-/// The result of a lock: the guard, or a [`LockError`] (which may hold the guard).
-pub type LockResult<G> = Result<G, LockError<G>>;
 
 /// An object segment, opened: it holds an entry of the segment's user table until
 /// dropped, so that the object counts as in use (see [`ObjectControl`]).
@@ -269,41 +196,48 @@ impl<E: 'static> Object<E> {
         self.seg.object_state::<E>().expect("validated object of E")
     }
 
-    /// Locks (waiting until `deadline`; `None` on timeout) and lends the elements as
-    /// `T`, wrapped in the guard type `wrap` makes.
+    /// Locks (waiting until `deadline`) and lends the elements as `T`, wrapped in the
+    /// guard type `wrap` makes.
     fn locked<'a, T: Pod, G>(
         &'a self,
         deadline: Option<Instant>,
         wrap: fn(Locked<'a, T>) -> G,
-    ) -> Option<LockResult<G>> {
+    ) -> Result<G, LockTimeoutError<G>> {
         let me = identity::current();
         if let Err(c) = self.seg.joined(me) {
-            return Some(Err(LockError::Corrupted(c)));
+            return Err(LockTimeoutError::Corrupted(c));
         }
         match Locked::lock(&self.seg, &self.seg.local, me, deadline) {
-            Ok((g, how)) => Some(verdict(wrap(g), how)),
-            Err(NotLocked::TimedOut) => None,
-            Err(NotLocked::Corrupted(c)) => Some(Err(LockError::Corrupted(c))),
+            Ok((g, how)) => verdict(wrap(g), how).map_err(Into::into),
+            Err(NotLocked::TimedOut) => Err(LockTimeoutError::Timeout),
+            Err(NotLocked::Corrupted(c)) => Err(LockTimeoutError::Corrupted(c)),
         }
     }
 
     /// As [`locked`](Self::locked) without a deadline.
     fn locked_forever<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> LockResult<G> {
         loop {
-            if let Some(r) = self.locked(None, wrap) {
-                return r;
+            match self.locked(None, wrap) {
+                Ok(g) => return Ok(g),
+                Err(LockTimeoutError::OwnerDied(g)) => return Err(LockError::OwnerDied(g)),
+                Err(LockTimeoutError::Corrupted(c)) => return Err(LockError::Corrupted(c)),
+                Err(LockTimeoutError::Timeout) => {}
             }
         }
     }
 
     /// As [`locked`](Self::locked) if the lock is free now.
-    fn try_locked<'a, T: Pod, G>(&'a self, wrap: fn(Locked<'a, T>) -> G) -> Option<LockResult<G>> {
+    fn try_locked<'a, T: Pod, G>(
+        &'a self,
+        wrap: fn(Locked<'a, T>) -> G,
+    ) -> Result<G, TryLockError<G>> {
         let me = identity::current();
         if let Err(c) = self.seg.joined(me) {
-            return Some(Err(LockError::Corrupted(c)));
+            return Err(TryLockError::Corrupted(c));
         }
-        let (g, how) = Locked::try_lock(&self.seg, &self.seg.local, me)?;
-        Some(verdict(wrap(g), how))
+        let (g, how) =
+            Locked::try_lock(&self.seg, &self.seg.local, me).ok_or(TryLockError::WouldBlock)?;
+        verdict(wrap(g), how).map_err(Into::into)
     }
 }
 

@@ -36,10 +36,6 @@ impl<T: Pod> Mutex<T> {
         Self::init(Object::create(None, Self::KIND, 1, 0)?, value)
     }
 
-    fn lock_inner(&self, deadline: Option<Instant>) -> Option<LockResult<MutexGuard<'_, T>>> {
-        self.obj.locked(deadline, |inner| MutexGuard { inner })
-    }
-
     /// Locks, waiting as long as a live holder holds it (taking over from a dead
     /// one); fails with [`LockError::Corrupted`] instead of waiting forever when the
     /// lock word names a holder this process knows cannot hold it.
@@ -47,13 +43,19 @@ impl<T: Pod> Mutex<T> {
         self.obj.locked_forever(|inner| MutexGuard { inner })
     }
 
-    /// Locks, waiting at most `timeout`; `None` on timeout.
-    pub fn lock_timeout(&self, timeout: Duration) -> Option<LockResult<MutexGuard<'_, T>>> {
-        self.lock_inner(Some(Instant::now() + timeout))
+    /// Locks, waiting at most `timeout`; [`LockTimeoutError::Timeout`] if a live holder
+    /// still holds it then (else as [`lock`](Self::lock)).
+    pub fn lock_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<MutexGuard<'_, T>, LockTimeoutError<MutexGuard<'_, T>>> {
+        self.obj
+            .locked(Some(Instant::now() + timeout), |inner| MutexGuard { inner })
     }
 
-    /// Locks if free now.
-    pub fn try_lock(&self) -> Option<LockResult<MutexGuard<'_, T>>> {
+    /// Locks if free now; [`TryLockError::WouldBlock`] if it is held (else as
+    /// [`lock`](Self::lock)).
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError<MutexGuard<'_, T>>> {
         self.obj.try_locked(|inner| MutexGuard { inner })
     }
 }

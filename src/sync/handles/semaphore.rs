@@ -78,7 +78,7 @@ impl Semaphore {
         self.obj.state().try_acquire()
     }
 
-    /// Takes a unit, waiting at most `timeout`.
+    /// Takes a unit, waiting at most `timeout`: [`TimedOut`] if none came by then.
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), TimedOut> {
         self.obj
             .state()

@@ -60,11 +60,11 @@ pub use duplex::{Duplex, DuplexEnd, duplex};
 pub use receiver::Receiver;
 pub use sender::Sender;
 
-use crate::error::{ClaimError, CreateError, OpenError};
-use crate::layout::{ElemDesc, SegmentKind};
-use crate::platform::{identity, inherit};
+use crate::error::{ClaimError, CreateError};
+use crate::layout::SegmentKind;
+use crate::platform::identity;
 use crate::ring::spsc::{Consumer, Producer, Side};
-use crate::segment::{Expect, Segment};
+use crate::segment::Segment;
 use crate::wait::WaitMode;
 use bytemuck::Pod;
 use peer::Peer;
@@ -95,7 +95,13 @@ pub struct Pipe<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-crate::handle::segment_handle!(Pipe, SegmentKind::Pipe);
+crate::handle::ring_handle!(
+    Pipe,
+    SegmentKind::Pipe,
+    "pipe",
+    "shmlane::pipe::Pipe::<u64>",
+    "with `capacity` slots in its ring (a power of two, at most 2^40)"
+);
 
 impl<T: Pod + Send> Pipe<T> {
     /// Claims the sending end (fails with `EndpointBusy` if a live process holds it).

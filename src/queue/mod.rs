@@ -44,14 +44,14 @@
 //! ```
 
 use crate::error::{
-    ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,
-    PutError, PutTimeoutError, TryGetError, TryPutError,
+    ClaimError, Corrupted, GetError, GetTimeoutError, MessageError, PutError, PutTimeoutError,
+    TryGetError, TryPutError,
 };
-use crate::layout::{ElemDesc, SegmentKind};
-use crate::platform::{identity, inherit};
+use crate::layout::SegmentKind;
+use crate::platform::identity;
 use crate::ring::frame::Frame;
 use crate::ring::mpmc::Member;
-use crate::segment::{Expect, Segment};
+use crate::segment::Segment;
 use crate::wait::WaitMode;
 use bytemuck::Pod;
 use std::sync::Arc;
@@ -82,13 +82,16 @@ pub struct Queue<T: Pod> {
     mode: WaitMode,
 }
 
-crate::handle::segment_handle!(Queue, SegmentKind::Queue, joined);
+crate::handle::ring_handle!(
+    Queue,
+    SegmentKind::Queue,
+    "queue",
+    "shmlane::queue::Queue::<u64>",
+    "with room for `capacity` messages (a power of two, 2 to 2^40)",
+    joined
+);
 
 impl<T: Pod + Send> Queue<T> {
-    fn from_segment(seg: Segment) -> Result<Self, ClaimError> {
-        Self::join(Arc::new(seg))
-    }
-
     fn join(seg: Arc<Segment>) -> Result<Self, ClaimError> {
         // The segment was created or validated for `T` as a queue.
         let ring = seg.queue::<T>().expect("segment validated as a queue of T");

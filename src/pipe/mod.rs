@@ -39,8 +39,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Inheritance: `spawn_with` passes an anonymous pipe to a child that `exec`s (the safe
-//! way from a multithreaded parent). After a raw `fork()` the child shares the mapping
+//! Inheritance: [`Pipe::inherit`] registers an anonymous pipe with a child's `Command`
+//! (with any number of other handles, each under its own key) and
+//! [`Pipe::spawn_with`] registers and spawns, for a child that `exec`s (the safe way
+//! from a multithreaded parent). After a raw `fork()` the child shares the mapping
 //! too; claim the ends *after* the fork, each in the process that uses it, since an
 //! end's identity is the process that claimed it.
 //!

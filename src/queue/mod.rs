@@ -6,7 +6,7 @@
 //! | Python                              | shmlane                                        |
 //! |-------------------------------------|------------------------------------------------|
 //! | `q = Queue(maxsize)`                | [`Queue::anonymous`] / [`Queue::create`]        |
-//! | pass `q` to a `Process`             | [`Queue::spawn_with`] + [`Queue::from_env`], or open by name |
+//! | pass `q` to a `Process`             | [`Queue::inherit`] / [`Queue::spawn_with`] + [`Queue::from_env`], or open by name |
 //! | `q.put(x)` / `q.get()`              | [`Queue::put`] / [`Queue::get`]                 |
 //! | `put_nowait` / `get_nowait`         | [`Queue::try_put`] / [`Queue::try_get`]         |
 //! | `put(x, timeout=t)` / `get(timeout=t)` | [`Queue::put_timeout`] / [`Queue::get_timeout`] |

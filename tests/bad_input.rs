@@ -63,7 +63,7 @@ fn wrong_capacity_and_kind() {
     let name = unique("cap");
     let _p = Pipe::<u64>::create(&name, 16).unwrap();
     assert!(matches!(
-        Pipe::<u64>::open_with_capacity(&name, 32),
+        Pipe::<u64>::open_with(&name, shmlane::segment::OpenOptions::new().capacity(32)),
         Err(OpenError::CapacityMismatch {
             expected: 32,
             found: 16

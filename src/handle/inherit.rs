@@ -1,26 +1,60 @@
-//! Passing an anonymous segment's fd to a child process through `exec`.
+//! Passing anonymous segments' fds to a child process through `exec`.
 //!
-//! The parent dups the fd without `FD_CLOEXEC` just for the spawn and names its number
-//! in an environment variable; the child takes ownership of that number exactly once.
+//! [`register`] gives a `Command` its own close-on-exec duplicate of the fd and a
+//! `pre_exec` step that clears close-on-exec on it in the child only, and names its
+//! number in an environment variable; the child takes ownership of that number exactly
+//! once ([`take`]). Any number of fds may be registered on one `Command`.
 #![allow(unsafe_code)]
 
 use crate::error::OpenError;
-use rustix::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::collections::HashSet;
-use std::process::{Child, Command};
+use std::ffi::OsStr;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::sync::{Mutex, PoisonError};
 
-/// Spawns `cmd` with `fd` inherited and its number in the environment variable `key`.
+/// Registers `fd` with `cmd`: each child `cmd` spawns gets a descriptor for the same
+/// file, its number in the environment variable `key`.
 ///
-/// The inheritable duplicate exists only during the spawn; another thread spawning at
-/// the same moment may inherit it too (harmless: it only keeps the segment mapped-able).
-pub(crate) fn spawn_with(fd: impl AsFd, cmd: &mut Command, key: &str) -> std::io::Result<Child> {
-    // dup(2) clears FD_CLOEXEC on the duplicate, so it survives exec.
-    let dup = rustix::io::dup(fd)?;
+/// The duplicate `cmd` owns (until `cmd` is dropped) is close-on-exec in this process,
+/// so no child that another thread or another `Command` spawns inherits it, and its
+/// number cannot be reused while `cmd` may still spawn; only the `pre_exec` step, in
+/// the forked child of `cmd` itself, makes it survive the `exec`. It is at least 3, so
+/// the child's stdio setup (which replaces 0, 1 and 2) never closes it.
+///
+/// Fails with `AlreadyExists` if `cmd` already sets `key` (a second handle under one
+/// key would leave the first's descriptor unnamed in the child), `InvalidInput` for a
+/// key no environment variable can have.
+pub(crate) fn register(fd: BorrowedFd<'_>, cmd: &mut Command, key: &str) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    if key.is_empty() || key.contains(['=', '\0']) {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{key:?} cannot name an environment variable"),
+        ));
+    }
+    if cmd
+        .get_envs()
+        .any(|(k, v)| k == OsStr::new(key) && v.is_some())
+    {
+        return Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("${key} is already set on this command"),
+        ));
+    }
+    let dup = rustix::io::fcntl_dupfd_cloexec(fd, 3)?;
     cmd.env(key, dup.as_raw_fd().to_string());
-    let child = cmd.spawn();
-    drop(dup);
-    child
+    let clear_cloexec =
+        move || rustix::io::fcntl_setfd(&dup, rustix::io::FdFlags::empty()).map_err(Error::from);
+    // SAFETY: the closure runs in the forked child between `fork` and `exec`, where only
+    // async-signal-safe work is allowed: it makes one `fcntl` system call on a
+    // descriptor it owns and converts an errno into an `io::Error` (no allocation, no
+    // lock). It owns `dup`, so the descriptor is open whenever a spawn runs it.
+    unsafe {
+        cmd.pre_exec(clear_cloexec);
+    }
+    Ok(())
 }
 
 static TAKEN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
@@ -43,7 +77,7 @@ pub(crate) fn take(key: &str) -> Result<OwnedFd, OpenError> {
         return Err(bad("descriptor already taken"));
     }
     // SAFETY: the descriptor is open (checked above), was passed to us for this purpose
-    // by `spawn_with`, and the TAKEN set guarantees we create only one owner for it.
+    // by `register`, and the TAKEN set guarantees we create only one owner for it.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
     Ok(fd)

@@ -1,10 +1,9 @@
 //! Duplex pipes: two rings, one per direction, in one segment.
 
 use super::{Receiver, Sender, make_receiver, make_sender};
-use crate::error::{BlockingRecvError, BlockingSendError, ClaimError, CreateError, OpenError};
-use crate::handle::inherit;
-use crate::layout::{ElemDesc, SegmentKind};
-use crate::segment::{Expect, Segment};
+use crate::error::{BlockingRecvError, BlockingSendError, ClaimError, CreateError};
+use crate::layout::SegmentKind;
+use crate::segment::Segment;
 use bytemuck::Pod;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -28,7 +27,13 @@ pub struct Duplex<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-crate::handle::segment_handle!(Duplex, SegmentKind::Duplex);
+crate::handle::ring_handle!(
+    Duplex,
+    SegmentKind::Duplex,
+    "duplex",
+    "shmlane::pipe::Duplex::<u64>",
+    "with `capacity` slots in each of its two rings (a power of two, at most 2^40)"
+);
 
 impl<T: Pod + Send> Duplex<T> {
     /// Claims side A (sends on ring 0, receives on ring 1).

@@ -39,8 +39,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Inheritance: `spawn_with` passes an anonymous pipe to a child that `exec`s (the safe
-//! way from a multithreaded parent). After a raw `fork()` the child shares the mapping
+//! Inheritance: [`Pipe::inherit`] registers an anonymous pipe with a child's `Command`
+//! (with any number of other handles, each under its own key) and
+//! [`Pipe::spawn_with`] registers and spawns, for a child that `exec`s (the safe way
+//! from a multithreaded parent). After a raw `fork()` the child shares the mapping
 //! too; claim the ends *after* the fork, each in the process that uses it, since an
 //! end's identity is the process that claimed it.
 //!
@@ -60,12 +62,11 @@ pub use duplex::{Duplex, DuplexEnd, duplex};
 pub use receiver::Receiver;
 pub use sender::Sender;
 
-use crate::error::{ClaimError, CreateError, OpenError};
-use crate::handle::inherit;
-use crate::layout::{ElemDesc, SegmentKind};
+use crate::error::{ClaimError, CreateError};
+use crate::layout::SegmentKind;
 use crate::platform::identity;
 use crate::ring::spsc::{Consumer, Producer, Side};
-use crate::segment::{Expect, Segment};
+use crate::segment::Segment;
 use crate::wait::WaitMode;
 use bytemuck::Pod;
 use peer::Peer;
@@ -96,7 +97,13 @@ pub struct Pipe<T> {
     _t: PhantomData<fn() -> T>,
 }
 
-crate::handle::segment_handle!(Pipe, SegmentKind::Pipe);
+crate::handle::ring_handle!(
+    Pipe,
+    SegmentKind::Pipe,
+    "pipe",
+    "shmlane::pipe::Pipe::<u64>",
+    "with `capacity` slots in its ring (a power of two, at most 2^40)"
+);
 
 impl<T: Pod + Send> Pipe<T> {
     /// Claims the sending end (fails with `EndpointBusy` if a live process holds it).

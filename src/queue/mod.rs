@@ -6,7 +6,7 @@
 //! | Python                              | shmlane                                        |
 //! |-------------------------------------|------------------------------------------------|
 //! | `q = Queue(maxsize)`                | [`Queue::anonymous`] / [`Queue::create`]        |
-//! | pass `q` to a `Process`             | [`Queue::spawn_with`] + [`Queue::from_env`], or open by name |
+//! | pass `q` to a `Process`             | [`Queue::inherit`] / [`Queue::spawn_with`] + [`Queue::from_env`], or open by name |
 //! | `q.put(x)` / `q.get()`              | [`Queue::put`] / [`Queue::get`]                 |
 //! | `put_nowait` / `get_nowait`         | [`Queue::try_put`] / [`Queue::try_get`]         |
 //! | `put(x, timeout=t)` / `get(timeout=t)` | [`Queue::put_timeout`] / [`Queue::get_timeout`] |
@@ -44,15 +44,14 @@
 //! ```
 
 use crate::error::{
-    ClaimError, Corrupted, CreateError, GetError, GetTimeoutError, MessageError, OpenError,
-    PutError, PutSliceError, PutTimeoutError, TryGetError, TryPutError,
+    ClaimError, Corrupted, GetError, GetTimeoutError, MessageError, PutError, PutSliceError,
+    PutTimeoutError, TryGetError, TryPutError,
 };
-use crate::handle::inherit;
-use crate::layout::{ElemDesc, SegmentKind};
+use crate::layout::SegmentKind;
 use crate::platform::identity;
 use crate::ring::frame::Frame;
 use crate::ring::mpmc::Member;
-use crate::segment::{Expect, Segment};
+use crate::segment::Segment;
 use crate::wait::WaitMode;
 use bytemuck::Pod;
 use std::sync::Arc;
@@ -83,13 +82,16 @@ pub struct Queue<T: Pod> {
     mode: WaitMode,
 }
 
-crate::handle::segment_handle!(Queue, SegmentKind::Queue, joined);
+crate::handle::ring_handle!(
+    Queue,
+    SegmentKind::Queue,
+    "queue",
+    "shmlane::queue::Queue::<u64>",
+    "with room for `capacity` messages (a power of two, 2 to 2^40)",
+    joined
+);
 
 impl<T: Pod + Send> Queue<T> {
-    fn from_segment(seg: Segment) -> Result<Self, ClaimError> {
-        Self::join(Arc::new(seg))
-    }
-
     fn join(seg: Arc<Segment>) -> Result<Self, ClaimError> {
         // The segment was created or validated for `T` as a queue.
         let ring = seg.queue::<T>().expect("segment validated as a queue of T");

@@ -101,6 +101,7 @@ pub struct Segment {
 /// others may write ([`OpenError::Untrusted`]): whoever can write the file can rewrite
 /// or truncate it under us. [`allow_foreign`](Self::allow_foreign) accepts such a file
 /// (a segment deliberately shared between users, say through a group), with that risk.
+/// [`capacity`](Self::capacity) requires a capacity (by default any is accepted).
 ///
 /// # Examples
 ///
@@ -114,6 +115,7 @@ pub struct Segment {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
     allow_foreign: bool,
+    capacity: Option<u64>,
 }
 
 impl OpenOptions {
@@ -121,7 +123,30 @@ impl OpenOptions {
     pub const fn new() -> Self {
         Self {
             allow_foreign: false,
+            capacity: None,
         }
+    }
+
+    /// Require exactly `capacity` slots per ring (pipes, duplexes, queues) or elements
+    /// (a [`SharedArray`](crate::sync::SharedArray)'s length; 1 for the other objects):
+    /// any other is refused with [`OpenError::CapacityMismatch`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{OpenError, pipe::Pipe, segment::OpenOptions};
+    /// let name = format!("doc-options-capacity-{}", std::process::id());
+    /// let _p = Pipe::<u64>::create(&name, 16)?;
+    /// Pipe::<u64>::open_with(&name, OpenOptions::new().capacity(16))?;
+    /// assert!(matches!(
+    ///     Pipe::<u64>::open_with(&name, OpenOptions::new().capacity(32)),
+    ///     Err(OpenError::CapacityMismatch { expected: 32, found: 16 })
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity as u64);
+        self
     }
 
     /// Also accept a file owned by another user or writable by group or others.
@@ -444,6 +469,14 @@ impl Segment {
         })?;
         options.check(&stat)?;
         let mut seg = Self::open_mapping(File::from(fd), expect)?;
+        if let Some(want) = options.capacity
+            && want != seg.header.capacity
+        {
+            return Err(OpenError::CapacityMismatch {
+                expected: want,
+                found: seg.header.capacity,
+            });
+        }
         seg.name = Some(name.to_owned());
         Ok(seg)
     }

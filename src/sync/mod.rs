@@ -17,8 +17,10 @@
 //! | a struct of the above in shared memory | [`Shared<S>`] over your `#[repr(C)]` struct of [`raw`] primitives |
 //!
 //! Every type is a handle to a named segment (`create`/`open`) or an anonymous one
-//! (`anonymous`, passed to a child with `spawn_with` + `from_env`). A handle records
-//! its process's identity when made: open it again in a forked child.
+//! (`anonymous`; register any number of them with one child's `Command` with `inherit`,
+//! or `spawn_with` for one, and the child calls `from_env`), with the same constructor
+//! set as pipes and queues. A handle records its process's identity when made: open it
+//! again in a forked child.
 //!
 //! **Robustness.** If a process dies holding a lock, the next `lock()` (within a
 //! 50 ms tick of waiting) takes it over and returns `Err(LockError::OwnerDied(guard))`:

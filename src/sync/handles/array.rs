@@ -23,9 +23,29 @@ pub struct SharedArray<T: Pod> {
     pub(super) obj: Object<T>,
 }
 
-object_handle!(SharedArray<T: Pod>, T, SegmentKind::SharedArray);
+impl<T: Pod> ObjectHandle for SharedArray<T> {
+    type E = T;
+    const KIND: SegmentKind = SegmentKind::SharedArray;
+    fn wrap(obj: Object<T>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<T> {
+        &self.obj
+    }
+}
+
+crate::handle::constructors! {
+    impl[T: Pod] SharedArray<T> {
+        what: "array",
+        ex: "shmlane::sync::SharedArray::<u64>",
+        params: (init: &[T]),
+        args: (&[1, 2, 3]),
+        made: "holding a copy of `init` (at least one element; the length is fixed)",
+    }
+}
 
 impl<T: Pod> SharedArray<T> {
+    /// The array over a new object, filled with `init` under its lock.
     pub(super) fn init(obj: Object<T>, init: &[T]) -> Result<Self, CreateError> {
         let a = Self { obj };
         // Nobody else can have the anonymous segment yet; a named one may have an early
@@ -37,14 +57,46 @@ impl<T: Pod> SharedArray<T> {
         Ok(a)
     }
 
-    /// Creates a named array holding a copy of `init` (its length is fixed).
-    pub fn create(name: &str, init: &[T]) -> Result<Self, CreateError> {
-        Self::init(Object::create(Some(name), Self::KIND, init.len(), 0)?, init)
+    fn build(name: Option<&str>, init: &[T]) -> Result<Self, CreateError> {
+        Self::init(Object::create(name, Self::KIND, init.len(), 0)?, init)
     }
 
-    /// Creates an anonymous array holding a copy of `init`.
-    pub fn anonymous(init: &[T]) -> Result<Self, CreateError> {
-        Self::init(Object::create(None, Self::KIND, init.len(), 0)?, init)
+    fn made_with(&self, init: &[T]) -> Result<(), OpenError> {
+        handle::same_capacity(self.segment_of(), init.len())
+    }
+
+    /// Creates an anonymous array of `len` zero elements, without a slice to copy: the
+    /// segment's pages start zero-filled. `len` 0, or above 2^40, is refused with
+    /// `InvalidCapacity`; a size that overflows, with `TooLarge` (or `NoSpace` when the
+    /// machine cannot back it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{CreateError, sync::SharedArray};
+    /// let a = SharedArray::<u64>::zeroed(1 << 20)?; // 8 MiB, no 8 MiB heap slice
+    /// assert!(a.lock().unwrap().iter().all(|&x| x == 0));
+    /// assert!(matches!(SharedArray::<u64>::zeroed(0), Err(CreateError::InvalidCapacity(0))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn zeroed(len: usize) -> Result<Self, CreateError> {
+        Ok(Self::wrap(Object::create(None, Self::KIND, len, 0)?))
+    }
+
+    /// Creates a named array of `len` zero elements, as [`zeroed`](Self::zeroed) (and
+    /// named as by `create`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::sync::SharedArray;
+    /// let name = format!("doc-array-create-zeroed-{}", std::process::id());
+    /// let a = SharedArray::<u32>::create_zeroed(&name, 1000)?;
+    /// assert_eq!(SharedArray::<u32>::open(&name)?.to_vec()?, vec![0; 1000]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_zeroed(name: &str, len: usize) -> Result<Self, CreateError> {
+        Ok(Self::wrap(Object::create(Some(name), Self::KIND, len, 0)?))
     }
 
     /// Number of elements.

@@ -11,40 +11,61 @@ use super::*;
 /// assert!(b.wait()); // one party: released at once, as the leader
 /// # Ok::<(), shmlane::CreateError>(())
 /// ```
+///
+/// A barrier needs at least one party:
+///
+/// ```
+/// use shmlane::{CreateError, sync::Barrier};
+/// assert!(matches!(
+///     Barrier::anonymous(0),
+///     Err(CreateError::InvalidParameter { param: "party count", value: 0, .. })
+/// ));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Barrier {
     pub(super) obj: Object<RawBarrier>,
 }
 
-object_handle!(
-    Barrier,
-    RawBarrier,
-    SegmentKind::Barrier,
-    check = Self::parties_ok
-);
+impl ObjectHandle for Barrier {
+    type E = RawBarrier;
+    const KIND: SegmentKind = SegmentKind::Barrier;
+    fn wrap(obj: Object<RawBarrier>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<RawBarrier> {
+        &self.obj
+    }
+    fn header_ok(&self) -> Result<(), OpenError> {
+        self.parties_ok()
+    }
+}
+
+crate::handle::constructors! {
+    impl[] Barrier {
+        what: "barrier",
+        ex: "shmlane::sync::Barrier",
+        params: (parties: u32),
+        args: (2),
+        made: "for `parties` processes or threads (zero is refused with `InvalidParameter`)",
+    }
+}
 
 impl Barrier {
-    /// Creates a named barrier for `parties` processes (or threads); zero parties is
-    /// refused with [`CreateError::InvalidParameter`].
-    pub fn create(name: &str, parties: u32) -> Result<Self, CreateError> {
+    fn build(name: Option<&str>, parties: u32) -> Result<Self, CreateError> {
         Self::check_parties(parties)?;
-        Object::create(Some(name), Self::KIND, 1, parties).map(|obj| Self { obj })
+        Object::create(name, Self::KIND, 1, parties).map(Self::wrap)
     }
 
-    /// Creates an anonymous barrier (at least one party, as for `create`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmlane::{CreateError, sync::Barrier};
-    /// assert!(matches!(
-    ///     Barrier::anonymous(0),
-    ///     Err(CreateError::InvalidParameter { param: "party count", value: 0, .. })
-    /// ));
-    /// ```
-    pub fn anonymous(parties: u32) -> Result<Self, CreateError> {
-        Self::check_parties(parties)?;
-        Object::create(None, Self::KIND, 1, parties).map(|obj| Self { obj })
+    /// An existing barrier must be for `parties`.
+    fn made_with(&self, parties: u32) -> Result<(), OpenError> {
+        match self.parties() {
+            found if found == parties => Ok(()),
+            found => Err(OpenError::LayoutMismatch {
+                field: "param (barrier parties)",
+                expected: u64::from(parties),
+                found: u64::from(found),
+            }),
+        }
     }
 
     fn check_parties(parties: u32) -> Result<(), CreateError> {

@@ -21,17 +21,35 @@ pub struct Condvar {
     pub(super) obj: Object<RawCondvar>,
 }
 
-object_handle!(Condvar, RawCondvar, SegmentKind::Condvar);
+impl ObjectHandle for Condvar {
+    type E = RawCondvar;
+    const KIND: SegmentKind = SegmentKind::Condvar;
+    fn wrap(obj: Object<RawCondvar>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<RawCondvar> {
+        &self.obj
+    }
+}
+
+crate::handle::constructors! {
+    impl[] Condvar {
+        what: "condvar",
+        ex: "shmlane::sync::Condvar",
+        params: (),
+        args: (),
+        made: "(nobody waits on it)",
+    }
+}
 
 impl Condvar {
-    /// Creates a named condvar.
-    pub fn create(name: &str) -> Result<Self, CreateError> {
-        Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
+    fn build(name: Option<&str>) -> Result<Self, CreateError> {
+        Object::create(name, Self::KIND, 1, 0).map(Self::wrap)
     }
 
-    /// Creates an anonymous condvar.
-    pub fn anonymous() -> Result<Self, CreateError> {
-        Object::create(None, Self::KIND, 1, 0).map(|obj| Self { obj })
+    /// Nothing to check: there are no parameters.
+    fn made_with(&self) -> Result<(), OpenError> {
+        Ok(())
     }
 
     fn wait_until<'a, T: Pod>(

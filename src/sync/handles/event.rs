@@ -19,17 +19,35 @@ pub struct Event {
     pub(super) obj: Object<RawEvent>,
 }
 
-object_handle!(Event, RawEvent, SegmentKind::Event);
+impl ObjectHandle for Event {
+    type E = RawEvent;
+    const KIND: SegmentKind = SegmentKind::Event;
+    fn wrap(obj: Object<RawEvent>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<RawEvent> {
+        &self.obj
+    }
+}
+
+crate::handle::constructors! {
+    impl[] Event {
+        what: "event",
+        ex: "shmlane::sync::Event",
+        params: (),
+        args: (),
+        made: "(cleared)",
+    }
+}
 
 impl Event {
-    /// Creates a named event (cleared).
-    pub fn create(name: &str) -> Result<Self, CreateError> {
-        Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
+    fn build(name: Option<&str>) -> Result<Self, CreateError> {
+        Object::create(name, Self::KIND, 1, 0).map(Self::wrap)
     }
 
-    /// Creates an anonymous event (cleared).
-    pub fn anonymous() -> Result<Self, CreateError> {
-        Object::create(None, Self::KIND, 1, 0).map(|obj| Self { obj })
+    /// Nothing to check: there are no parameters.
+    fn made_with(&self) -> Result<(), OpenError> {
+        Ok(())
     }
 
     /// Sets the flag, waking every waiter in every process.

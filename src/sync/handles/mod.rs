@@ -6,7 +6,7 @@ use crate::error::{ClaimError, CreateError, ObjectCorrupted, OpenError, TimedOut
 pub use crate::error::{
     LockError, LockResult, LockTimeoutError, SemaphoreFull, TryLockError, WaitTimeoutError,
 };
-use crate::handle::inherit;
+use crate::handle::{self, Handle};
 use crate::layout::{ElemDesc, ObjectControl, SegmentKind};
 use crate::lock::{
     Acquired, LocalLock, RawBarrier, RawCondvar, RawEvent, RawSemaphore, SyncState, seqlock_is_odd,
@@ -151,37 +151,15 @@ impl<E: 'static> Object<E> {
         })
     }
 
+    /// Creates a named (`Some(name)`) or anonymous object segment of `len` elements.
     fn create(
         name: Option<&str>,
         kind: SegmentKind,
         len: usize,
         param: u32,
     ) -> Result<Self, CreateError> {
-        let e = Self::expect(kind);
-        let seg = match name {
-            Some(n) => Segment::create_with(n, &e, len as u64, param),
-            None => Segment::create_anonymous_with(&e, len as u64, param),
-        }?;
+        let seg = handle::create_segment(name, &Self::expect(kind), len as u64, param)?;
         Ok(Self::wrap(seg)?)
-    }
-
-    fn open(
-        name: &str,
-        kind: SegmentKind,
-        options: crate::segment::OpenOptions,
-    ) -> Result<Self, OpenError> {
-        Ok(Self::wrap(Segment::open_with(
-            name,
-            &Self::expect(kind),
-            options,
-        )?)?)
-    }
-
-    fn from_env(key: &str, kind: SegmentKind) -> Result<Self, OpenError> {
-        Ok(Self::wrap(Segment::from_fd(
-            inherit::take(key)?,
-            &Self::expect(kind),
-        )?)?)
     }
 
     fn ctrl(&self) -> &ObjectControl {
@@ -249,57 +227,38 @@ fn verdict<G>(g: G, how: Acquired) -> LockResult<G> {
     }
 }
 
-/// Generates the constructors every object handle shares (open, inherit, persist).
-macro_rules! object_handle {
-    ($ty:ident $(<$t:ident: $b:path>)?, $e:ty, $kind:expr $(, check = $check:path)?) => {
-        impl$(<$t: $b>)? $ty$(<$t>)? {
-            /// This handle type's segment kind (each object type has its own).
-            const KIND: SegmentKind = $kind;
+/// What an object handle type is made of: one segment kind, one element type, one
+/// [`Object`]. Every such type is a [`Handle`] (below), so `constructors!` gives it the
+/// shared constructor set.
+trait ObjectHandle: Sized {
+    /// What the object segment holds (the user's `T`, or a raw primitive).
+    type E: 'static;
+    /// This handle type's segment kind (each object type has its own).
+    const KIND: SegmentKind;
+    /// The handle over an opened or created object.
+    fn wrap(obj: Object<Self::E>) -> Self;
+    /// The object.
+    fn object(&self) -> &Object<Self::E>;
+    /// Checks the kind-specific header fields of an opened object (none by default).
+    fn header_ok(&self) -> Result<(), OpenError> {
+        Ok(())
+    }
+}
 
-            /// Opens a named object made by `create`, checking its kind (an object of
-            /// another type is refused with [`OpenError::KindMismatch`]), its element
-            /// type and its parameters.
-            pub fn open(name: &str) -> Result<Self, OpenError> {
-                Self::open_with(name, crate::segment::OpenOptions::new())
-            }
+impl<H: ObjectHandle> Handle for H {
+    fn expect() -> Expect {
+        Object::<H::E>::expect(H::KIND)
+    }
 
-            /// [`open`](Self::open) with
-            /// [`OpenOptions`](crate::segment::OpenOptions): e.g. accept a segment
-            /// file another user owns or others may write (refused by default).
-            pub fn open_with(
-                name: &str,
-                options: crate::segment::OpenOptions,
-            ) -> Result<Self, OpenError> {
-                Object::<$e>::open(name, Self::KIND, options).and_then(Self::opened)
-            }
+    fn opened(seg: Segment) -> Result<Self, OpenError> {
+        let handle = H::wrap(Object::wrap(seg)?);
+        handle.header_ok()?;
+        Ok(handle)
+    }
 
-            /// Opens the anonymous object a parent passed with `spawn_with(.., key)`.
-            pub fn from_env(key: &str) -> Result<Self, OpenError> {
-                Object::<$e>::from_env(key, Self::KIND).and_then(Self::opened)
-            }
-
-            /// The opened object as this handle, if its header's parameters are valid.
-            fn opened(obj: Object<$e>) -> Result<Self, OpenError> {
-                let handle = Self { obj };
-                $($check(&handle)?;)?
-                Ok(handle)
-            }
-
-            /// Spawns `cmd` with this object inherited; the child calls `from_env(key)`.
-            pub fn spawn_with(
-                &self,
-                cmd: &mut std::process::Command,
-                key: &str,
-            ) -> std::io::Result<std::process::Child> {
-                inherit::spawn_with(self.obj.seg.fd(), cmd, key)
-            }
-
-            /// Keeps a named object's name after this process's handles are gone.
-            pub fn persist(&self) {
-                self.obj.seg.persist();
-            }
-        }
-    };
+    fn segment_of(&self) -> &Segment {
+        &self.object().seg.seg
+    }
 }
 
 mod array;

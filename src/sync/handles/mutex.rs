@@ -18,7 +18,26 @@ pub struct Mutex<T: Pod> {
     pub(super) obj: Object<T>,
 }
 
-object_handle!(Mutex<T: Pod>, T, SegmentKind::Mutex);
+impl<T: Pod> ObjectHandle for Mutex<T> {
+    type E = T;
+    const KIND: SegmentKind = SegmentKind::Mutex;
+    fn wrap(obj: Object<T>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<T> {
+        &self.obj
+    }
+}
+
+crate::handle::constructors! {
+    impl[T: Pod] Mutex<T> {
+        what: "mutex",
+        ex: "shmlane::sync::Mutex::<u64>",
+        params: (value: T),
+        args: (5),
+        made: "holding `value`",
+    }
+}
 
 impl<T: Pod> Mutex<T> {
     fn init(obj: Object<T>, value: T) -> Result<Self, CreateError> {
@@ -26,14 +45,13 @@ impl<T: Pod> Mutex<T> {
         Ok(Self { obj })
     }
 
-    /// Creates a named mutex holding `value`.
-    pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
-        Self::init(Object::create(Some(name), Self::KIND, 1, 0)?, value)
+    fn build(name: Option<&str>, value: T) -> Result<Self, CreateError> {
+        Self::init(Object::create(name, Self::KIND, 1, 0)?, value)
     }
 
-    /// Creates an anonymous mutex holding `value`.
-    pub fn anonymous(value: T) -> Result<Self, CreateError> {
-        Self::init(Object::create(None, Self::KIND, 1, 0)?, value)
+    /// Nothing to check: the element type fixes the size.
+    fn made_with(&self, _value: T) -> Result<(), OpenError> {
+        Ok(())
     }
 
     /// Locks, waiting as long as a live holder holds it (taking over from a dead

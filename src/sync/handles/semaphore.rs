@@ -14,12 +14,41 @@ use super::*;
 /// assert!(s.release().is_err()); // above the bound
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// An initial count above the bound is refused, never clamped:
+///
+/// ```
+/// use shmlane::{CreateError, sync::Semaphore};
+/// assert!(matches!(
+///     Semaphore::anonymous(5, 2),
+///     Err(CreateError::InvalidParameter { param: "initial count", value: 5, .. })
+/// ));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Semaphore {
     pub(super) obj: Object<RawSemaphore>,
 }
 
-object_handle!(Semaphore, RawSemaphore, SegmentKind::Semaphore);
+impl ObjectHandle for Semaphore {
+    type E = RawSemaphore;
+    const KIND: SegmentKind = SegmentKind::Semaphore;
+    fn wrap(obj: Object<RawSemaphore>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<RawSemaphore> {
+        &self.obj
+    }
+}
+
+crate::handle::constructors! {
+    impl[] Semaphore {
+        what: "semaphore",
+        ex: "shmlane::sync::Semaphore",
+        params: (initial: u32, max: u32),
+        args: (1, 2),
+        made: "with `initial` units and at most `max` (`initial` above `max` is refused with `InvalidParameter`, never clamped)",
+    }
+}
 
 impl Semaphore {
     fn init(obj: Object<RawSemaphore>, initial: u32) -> Self {
@@ -29,27 +58,21 @@ impl Semaphore {
         s
     }
 
-    /// Creates a named semaphore with `initial` units and at most `max`; `initial`
-    /// above `max` is refused with [`CreateError::InvalidParameter`] (never clamped).
-    pub fn create(name: &str, initial: u32, max: u32) -> Result<Self, CreateError> {
+    fn build(name: Option<&str>, initial: u32, max: u32) -> Result<Self, CreateError> {
         Self::check_initial(initial, max)?;
-        Object::create(Some(name), Self::KIND, 1, max).map(|o| Self::init(o, initial))
+        Object::create(name, Self::KIND, 1, max).map(|o| Self::init(o, initial))
     }
 
-    /// Creates an anonymous semaphore (`initial <= max`, as for `create`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use shmlane::{CreateError, sync::Semaphore};
-    /// assert!(matches!(
-    ///     Semaphore::anonymous(5, 2),
-    ///     Err(CreateError::InvalidParameter { param: "initial count", value: 5, .. })
-    /// ));
-    /// ```
-    pub fn anonymous(initial: u32, max: u32) -> Result<Self, CreateError> {
-        Self::check_initial(initial, max)?;
-        Object::create(None, Self::KIND, 1, max).map(|o| Self::init(o, initial))
+    /// An existing semaphore must have the bound `max` (its count is its own).
+    fn made_with(&self, _initial: u32, max: u32) -> Result<(), OpenError> {
+        match self.max() {
+            found if found == max => Ok(()),
+            found => Err(OpenError::LayoutMismatch {
+                field: "param (semaphore bound)",
+                expected: u64::from(max),
+                found: u64::from(found),
+            }),
+        }
     }
 
     fn check_initial(initial: u32, max: u32) -> Result<(), CreateError> {

@@ -8,17 +8,35 @@ pub struct Shared<S: SyncState> {
     pub(super) obj: Object<S>,
 }
 
-object_handle!(Shared<S: SyncState>, S, SegmentKind::SharedState);
+impl<S: SyncState> ObjectHandle for Shared<S> {
+    type E = S;
+    const KIND: SegmentKind = SegmentKind::SharedState;
+    fn wrap(obj: Object<S>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<S> {
+        &self.obj
+    }
+}
+
+crate::handle::constructors! {
+    impl[S: SyncState] Shared<S> {
+        what: "object",
+        ex: "shmlane::sync::Shared::<shmlane::sync::raw::RawEvent>",
+        params: (),
+        args: (),
+        made: "all-zero (every primitive of `sync::raw` starts so)",
+    }
+}
 
 impl<S: SyncState> Shared<S> {
-    /// Creates a named object, all-zero (every primitive of [`crate::sync::raw`] starts so).
-    pub fn create(name: &str) -> Result<Self, CreateError> {
-        Object::create(Some(name), Self::KIND, 1, 0).map(|obj| Self { obj })
+    fn build(name: Option<&str>) -> Result<Self, CreateError> {
+        Object::create(name, Self::KIND, 1, 0).map(Self::wrap)
     }
 
-    /// Creates an anonymous object, all-zero.
-    pub fn anonymous() -> Result<Self, CreateError> {
-        Object::create(None, Self::KIND, 1, 0).map(|obj| Self { obj })
+    /// Nothing to check: there are no parameters.
+    fn made_with(&self) -> Result<(), OpenError> {
+        Ok(())
     }
 }
 

@@ -22,7 +22,26 @@ pub struct SharedValue<T: Pod> {
     pub(super) obj: Object<T>,
 }
 
-object_handle!(SharedValue<T: Pod>, T, SegmentKind::SharedValue);
+impl<T: Pod> ObjectHandle for SharedValue<T> {
+    type E = T;
+    const KIND: SegmentKind = SegmentKind::SharedValue;
+    fn wrap(obj: Object<T>) -> Self {
+        Self { obj }
+    }
+    fn object(&self) -> &Object<T> {
+        &self.obj
+    }
+}
+
+crate::handle::constructors! {
+    impl[T: Pod] SharedValue<T> {
+        what: "value",
+        ex: "shmlane::sync::SharedValue::<u64>",
+        params: (value: T),
+        args: (5),
+        made: "holding `value`",
+    }
+}
 
 /// Reads before a reader checks whether a stuck writer needs repair.
 const SEQLOCK_PATIENCE: u32 = 1 << 12;
@@ -34,14 +53,13 @@ impl<T: Pod> SharedValue<T> {
         Ok(v)
     }
 
-    /// Creates a named value.
-    pub fn create(name: &str, value: T) -> Result<Self, CreateError> {
-        Self::init(Object::create(Some(name), Self::KIND, 1, 0)?, value)
+    fn build(name: Option<&str>, value: T) -> Result<Self, CreateError> {
+        Self::init(Object::create(name, Self::KIND, 1, 0)?, value)
     }
 
-    /// Creates an anonymous value.
-    pub fn anonymous(value: T) -> Result<Self, CreateError> {
-        Self::init(Object::create(None, Self::KIND, 1, 0)?, value)
+    /// Nothing to check: the element type fixes the size.
+    fn made_with(&self, _value: T) -> Result<(), OpenError> {
+        Ok(())
     }
 
     fn words(&self) -> &[AtomicU64] {

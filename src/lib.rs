@@ -1,10 +1,10 @@
 //! # shmlane — inter-process communication over shared memory
 //!
 //! Pipes, queues, shared arrays and values, and locks for processes on one Linux
-//! machine, in the spirit of Python's `multiprocessing`, without its pickling, helper
-//! process or system call per message: values are `bytemuck::Pod` types copied into
-//! lock-free rings in mmap'd segments (named in `/dev/shm`, or anonymous and handed to
-//! a child), and a process that waits sleeps on a futex.
+//! machine, in the spirit of Python's `multiprocessing`, without pickling, a manager
+//! process or a system call per message: values are `bytemuck::Pod` types copied into
+//! mmap'd segments (named in `/dev/shm`, or anonymous and handed to a child), pipes and
+//! queues are lock-free rings there, and a process that waits sleeps on a futex.
 //!
 //! Every object is a *handle* to a segment, made one of two ways:
 //! * **named**: `create(name, ..)` in one process, `open(name)` in any other (also

@@ -1,15 +1,165 @@
 //! # shmlane — inter-process communication over shared memory
 //!
-//! Lock-free rings in mmap'd segments, futex waiting with no syscall on the fast path,
-//! and thin API layers in the spirit of Python's `multiprocessing`.
+//! Pipes, queues, shared arrays and values, and locks for processes on one Linux
+//! machine, in the spirit of Python's `multiprocessing`, without pickling, a manager
+//! process or a system call per message: values are `bytemuck::Pod` types copied into
+//! mmap'd segments (named in `/dev/shm`, or anonymous and handed to a child), pipes and
+//! queues are lock-free rings there, and a process that waits sleeps on a futex.
 //!
-//! ```
-//! // A typed pipe inside one process (across processes: see `pipe`).
-//! let (mut tx, mut rx) = shmlane::pipe::channel::<u64>(1024)?;
-//! tx.send(42)?;
-//! assert_eq!(rx.recv()?, 42);
+//! Every object is a *handle* to a segment, made one of two ways:
+//! * **named**: `create(name, ..)` in one process, `open(name)` in any other (also
+//!   `open_or_create`); the name is removed when its creator drops its last handle,
+//!   unless `persist()` was called;
+//! * **anonymous**: `anonymous(..)`, then `spawn_with(&mut cmd, key)` starts the child
+//!   with the segment's file descriptor inherited, and the child calls `from_env(key)`.
+//!   This is what passing an object in `Process(args=(q,))` does in Python.
+//!
+//! If a process dies, its peers never hang: a pipe's survivor reads what was sent and
+//! then `Disconnected`, a queue keeps working for the others, and a lock whose holder
+//! died is handed to the next locker with `OwnerDied` (Python's `Lock` stays locked
+//! forever in that case).
+//!
+//! ## Coming from `multiprocessing`
+//!
+//! | Python | shmlane | notes |
+//! |---|---|---|
+//! | `Pipe(duplex=False)` | [`pipe::Pipe`] → [`pipe::Sender`] + [`pipe::Receiver`]; in one process [`pipe::channel`] | one `Pod` type per pipe; one sender and one receiver |
+//! | `Pipe()` (duplex, the default) | [`pipe::Duplex`] → two [`pipe::DuplexEnd`]s; in one process [`pipe::duplex`] | |
+//! | `Connection.send_bytes` / `recv_bytes` | [`pipe::Sender`]`<u8>` is `io::Write`, [`pipe::Receiver`]`<u8>` is `io::Read` + `io::BufRead` | a byte stream; for whole messages see [`queue::ByteQueue`] |
+//! | `Queue(maxsize)`, `SimpleQueue()` | [`queue::Queue`] | any number of producers and consumers in any processes; `close()` replaces one sentinel per worker |
+//! | `JoinableQueue` (`task_done`, `join`) | not yet (no issue filed) | close the [`queue::Queue`] and wait for the workers to exit |
+//! | pickled objects in a queue or pipe | not yet (issue 15: serde messages) | today: a `#[repr(C)]` `Pod` struct, or your own encoding in a [`queue::ByteQueue`] (messages up to a fixed size) |
+//! | `Value('d', 0.0)` | [`sync::SharedValue`] | a seqlock: readers never block the writer |
+//! | `Array('i', [0, 1, 2])` | [`sync::SharedArray`] | `lock()` gives `&mut [T]` |
+//! | `RawValue`, `RawArray` (no lock) | none: [`sync::SharedValue`] (lock-free readers) and [`sync::SharedArray`] (has a lock) | or your own `#[repr(C)]` struct of [`sync::raw`] words in a [`sync::Shared`] |
+//! | `Lock()` | [`sync::Mutex`] | holds its data (`Mutex<T>`, like `std::sync::Mutex`); robust (`OwnerDied`) |
+//! | `RLock()` | not yet (no issue filed) | [`sync::Mutex`] is not reentrant |
+//! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`sync::Semaphore`] | always bounded: `anonymous(initial, max)` |
+//! | `Event()` | [`sync::Event`] | |
+//! | `Condition(lock)` | [`sync::Condvar`] with a [`sync::MutexGuard`] | |
+//! | `Barrier(n)` | [`sync::Barrier`] | |
+//! | `Manager().Lock()`, `.Value()`, `.Array()`, `.Queue()`, … | the objects above | no manager process: every object lives in shared memory |
+//! | `Manager().Namespace()` | [`sync::SharedValue`] of your own `Pod` struct, or [`sync::Shared`] | |
+//! | `Manager().dict()` | not yet (issue 16: `SharedMap`) | |
+//! | `Manager().list()` | fixed length: [`sync::SharedArray`]; growable: not yet (no issue filed) | |
+//! | `Process(target=f, args=(q,))` | not yet (issue 15) | today: `std::process::Command`, each object's `spawn_with(&mut cmd, key)` in the parent and `from_env(key)` in the child (examples below) |
+//! | `Pool(n)`, `pool.map(f, xs)` | not yet (issue 15) | today: a [`queue::Queue`] of tasks drained by worker processes (example below) |
+//! | `connection.Listener` / `Client` | a named [`pipe::Duplex`] or [`queue::Queue`]: `create(name)` on one side, `open(name)` on the other | request/response RPC: not yet (issue 16) |
+//! | `shared_memory.SharedMemory(name, size)` | [`sync::SharedArray`]`<u8>`: `create(name, &vec![0; size])` | with a lock; a zero-copy buffer pool: not yet (issue 14) |
+//! | `shared_memory.ShareableList` | [`sync::SharedArray`] | one `Pod` type, fixed length |
+//! | `resource_tracker` (unlinks leaked segments) | a named segment is unlinked when its creator drops it; [`segment::list`] and [`segment::gc`] (`shmlane ls`, `shmlane gc`) find and remove what only dead processes used | `shmlane stat`, `shmlane rm`: not yet (issue 16) |
+//! | `os.mkfifo(path)` | [`pipe::Pipe::create`] / [`pipe::Pipe::open`] | |
+//!
+//! How a process waits is a [`WaitMode`] on each pipe end or queue handle: `Blocking`
+//! (the default: spin briefly, then sleep on the futex), `Spin` (busy-poll, lowest
+//! latency) or `Sleep` (sleep at once, least CPU).
+//!
+//! ## Examples
+//!
+//! Each example runs its own binary again as the child: the child finds the key in its
+//! environment, the parent does not (in your program, pass an argument such as
+//! `worker` instead, as the crate's `examples/` do).
+//!
+//! A pipe from a child to its parent (Python: `Pipe()`, `Process(target=f,
+//! args=(child_conn,))`, `parent_conn.recv()`):
+//!
+//! ```standalone_crate
+//! use shmlane::pipe::Pipe;
+//! use std::process::Command;
+//!
+//! const KEY: &str = "SHMLANE_DOC_PIPE";
+//! if std::env::var_os(KEY).is_some() {
+//!     // The child: sends three values and exits (its sender goes with it).
+//!     let mut tx = Pipe::<u64>::from_env(KEY)?.sender()?;
+//!     for x in [42, 7, 1] {
+//!         tx.send(x)?;
+//!     }
+//!     return Ok(());
+//! }
+//! let pipe = Pipe::<u64>::anonymous(1024)?;
+//! let mut child = pipe.spawn_with(&mut Command::new(std::env::current_exe()?), KEY)?;
+//! let mut rx = pipe.receiver()?;
+//! // `iter` ends when the sender is gone and everything it sent has been received.
+//! let got: Vec<u64> = rx.iter().collect();
+//! assert_eq!(got, [42, 7, 1]);
+//! assert!(child.wait()?.success());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! A queue drained by three worker processes (Python: `Queue()`, three `Process`es
+//! looping on `q.get()` until a sentinel). Each task goes to exactly one worker;
+//! `close()` instead of sentinels: the workers drain what is left, then their `iter`
+//! ends. The workers print their results, and the parent reads their output:
+//!
+//! ```standalone_crate
+//! use shmlane::queue::Queue;
+//! use std::process::{Command, Stdio};
+//!
+//! const KEY: &str = "SHMLANE_DOC_TASKS";
+//! if std::env::var_os(KEY).is_some() {
+//!     // A worker.
+//!     let mut tasks = Queue::<u64>::from_env(KEY)?;
+//!     for n in tasks.iter() {
+//!         println!("{n} {}", n * n);
+//!     }
+//!     return Ok(());
+//! }
+//! let mut tasks = Queue::<u64>::anonymous(64)?;
+//! let workers: Vec<_> = (0..3)
+//!     .map(|_| {
+//!         let mut cmd = Command::new(std::env::current_exe()?);
+//!         tasks.spawn_with(cmd.stdout(Stdio::piped()), KEY)
+//!     })
+//!     .collect::<Result<_, _>>()?;
+//! for n in 0..10 {
+//!     tasks.put(n)?;
+//! }
+//! tasks.close()?;
+//! let mut results = Vec::new();
+//! for worker in workers {
+//!     let out = worker.wait_with_output()?;
+//!     assert!(out.status.success());
+//!     for line in String::from_utf8(out.stdout)?.lines() {
+//!         let (n, square) = line.split_once(' ').ok_or("bad line")?;
+//!         results.push((n.parse::<u64>()?, square.parse::<u64>()?));
+//!     }
+//! }
+//! results.sort();
+//! assert_eq!(results, (0..10).map(|n| (n, n * n)).collect::<Vec<_>>());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A lock and an array (Python: `Array('i', [0, 1, 2, 3, 4])`, three `Process`es
+//! adding 1 to every element under `arr.get_lock()`):
+//!
+//! ```standalone_crate
+//! use shmlane::sync::SharedArray;
+//! use std::process::Command;
+//!
+//! const KEY: &str = "SHMLANE_DOC_ARRAY";
+//! if std::env::var_os(KEY).is_some() {
+//!     let arr = SharedArray::<i32>::from_env(KEY)?;
+//!     // `Err` would say that another worker died holding the lock.
+//!     let mut guard = arr.lock().map_err(|_| "a worker died holding the lock")?;
+//!     for x in guard.iter_mut() {
+//!         *x += 1;
+//!     }
+//!     return Ok(());
+//! }
+//! let arr = SharedArray::<i32>::anonymous(&[0, 1, 2, 3, 4])?;
+//! let workers: Vec<_> = (0..3)
+//!     .map(|_| arr.spawn_with(&mut Command::new(std::env::current_exe()?), KEY))
+//!     .collect::<Result<_, _>>()?;
+//! for mut worker in workers {
+//!     assert!(worker.wait()?.success());
+//! }
+//! assert_eq!(arr.to_vec()?, [3, 4, 5, 6, 7]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Within one process (threads), the same objects work as they are; see each module's
+//! examples ([`pipe`], [`queue`], [`sync`]). Measured figures and the commands that
+//! made them: `docs/benchmarks.md`.
 //!
 //! ## Architecture
 //!

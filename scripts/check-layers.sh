@@ -2,8 +2,9 @@
 # The layering check: a module of src/ may name (`crate::x`, `$crate::x`, or `x` inside a
 # grouped `use crate::{…}`) only modules of a strictly lower rank. The ranks are read
 # from the `// rank N` comments above the `mod` lines of src/lib.rs (the map itself),
-# so the map there cannot drift from what this checks. Comments (line, block, doc) and
-# string literals are ignored.
+# so the map there cannot drift from what this checks, and the layer table of
+# docs/architecture.md must list the same modules and ranks. Comments (line, block,
+# doc) and string literals are ignored.
 #
 # Usage: scripts/check-layers.sh [SRC_DIR]   (default: src)
 # Exit status 1 with one line per violation: FILE:LINE: MODULE (rank A) imports
@@ -22,6 +23,24 @@ ranks=$(awk '
     }' "$src/lib.rs" | sort -u)
 if [ -z "$ranks" ]; then
     echo "check-layers: no '// rank N' map found above the mod lines of $src/lib.rs"; exit 1
+fi
+
+# The same map in docs/architecture.md ("## Layers": `| rank | module(s) | what |`, the
+# modules in backticks in the second column) must list the same modules and ranks.
+doc=docs/architecture.md
+if [ "$src" = src ] && [ -f "$doc" ]; then
+    doc_ranks=$(awk '
+        /^## Layers/ { on = 1; next }
+        /^## / { on = 0 }
+        on && /^\| *[0-9]+ *\|/ {
+            split($0, col, "|"); r = col[2]; gsub(/ /, "", r); m = col[3]
+            while (match(m, /`[a-z_]+`/)) { print substr(m, RSTART + 1, RLENGTH - 2), r; m = substr(m, RSTART + RLENGTH) }
+        }' "$doc" | sort -u)
+    if [ "$doc_ranks" != "$ranks" ]; then
+        echo "check-layers: the layer table in $doc differs from the // rank map in $src/lib.rs:"
+        diff <(echo "$ranks") <(echo "$doc_ranks") | sed 's/^</  lib.rs:/; s/^>/  docs:/' | grep -E '^  (lib|docs)' || true
+        exit 1
+    fi
 fi
 
 status=0

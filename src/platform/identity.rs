@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 /// A process, identified so that a reused pid is not mistaken for the original owner.
 ///
 /// An identity read back from an endpoint word carries the start time modulo 2^30
-/// ([`START_MASK`]); liveness checks compare start times modulo 2^30.
+/// (`START_MASK`); liveness checks compare start times modulo 2^30.
 ///
 /// # Examples
 ///

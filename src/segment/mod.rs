@@ -51,8 +51,8 @@ pub(crate) use validate::{Expect, validate_header};
 /// The kind of object a segment holds, as [`SegmentInfo::kind`] reports it.
 pub use crate::layout::SegmentKind;
 /// The format a segment file declares in its header, and its first 8 bytes (what
-/// [`OpenError::VersionMismatch`](crate::OpenError::VersionMismatch) and
-/// [`OpenError::BadMagic`](crate::OpenError::BadMagic) compare with).
+/// [`OpenError::VersionMismatch`] and
+/// [`OpenError::BadMagic`] compare with).
 pub use crate::layout::{FORMAT_VERSION, MAGIC};
 
 use crate::error::{CreateError, OpenError};

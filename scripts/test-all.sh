@@ -47,6 +47,19 @@ cargo run --quiet --example byte_stream
 cargo run --quiet --example queue_workers
 cargo run --quiet --example shared_array
 cargo run --quiet --example shared_value
+# The seed articles' examples, ported (each < 1 s; see the doc comment atop each file).
+cargo run --quiet --example seed_os_pipe
+cargo run --quiet --example seed_queue_workers
+cargo run --quiet --example seed_array_lock
+cargo run --quiet --example seed_manager_dict
+cargo run --quiet --example seed_socket_echo
+cargo run --quiet --example seed_rpc_add
+cargo run --quiet --example seed_sync
+cargo run --quiet --example seed_pipeline
+cargo run --quiet --example seed_pool_map
+cargo run --quiet --example seed_terminate
+cargo run --quiet --example seed_serialization
+cargo run --quiet --example seed_named_unrelated
 
 step "fuzz targets over their seed corpora (stable)"
 cargo test --manifest-path fuzz/Cargo.toml

@@ -10,14 +10,21 @@
 //! * **named**: `create(name, ..)` in one process, `open(name)` in any other (also
 //!   `open_or_create`); the name is removed when its creator drops its last handle,
 //!   unless `persist()` was called;
-//! * **anonymous**: `anonymous(..)`, then `spawn_with(&mut cmd, key)` starts the child
-//!   with the segment's file descriptor inherited, and the child calls `from_env(key)`.
-//!   This is what passing an object in `Process(args=(q,))` does in Python.
+//!   A named object lives as long as its creator's handles (or until `shmlane gc`
+//!   after `persist()`): open it while the creator is still there.
+//! * **anonymous**: `anonymous(..)`, then `inherit(&mut cmd, key)` registers it with a
+//!   `std::process::Command` (any number of objects, one key each), `cmd.spawn()`
+//!   starts the child with their file descriptors inherited, and the child calls
+//!   `from_env(key)` for each. `spawn_with(&mut cmd, key)` is `inherit` + `spawn` for
+//!   a child that needs one object. This is what passing objects in
+//!   `Process(args=(q, lock, arr))` does in Python.
 //!
-//! If a process dies, its peers never hang: a pipe's survivor reads what was sent and
-//! then `Disconnected`, a queue keeps working for the others, and a lock whose holder
-//! died is handed to the next locker with `OwnerDied` (Python's `Lock` stays locked
-//! forever in that case).
+//! If a process dies, pipes, queues and locks never leave their peers hanging: a
+//! pipe's survivor reads what was sent and then `Disconnected`, a queue keeps working
+//! for the others, and a lock whose holder died is handed to the next locker with
+//! `OwnerDied` (Python's `Lock` stays locked forever in that case). A semaphore unit or
+//! a barrier arrival of a process that died is not given back (as in Python): wait on
+//! those with a timeout if a party may die.
 //!
 //! ## Coming from `multiprocessing`
 //!
@@ -26,13 +33,13 @@
 //! | `Pipe(duplex=False)` | [`pipe::Pipe`] → [`pipe::Sender`] + [`pipe::Receiver`]; in one process [`pipe::channel`] | one `Pod` type per pipe; one sender and one receiver |
 //! | `Pipe()` (duplex, the default) | [`pipe::Duplex`] → two [`pipe::DuplexEnd`]s; in one process [`pipe::duplex`] | |
 //! | `Connection.send_bytes` / `recv_bytes` | [`pipe::Sender`]`<u8>` is `io::Write`, [`pipe::Receiver`]`<u8>` is `io::Read` + `io::BufRead` | a byte stream; for whole messages see [`queue::ByteQueue`] |
-//! | `Queue(maxsize)`, `SimpleQueue()` | [`queue::Queue`] | any number of producers and consumers in any processes; `close()` replaces one sentinel per worker |
+//! | `Queue(maxsize)`, `SimpleQueue()` | [`queue::Queue`] | any number of producers and consumers in any processes; `close()` replaces one sentinel per worker; always bounded: the capacity is a power of two ≥ 2 |
 //! | `JoinableQueue` (`task_done`, `join`) | not yet (no issue filed) | close the [`queue::Queue`] and wait for the workers to exit |
 //! | pickled objects in a queue or pipe | not yet (issue 15: serde messages) | today: a `#[repr(C)]` `Pod` struct, or your own encoding in a [`queue::ByteQueue`] (messages up to a fixed size) |
 //! | `Value('d', 0.0)` | [`sync::SharedValue`] | a seqlock: readers never block the writer |
 //! | `Array('i', [0, 1, 2])` | [`sync::SharedArray`] | `lock()` gives `&mut [T]` |
 //! | `RawValue`, `RawArray` (no lock) | none: [`sync::SharedValue`] (lock-free readers) and [`sync::SharedArray`] (has a lock) | or your own `#[repr(C)]` struct of [`sync::raw`] words in a [`sync::Shared`] |
-//! | `Lock()` | [`sync::Mutex`] | holds its data (`Mutex<T>`, like `std::sync::Mutex`); robust (`OwnerDied`) |
+//! | `Lock()` | [`sync::Mutex`] (`Mutex<()>` for a bare lock) | holds its data (`Mutex<T>`, like `std::sync::Mutex`); robust (`OwnerDied`); `m.lock().or_else(LockError::into_guard)?` accepts a dead holder's data in a function returning `Box<dyn Error>` |
 //! | `RLock()` | not yet (no issue filed) | [`sync::Mutex`] is not reentrant |
 //! | `Semaphore(n)`, `BoundedSemaphore(n)` | [`sync::Semaphore`] | always bounded: `anonymous(initial, max)` |
 //! | `Event()` | [`sync::Event`] | |
@@ -42,10 +49,10 @@
 //! | `Manager().Namespace()` | [`sync::SharedValue`] of your own `Pod` struct, or [`sync::Shared`] | |
 //! | `Manager().dict()` | not yet (issue 16: `SharedMap`) | |
 //! | `Manager().list()` | fixed length: [`sync::SharedArray`]; growable: not yet (no issue filed) | |
-//! | `Process(target=f, args=(q,))` | not yet (issue 15) | today: `std::process::Command`, each object's `spawn_with(&mut cmd, key)` in the parent and `from_env(key)` in the child (examples below) |
+//! | `Process(target=f, args=(q, lock, arr))` | not yet (issue 15) | today: `std::process::Command`, each object's `inherit(&mut cmd, key)` and `cmd.spawn()` in the parent, `from_env(key)` in the child (examples below) |
 //! | `Pool(n)`, `pool.map(f, xs)` | not yet (issue 15) | today: a [`queue::Queue`] of tasks drained by worker processes (example below) |
-//! | `connection.Listener` / `Client` | a named [`pipe::Duplex`] or [`queue::Queue`]: `create(name)` on one side, `open(name)` on the other | request/response RPC: not yet (issue 16) |
-//! | `shared_memory.SharedMemory(name, size)` | [`sync::SharedArray`]`<u8>`: `create(name, &vec![0; size])` | with a lock; a zero-copy buffer pool: not yet (issue 14) |
+//! | `connection.Listener` / `Client` | a named [`pipe::Duplex`] (one connection: no `accept`) or [`queue::Queue`]: `create(name)` on one side, `open(name)` on the other, after the create (an `open` before it fails with `DoesNotExist`) | request/response RPC: not yet (issue 16) |
+//! | `shared_memory.SharedMemory(name, size)` | [`sync::SharedArray`]`<u8>`: `create_zeroed(name, size)` | with a lock; a zero-copy buffer pool: not yet (issue 14) |
 //! | `shared_memory.ShareableList` | [`sync::SharedArray`] | one `Pod` type, fixed length |
 //! | `resource_tracker` (unlinks leaked segments) | a named segment is unlinked when its creator drops it; [`segment::list`] and [`segment::gc`] (`shmlane ls`, `shmlane gc`) find and remove what only dead processes used | `shmlane stat`, `shmlane rm`: not yet (issue 16) |
 //! | `os.mkfifo(path)` | [`pipe::Pipe::create`] / [`pipe::Pipe::open`] | |
@@ -133,14 +140,15 @@
 //! adding 1 to every element under `arr.get_lock()`):
 //!
 //! ```standalone_crate
-//! use shmlane::sync::SharedArray;
+//! use shmlane::sync::{LockError, SharedArray};
 //! use std::process::Command;
 //!
 //! const KEY: &str = "SHMLANE_DOC_ARRAY";
 //! if std::env::var_os(KEY).is_some() {
 //!     let arr = SharedArray::<i32>::from_env(KEY)?;
-//!     // `Err` would say that another worker died holding the lock.
-//!     let mut guard = arr.lock().map_err(|_| "a worker died holding the lock")?;
+//!     // `Err(OwnerDied(guard))` would say that another worker died holding the lock
+//!     // (the lock is ours anyway); `into_guard` takes the data as it is.
+//!     let mut guard = arr.lock().or_else(LockError::into_guard)?;
 //!     for x in guard.iter_mut() {
 //!         *x += 1;
 //!     }
@@ -154,6 +162,43 @@
 //!     assert!(worker.wait()?.success());
 //! }
 //! assert_eq!(arr.to_vec()?, [3, 4, 5, 6, 7]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Several objects for one child (Python: `Process(target=worker, args=(tasks, lock,
+//! totals))`): register each with `inherit` under its own key, then spawn once:
+//!
+//! ```standalone_crate
+//! use shmlane::queue::Queue;
+//! use shmlane::sync::{LockError, Mutex, SharedArray};
+//! use std::process::Command;
+//!
+//! if std::env::var_os("TASKS").is_some() {
+//!     // The child: squares each task into its slot of the array, counting under the lock.
+//!     let mut tasks = Queue::<u64>::from_env("TASKS")?;
+//!     let count = Mutex::<u64>::from_env("COUNT")?;
+//!     let squares = SharedArray::<u64>::from_env("SQUARES")?;
+//!     for t in tasks.iter() {
+//!         squares.lock().or_else(LockError::into_guard)?[t as usize] = t * t;
+//!         *count.lock().or_else(LockError::into_guard)? += 1;
+//!     }
+//!     return Ok(());
+//! }
+//! let mut tasks = Queue::<u64>::anonymous(16)?;
+//! let count = Mutex::anonymous(0u64)?;
+//! let squares = SharedArray::<u64>::zeroed(8)?;
+//! let mut cmd = Command::new(std::env::current_exe()?);
+//! tasks.inherit(&mut cmd, "TASKS")?;
+//! count.inherit(&mut cmd, "COUNT")?;
+//! squares.inherit(&mut cmd, "SQUARES")?;
+//! let mut child = cmd.spawn()?;
+//! for t in 0..8 {
+//!     tasks.put(t)?;
+//! }
+//! tasks.close()?;
+//! assert!(child.wait()?.success());
+//! assert_eq!(*count.lock().or_else(LockError::into_guard)?, 8);
+//! assert_eq!(squares.to_vec()?, [0, 1, 4, 9, 16, 25, 36, 49]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

@@ -73,7 +73,8 @@ impl Held {
     /// that released the word between our looks makes the reloaded word differ).
     pub(crate) fn names_me_falsely<T>(&self, raw: &RawRing<T>, peer: Side) -> bool {
         let Some(mine) = self.key else { return false };
-        if mine.pid != std::process::id() {
+        // `current()`, not `std::process::id()`: no `getpid` system call per check.
+        if mine.pid != identity::current().pid {
             return false; // an end inherited over fork: the list is the parent's
         }
         // Cheap pre-filter without the lock.

@@ -70,7 +70,7 @@ pub const PURE_SPIN: Duration = Duration::from_micros(5);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum WaitMode {
     /// Spin up to [`SPIN_BUDGET`] (a poll after every pause), then sleep on the futex:
-    /// 0 % CPU when idle.
+    /// next to no CPU when idle (one liveness check per [`TICK`]: 0.09 % measured).
     #[default]
     Blocking,
     /// Busy-poll without ever sleeping: lowest latency, one core burnt while waiting.

@@ -4,6 +4,10 @@ use super::*;
 
 /// A reusable barrier for a fixed number of parties (Python's `Barrier`).
 ///
+/// A party that dies before it arrives never arrives: the others wait for it (there
+/// is no broken state as in Python). Where a party may die, wait with
+/// [`wait_timeout`](Self::wait_timeout).
+///
 /// # Examples
 ///
 /// ```

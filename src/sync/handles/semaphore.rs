@@ -4,6 +4,11 @@ use super::*;
 
 /// A bounded counting semaphore (Python's `BoundedSemaphore`).
 ///
+/// A unit is not owned by anyone: if a process dies between `acquire` and `release`,
+/// its unit is not given back (as in Python). Where a holder may die, wait with
+/// [`acquire_timeout`](Self::acquire_timeout), or use a [`Mutex`](super::Mutex),
+/// which hands a dead holder's lock to the next locker.
+///
 /// # Examples
 ///
 /// ```

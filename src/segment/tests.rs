@@ -1,5 +1,7 @@
 use super::*;
+use crate::error::{CreateError, OpenError};
 use crate::layout::{ElemDesc, SegmentKind};
+use rustix::fs::SealFlags;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 fn expect() -> Expect {

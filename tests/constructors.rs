@@ -371,6 +371,28 @@ fn a_key_registered_twice_is_refused() {
     assert!(cmd.spawn().unwrap().wait().unwrap().success());
 }
 
+/// `spawn_with` on a `Command` reused for several children (as before `inherit`
+/// existed): the handle registered by the first call is spawned again, not refused;
+/// another handle under the same key still is.
+#[test]
+fn spawn_with_reuses_a_command_for_several_children() {
+    let e = Event::anonymous().unwrap();
+    let mut cmd = peer("from-env", &["event".into()]);
+    e.inherit(&mut cmd, KEY).unwrap();
+    for i in 0..2 {
+        let child = e.spawn_with(&mut cmd, KEY2).unwrap();
+        let (status, line) = watchdog("an event child", move || result(child));
+        assert!(
+            status.success() && line == "ok",
+            "child {i}: {status} {line:?}"
+        );
+    }
+    assert!(e.is_set());
+    let other = Event::anonymous().unwrap();
+    let err = other.spawn_with(&mut cmd, KEY2).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+}
+
 /// Prints whether descriptor `fd` is open here and is the file `dev:ino`.
 fn fd_identity_child(fd: &str, file: &str) {
     let here = std::fs::metadata(format!("/proc/self/fd/{fd}"));

@@ -57,6 +57,27 @@ pub(crate) fn register(fd: BorrowedFd<'_>, cmd: &mut Command, key: &str) -> std:
     Ok(())
 }
 
+/// True if `cmd` already passes `fd`'s file under `key`: the number `key` names is
+/// open here and is the same file (device and inode) as `fd`. What `spawn_with` asks
+/// before registering, so that a `Command` reused for several children keeps working.
+pub(crate) fn registered(fd: BorrowedFd<'_>, cmd: &Command, key: &str) -> bool {
+    let Some(raw) = cmd
+        .get_envs()
+        .find_map(|(k, v)| (k == OsStr::new(key)).then_some(v).flatten())
+        .and_then(|v| v.to_str()?.parse::<i32>().ok())
+        .filter(|&raw| raw >= 0)
+    else {
+        return false;
+    };
+    // SAFETY: the borrow lives for one `fstat` and creates no owner; a number that is
+    // not open only makes it fail (EBADF), and a reused one is compared, not trusted.
+    let named = unsafe { BorrowedFd::borrow_raw(raw) };
+    match (rustix::fs::fstat(named), rustix::fs::fstat(fd)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
 static TAKEN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
 /// Opens the fd named by the environment variable `key` with `open` (which validates

@@ -301,7 +301,10 @@ macro_rules! constructors {
             }
 
             /// Spawns `cmd` with this handle inherited under `key`: the one-object
-            /// shortcut for [`inherit`](Self::inherit) + `cmd.spawn()`.
+            /// shortcut for [`inherit`](Self::inherit) + `cmd.spawn()`. A `cmd` that
+            /// already passes this handle under `key` (an earlier `spawn_with` or
+            /// `inherit`: one `Command` reused for several children) is spawned as it
+            /// is; another handle under `key` is refused (`AlreadyExists`).
             ///
             /// # Examples
             ///
@@ -316,7 +319,10 @@ macro_rules! constructors {
                 cmd: &mut std::process::Command,
                 key: &str,
             ) -> std::io::Result<std::process::Child> {
-                self.inherit(cmd, key)?;
+                use $crate::handle::Handle as _;
+                if !$crate::handle::inherit::registered(self.segment_of().fd(), cmd, key) {
+                    self.inherit(cmd, key)?;
+                }
                 cmd.spawn()
             }
 

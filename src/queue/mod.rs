@@ -190,7 +190,8 @@ impl<T: Pod + Send> Queue<T> {
 
     /// Waits for one message, then takes as many more as are ready now, up to
     /// `dst.len()` in all, into `dst` in order. Returns how many were taken (0 only if
-    /// `dst` is empty).
+    /// `dst` is empty). Garbage found after the first message ends the batch (the
+    /// messages taken are returned, not dropped); the next call reports it.
     ///
     /// # Examples
     ///
@@ -213,7 +214,8 @@ impl<T: Pod + Send> Queue<T> {
         for slot in rest {
             match self.member.try_pop() {
                 Ok(v) => *slot = v,
-                Err(TryGetError::Corrupted(c)) => return Err(GetError::Corrupted(c)),
+                // The `n` taken so far have left the queue and are only in `dst`:
+                // return them; the next call meets the corruption again and reports it.
                 Err(_) => break,
             }
             n += 1;

@@ -76,7 +76,7 @@ impl<T: Pod> SharedArray<T> {
     /// use shmlane::{CreateError, sync::SharedArray};
     /// let a = SharedArray::<u64>::zeroed(1 << 20)?; // 8 MiB, no 8 MiB heap slice
     /// assert!(a.lock().unwrap().iter().all(|&x| x == 0));
-    /// assert!(matches!(SharedArray::<u64>::zeroed(0), Err(CreateError::InvalidCapacity(0))));
+    /// assert!(matches!(SharedArray::<u64>::zeroed(0), Err(CreateError::InvalidCapacity { capacity: 0, .. })));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn zeroed(len: usize) -> Result<Self, CreateError> {

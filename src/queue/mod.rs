@@ -55,7 +55,7 @@ use crate::segment::Segment;
 use crate::wait::WaitMode;
 use bytemuck::Pod;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A bounded MPMC queue of `T` in shared memory; this value is one handle to it.
 ///
@@ -142,7 +142,7 @@ impl<T: Pod + Send> Queue<T> {
     /// Puts `value`, waiting for room at most `timeout`.
     pub fn put_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
         self.member
-            .push_until(value, self.mode, Some(Instant::now() + timeout))
+            .push_until(value, self.mode, crate::wait::deadline_after(timeout))
             .map_err(|e| match e {
                 TryPutError::Closed(v) => PutTimeoutError::Closed(v),
                 TryPutError::Corrupted(v, c) => PutTimeoutError::Corrupted(v, c),
@@ -180,7 +180,7 @@ impl<T: Pod + Send> Queue<T> {
     /// Takes the oldest message, waiting at most `timeout`.
     pub fn get_timeout(&mut self, timeout: Duration) -> Result<T, GetTimeoutError> {
         self.member
-            .pop_until(self.mode, Some(Instant::now() + timeout))
+            .pop_until(self.mode, crate::wait::deadline_after(timeout))
             .map_err(|e| match e {
                 TryGetError::Closed => GetTimeoutError::Closed,
                 TryGetError::Corrupted(c) => GetTimeoutError::Corrupted(c),

@@ -19,6 +19,7 @@ cargo fmt --all -- --check
 
 step "layers: no module imports a module of its own or a higher rank (map: src/lib.rs)"
 scripts/check-layers.sh
+scripts/check-layers-selftest.sh
 
 step "atomics and UnsafeCell only through the loom shim (src/primitive.rs)"
 # Process-local counters (primitive/stats.rs) are not a shared protocol and may use std.

@@ -342,3 +342,23 @@ fn queue_kind_capacity_type_and_garbage() {
     let _ = q.put_timeout(3, std::time::Duration::from_millis(20));
     assert!(q.len().is_err()); // garbage positions are reported
 }
+
+/// `get_into` that meets garbage positions after it has taken a message returns that
+/// message (`Ok(1)`) instead of an error that drops it: the message has left the queue,
+/// and only the caller's buffer holds it now. The next call reports the corruption.
+#[test]
+fn get_into_keeps_what_it_took_before_a_corruption() {
+    use shmlane::queue::Queue;
+    let name = unique("getinto");
+    let mut q = Queue::<u64>::create(&name, 8).unwrap();
+    q.put(41).unwrap();
+    poke(&name, 256, &[0xff; 8]); // tail: garbage, found once slot 0 has been taken
+    let mut buf = [0u64; 4];
+    let got = q.get_into(&mut buf);
+    assert!(matches!(got, Ok(1)), "{got:?}");
+    assert_eq!(buf[0], 41);
+    assert!(
+        q.get_into(&mut buf).is_err(),
+        "the corruption is reported next"
+    );
+}

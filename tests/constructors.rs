@@ -67,6 +67,8 @@ fn peer_main() {
         "from-env" => from_env_child(&args[0]),
         "workers" => worker_child(),
         "fd-identity" => fd_identity_child(&args[0], &args[1]),
+        "env-parent" => env_parent_child(),
+        "env-grandchild" => env_grandchild(),
         _ => panic!("unknown role {role}"),
     }
 }
@@ -369,6 +371,28 @@ fn a_key_registered_twice_is_refused() {
     assert!(cmd.spawn().unwrap().wait().unwrap().success());
 }
 
+/// `spawn_with` on a `Command` reused for several children (as before `inherit`
+/// existed): the handle registered by the first call is spawned again, not refused;
+/// another handle under the same key still is.
+#[test]
+fn spawn_with_reuses_a_command_for_several_children() {
+    let e = Event::anonymous().unwrap();
+    let mut cmd = peer("from-env", &["event".into()]);
+    e.inherit(&mut cmd, KEY).unwrap();
+    for i in 0..2 {
+        let child = e.spawn_with(&mut cmd, KEY2).unwrap();
+        let (status, line) = watchdog("an event child", move || result(child));
+        assert!(
+            status.success() && line == "ok",
+            "child {i}: {status} {line:?}"
+        );
+    }
+    assert!(e.is_set());
+    let other = Event::anonymous().unwrap();
+    let err = other.spawn_with(&mut cmd, KEY2).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+}
+
 /// Prints whether descriptor `fd` is open here and is the file `dev:ino`.
 fn fd_identity_child(fd: &str, file: &str) {
     let here = std::fs::metadata(format!("/proc/self/fd/{fd}"));
@@ -418,6 +442,52 @@ fn a_registered_descriptor_reaches_no_other_child() {
     assert_eq!(identity_seen(other), "not-inherited", "fd {fd} leaked");
     // The command it was registered with: there (so the check above can see it).
     assert_eq!(identity_seen(own), "inherited");
+}
+
+/// Takes the inherited queue, then spawns a grandchild that inherits the environment
+/// (the variable naming a number this process took) but not the descriptor.
+fn env_parent_child() {
+    let _q = Queue::<u64>::from_env(KEY).unwrap();
+    let child = peer("env-grandchild", &[]).spawn().unwrap();
+    let (status, line) = result(child);
+    assert!(status.success(), "grandchild: {status}");
+    println!("RESULT {line}");
+}
+
+/// Opens a file of its own at the number its inherited variable names, calls
+/// `from_env` (which must fail: that number is not an inherited segment) and prints
+/// whether its own descriptor is still open afterwards.
+fn env_grandchild() {
+    use std::os::fd::AsRawFd;
+    let n: i32 = std::env::var(KEY).unwrap().parse().unwrap();
+    let file = std::fs::File::open("/dev/null").unwrap();
+    // SAFETY (test): F_DUPFD_CLOEXEC on an open descriptor; the result is owned below.
+    let own = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_DUPFD_CLOEXEC, n) };
+    assert_eq!(
+        own, n,
+        "descriptor {n} is free here (the child's was close-on-exec)"
+    );
+    assert!(
+        Queue::<u64>::from_env(KEY).is_err(),
+        "/dev/null is no queue"
+    );
+    // SAFETY (test): a flags query on a number; -1 (EBADF) if it was closed.
+    let still_open = unsafe { libc::fcntl(own, libc::F_GETFD) } != -1;
+    println!("RESULT {}", if still_open { "kept" } else { "closed" });
+}
+
+/// A grandchild inherits the variable a child's `from_env` read, not the descriptor:
+/// its own file at that number is no segment, so `from_env` fails typed and leaves
+/// the file open (it is not `from_env`'s to close).
+#[test]
+fn from_env_leaves_a_descriptor_it_does_not_own_open() {
+    let q = Queue::<u64>::anonymous(16).unwrap();
+    let mut cmd = peer("env-parent", &[]);
+    q.inherit(&mut cmd, KEY).unwrap();
+    let child = cmd.spawn().unwrap();
+    let (status, line) = watchdog("the env-parent child", move || result(child));
+    assert!(status.success(), "child: {status}");
+    assert_eq!(line, "kept", "from_env closed a descriptor it did not own");
 }
 
 /// `zeroed` makes an array without a slice to copy; its length is checked (typed).

@@ -57,10 +57,45 @@ pub(crate) fn register(fd: BorrowedFd<'_>, cmd: &mut Command, key: &str) -> std:
     Ok(())
 }
 
+/// True if `cmd` already passes `fd`'s file under `key`: the number `key` names is
+/// open here and is the same file (device and inode) as `fd`. What `spawn_with` asks
+/// before registering, so that a `Command` reused for several children keeps working.
+pub(crate) fn registered(fd: BorrowedFd<'_>, cmd: &Command, key: &str) -> bool {
+    let Some(raw) = cmd
+        .get_envs()
+        .find_map(|(k, v)| (k == OsStr::new(key)).then_some(v).flatten())
+        .and_then(|v| v.to_str()?.parse::<i32>().ok())
+        .filter(|&raw| raw >= 0)
+    else {
+        return false;
+    };
+    // SAFETY: the borrow lives for one `fstat` and creates no owner; a number that is
+    // not open only makes it fail (EBADF), and a reused one is compared, not trusted.
+    let named = unsafe { BorrowedFd::borrow_raw(raw) };
+    match (rustix::fs::fstat(named), rustix::fs::fstat(fd)) {
+        (Ok(a), Ok(b)) => a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+        _ => false,
+    }
+}
+
 static TAKEN: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 
-/// Takes ownership of the fd named by the environment variable `key`.
-pub(crate) fn take(key: &str) -> Result<OwnedFd, OpenError> {
+/// Opens the fd named by the environment variable `key` with `open` (which validates
+/// it as a segment of the caller's kind) and, once that succeeded, takes ownership of
+/// the number: at most once per number and process.
+///
+/// The environment is not trusted to name a descriptor this process may close: a
+/// grandchild inherits the variable but not the descriptor (close-on-exec after the
+/// first take) and may hold a file of its own at that number, and a mistaken variable
+/// may name stdout. So `open` gets a close-on-exec duplicate, and the number itself is
+/// closed only if it is at least 3, not close-on-exec (an inherited descriptor is not;
+/// every descriptor Rust code and this crate open is) and `open` accepted it;
+/// otherwise it is left as it is and the error is typed.
+pub(crate) fn take<H>(
+    key: &str,
+    open: impl FnOnce(OwnedFd) -> Result<H, OpenError>,
+) -> Result<H, OpenError> {
+    use rustix::io::{FdFlags, fcntl_dupfd_cloexec, fcntl_getfd};
     let bad = |reason| OpenError::NoInheritedFd {
         key: key.to_owned(),
         reason,
@@ -69,16 +104,35 @@ pub(crate) fn take(key: &str) -> Result<OwnedFd, OpenError> {
         .map_err(|_| bad("variable not set"))?
         .parse()
         .map_err(|_| bad("not a file descriptor number"))?;
-    if raw < 0 || std::fs::symlink_metadata(format!("/proc/self/fd/{raw}")).is_err() {
-        return Err(bad("descriptor not open in this process"));
+    if raw < 3 {
+        // `register` never names stdin, stdout or stderr.
+        return Err(bad("not a descriptor a parent registered (below 3)"));
     }
+    // Held until the number is closed or left alone: two threads never both close it.
     let mut taken = TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
-    if !taken.get_or_insert_with(HashSet::new).insert(raw) {
+    let taken = taken.get_or_insert_with(HashSet::new);
+    if taken.contains(&raw) {
         return Err(bad("descriptor already taken"));
     }
-    // SAFETY: the descriptor is open (checked above), was passed to us for this purpose
-    // by `register`, and the TAKEN set guarantees we create only one owner for it.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
-    Ok(fd)
+    // SAFETY: the borrow lives for the two `fcntl` calls below only, and they create no
+    // owner: on a number that is not open the kernel answers EBADF; one that another
+    // thread closes and reuses meanwhile is at worst duplicated and then refused by
+    // the checks below or by `open`'s validation.
+    let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+    match fcntl_getfd(fd) {
+        Err(_) => return Err(bad("descriptor not open in this process")),
+        Ok(flags) if flags.contains(FdFlags::CLOEXEC) => {
+            return Err(bad("descriptor is close-on-exec (not inherited)"));
+        }
+        Ok(_) => {}
+    }
+    let dup = fcntl_dupfd_cloexec(fd, 3).map_err(|_| bad("descriptor not open in this process"))?;
+    let handle = open(dup)?;
+    taken.insert(raw);
+    // SAFETY: `raw` is open and inherited (not close-on-exec, at least 3), its
+    // variable hands it to this process's `from_env`, `open` validated it as a segment
+    // of the caller's kind (now held through the duplicate), and TAKEN (locked) makes
+    // this the only owner ever created for the number.
+    drop(unsafe { OwnedFd::from_raw_fd(raw) });
+    Ok(handle)
 }

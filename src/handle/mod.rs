@@ -250,10 +250,13 @@ macro_rules! constructors {
             }
 
             #[doc = concat!("Opens the anonymous ", $what, " a parent registered with")]
-            /// [`inherit`](Self::inherit)`(cmd, key)` (or `spawn_with`): takes ownership
-            /// of the descriptor named by the environment variable `key`. Once per key
-            /// and process: a second call fails with `NoInheritedFd`, as do an unset
-            /// variable and a number that is no open descriptor.
+            /// [`inherit`](Self::inherit)`(cmd, key)` (or `spawn_with`): validates the
+            /// descriptor named by the environment variable `key` as [`from_fd`](Self::from_fd)
+            /// does, then takes ownership of it. Once per key and process: a second call
+            /// fails with `NoInheritedFd`, as do an unset variable, a number that is no
+            /// open inherited descriptor (below 3, or close-on-exec: a grandchild that
+            /// inherited only the variable) and a descriptor that fails validation; those
+            /// descriptors are left open, never closed.
             ///
             /// # Examples
             ///
@@ -263,7 +266,7 @@ macro_rules! constructors {
             #[doc = concat!("assert!(", $ex, "::from_env(\"DOC_KEY_NOT_SET\").is_err());")]
             /// ```
             pub fn from_env(key: &str) -> Result<Self, $crate::error::OpenError> {
-                Self::from_fd($crate::handle::inherit::take(key)?)
+                $crate::handle::inherit::take(key, Self::from_fd)
             }
 
             /// Registers this handle with `cmd`: every child `cmd` spawns inherits a
@@ -298,7 +301,10 @@ macro_rules! constructors {
             }
 
             /// Spawns `cmd` with this handle inherited under `key`: the one-object
-            /// shortcut for [`inherit`](Self::inherit) + `cmd.spawn()`.
+            /// shortcut for [`inherit`](Self::inherit) + `cmd.spawn()`. A `cmd` that
+            /// already passes this handle under `key` (an earlier `spawn_with` or
+            /// `inherit`: one `Command` reused for several children) is spawned as it
+            /// is; another handle under `key` is refused (`AlreadyExists`).
             ///
             /// # Examples
             ///
@@ -313,7 +319,10 @@ macro_rules! constructors {
                 cmd: &mut std::process::Command,
                 key: &str,
             ) -> std::io::Result<std::process::Child> {
-                self.inherit(cmd, key)?;
+                use $crate::handle::Handle as _;
+                if !$crate::handle::inherit::registered(self.segment_of().fd(), cmd, key) {
+                    self.inherit(cmd, key)?;
+                }
                 cmd.spawn()
             }
 

@@ -110,7 +110,7 @@ impl<T: Pod> Receiver<T> {
 
     /// Receives a value, waiting at most `timeout`.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_deadline(Some(Instant::now() + timeout))
+        self.recv_deadline(crate::wait::deadline_after(timeout))
     }
 
     fn recv_deadline(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {

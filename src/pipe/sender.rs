@@ -88,7 +88,7 @@ impl<T: Pod> Sender<T> {
 
     /// Sends `value`, waiting for room at most `timeout`.
     pub fn send_timeout(&mut self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        self.send_deadline(value, Some(Instant::now() + timeout))
+        self.send_deadline(value, crate::wait::deadline_after(timeout))
     }
 
     fn send_deadline(

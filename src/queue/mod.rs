@@ -55,7 +55,7 @@ use crate::segment::Segment;
 use crate::wait::WaitMode;
 use bytemuck::Pod;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A bounded MPMC queue of `T` in shared memory; this value is one handle to it.
 ///
@@ -142,7 +142,7 @@ impl<T: Pod + Send> Queue<T> {
     /// Puts `value`, waiting for room at most `timeout`.
     pub fn put_timeout(&mut self, value: T, timeout: Duration) -> Result<(), PutTimeoutError<T>> {
         self.member
-            .push_until(value, self.mode, Some(Instant::now() + timeout))
+            .push_until(value, self.mode, crate::wait::deadline_after(timeout))
             .map_err(|e| match e {
                 TryPutError::Closed(v) => PutTimeoutError::Closed(v),
                 TryPutError::Corrupted(v, c) => PutTimeoutError::Corrupted(v, c),
@@ -180,7 +180,7 @@ impl<T: Pod + Send> Queue<T> {
     /// Takes the oldest message, waiting at most `timeout`.
     pub fn get_timeout(&mut self, timeout: Duration) -> Result<T, GetTimeoutError> {
         self.member
-            .pop_until(self.mode, Some(Instant::now() + timeout))
+            .pop_until(self.mode, crate::wait::deadline_after(timeout))
             .map_err(|e| match e {
                 TryGetError::Closed => GetTimeoutError::Closed,
                 TryGetError::Corrupted(c) => GetTimeoutError::Corrupted(c),
@@ -190,7 +190,8 @@ impl<T: Pod + Send> Queue<T> {
 
     /// Waits for one message, then takes as many more as are ready now, up to
     /// `dst.len()` in all, into `dst` in order. Returns how many were taken (0 only if
-    /// `dst` is empty).
+    /// `dst` is empty). Garbage found after the first message ends the batch (the
+    /// messages taken are returned, not dropped); the next call reports it.
     ///
     /// # Examples
     ///
@@ -213,7 +214,8 @@ impl<T: Pod + Send> Queue<T> {
         for slot in rest {
             match self.member.try_pop() {
                 Ok(v) => *slot = v,
-                Err(TryGetError::Corrupted(c)) => return Err(GetError::Corrupted(c)),
+                // The `n` taken so far have left the queue and are only in `dst`:
+                // return them; the next call meets the corruption again and reports it.
                 Err(_) => break,
             }
             n += 1;

@@ -46,6 +46,14 @@ pub(crate) use {epoch::Epoch, eventcount::EventCount};
 use crate::primitive::{spin_hint, yield_now};
 use std::time::{Duration, Instant};
 
+/// The deadline `timeout` from now, or `None` (no deadline) when it lies beyond what an
+/// `Instant` can hold: `Duration::MAX` and the like mean "no limit", as in `std`, not a
+/// panic on `Instant + Duration` overflow. What every `*_timeout` call starts with.
+#[cfg(not(shmlane_loom))] // the handles that take timeouts are not built under loom
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 /// The longest single futex sleep; after each tick the caller re-checks peer liveness.
 pub const TICK: Duration = Duration::from_millis(50);
 

@@ -147,7 +147,7 @@ mod page {
     #![allow(unsafe_code)]
 
     use memmap2::{MmapOptions, MmapRaw};
-    use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use rustix::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
     use rustix::fs::{MemfdFlags, SealFlags};
     use std::io;
     use std::process::{Child, Command};
@@ -189,24 +189,35 @@ mod page {
                 .map_err(|_| bad("variable not set"))?
                 .parse()
                 .map_err(|_| bad("not a file descriptor number"))?;
-            if raw < 0 || std::fs::symlink_metadata(format!("/proc/self/fd/{raw}")).is_err() {
-                return Err(bad("descriptor not open in this process"));
+            if raw < 3 {
+                return Err(bad("not an inherited descriptor (below 3)"));
+            }
+            // SAFETY: the borrow lives for the checks below only and creates no owner;
+            // on a number that is not open they fail (EBADF).
+            let borrowed = unsafe { BorrowedFd::borrow_raw(raw) };
+            let flags = rustix::io::fcntl_getfd(borrowed)
+                .map_err(|_| bad("descriptor not open in this process"))?;
+            if flags.contains(rustix::io::FdFlags::CLOEXEC) {
+                // An inherited descriptor is not close-on-exec; every one this process
+                // opened itself is: not ours to take (and close on error).
+                return Err(bad("descriptor is close-on-exec (not inherited)"));
+            }
+            let seals = rustix::fs::fcntl_get_seals(borrowed)?;
+            let size = rustix::fs::fstat(borrowed)?.st_size;
+            if !seals.contains(SealFlags::SHRINK) || size < LEN as i64 {
+                return Err(bad("not a sealed page of shared memory"));
             }
             // SYNC POINT: only the flag's own value matters (no data is published
             // through it): Relaxed suffices for a test-and-set.
             if TAKEN.swap(true, std::sync::atomic::Ordering::Relaxed) {
                 return Err(bad("descriptor already taken"));
             }
-            // SAFETY: `raw` is open in this process (checked above); it was inherited
-            // from the parent's `spawn_with` for this purpose, nothing else in this
-            // process owns it, and TAKEN guarantees we create only one owner.
+            // SAFETY: `raw` is open, inherited (not close-on-exec, at least 3) and a
+            // sealed page (checked above); the parent's `spawn_with` passed it for this
+            // purpose, nothing else in this process owns it, and TAKEN guarantees we
+            // create only one owner.
             let fd = unsafe { OwnedFd::from_raw_fd(raw) };
             rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)?;
-            let seals = rustix::fs::fcntl_get_seals(&fd)?;
-            let size = rustix::fs::fstat(&fd)?.st_size;
-            if !seals.contains(SealFlags::SHRINK) || size < LEN as i64 {
-                return Err(bad("not a sealed page of shared memory"));
-            }
             Self::map(fd)
         }
 
@@ -218,9 +229,11 @@ mod page {
         /// Spawns `cmd` with the page's descriptor inherited and its number in the
         /// environment variable `key`.
         pub(super) fn spawn_with(&self, cmd: &mut Command, key: &str) -> io::Result<Child> {
-            // dup(2) leaves FD_CLOEXEC clear on the copy, so it survives exec; the copy
-            // lives only during the spawn.
-            let dup = rustix::io::dup(&self.fd)?;
+            // A copy numbered 3 or above (the child's stdio setup replaces 0, 1 and 2)
+            // with FD_CLOEXEC clear, so it survives exec; it lives only during the
+            // spawn (this harness spawns from one thread: no other child can get it).
+            let dup = rustix::io::fcntl_dupfd_cloexec(&self.fd, 3)?;
+            rustix::io::fcntl_setfd(&dup, rustix::io::FdFlags::empty())?;
             cmd.env(key, dup.as_raw_fd().to_string());
             cmd.spawn()
         }

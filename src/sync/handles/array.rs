@@ -123,7 +123,9 @@ impl<T: Pod> SharedArray<T> {
         timeout: Duration,
     ) -> Result<ArrayGuard<'_, T>, LockTimeoutError<ArrayGuard<'_, T>>> {
         self.obj
-            .locked(Some(Instant::now() + timeout), |inner| ArrayGuard { inner })
+            .locked(crate::wait::deadline_after(timeout), |inner| ArrayGuard {
+                inner,
+            })
     }
 
     /// A copy of the elements, taken under the lock (even after an owner died); fails

@@ -118,7 +118,7 @@ impl Barrier {
             .wait(
                 self.parties(),
                 WaitMode::Blocking,
-                Some(Instant::now() + timeout),
+                crate::wait::deadline_after(timeout),
             )
             .map_err(|_| TimedOut)
     }

@@ -83,9 +83,9 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> Result<MutexGuard<'a, T>, WaitTimeoutError<MutexGuard<'a, T>>> {
-        let until = Instant::now() + timeout;
-        let g = self.wait_until(guard, Some(until))?;
-        if Instant::now() >= until {
+        let until = crate::wait::deadline_after(timeout);
+        let g = self.wait_until(guard, until)?;
+        if until.is_some_and(|u| Instant::now() >= u) {
             return Err(WaitTimeoutError::Timeout(g));
         }
         Ok(g)
@@ -129,12 +129,12 @@ impl Condvar {
         timeout: Duration,
         mut cond: impl FnMut(&T) -> bool,
     ) -> Result<MutexGuard<'a, T>, WaitTimeoutError<MutexGuard<'a, T>>> {
-        let until = Instant::now() + timeout;
+        let until = crate::wait::deadline_after(timeout);
         while cond(&guard) {
-            if Instant::now() >= until {
+            if until.is_some_and(|u| Instant::now() >= u) {
                 return Err(WaitTimeoutError::Timeout(guard));
             }
-            guard = self.wait_until(guard, Some(until))?;
+            guard = self.wait_until(guard, until)?;
         }
         Ok(guard)
     }

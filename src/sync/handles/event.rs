@@ -74,6 +74,6 @@ impl Event {
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), TimedOut> {
         self.obj
             .state()
-            .wait(WaitMode::Blocking, Some(Instant::now() + timeout))
+            .wait(WaitMode::Blocking, crate::wait::deadline_after(timeout))
     }
 }

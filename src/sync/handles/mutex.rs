@@ -68,7 +68,9 @@ impl<T: Pod> Mutex<T> {
         timeout: Duration,
     ) -> Result<MutexGuard<'_, T>, LockTimeoutError<MutexGuard<'_, T>>> {
         self.obj
-            .locked(Some(Instant::now() + timeout), |inner| MutexGuard { inner })
+            .locked(crate::wait::deadline_after(timeout), |inner| MutexGuard {
+                inner,
+            })
     }
 
     /// Locks if free now; [`TryLockError::WouldBlock`] if it is held (else as

@@ -110,7 +110,7 @@ impl Semaphore {
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), TimedOut> {
         self.obj
             .state()
-            .acquire(WaitMode::Blocking, Some(Instant::now() + timeout))
+            .acquire(WaitMode::Blocking, crate::wait::deadline_after(timeout))
             .map_err(|_| TimedOut)
     }
 

@@ -22,7 +22,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 /// First eight bytes of every shmlane segment.
 pub const MAGIC: [u8; 8] = *b"SHMLANE\0";
 /// Version of this layout; an opener rejects any other.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Bytes reserved for [`SegmentHeader`] plus [`SegmentLive`]; ring 0 starts here.
 pub const HEADER_LEN: u64 = 256;
 /// Offset of [`SegmentLive`] inside the header area.
@@ -341,6 +341,11 @@ const _: () = {
     assert!(core::mem::size_of::<QueueMember>() == 24);
     #[cfg(not(shmlane_loom))]
     assert!(core::mem::size_of::<ObjectControl>() as u64 == OBJECT_CONTROL_LEN);
+    // Format 5: the barrier's round and count in one 8-byte word, then its eventcount.
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::size_of::<crate::lock::RawBarrier>() == 16);
+    #[cfg(not(shmlane_loom))]
+    assert!(core::mem::align_of::<crate::lock::RawBarrier>() == 8);
 };
 
 /// Endpoint table entries of a queue: at most this many handles (in all processes

@@ -181,6 +181,31 @@ fn barrier_releases_both_parties() {
     });
 }
 
+/// Two parties, two rounds back to back: an arrival for round 1 can race the leader of
+/// round 0 (its completing CAS and notify) and the other party's wake-up; each round
+/// still releases both parties with exactly one leader, and neither sleeps forever.
+#[test]
+fn barrier_rounds_never_mix() {
+    loom::model(|| {
+        let b = Arc::new(RawBarrier::new());
+        let t = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let first = b.wait(2, WaitMode::Sleep, None).unwrap();
+                let second = b.wait(2, WaitMode::Sleep, None).unwrap();
+                [first, second]
+            })
+        };
+        let mine = [
+            b.wait(2, WaitMode::Sleep, None).unwrap(),
+            b.wait(2, WaitMode::Sleep, None).unwrap(),
+        ];
+        let theirs = t.join().unwrap();
+        assert!(mine[0] ^ theirs[0], "exactly one leader of round 0");
+        assert!(mine[1] ^ theirs[1], "exactly one leader of round 1");
+    });
+}
+
 /// The "lock word names this process, which does not hold it" check is exact: a
 /// checker (itself inside a lock attempt, so counted) never reports while another
 /// thread of the same process takes, holds or releases the lock as pid 7; with

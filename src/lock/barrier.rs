@@ -65,7 +65,8 @@ impl RawBarrier {
         deadline: Option<Instant>,
     ) -> Result<bool, TimedOut> {
         let parties = parties.max(1);
-        // Arrive: count ourselves in the current round, or complete it.
+        // Arrive: count ourselves in the current round, or complete it. Relaxed: the
+        // value is only the CAS's expectation; the CAS below orders.
         let mut now = self.state.load(Ordering::Relaxed);
         let mine = loop {
             let (r, c) = (round(now), count(now));

@@ -206,6 +206,50 @@ fn barrier_rounds_never_mix() {
     });
 }
 
+/// Two parties; A times out at once (its deadline has passed) and withdraws unless
+/// its round completed meanwhile; T arrives twice without deadline; this thread pairs
+/// with whoever is left (once if A passed, twice if A withdrew). A withdrawal that took
+/// back an arrival of the next round (count and round in two words: T completes A's
+/// round, arrives again, and A's stale compare-and-swap on the count succeeds) reports
+/// `TimedOut` for an A that passed, and T's second wait then never completes (a loom
+/// deadlock).
+#[test]
+fn barrier_withdrawal_takes_only_its_own_round() {
+    loom::model(|| {
+        let b = Arc::new(RawBarrier::new());
+        let past = std::time::Instant::now();
+        let a = {
+            let b = b.clone();
+            thread::spawn(move || b.wait(2, WaitMode::Sleep, Some(past)))
+        };
+        let t = {
+            let b = b.clone();
+            thread::spawn(move || {
+                let first = b.wait(2, WaitMode::Sleep, None).unwrap();
+                let second = b.wait(2, WaitMode::Sleep, None).unwrap();
+                [first, second]
+            })
+        };
+        let a = a.join().unwrap();
+        let mine: Vec<bool> = (0..if a.is_ok() { 1 } else { 2 })
+            .map(|_| b.wait(2, WaitMode::Sleep, None).unwrap())
+            .collect();
+        let theirs = t.join().unwrap();
+        let passed = [a.is_ok()].iter().chain(&[true; 2]).filter(|&&p| p).count() + mine.len();
+        let leaders = [a == Ok(true)]
+            .iter()
+            .chain(&theirs)
+            .chain(&mine)
+            .filter(|&&l| l)
+            .count();
+        assert_eq!(
+            passed,
+            2 * leaders,
+            "one leader per round of two: {a:?} {theirs:?} {mine:?}"
+        );
+    });
+}
+
 /// The "lock word names this process, which does not hold it" check is exact: a
 /// checker (itself inside a lock attempt, so counted) never reports while another
 /// thread of the same process takes, holds or releases the lock as pid 7; with

@@ -47,10 +47,11 @@ pub(crate) fn register(fd: BorrowedFd<'_>, cmd: &mut Command, key: &str) -> std:
     cmd.env(key, dup.as_raw_fd().to_string());
     let clear_cloexec =
         move || rustix::io::fcntl_setfd(&dup, rustix::io::FdFlags::empty()).map_err(Error::from);
-    // SAFETY: the closure runs in the forked child between `fork` and `exec`, where only
+    // The closure runs in the forked child between `fork` and `exec`, where only
     // async-signal-safe work is allowed: it makes one `fcntl` system call on a
     // descriptor it owns and converts an errno into an `io::Error` (no allocation, no
     // lock). It owns `dup`, so the descriptor is open whenever a spawn runs it.
+    // SAFETY: `pre_exec`'s contract is met as said just above.
     unsafe {
         cmd.pre_exec(clear_cloexec);
     }
@@ -114,10 +115,11 @@ pub(crate) fn take<H>(
     if taken.contains(&raw) {
         return Err(bad("descriptor already taken"));
     }
-    // SAFETY: the borrow lives for the two `fcntl` calls below only, and they create no
+    // The borrow lives for the two `fcntl` calls below only, and they create no
     // owner: on a number that is not open the kernel answers EBADF; one that another
     // thread closes and reuses meanwhile is at worst duplicated and then refused by
     // the checks below or by `open`'s validation.
+    // SAFETY: a short borrow that creates no owner, as said just above.
     let fd = unsafe { BorrowedFd::borrow_raw(raw) };
     match fcntl_getfd(fd) {
         Err(_) => return Err(bad("descriptor not open in this process")),
@@ -129,10 +131,11 @@ pub(crate) fn take<H>(
     let dup = fcntl_dupfd_cloexec(fd, 3).map_err(|_| bad("descriptor not open in this process"))?;
     let handle = open(dup)?;
     taken.insert(raw);
-    // SAFETY: `raw` is open and inherited (not close-on-exec, at least 3), its
-    // variable hands it to this process's `from_env`, `open` validated it as a segment
-    // of the caller's kind (now held through the duplicate), and TAKEN (locked) makes
-    // this the only owner ever created for the number.
+    // `raw` is open and inherited (not close-on-exec, at least 3), its variable hands
+    // it to this process's `from_env`, `open` validated it as a segment of the caller's
+    // kind (now held through the duplicate), and TAKEN (locked) makes this the only
+    // owner ever created for the number.
+    // SAFETY: the only owner of an open, inherited descriptor, as said just above.
     drop(unsafe { OwnedFd::from_raw_fd(raw) });
     Ok(handle)
 }

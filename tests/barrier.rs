@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{kill9, peer, role, unique};
+use common::{cont_and_kill, kill9, peer, proc_state, role, sigcont, unique};
 use shmlane::sync::Barrier;
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -70,7 +70,7 @@ impl Party {
         let pid = self.pid();
         let t0 = Instant::now();
         loop {
-            match state(pid) {
+            match proc_state(pid) {
                 Some(b'T') => return true,
                 Some(b'Z') | None if or_exit => return false,
                 Some(b'Z') | None => panic!("party {pid} exited before its fault point"),
@@ -91,9 +91,8 @@ impl Party {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
             }
-            if state(pid) == Some(b'T') {
-                // SAFETY: a plain kill(2) on our own child's pid (not yet reaped).
-                unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+            if proc_state(pid) == Some(b'T') {
+                sigcont(pid);
             }
             if t0.elapsed() > WATCHDOG {
                 kill9(&mut child);
@@ -115,18 +114,9 @@ impl Party {
 impl Drop for Party {
     fn drop(&mut self) {
         if let Some(mut child) = self.0.take() {
-            // SAFETY: a plain kill(2) on our own child's pid (not yet reaped).
-            unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
-            kill9(&mut child);
+            cont_and_kill(&mut child);
         }
     }
-}
-
-/// The state letter of `/proc/PID/stat` (`T` = stopped), `None` once the process is gone.
-fn state(pid: u32) -> Option<u8> {
-    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let close = text.iter().rposition(|&b| b == b')')?;
-    text.get(close + 2).copied()
 }
 
 /// Two parties. A times out alone and stops just before withdrawing its arrival; B

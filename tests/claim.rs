@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{kill9, peer, role, spawn_ready, unique};
+use common::{cont_and_kill, kill9, peer, proc_state, role, sigcont, spawn_ready, unique};
 use shmlane::error::{GetTimeoutError, RecvTimeoutError};
 use shmlane::pipe::Pipe;
 use shmlane::queue::Queue;
@@ -88,9 +88,9 @@ impl Stopped {
         let pid = child.id();
         let guard = Self(Some(child));
         let t0 = Instant::now();
-        while state(pid) != Some(b'T') {
+        while proc_state(pid) != Some(b'T') {
             assert!(
-                state(pid).is_some_and(|s| s != b'Z'),
+                proc_state(pid).is_some_and(|s| s != b'Z'),
                 "claimant {pid} exited before reaching the claim point"
             );
             assert!(t0.elapsed() < WATCHDOG, "claimant {pid} never stopped");
@@ -105,8 +105,7 @@ impl Stopped {
 
     /// Continues the child and waits for it to exit successfully.
     fn resume_and_finish(mut self) {
-        // SAFETY: a plain kill(2) on our own child's pid (not yet reaped).
-        unsafe { libc::kill(self.pid(), libc::SIGCONT) };
+        sigcont(self.pid() as u32);
         let mut child = self.0.take().unwrap();
         let t0 = Instant::now();
         let status = loop {
@@ -126,18 +125,9 @@ impl Stopped {
 impl Drop for Stopped {
     fn drop(&mut self) {
         if let Some(mut child) = self.0.take() {
-            // SAFETY: a plain kill(2) on our own child's pid (not yet reaped).
-            unsafe { libc::kill(child.id() as i32, libc::SIGCONT) };
-            kill9(&mut child);
+            cont_and_kill(&mut child);
         }
     }
-}
-
-/// The state letter of `/proc/PID/stat` (`T` = stopped), `None` once the process is gone.
-fn state(pid: u32) -> Option<u8> {
-    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let close = text.iter().rposition(|&b| b == b')')?;
-    text.get(close + 2).copied()
 }
 
 /// Process start times have clock-tick (10 ms) resolution: wait long enough that the

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{peer, result, role, unique};
+use common::{peer, proc_state, result, role, unique};
 use shmlane::error::ClaimError;
 use shmlane::error::RecvTimeoutError;
 use shmlane::pipe::Pipe;
@@ -176,13 +176,6 @@ fn a_forked_childs_drop_does_not_release_the_parents_end() {
     );
 }
 
-/// The state letter of `/proc/PID/stat`, `None` once the process is gone.
-fn state(pid: i32) -> Option<u8> {
-    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let close = text.iter().rposition(|&b| b == b')')?;
-    text.get(close + 2).copied()
-}
-
 /// A process whose thread-group leader exited (`pthread_exit`, here the raw `exit`
 /// syscall) while another thread runs shows state `Z` in `/proc/PID/stat`: it is alive
 /// (the other thread holds a sender), so the receiver must not see `Disconnected`
@@ -208,8 +201,8 @@ fn a_process_whose_leader_thread_exited_is_alive() {
     };
     assert_eq!(rx.recv_timeout(WATCHDOG), Ok(1));
     let t0 = Instant::now();
-    while state(child.0) != Some(b'Z') {
-        assert!(state(child.0).is_some(), "child gone");
+    while proc_state(child.0 as u32) != Some(b'Z') {
+        assert!(proc_state(child.0 as u32).is_some(), "child gone");
         assert!(t0.elapsed() < WATCHDOG, "leader never exited");
         std::thread::sleep(Duration::from_millis(2));
     }

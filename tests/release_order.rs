@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{peer, role, unique};
+use common::{peer, proc_state, role, unique};
 use shmlane::pipe::Pipe;
 use shmlane::wait::WaitMode;
 use std::io::{Read, Seek, SeekFrom};
@@ -41,12 +41,6 @@ fn fence_requests(name: &str) -> u32 {
     u32::from_ne_bytes(b) >> 16
 }
 
-fn state(pid: u32) -> Option<u8> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &s[s.rfind(')')? + 1..];
-    rest.split_ascii_whitespace().next()?.bytes().next()
-}
-
 #[test]
 fn a_released_end_has_already_withdrawn_its_fence_request() {
     let name = unique("relorder");
@@ -67,7 +61,7 @@ fn a_released_end_has_already_withdrawn_its_fence_request() {
         }
     }
     let t0 = Instant::now();
-    while state(pid) != Some(b'T') {
+    while proc_state(pid) != Some(b'T') {
         assert!(
             t0.elapsed() < WATCHDOG,
             "the child never stopped at endpoint.released"

@@ -108,6 +108,27 @@ pub fn kill9(child: &mut Child) {
     let _ = child.wait();
 }
 
+/// The state letter of `/proc/PID/stat` (`T` = stopped, `Z` = zombie), `None` once the
+/// process is gone.
+pub fn proc_state(pid: u32) -> Option<u8> {
+    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = text.iter().rposition(|&b| b == b')')?;
+    text.get(close + 2).copied()
+}
+
+/// Continues our own child `pid` if it is stopped (`SIGCONT`).
+pub fn sigcont(pid: u32) {
+    // SAFETY: a plain kill(2) on our own child's pid (not yet reaped).
+    unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+}
+
+/// Continues a child that may be stopped at a fault point, then SIGKILLs and reaps it:
+/// what a guard of a stopped child does on drop (also on a failed assertion).
+pub fn cont_and_kill(child: &mut Child) {
+    sigcont(child.id());
+    kill9(child);
+}
+
 /// Files this test binary left in /dev/shm whose names contain `tag`.
 pub fn leftovers(tag: &str) -> Vec<String> {
     std::fs::read_dir("/dev/shm")

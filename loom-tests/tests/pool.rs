@@ -10,7 +10,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use loom::thread;
-use shmlane::ring::pool::{Class, HeapPool, Refused, heap};
+use shmlane::ring::pool::{Class, Handle, HeapPool, Refused, heap};
 
 /// A heap pool of `count` chunks and their "bytes", one cell each.
 struct Fixture {
@@ -47,9 +47,13 @@ impl Fixture {
 }
 
 /// Three members race for a 2-chunk class, each allocating once, writing the chunk and
-/// freeing it. A winner flags its chunk owned (`swap` must find it unowned) and writes
-/// its bytes (loom rejects two unordered writers). At the end every chunk is free and
-/// has its token.
+/// freeing it; member 2 first sweeps (as after a miss), which may return a token whose
+/// chunk another member has taken but not yet CASed, so two allocators can reach the
+/// same `FREE` word: only the chunk-word CAS keeps them apart (a load-then-store
+/// mutant of `try_alloc` fails here; without the sweep the bitmap alone would hide it).
+/// A winner flags its chunk owned (`swap` must find it unowned) and writes its bytes
+/// (loom rejects two unordered writers). At the end every chunk is free and has its
+/// token.
 #[test]
 fn no_double_allocation() {
     loom::model(|| {
@@ -62,6 +66,9 @@ fn no_double_allocation() {
                 let (f, owned, wins) = (f.clone(), owned.clone(), wins.clone());
                 thread::spawn(move || {
                     let core = f.pool.core();
+                    if m == 2 {
+                        core.sweep(0).unwrap();
+                    }
                     if let Some(g) = core.try_alloc(0, m, m).unwrap() {
                         wins.fetch_add(1, Ordering::Relaxed);
                         assert!(
@@ -84,17 +91,20 @@ fn no_double_allocation() {
     });
 }
 
-/// A writer freezes a buffer, two readers join it by handle and release it while the
-/// writer drops its own hold: exactly one release frees the chunk, a join after that
-/// is `Stale`, and every reader that joined sees the writer's bytes.
+/// Two readers join a buffer by its (predicted) handle while the writer allocates,
+/// writes, freezes and drops its own hold: a join before the freeze is `Stale`, every
+/// reader that joined sees the writer's bytes (loom rejects a read not ordered after
+/// the write: a Relaxed join CAS fails here), exactly one release frees the chunk, and
+/// a join after that is `Stale`.
 #[test]
 fn last_release_frees_once() {
     loom::model(|| {
         let f = fixture(1);
-        let core = f.pool.core();
-        let g = core.try_alloc(0, 0, 0).unwrap().unwrap();
-        f.write(g.index, 42);
-        let h = core.freeze(g, 0, 4).unwrap();
+        let h = Handle {
+            index: 0,
+            generation: 1,
+            len: 4,
+        };
         let frees = Arc::new(AtomicU32::new(0));
         let readers: Vec<_> = (1..3u32)
             .map(|m| {
@@ -114,6 +124,10 @@ fn last_release_frees_once() {
                 })
             })
             .collect();
+        let core = f.pool.core();
+        let g = core.try_alloc(0, 0, 0).unwrap().unwrap();
+        f.write(g.index, 42);
+        assert_eq!(core.freeze(g, 0, 4), Ok(h));
         if core.release(h.index, 0).unwrap() {
             frees.fetch_add(1, Ordering::Relaxed);
         }

@@ -142,7 +142,7 @@ fn last_release_frees_once() {
 /// T1 drops the last hold of a frozen buffer, T2 reallocates the (only) chunk and
 /// rewrites it, T3 joins with T1's handle: T3 either joined first (then T2's
 /// allocation misses or comes after T3's release) or is `Stale`; loom's cell rejects
-/// any read of T3 unordered with T2's write.
+/// any read of T3 unordered with T2's write (a Relaxed release CAS mutant fails here).
 #[test]
 fn stale_handle_never_sees_reuse() {
     loom::model(|| {

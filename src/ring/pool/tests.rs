@@ -451,3 +451,163 @@ fn illegal_words_are_reported_and_never_acted_on() {
         );
     }
 }
+
+/// The model of one chunk in `matches_a_model`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Model {
+    chunk: Chunk,
+    len: u64,
+}
+
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 4 } else { 256 },
+        failure_persistence: None, // no file access (Miri's isolation)
+        ..ProptestConfig::default()
+    })]
+
+    /// Random sequences of alloc, freeze, join (handles from history, with fields
+    /// perturbed), release, adopt, sweep and bitmap scribbles, by 4 members over two
+    /// classes, agree with a model of the chunk words: every result and every word
+    /// after every step. No chunk is handed out twice (the model refuses an
+    /// allocation of a chunk it does not think free), and a miss with a free chunk
+    /// happens only while the bitmap is scribbled and not yet swept.
+    #[test]
+    fn matches_a_model(
+        ops in proptest::collection::vec((0u8..8, 0u32..4, any::<u32>(), any::<u8>()), 0..120),
+    ) {
+        let pool = heap(&[Class { size: 128, count: 3 }, Class { size: 256, count: 66 }]).unwrap();
+        let core = pool.core();
+        let geo = core.geometry();
+        let mut model = vec![Model { chunk: Chunk::free(0), len: 0 }; geo.chunks() as usize];
+        let mut writing: Vec<(Grant, u32)> = Vec::new();
+        let mut handles: Vec<Handle> = Vec::new();
+        let mut trusted = true; // no unswept scribble of the bitmap
+        for (op, m, x, y) in ops {
+            match op {
+                0 | 1 => {
+                    let class = (x % 2) as usize;
+                    match core.try_alloc(class, m, x).unwrap() {
+                        Some(g) => {
+                            let c = &mut model[g.index as usize];
+                            prop_assert_eq!(c.chunk.phase, Phase::Free, "handed out twice");
+                            prop_assert!(geo.range(class).contains(&g.index));
+                            prop_assert_eq!(g.generation, (c.chunk.generation + 1) % GEN_LIMIT);
+                            c.chunk = Chunk { generation: g.generation, phase: Phase::Writing, holders: 1 << m };
+                            writing.push((g, m));
+                        }
+                        None => prop_assert!(
+                            !trusted || geo.range(class).all(|i| model[i as usize].chunk.phase != Phase::Free),
+                            "a miss with a free chunk"
+                        ),
+                    }
+                }
+                2 if !writing.is_empty() => {
+                    let (g, w) = writing.swap_remove(x as usize % writing.len());
+                    let len = y as u64 % (geo.chunk_size(geo.class_of(g.index).unwrap()) + 1);
+                    if y % 5 == 0 {
+                        // The writer gives up instead: released unfrozen.
+                        prop_assert_eq!(core.release(g.index, w), Ok(true));
+                        model[g.index as usize].chunk = Chunk::free(g.generation);
+                    } else {
+                        let h = core.freeze(g, w, len).unwrap();
+                        let c = &mut model[g.index as usize];
+                        c.chunk.phase = Phase::Frozen;
+                        c.len = len;
+                        handles.push(h);
+                    }
+                }
+                3 | 4 if !handles.is_empty() => {
+                    let mut h = handles[x as usize % handles.len()];
+                    match y % 8 {
+                        0 => h.len += 1 + y as u64,
+                        1 => h.generation = (h.generation + y as u32) % (GEN_LIMIT + 2),
+                        2 => h.index = h.index.wrapping_add(y as u32),
+                        _ => {}
+                    }
+                    let got = core.join(h, m);
+                    let want = match geo.class_of(h.index) {
+                        None => Err(Refused::Forged { what: "index" }),
+                        Some(_) if h.generation >= GEN_LIMIT => Err(Refused::Forged { what: "generation" }),
+                        Some(class) if h.len > geo.chunk_size(class) => Err(Refused::Forged { what: "len" }),
+                        Some(_) => {
+                            let c = model[h.index as usize];
+                            if c.chunk.phase != Phase::Frozen || c.chunk.generation != h.generation {
+                                Err(Refused::Stale { index: h.index, generation: h.generation })
+                            } else if c.chunk.held_by(m) {
+                                Err(Refused::AlreadyHeld { index: h.index })
+                            } else if c.len != h.len {
+                                Err(Refused::WrongLen { index: h.index, frozen: c.len, freed: false })
+                            } else {
+                                model[h.index as usize].chunk.holders |= 1 << m;
+                                Ok(())
+                            }
+                        }
+                    };
+                    prop_assert_eq!(got, want);
+                }
+                5 => {
+                    let i = x % geo.chunks();
+                    let got = core.release(i, m);
+                    let c = &mut model[i as usize];
+                    if !c.chunk.held_by(m) {
+                        prop_assert_eq!(got, Err(Refused::NotHeld { index: i }));
+                    } else if c.chunk.phase == Phase::Writing {
+                        // Only through the writing list, so the list stays exact.
+                        prop_assert_eq!(got, Ok(true));
+                        c.chunk = Chunk::free(c.chunk.generation);
+                        writing.retain(|(g, _)| g.index != i);
+                    } else {
+                        c.chunk.holders &= !(1 << m);
+                        let freed = c.chunk.holders == 0;
+                        if freed {
+                            c.chunk = Chunk::free(c.chunk.generation);
+                        }
+                        prop_assert_eq!(got, Ok(freed));
+                    }
+                }
+                6 => {
+                    // Member m died; its entry is adopted.
+                    let got = core.adopt(m).unwrap();
+                    let (mut released, mut freed) = (0, 0);
+                    for c in model.iter_mut().filter(|c| c.chunk.held_by(m)) {
+                        released += 1;
+                        c.chunk.holders &= !(1 << m);
+                        if c.chunk.holders == 0 {
+                            freed += 1;
+                            c.chunk = Chunk::free(c.chunk.generation);
+                        }
+                    }
+                    writing.retain(|(_, w)| *w != m);
+                    prop_assert_eq!(got, Adopted { released, freed, corrupted: 0 });
+                }
+                7 if y % 2 == 0 => {
+                    let w = x as usize % geo.busy_words();
+                    pool.bitmap()[w].store(u64::from(x) << 32 | u64::from(y) * 0x0101_0101, Ordering::SeqCst);
+                    trusted = false;
+                }
+                7 => {
+                    for class in 0..geo.classes() {
+                        core.sweep(class).unwrap();
+                    }
+                    trusted = true;
+                }
+                _ => {}
+            }
+            for (i, c) in model.iter().enumerate() {
+                prop_assert_eq!(core.chunk(i as u32), Ok(c.chunk), "chunk {}", i);
+            }
+        }
+        // Everyone lets go: every chunk free, and after a sweep every token present.
+        for m in 0..4 {
+            core.adopt(m).unwrap();
+        }
+        for class in 0..geo.classes() {
+            let s = core.sweep(class).unwrap();
+            prop_assert_eq!(s.free as usize, geo.range(class).len());
+            if trusted { prop_assert_eq!(s.restored, 0, "a token lost without a crash"); }
+        }
+    }
+}

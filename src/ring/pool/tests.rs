@@ -585,7 +585,7 @@ proptest! {
                 }
                 7 if y % 2 == 0 => {
                     let w = x as usize % geo.busy_words();
-                    pool.bitmap()[w].store(u64::from(x) << 32 | u64::from(y) * 0x0101_0101, Ordering::SeqCst);
+                    pool.bitmap()[w].store((u64::from(x) << 32) | (u64::from(y) * 0x0101_0101), Ordering::SeqCst);
                     trusted = false;
                 }
                 7 => {

@@ -10,6 +10,7 @@ use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use loom::thread;
+use shmlane::ring::pool::word::Chunk;
 use shmlane::ring::pool::{Class, Handle, HeapPool, Refused, heap};
 
 /// A heap pool of `count` chunks and their "bytes", one cell each.
@@ -207,6 +208,59 @@ fn adopt_races_live_release() {
         let adopted = adopter.join().unwrap();
         assert_eq!(adopted.released, 1);
         assert_eq!(freed_live as u32 + adopted.freed, 1, "FREE transitions");
+        f.assert_all_free(1);
+    });
+}
+
+/// A freer dies between its `FREE` CAS and the token's return (played by storing
+/// `FREE` without touching the bitmap), while two allocators try, and on a miss sweep
+/// and try again. The sweep restores the lost token; a sweeper racing the other
+/// allocator's take may hand out a token twice, but the chunk goes to at most one of
+/// them; whoever missed before the free, a final sweep brings the chunk back: no
+/// chunk is lost.
+#[test]
+fn lost_token_is_swept() {
+    loom::model(|| {
+        let f = fixture(1);
+        let core = f.pool.core();
+        let g = core.try_alloc(0, 0, 0).unwrap().unwrap();
+        let owned = Arc::new(AtomicBool::new(false));
+        let dying = {
+            let f = f.clone();
+            thread::spawn(move || {
+                // The release CAS of a freer that then dies: `FREE`, no token.
+                f.pool.descriptors()[g.index as usize]
+                    .word
+                    .store(Chunk::free(g.generation).encode(), Ordering::SeqCst);
+            })
+        };
+        let allocators: Vec<_> = (1..3u32)
+            .map(|m| {
+                let (f, owned) = (f.clone(), owned.clone());
+                thread::spawn(move || {
+                    let core = f.pool.core();
+                    let mut got = core.try_alloc(0, m, 0).unwrap();
+                    if got.is_none() {
+                        core.sweep(0).unwrap();
+                        got = core.try_alloc(0, m, 0).unwrap();
+                    }
+                    if let Some(g) = got {
+                        assert!(!owned.swap(true, Ordering::Relaxed), "handed out twice");
+                        f.write(g.index, m);
+                        owned.store(false, Ordering::Relaxed);
+                        assert_eq!(core.release(g.index, m), Ok(true));
+                    }
+                })
+            })
+            .collect();
+        dying.join().unwrap();
+        for t in allocators {
+            t.join().unwrap();
+        }
+        // The lost token may still be missing (both allocators ran before the free):
+        // one sweep restores it; then the chunk is free with its token.
+        core.sweep(0).unwrap();
+        assert!(core.has_token(0), "the lost token is back");
         f.assert_all_free(1);
     });
 }

@@ -413,8 +413,8 @@ impl<'a> Core<'a> {
         Ok(None)
     }
 
-    /// Freezes the chunk `g` that member `m` is writing, with `len` bytes final:
-    /// stores `len`, then CASes `WRITING(generation, {m}) → FROZEN(generation, {m})`. The caller's
+    /// Freezes the chunk `g` that member `m` is writing, with `len` bytes final
+    /// (`len` ≤ the chunk size, else `Forged`, nothing stored): stores `len`, then CASes `WRITING(generation, {m}) → FROZEN(generation, {m})`. The caller's
     /// hold continues as the first reader's. Any other word is `Corrupted` (the chunk
     /// was ours: someone scribbled it) and nothing changes apart from `len`.
     pub fn freeze(&self, g: Grant, m: u32, len: u64) -> Result<Handle, Refused> {
@@ -426,7 +426,13 @@ impl<'a> Core<'a> {
         if len > self.geo.chunk_size(class) {
             return Err(Refused::Forged { what: "len" });
         }
+        if g.generation >= GEN_LIMIT {
+            return Err(Refused::Forged { what: "generation" });
+        }
         let desc = &self.chunks[g.index as usize];
+        // (A scribbled word makes the CAS below fail after this store: `len` of a chunk
+        // the writer was told it owns; a joiner pinned on that chunk may then see a
+        // length that fails its check (`WrongLen`), never bytes outside the chunk.)
         // SYNC POINT: Relaxed; published by the freeze CAS below (Release part of
         // SeqCst) to every joiner, whose CAS acquires it.
         desc.len.store(len, Ordering::Relaxed);
@@ -439,9 +445,6 @@ impl<'a> Core<'a> {
             phase: Phase::Frozen,
             ..writing
         };
-        if g.generation >= GEN_LIMIT {
-            return Err(Refused::Forged { what: "generation" });
-        }
         // SYNC POINT: SeqCst success (Release: the bytes and `len`); Acquire failure.
         desc.word
             .compare_exchange(

@@ -611,3 +611,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_forged_grant_stores_nothing() {
+    let pool = one_class(1);
+    let core = pool.core();
+    let g = core.try_alloc(0, 0, 0).unwrap().unwrap();
+    let forged = Grant {
+        generation: GEN_LIMIT,
+        ..g
+    };
+    assert_eq!(
+        core.freeze(forged, 0, 9),
+        Err(Refused::Forged { what: "generation" })
+    );
+    assert_eq!(
+        core.freeze(Grant { index: 1, ..g }, 0, 9),
+        Err(Refused::Forged { what: "index" })
+    );
+    assert_eq!(pool.descriptors()[0].len.load(Ordering::Relaxed), 0);
+    assert_eq!(core.chunk(0).unwrap().phase, Phase::Writing);
+}

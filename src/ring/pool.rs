@@ -7,11 +7,17 @@
 //! knows to notify).
 //!
 //! **Status: a head start, not wired in.** No segment kind, no public API uses it yet;
-//! it is public only with the unstable `internals` feature (loom-tests, fuzz).
+//! it is public only with the unstable `internals` feature (loom-tests, fuzz). Not yet
+//! here: fault points (design §3), the eventcount per class and blocking alloc (§4),
+//! member entries and liveness (the caller's, §3), the mapped-memory constructor.
+//!
+//! Naming: the design's field `gen` is spelled `generation` (`gen` is a reserved
+//! keyword in edition 2024, so `BufHandle { gen }` of design §2 cannot compile as
+//! written either).
 //!
 //! # Protocol
 //!
-//! Each chunk has one word, `generation:30 | phase:2 | holders:32` ([`word`]), and *every*
+//! Each chunk has one word, `gen:30 | phase:2 | holders:32` ([`word`]), and *every*
 //! transition is one CAS on it (design §1, table "from / event / to"):
 //!
 //! | from                             | operation                  | to                       |
@@ -40,7 +46,7 @@
 //! * **Stale and forged handles** fail the join: index, generation and length are
 //!   range-checked against the private geometry, the word must be `FROZEN` with the
 //!   handle's generation, and the frozen length must equal the handle's.
-//! * **Free list without ABA.** The bitmap ([`tokens`]) is a hint: a CAS from `FREE`
+//! * **Free list without ABA.** The bitmap (`tokens.rs`) is a hint: a CAS from `FREE`
 //!   means "free now", whatever happened in between; nothing is read through the old
 //!   value. A token is lost only by a crash (between the `FREE` CAS and the token's
 //!   return, or between a take and its CAS); [`Core::sweep`] restores it.

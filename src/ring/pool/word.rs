@@ -1,4 +1,4 @@
-//! The chunk word codec: `generation:30 | phase:2 | holders:32` in one `u64` (design §1, "The
+//! The chunk word codec: `gen:30 | phase:2 | holders:32` in one `u64` (design §1, "The
 //! chunk word"). Pure functions, no memory access: every word read from the mapping
 //! goes through [`decode`], which refuses the illegal ones.
 

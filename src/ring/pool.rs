@@ -7,9 +7,13 @@
 //! knows to notify).
 //!
 //! **Status: a head start, not wired in.** No segment kind, no public API uses it yet;
-//! it is public only with the unstable `internals` feature (loom-tests, fuzz). Not yet
-//! here: fault points (design §3), the eventcount per class and blocking alloc (§4),
-//! member entries and liveness (the caller's, §3), the mapped-memory constructor.
+//! it is public only with the unstable `internals` feature (loom-tests, fuzz). The
+//! fault points of design §3 that fall in this module are here (`pool.alloc.after_token`,
+//! `pool.alloc.after_cas`, `pool.freeze.before_cas`, `pool.freeze.after_cas`,
+//! `pool.join.after_cas`, `pool.release.after_cas`, `pool.free.before_token`,
+//! `pool.adopt.mid`), untested until a multi-process pool exists. Not yet here: the
+//! eventcount per class and blocking alloc (§4), member entries and liveness (the
+//! caller's, §3), the mapped-memory constructor.
 //!
 //! Naming: the design's field `gen` is spelled `generation` (`gen` is a reserved
 //! keyword in edition 2024, so `BufHandle { gen }` of design §2 cannot compile as
@@ -391,6 +395,8 @@ impl<'a> Core<'a> {
             let Some(c) = tokens.take(cursor) else {
                 return Ok(None);
             };
+            // A death here leaves a free chunk without its token (design §3 row 1).
+            crate::fault::point("pool.alloc.after_token");
             let index = info.first + c;
             let desc = &self.chunks[index as usize];
             // SYNC POINT: SeqCst, after our token `fetch_or` (module doc, "Ordering").
@@ -410,7 +416,11 @@ impl<'a> Core<'a> {
                     Ordering::SeqCst,
                     Ordering::Acquire,
                 ) {
-                    Ok(_) => return Ok(Some(Grant { index, generation })),
+                    Ok(_) => {
+                        // A death here leaves `WRITING` with bit `m`: adoption frees it.
+                        crate::fault::point("pool.alloc.after_cas");
+                        return Ok(Some(Grant { index, generation }));
+                    }
                     Err(now) => seen = now,
                 }
             }
@@ -442,6 +452,9 @@ impl<'a> Core<'a> {
         // SYNC POINT: Relaxed; published by the freeze CAS below (Release part of
         // SeqCst) to every joiner, whose CAS acquires it.
         desc.len.store(len, Ordering::Relaxed);
+        // A death here: the chunk is never frozen, so no reader ever sees it (design §3
+        // row 3, "producer killed mid-write").
+        crate::fault::point("pool.freeze.before_cas");
         let writing = Chunk {
             generation: g.generation,
             phase: Phase::Writing,
@@ -459,10 +472,13 @@ impl<'a> Core<'a> {
                 Ordering::SeqCst,
                 Ordering::Acquire,
             )
-            .map(|_| Handle {
-                index: g.index,
-                generation: g.generation,
-                len,
+            .map(|_| {
+                crate::fault::point("pool.freeze.after_cas");
+                Handle {
+                    index: g.index,
+                    generation: g.generation,
+                    len,
+                }
             })
             .map_err(|word| Refused::Corrupted {
                 index: g.index,
@@ -522,6 +538,7 @@ impl<'a> Core<'a> {
                 Err(now) => seen = now,
             }
         }
+        crate::fault::point("pool.join.after_cas");
         // SYNC POINT: Relaxed; the join CAS acquired the writer's store (module doc),
         // and no later `len` store can happen while bit `m` pins the chunk.
         let frozen = desc.len.load(Ordering::Relaxed);
@@ -570,10 +587,14 @@ impl<'a> Core<'a> {
             ) {
                 Ok(_) if rest == 0 => {
                     // A death here leaves `FREE` without a token: `sweep` restores it.
+                    crate::fault::point("pool.free.before_token");
                     self.put_token(index);
                     return Ok(true);
                 }
-                Ok(_) => return Ok(false),
+                Ok(_) => {
+                    crate::fault::point("pool.release.after_cas");
+                    return Ok(false);
+                }
                 Err(now) => seen = now,
             }
         }
@@ -591,6 +612,10 @@ impl<'a> Core<'a> {
                 Ok(freed) => {
                     out.released += 1;
                     out.freed += freed as u32;
+                    if out.released == 1 {
+                        // A death here: the next adopter of the entry clears the rest.
+                        crate::fault::point("pool.adopt.mid");
+                    }
                 }
                 Err(Refused::NotHeld { .. }) => {}
                 Err(_) => out.corrupted += 1,

@@ -396,7 +396,7 @@ impl<'a> Core<'a> {
                 return Ok(None);
             };
             // A death here leaves a free chunk without its token (design §3 row 1).
-            crate::fault::point("pool.alloc.after_token");
+            fault_point("pool.alloc.after_token");
             let index = info.first + c;
             let desc = &self.chunks[index as usize];
             // SYNC POINT: SeqCst, after our token `fetch_or` (module doc, "Ordering").
@@ -418,7 +418,7 @@ impl<'a> Core<'a> {
                 ) {
                     Ok(_) => {
                         // A death here leaves `WRITING` with bit `m`: adoption frees it.
-                        crate::fault::point("pool.alloc.after_cas");
+                        fault_point("pool.alloc.after_cas");
                         return Ok(Some(Grant { index, generation }));
                     }
                     Err(now) => seen = now,
@@ -454,7 +454,7 @@ impl<'a> Core<'a> {
         desc.len.store(len, Ordering::Relaxed);
         // A death here: the chunk is never frozen, so no reader ever sees it (design §3
         // row 3, "producer killed mid-write").
-        crate::fault::point("pool.freeze.before_cas");
+        fault_point("pool.freeze.before_cas");
         let writing = Chunk {
             generation: g.generation,
             phase: Phase::Writing,
@@ -473,7 +473,7 @@ impl<'a> Core<'a> {
                 Ordering::Acquire,
             )
             .map(|_| {
-                crate::fault::point("pool.freeze.after_cas");
+                fault_point("pool.freeze.after_cas");
                 Handle {
                     index: g.index,
                     generation: g.generation,
@@ -538,7 +538,7 @@ impl<'a> Core<'a> {
                 Err(now) => seen = now,
             }
         }
-        crate::fault::point("pool.join.after_cas");
+        fault_point("pool.join.after_cas");
         // SYNC POINT: Relaxed; the join CAS acquired the writer's store (module doc),
         // and no later `len` store can happen while bit `m` pins the chunk.
         let frozen = desc.len.load(Ordering::Relaxed);
@@ -587,12 +587,12 @@ impl<'a> Core<'a> {
             ) {
                 Ok(_) if rest == 0 => {
                     // A death here leaves `FREE` without a token: `sweep` restores it.
-                    crate::fault::point("pool.free.before_token");
+                    fault_point("pool.free.before_token");
                     self.put_token(index);
                     return Ok(true);
                 }
                 Ok(_) => {
-                    crate::fault::point("pool.release.after_cas");
+                    fault_point("pool.release.after_cas");
                     return Ok(false);
                 }
                 Err(now) => seen = now,
@@ -614,7 +614,7 @@ impl<'a> Core<'a> {
                     out.freed += freed as u32;
                     if out.released == 1 {
                         // A death here: the next adopter of the entry clears the rest.
-                        crate::fault::point("pool.adopt.mid");
+                        fault_point("pool.adopt.mid");
                     }
                 }
                 Err(Refused::NotHeld { .. }) => {}
@@ -741,4 +741,13 @@ impl HeapPool {
     pub fn bitmap(&self) -> &[AtomicU64] {
         &self.mem.busy
     }
+}
+
+/// A fault-injection point of this module (see `crate::fault`; none under loom).
+#[inline(always)]
+fn fault_point(name: &'static str) {
+    #[cfg(not(shmlane_loom))]
+    crate::fault::point(name);
+    #[cfg(shmlane_loom)]
+    let _ = name;
 }

@@ -382,8 +382,9 @@ impl<'a> Core<'a> {
     /// alone with its token taken (sweeps count it). `Ok(None)` is a miss: no token
     /// led to a free chunk (the caller sweeps, recovers, or waits).
     ///
-    /// Bounded: at most `2 × count` tokens are tried, and a CAS retry happens only
-    /// when another party changed the word.
+    /// Bounded: at most `2 × count` tokens are tried (stale tokens come only from
+    /// sweeps and scribbles, at most one per chunk), and a CAS retry happens only when
+    /// another party changed the word.
     pub fn try_alloc(&self, class: usize, m: u32, cursor: u32) -> Result<Option<Grant>, Refused> {
         check_member(m)?;
         if class >= self.geo.classes() {
@@ -391,10 +392,15 @@ impl<'a> Core<'a> {
         }
         let info = self.geo.classes[class];
         let tokens = self.tokens(class);
+        // Each scan resumes at the word of the last token taken, so a bitmap full of
+        // stale tokens (scribbled) costs O(words + count) loads per call, not
+        // O(words × count).
+        let mut cursor = cursor;
         for _ in 0..2 * info.count as u64 {
             let Some(c) = tokens.take(cursor) else {
                 return Ok(None);
             };
+            cursor = c;
             // A death here leaves a free chunk without its token (design §3 row 1).
             fault_point("pool.alloc.after_token");
             let index = info.first + c;

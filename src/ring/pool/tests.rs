@@ -632,3 +632,34 @@ fn a_forged_grant_stores_nothing() {
     assert_eq!(pool.descriptors()[0].len.load(Ordering::Relaxed), 0);
     assert_eq!(core.chunk(0).unwrap().phase, Phase::Writing);
 }
+
+#[test]
+fn a_bitmap_full_of_stale_tokens_costs_one_pass() {
+    // 2^16 chunks, all held, then every token scribbled back: one try_alloc takes
+    // each stale token once, discards it, and misses. (Behaviour only: the scan's
+    // cost, one pass since each take resumes at the last token's word, is not
+    // asserted; no timing assertions.)
+    let count = 1 << 16;
+    let pool = heap(&[Class { size: 128, count }]).unwrap();
+    let core = pool.core();
+    for _ in 0..count {
+        core.try_alloc(0, 0, 0).unwrap().unwrap();
+    }
+    for w in pool.bitmap() {
+        w.store(0, Ordering::SeqCst);
+    }
+    assert_eq!(core.try_alloc(0, 1, 12345), Ok(None));
+    assert!(
+        !core.has_token(0),
+        "every stale token was taken and discarded"
+    );
+    assert_eq!(core.adopt(0).unwrap().freed, count);
+    assert_eq!(
+        core.sweep(0).unwrap(),
+        Swept {
+            restored: 0,
+            free: count,
+            corrupted: 0
+        }
+    );
+}

@@ -634,7 +634,7 @@ fn a_forged_grant_stores_nothing() {
 }
 
 #[test]
-fn a_bitmap_full_of_stale_tokens_costs_one_pass() {
+fn a_bitmap_full_of_stale_tokens_is_drained_then_a_miss() {
     // 2^16 chunks, all held, then every token scribbled back: one try_alloc takes
     // each stale token once, discards it, and misses. (Behaviour only: the scan's
     // cost, one pass since each take resumes at the last token's word, is not

@@ -17,6 +17,11 @@ pub(crate) mod frame;
 pub mod mpmc;
 #[cfg(not(feature = "internals"))]
 pub(crate) mod mpmc;
+#[cfg(feature = "internals")]
+pub mod pool;
+#[cfg(not(feature = "internals"))]
+#[allow(dead_code)] // a head start for issue 14: not wired into a segment kind yet
+pub(crate) mod pool;
 mod region;
 pub mod spsc;
 

@@ -212,7 +212,7 @@
 //! `scripts/check-layers.sh`; the map is next to the `mod` lines in `src/lib.rs`):
 //! `primitive` (0), `platform` (1), [`wait`] (2), `lock` (3), `layout` (4), [`error`]
 //! (5), [`ring`] (6), [`segment`] (7), `handle` (8), [`pipe`], [`queue`], [`sync`],
-//! [`stats`] (9). The modules without a link are public only with the unstable
+//! [`stats`], [`pool`] (9). The modules without a link are public only with the unstable
 //! `internals` feature. See `docs/architecture.md` for the public API surface, the
 //! header format and the wake-up argument.
 #![deny(unsafe_code)]
@@ -262,6 +262,8 @@ mod handle;
 // rank 9: the API
 #[cfg(not(shmlane_loom))]
 pub mod pipe;
+#[cfg(not(shmlane_loom))]
+pub mod pool;
 #[cfg(not(shmlane_loom))]
 pub mod queue;
 pub mod stats;

@@ -84,6 +84,7 @@ macro_rules! value_error {
 }
 
 mod pipe;
+mod pool;
 mod queue;
 mod ring;
 mod segment;
@@ -94,6 +95,7 @@ mod sync;
 /// [`Semaphore`](crate::sync::Semaphore)). Defined in `wait`, below this layer.
 pub use crate::wait::TimedOut;
 pub use pipe::*;
+pub use pool::*;
 pub use queue::*;
 pub use ring::*;
 pub use segment::*;

@@ -1,0 +1,119 @@
+//! Errors of buffer pools ([`crate::pool`]) and of the pipes that carry their buffers
+//! ([`crate::carrier`]).
+
+/// A chunk word that no legal transition produces, or one that contradicts what this
+/// process holds: the pool's shared state is inconsistent (a scribbled segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("buffer pool corrupted: chunk {index} has the illegal word {word:#018x}")]
+pub struct PoolCorrupted {
+    /// Global chunk index.
+    pub index: u32,
+    /// The word read.
+    pub word: u64,
+}
+
+/// A blocking [`Pool::alloc`](crate::pool::Pool::alloc) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    /// No class of the pool has chunks of `len` bytes or more.
+    #[error("no chunk of {len} bytes: the largest class holds {max}")]
+    TooLarge {
+        /// The length asked for.
+        len: usize,
+        /// The largest chunk size of the pool.
+        max: usize,
+    },
+    /// The wait could never end: the pool's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] PoolCorrupted),
+}
+
+/// A non-blocking [`Pool::try_alloc`](crate::pool::Pool::try_alloc) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryAllocError {
+    /// Every chunk of the fitting class is held (after a sweep and, at most once per
+    /// tick, a recovery of dead holders).
+    #[error("buffer pool exhausted")]
+    Exhausted,
+    /// No class of the pool has chunks of `len` bytes or more.
+    #[error("no chunk of {len} bytes: the largest class holds {max}")]
+    TooLarge {
+        /// The length asked for.
+        len: usize,
+        /// The largest chunk size of the pool.
+        max: usize,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] PoolCorrupted),
+}
+
+/// An [`Pool::alloc_timeout`](crate::pool::Pool::alloc_timeout) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AllocTimeoutError {
+    /// The deadline passed with every chunk of the fitting class held.
+    #[error("alloc timed out")]
+    Timeout,
+    /// No class of the pool has chunks of `len` bytes or more.
+    #[error("no chunk of {len} bytes: the largest class holds {max}")]
+    TooLarge {
+        /// The length asked for.
+        len: usize,
+        /// The largest chunk size of the pool.
+        max: usize,
+    },
+    /// The wait could never end: the pool's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] PoolCorrupted),
+}
+
+/// A [`BufHandle`](crate::pool::BufHandle) was refused by
+/// [`Pool::open_handle`](crate::pool::Pool::open_handle): nothing of the chunk was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    /// The handle names another pool.
+    #[error("handle of pool {found:#x}, this is pool {expected:#x}")]
+    Foreign {
+        /// This pool's identity.
+        expected: u64,
+        /// The handle's.
+        found: u64,
+    },
+    /// A field out of range for this pool (`"index"`, `"generation"`, `"len"`).
+    #[error("forged buffer handle: {what} out of range")]
+    Forged {
+        /// The field.
+        what: &'static str,
+    },
+    /// The chunk is not frozen in the handle's generation: freed (maybe reused), or
+    /// never frozen (its writer died mid-write).
+    #[error("stale buffer handle: chunk {index} is no longer generation {generation}")]
+    Stale {
+        /// Global chunk index.
+        index: u32,
+        /// The handle's generation.
+        generation: u32,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] PoolCorrupted),
+}
+
+/// A typed view of a buffer does not fit the element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ViewError {
+    /// The buffer's length is not a multiple of the element size.
+    #[error("{len} bytes are not a whole number of {size}-byte elements")]
+    Length {
+        /// The buffer's length.
+        len: usize,
+        /// `size_of` the element type.
+        size: usize,
+    },
+    /// The element type needs more alignment than a chunk has (128).
+    #[error("element alignment {align} exceeds the chunk alignment 128")]
+    Align {
+        /// `align_of` the element type.
+        align: usize,
+    },
+}

@@ -212,7 +212,7 @@
 //! `scripts/check-layers.sh`; the map is next to the `mod` lines in `src/lib.rs`):
 //! `primitive` (0), `platform` (1), [`wait`] (2), `lock` (3), `layout` (4), [`error`]
 //! (5), [`ring`] (6), [`segment`] (7), `handle` (8), [`pipe`], [`queue`], [`sync`],
-//! [`stats`], [`pool`] (9). The modules without a link are public only with the unstable
+//! [`stats`], [`pool`] (9), [`carrier`] (10). The modules without a link are public only with the unstable
 //! `internals` feature. See `docs/architecture.md` for the public API surface, the
 //! header format and the wake-up argument.
 #![deny(unsafe_code)]
@@ -268,6 +268,9 @@ pub mod pool;
 pub mod queue;
 pub mod stats;
 pub mod sync;
+// rank 10: pipes that carry pool buffers (they use `pipe` and `pool`, both rank 9)
+#[cfg(not(shmlane_loom))]
+pub mod carrier;
 
 // The errors of every constructor; the per-call errors are in `shmlane::error`.
 pub use error::{CreateError, OpenError};

@@ -117,3 +117,25 @@ pub enum ViewError {
         align: usize,
     },
 }
+
+/// A [`BufReceiver::recv`](crate::carrier::BufReceiver::recv) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BufRecvError {
+    /// The sender is gone and every buffer it sent was received.
+    #[error("buffer sender disconnected")]
+    Disconnected,
+    /// The handle pipe is corrupted.
+    #[error(transparent)]
+    Corrupted(#[from] super::Corrupted),
+    /// A handle of another pool arrived.
+    #[error("handle of pool {found:#x}, this is pool {expected:#x}")]
+    Foreign {
+        /// This pool's identity.
+        expected: u64,
+        /// The handle's.
+        found: u64,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Pool(#[from] PoolCorrupted),
+}

@@ -111,7 +111,11 @@ impl Pool {
         unimplemented!("skeleton: {len}")
     }
     /// [`alloc`](Self::alloc), waiting at most `timeout`.
-    pub fn alloc_timeout(&self, len: usize, timeout: Duration) -> Result<BufMut, AllocTimeoutError> {
+    pub fn alloc_timeout(
+        &self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<BufMut, AllocTimeoutError> {
         unimplemented!("skeleton: {len} {timeout:?}")
     }
     /// The frozen buffer `h` names, validated and joined (this process becomes a holder).

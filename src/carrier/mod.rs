@@ -58,17 +58,8 @@ pub use sender::BufSender;
 use crate::pool::{Buf, Pool};
 
 /// Hands a departing sender's hold of `buf` to `pool`, which keeps it until
-/// `consumed()` says the receiver is done with its handle.
-///
-/// STAND-IN until `Pool::park` (h/api) lands: a process-wide list, checked on each
-/// park (not on the pool's allocation misses).
+/// `consumed()` says the receiver is done with its handle (checked on the pool's
+/// allocation misses, wait ticks and `stats`).
 fn park(pool: &Pool, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
-    type Parked = Vec<(Buf, Box<dyn Fn() -> bool + Send + Sync>)>;
-    static PARKED: std::sync::Mutex<Parked> = std::sync::Mutex::new(Vec::new());
-    let _ = pool;
-    let mut parked = PARKED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    parked.retain(|(_, consumed)| !consumed());
-    parked.push((buf, consumed));
+    pool.park(buf, consumed);
 }

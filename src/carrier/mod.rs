@@ -46,12 +46,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod queue;
 mod receiver;
 mod sender;
 #[cfg(test)]
 mod tests;
 mod transit;
 
+pub use queue::BufQueue;
 pub use receiver::BufReceiver;
 pub use sender::BufSender;
 

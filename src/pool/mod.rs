@@ -39,7 +39,7 @@ use crate::error::{
 use crate::layout::{PoolInfo, SegmentKind};
 use crate::platform::identity::{self, Identity};
 use crate::primitive::Ordering;
-use crate::ring::endpoint::{self, Status};
+use crate::ring::endpoint;
 use crate::ring::pool::mapped::MappedPool;
 use crate::ring::pool::{Core, Grant, Handle, Refused};
 use crate::segment::Segment;
@@ -227,12 +227,6 @@ impl Inner {
         }
     }
 
-    fn wake_all(&self) {
-        for class in 0..self.view.geometry().classes() {
-            self.view.wait(class).notify_fenced();
-        }
-    }
-
     fn count_corrupt(&self) {
         // Relaxed: a statistic.
         self.view.state().corrupt.fetch_add(1, Ordering::Relaxed);
@@ -266,70 +260,8 @@ impl Inner {
 
     /// Releases the holds of dead members (see [`Pool::recover`]).
     fn recover(&self) -> usize {
-        let me = identity::current();
-        let core = self.core();
-        let members = self.view.members();
-        let mut freed = 0usize;
-        let mut adopt = |entry: usize, mine: u64| {
-            #[cfg(not(shmlane_loom))]
-            crate::fault::point("pool.adopt.after_claim");
-            if let Ok(a) = core.adopt(entry as u32) {
-                // Relaxed: statistics.
-                let state = self.view.state();
-                state
-                    .reclaimed
-                    .fetch_add(u64::from(a.released), Ordering::Relaxed);
-                state
-                    .corrupt
-                    .fetch_add(u64::from(a.corrupted), Ordering::Relaxed);
-                if a.freed > 0 {
-                    self.wake_all();
-                }
-                freed += a.freed as usize;
-            }
-            endpoint::release(&members[entry], mine);
-        };
-        for (entry, ep) in members.iter().enumerate() {
-            if entry == self.m as usize {
-                continue;
-            }
-            let (word, owner) = endpoint::load(ep);
-            let dead = match endpoint::status(word) {
-                Status::Attached => !identity::is_alive(owner),
-                Status::Dead => true,
-                Status::Free | Status::Closed => false,
-            };
-            if !dead {
-                continue;
-            }
-            let mine = endpoint::pack(me, Status::Attached);
-            // AcqRel: acquire the dead owner's last writes; the one winner adopts.
-            if ep
-                .word
-                .compare_exchange(word, mine, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                adopt(entry, mine);
-            }
-        }
-        // Bits of entries nobody owns (free or closed, whose owner cleared its bits
-        // before releasing): only a scribble or a forked copy leaves them. Adopted the
-        // same way, from the vacant word (fails if someone joined it since).
-        let mut orphans = 0u32;
-        for index in 0..self.view.geometry().chunks() {
-            if let Ok(c) = core.chunk(index) {
-                orphans |= c.holders;
-            }
-        }
-        orphans &= !(1 << self.m);
-        while orphans != 0 {
-            let entry = orphans.trailing_zeros() as usize;
-            orphans &= orphans - 1;
-            if let Some(mine) = endpoint::claim_vacant(&members[entry], me) {
-                adopt(entry, mine);
-            }
-        }
-        freed
+        self.view
+            .recover(identity::current(), Some(self.m), identity::is_alive)
     }
 
     /// Drops the parked transit holds whose handles were consumed.
@@ -525,7 +457,7 @@ impl Pool {
                 .corrupt
                 .fetch_add(u64::from(a.corrupted), Ordering::Relaxed);
             if a.freed > 0 {
-                inner.wake_all();
+                inner.view.wake_all();
             }
         }
         Ok(Self {

@@ -87,6 +87,7 @@ use std::sync::Arc;
 use tokens::Tokens;
 use word::{Chunk, GEN_LIMIT, MEMBERS, Phase, decode};
 
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))] // until `crate::pool` uses it
 pub use block::BlockError;
 #[cfg(shmlane_loom)]
 pub use block::model;

@@ -27,7 +27,6 @@
 //! | `shared_memory.SharedMemory(create=True, size=n)` + pickling a name | [`Pool::alloc`] → [`BufMut`] → [`BufMut::freeze`] → [`Buf::handle`] sent as a `Pod` value |
 //! | `SharedMemory(name)` in the reader | [`Pool::open_handle`] → [`Buf`] (read-only, in place) |
 
-mod blocking;
 mod buf;
 #[cfg(all(test, not(miri)))]
 mod tests;
@@ -41,10 +40,9 @@ use crate::platform::identity::{self, Identity};
 use crate::primitive::Ordering;
 use crate::ring::endpoint;
 use crate::ring::pool::mapped::MappedPool;
-use crate::ring::pool::{Core, Grant, Handle, Refused};
+use crate::ring::pool::{BlockError, Core, Grant, Handle, Refused};
 use crate::segment::Segment;
 use crate::wait::{TICK, WaitMode};
-use blocking::BlockError;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -251,7 +249,7 @@ impl Inner {
         }
         let class = self.view.geometry().class_of(index).unwrap_or(0);
         let core = self.core();
-        let result = blocking::release_and_wake(&core, index, self.m, self.view.wait(class));
+        let result = core.release_and_wake(index, self.m, self.view.wait(class));
         drop(local);
         if result.is_err() {
             self.count_corrupt();
@@ -286,7 +284,7 @@ impl Inner {
             drop(local);
             let core = self.core();
             let class = self.view.geometry().class_of(g.index).unwrap_or(0);
-            let _ = blocking::release_and_wake(&core, g.index, self.m, self.view.wait(class));
+            let _ = core.release_and_wake(g.index, self.m, self.view.wait(class));
             self.count_corrupt();
             return Err(PoolCorrupted {
                 index: g.index,
@@ -635,22 +633,22 @@ impl Pool {
                 .fetch_add(1, Ordering::Relaxed);
             self.inner.recover();
         };
-        let g = blocking::alloc_blocking(
-            &core,
-            class,
-            self.inner.m,
-            self.cursor(),
-            self.inner.view.wait(class),
-            self.mode,
-            deadline,
-            &mut on_tick,
-        )
-        .map_err(|e| match e {
-            BlockError::TimedOut => AllocTimeoutError::Timeout,
-            BlockError::Corrupted { index, word } => {
-                AllocTimeoutError::Corrupted(PoolCorrupted { index, word })
-            }
-        })?;
+        let g = core
+            .alloc_blocking(
+                class,
+                self.inner.m,
+                self.cursor(),
+                self.inner.view.wait(class),
+                self.mode,
+                deadline,
+                &mut on_tick,
+            )
+            .map_err(|e| match e {
+                BlockError::TimedOut => AllocTimeoutError::Timeout,
+                BlockError::Corrupted { index, word } => {
+                    AllocTimeoutError::Corrupted(PoolCorrupted { index, word })
+                }
+            })?;
         Ok(self.lease(g, len)?)
     }
 

@@ -141,10 +141,32 @@ pub struct PoolStats {
 /// assert_eq!(pool.open_handle(buf.handle())?.len(), 4096);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Pool {
     inner: Arc<Inner>,
     mode: WaitMode,
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        // Relaxed: a count of this process's handles, read only by their drops.
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            inner: self.inner.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// The last handle drops the parked transit holds already consumed; the others
+    /// linger until the process exits (design O4).
+    fn drop(&mut self) {
+        // AcqRel: the last dropper sees every other handle's parking.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.check_parked();
+        }
+    }
 }
 
 /// What this process holds of one chunk: how many views, of which generation and
@@ -185,6 +207,8 @@ struct Inner {
     word: u64,
     local: Mutex<Local>,
     cursor: AtomicU32,
+    /// `Pool` handles (clones) alive in this process.
+    handles: std::sync::atomic::AtomicUsize,
     /// Declared last: unlinks the creator's name after everything above is dropped.
     seg: Segment,
 }
@@ -245,6 +269,10 @@ impl Inner {
         }
         hold.count -= 1;
         if hold.count > 0 {
+            return;
+        }
+        // A `fork`ed child's copy of a view: bit `m` is the parent's (design §3 "fork").
+        if identity::current().pid != endpoint::pid(self.word) {
             return;
         }
         let class = self.view.geometry().class_of(index).unwrap_or(0);
@@ -441,6 +469,7 @@ impl Pool {
                 last_recover: None,
             }),
             cursor: AtomicU32::new(0),
+            handles: std::sync::atomic::AtomicUsize::new(1),
             seg,
         };
         // A death between the claim and here leaves our entry attached with bits the

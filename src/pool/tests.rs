@@ -500,3 +500,21 @@ fn gc_recovers_a_live_pools_dead_members() {
     assert_eq!(p.stats().free, vec![1]);
     std::mem::forget((held, other));
 }
+
+#[test]
+fn the_last_handle_drops_consumed_parked_holds_and_lingers_the_rest() {
+    let p = one(128, 2);
+    let observer = Pool::from_fd(p.as_fd().try_clone_to_owned().unwrap()).unwrap();
+    let q = p.clone();
+    p.park(p.alloc(1).unwrap().freeze(), Box::new(|| true));
+    p.park(p.alloc(1).unwrap().freeze(), Box::new(|| false));
+    drop(p);
+    assert_eq!(
+        observer.stats().free,
+        vec![0],
+        "a clone is left: nothing checked yet"
+    );
+    drop(q);
+    // The consumed hold is gone; the other lingers, and so does the member entry.
+    assert_eq!(observer.stats().free, vec![1]);
+}

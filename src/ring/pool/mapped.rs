@@ -130,10 +130,10 @@ impl MappedPool {
     fn at<T>(&self, offset: u64, count: usize) -> &[T] {
         debug_assert!(offset + (count * core::mem::size_of::<T>()) as u64 <= self.layout.total);
         debug_assert!(offset.is_multiple_of(core::mem::align_of::<T>() as u64));
-        // SAFETY: every caller passes an offset and count of the derived layout, which
-        // lies inside the mapping (`from_raw` checked `total <= len`) at an offset
-        // aligned for `T` (lines and pages from a page-aligned base); `T` is atomics
-        // only, valid for any bits; the mapping lives as long as `self` (`_keep`).
+        // Every caller passes an offset and count of the derived layout, aligned for `T`
+        // (lines and pages from a page-aligned base); `T` is atomics only.
+        // SAFETY: inside the mapping (`from_raw` checked `total <= len`), which lives as
+        // long as `self` (`_keep`); aligned; atomics are valid for any bits.
         unsafe {
             core::slice::from_raw_parts(self.base.as_ptr().add(offset as usize).cast::<T>(), count)
         }

@@ -652,6 +652,12 @@ impl Pool {
             .class_for(len)
             .map_err(|(len, max)| AllocTimeoutError::TooLarge { len, max })?;
         let core = self.inner.core();
+        // A token now: the fast path. On a miss, this process's consumed transit holds
+        // go first (they may be what holds the class), then the blocking loop.
+        if let Ok(Some(g)) = core.try_alloc(class, self.inner.m, self.cursor()) {
+            return Ok(self.lease(g, len)?);
+        }
+        self.inner.check_parked();
         let mut on_tick = || {
             self.inner.check_parked();
             // Relaxed: a statistic (the tick's sweep follows in `alloc_blocking`).

@@ -518,3 +518,12 @@ fn the_last_handle_drops_consumed_parked_holds_and_lingers_the_rest() {
     // The consumed hold is gone; the other lingers, and so does the member entry.
     assert_eq!(observer.stats().free, vec![1]);
 }
+
+#[test]
+fn a_blocking_alloc_miss_drops_consumed_parked_holds_first() {
+    let p = one(128, 1);
+    p.park(p.alloc(1).unwrap().freeze(), Box::new(|| true));
+    // Without the check on the miss this waits for the first tick; with a deadline
+    // shorter than a tick it then times out.
+    p.alloc_timeout(1, Duration::from_millis(10)).unwrap();
+}

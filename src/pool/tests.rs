@@ -563,3 +563,14 @@ fn ls_lists_a_pool_and_calls_a_bad_class_table_malformed() {
     assert!(why.contains("pool members"), "{why}");
     scribble(&name, crate::layout::POOL_INFO_OFFSET, &good);
 }
+
+#[test]
+fn handles_and_views_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Pool>();
+    send_sync::<Buf>();
+    send_sync::<BufMut>();
+    fn pod<T: bytemuck::Pod>() {}
+    pod::<BufHandle>();
+    assert_eq!(core::mem::size_of::<BufHandle>(), 24);
+}

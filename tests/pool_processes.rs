@@ -1,0 +1,789 @@
+//! Buffer pools across real processes (issue 14 "Must show", design
+//! `docs/design/buffer-pool.md` §6 "Multi-process"):
+//!
+//! * `thousand_16mib_buffers`: 1,000 × 16 MiB produced in one process and checksummed in
+//!   place in another over a `BufSender`/`BufReceiver`; every chunk free at the end.
+//! * `more_slots_than_chunks_never_deadlocks`: the handle pipe has more slots than the
+//!   pool has chunks; the producer's transit holds must not starve its own `alloc`.
+//! * `killed_consumer_chunks_come_back`: a consumer SIGKILLed while holding buffers; the
+//!   producer's next allocations get exactly those chunks back.
+//! * `killed_mid_write_never_seen`: a producer SIGKILLed between writing and freezing;
+//!   no reader ever opens that chunk, and `recover` frees it.
+//! * `every_fault_point_stop_and_kill`: SIGSTOP at each pool fault point (peers keep
+//!   working, nothing is reclaimed from the live stopped process), SIGKILL at each
+//!   (every chunk free after `recover`).
+//!
+//! No timing assertions: every wait is for a condition (a line, a process state, an
+//! exit), and the timeouts only turn a hang into a failure.
+
+mod common;
+
+use common::{cont_and_kill, mix, peer, proc_state, role, sigcont, unique};
+use shmlane::carrier::{BufReceiver, BufSender};
+use shmlane::error::{BufRecvError, HandleError, TryAllocError};
+use shmlane::pipe::Pipe;
+use shmlane::pool::{Buf, BufHandle, Class, Pool};
+use std::io::{BufRead, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, ExitStatus};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Watchdog only: a correct run needs a fraction of this; it turns a hang into a failure.
+const WATCHDOG: Duration = Duration::from_secs(60);
+const MIB: usize = 1 << 20;
+/// Generation bits of a chunk word (design §1, O1).
+const GEN_LIMIT: u32 = 1 << 30;
+
+/// Child-process entry point (ignored in normal runs; see `common::peer`).
+#[test]
+#[ignore]
+fn peer_main() {
+    let Some((role, args)) = role() else { return };
+    match role.as_str() {
+        // Receives `args[2]` buffers of pool `args[0]` over handle pipe `args[1]`,
+        // checksums each in place, prints `SUM`, then waits until every chunk of the pool
+        // is free (the producer drops its transit holds) and prints `FREE`.
+        "consume-sum" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let rx = Pipe::<BufHandle>::open(&args[1])
+                .unwrap()
+                .receiver()
+                .unwrap();
+            let n: u64 = args[2].parse().unwrap();
+            let mut rx = BufReceiver::new(&pool, rx);
+            say("READY");
+            let mut sum = 0;
+            for i in 0..n {
+                let buf = rx.recv().unwrap_or_else(|e| panic!("buffer {i}: {e}"));
+                sum = mix(sum, checksum(&buf));
+            }
+            say(&format!("SUM {sum}"));
+            until("every chunk free in the consumer", || all_free(&pool));
+            assert_eq!(rx.lost(), 0);
+            say("FREE");
+        }
+        // Joins the buffers named by the handles in `args[1..]` (pool `args[0]`), prints
+        // their indices, and holds them until killed.
+        "hold" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let held: Vec<Buf> = args[1..]
+                .iter()
+                .map(|h| pool.open_handle(parse_handle(h)).unwrap())
+                .collect();
+            let indices: Vec<String> = held.iter().map(|b| b.handle().index.to_string()).collect();
+            say(&format!("HELD {}", indices.join(" ")));
+            say("READY");
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        // Allocates `args[1]` chunks of pool `args[0]` (writing, not frozen) and holds them
+        // until killed.
+        "alloc-hold" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let n: usize = args[1].parse().unwrap();
+            let held: Vec<_> = (0..n)
+                .map(|_| pool.try_alloc(64).unwrap())
+                .collect::<Vec<_>>();
+            let indices: Vec<String> = held.iter().map(|b| b.index().to_string()).collect();
+            say(&format!("HELD {}", indices.join(" ")));
+            say("READY");
+            std::thread::sleep(Duration::from_secs(600));
+        }
+        // Sends `args[2]` good buffers of pool `args[0]` over handle pipe `args[1]`, then
+        // arms `kill:pool.freeze.before_cas`, writes half of one more buffer, prints its
+        // index and freezes it: killed there. Prints `SURVIVED` if the point is missing.
+        "send-then-die-mid-write" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let tx = Pipe::<BufHandle>::open(&args[1]).unwrap().sender().unwrap();
+            let good: u64 = args[2].parse().unwrap();
+            let mut tx = BufSender::new(&pool, tx);
+            for i in 0..good {
+                let mut b = pool.alloc_timeout(SMALL, WATCHDOG).unwrap();
+                b.fill(i as u8 + 1);
+                let buf = b.freeze();
+                say(&format!("SENT {}", fmt_handle(buf.handle())));
+                tx.send(buf).unwrap();
+            }
+            // SAFETY (set_var): read back only by `shmlane`'s fault points through
+            // `std::env::var`, which std serialises with this call; nothing in this
+            // process reads the environment through libc.
+            unsafe { std::env::set_var("SHMLANE_FAULT", "kill:pool.freeze.before_cas") };
+            let mut b = pool.alloc_timeout(SMALL, WATCHDOG).unwrap();
+            b[..SMALL / 2].fill(0xdd);
+            b.truncate(SMALL / 2);
+            say(&format!("DOOMED {}", b.index()));
+            let buf = b.freeze();
+            tx.send(buf).unwrap();
+            say("SURVIVED");
+        }
+        // The fault-point walk (`every_fault_point_stop_and_kill`): joins and drops the
+        // parent's buffer `args[1]` (join, release of a shared hold), allocates, writes,
+        // freezes and drops a buffer of its own (alloc, freeze, last release), then
+        // recovers (adopts a dead member's entry if there is one).
+        "walk" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let shared = pool.open_handle(parse_handle(&args[1])).unwrap();
+            drop(shared);
+            let mut b = pool.try_alloc(SMALL).unwrap();
+            b.fill(7);
+            let own = b.freeze();
+            drop(own);
+            pool.recover().unwrap();
+        }
+        _ => panic!("unknown role {role}"),
+    }
+}
+
+/// Chunk size of the small pools.
+const SMALL: usize = 4096;
+
+/// Prints a line to the parent and flushes it (a child may be killed right after).
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").unwrap();
+    out.flush().unwrap();
+}
+
+fn fmt_handle(h: BufHandle) -> String {
+    format!("{}:{}:{}:{}", h.pool, h.index, h.generation, h.len)
+}
+
+fn parse_handle(s: &str) -> BufHandle {
+    let f: Vec<u64> = s.split(':').map(|x| x.parse().unwrap()).collect();
+    BufHandle {
+        pool: f[0],
+        index: f[1] as u32,
+        generation: f[2] as u32,
+        len: f[3],
+    }
+}
+
+/// Polls `cond` until it holds; fails after [`WATCHDOG`]. For conditions another process
+/// makes true (no timing assumption: only a hang fails).
+fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < WATCHDOG, "{what}: not after {WATCHDOG:?}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn all_free(pool: &Pool) -> bool {
+    let s = pool.stats();
+    s.free == s.classes.iter().map(|c| c.count).collect::<Vec<_>>()
+}
+
+/// The pattern of buffer `i`: every 64-bit word depends on `i` and its position, so a
+/// stale chunk (an older generation's bytes) or a shifted read changes the checksum.
+/// Fills `buf` and returns its checksum (the same as [`checksum`] of the bytes).
+fn fill(buf: &mut [u64], i: u64) -> u64 {
+    let base = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let (mut a, mut b) = (0u64, 0u64);
+    for (j, w) in buf.iter_mut().enumerate() {
+        let v = base ^ (j as u64).wrapping_mul(0xd1b5_4a32_d192_ed03);
+        *w = v;
+        a = a.wrapping_add(v);
+        b = b.wrapping_add(a);
+    }
+    a ^ b.rotate_left(32)
+}
+
+/// Fletcher-style checksum over the 64-bit words (position-sensitive), in place.
+fn checksum(buf: &Buf) -> u64 {
+    let words = buf.as_slice_of::<u64>().unwrap();
+    let (mut a, mut b) = (0u64, 0u64);
+    for &v in words {
+        a = a.wrapping_add(v);
+        b = b.wrapping_add(a);
+    }
+    a ^ b.rotate_left(32)
+}
+
+/// A child whose stdout lines arrive on a channel (read by a thread), so the parent can
+/// wait for a line under the watchdog. Dropping it (also on a failed assertion)
+/// continues and kills the child.
+struct Kid {
+    child: Option<Child>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Kid {
+    fn spawn(role: &str, args: &[String], fault: Option<&str>) -> Self {
+        let mut cmd = peer(role, args);
+        if let Some(f) = fault {
+            cmd.env("SHMLANE_FAULT", f);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child: Some(child),
+            lines,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// The rest of the next line that starts with `prefix` (earlier lines skipped).
+    fn line(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + WATCHDOG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    if let Some(rest) = l.strip_prefix(prefix) {
+                        return rest.trim().to_owned();
+                    }
+                }
+                Err(e) => panic!("child {}: no line {prefix:?} ({e:?})", self.pid()),
+            }
+        }
+    }
+
+    /// Every line printed until the child exits.
+    fn rest(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        let deadline = Instant::now() + WATCHDOG;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => v.push(l),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return v,
+                Err(e) => panic!("child {}: stdout still open ({e:?})", self.pid()),
+            }
+        }
+    }
+
+    /// Waits until the child has stopped (`T`) at its armed fault point.
+    fn until_stopped(&self, what: &str) {
+        let pid = self.pid();
+        until(
+            &format!("{what}: child {pid} stopped"),
+            || match proc_state(pid) {
+                Some(b'T') => true,
+                Some(b'Z') | None => panic!("{what}: child {pid} exited before its fault point"),
+                _ => false,
+            },
+        );
+    }
+
+    /// Waits for the child to exit (continuing it if stopped) and returns its status.
+    fn wait(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        let pid = child.id();
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                self.child = None;
+                return s;
+            }
+            if proc_state(pid) == Some(b'T') {
+                sigcont(pid);
+            }
+            assert!(t0.elapsed() < WATCHDOG, "child {pid} never exited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            cont_and_kill(&mut c);
+        }
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// 1,000 × 16 MiB, produced (filled with a per-buffer pattern) in this process, sent over
+/// a `BufSender` and checksummed in place by a consumer process; a pool of 4 chunks, so
+/// each chunk is reused ~250 times. Fails if a byte arrives wrong or stale (checksum), if
+/// a chunk is never returned (the producer's `alloc_timeout` or the final `all_free`
+/// fails), or if a transit hold outlives the consumer's pass (`FREE` never printed).
+/// Checked by breaking: `fill` skipping the last word fails the checksum comparison.
+#[test]
+fn thousand_16mib_buffers() {
+    const N: u64 = 1000;
+    const SIZE: usize = 16 * MIB;
+    let name = unique("pool16");
+    let hname = unique("pool16h");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SIZE,
+            count: 4,
+        }],
+    )
+    .unwrap();
+    let pipe = Pipe::<BufHandle>::create(&hname, 2).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let kid = Kid::spawn("consume-sum", &[name, hname, N.to_string()], None);
+    kid.line("READY");
+    let t0 = Instant::now();
+    let mut sum = 0;
+    for i in 0..N {
+        let mut b = pool
+            .alloc_timeout(SIZE, WATCHDOG)
+            .unwrap_or_else(|e| panic!("buffer {i}: {e}"));
+        assert_eq!(b.len(), SIZE);
+        sum = mix(sum, fill(b.as_mut_slice_of::<u64>().unwrap(), i));
+        tx.send(b.freeze())
+            .unwrap_or_else(|e| panic!("buffer {i}: {e}"));
+    }
+    let theirs: u64 = kid.line("SUM ").parse().unwrap();
+    eprintln!(
+        "{N} x 16 MiB produced and checksummed in {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(
+        theirs, sum,
+        "the consumer's checksums differ from the producer's"
+    );
+    // The consumer has passed every handle: dropping the sender drops its transit holds.
+    drop(tx);
+    until("every chunk free in the producer", || all_free(&pool));
+    kid.line("FREE");
+    let mut kid = kid;
+    assert!(kid.wait().success(), "consumer failed");
+    assert_eq!(pool.stats().free, vec![4]);
+}
+
+/// A handle pipe of 8 slots over a pool of 2 chunks: the consumer takes and drops every
+/// buffer at once, so at most one chunk is ever held by it; the producer's `alloc` must
+/// see the chunks of handles the consumer has passed come back, even though the producer
+/// sends nothing while it waits (its transit holds are dropped only if something prunes
+/// them then). Fails (alloc_timeout → `Timeout`) if transit holds are pruned only on
+/// `send`.
+#[test]
+fn more_slots_than_chunks_never_deadlocks() {
+    const N: u64 = 64;
+    let name = unique("poolslots");
+    let hname = unique("poolslotsh");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 2,
+        }],
+    )
+    .unwrap();
+    let pipe = Pipe::<BufHandle>::create(&hname, 8).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let kid = Kid::spawn("consume-sum", &[name, hname, N.to_string()], None);
+    kid.line("READY");
+    let mut sum = 0;
+    for i in 0..N {
+        let mut b = pool
+            .alloc_timeout(SMALL, Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("buffer {i}: {e} (transit holds never released?)"));
+        sum = mix(sum, fill(b.as_mut_slice_of::<u64>().unwrap(), i));
+        tx.send(b.freeze()).unwrap();
+    }
+    let theirs: u64 = kid.line("SUM ").parse().unwrap();
+    assert_eq!(theirs, sum);
+    drop(tx);
+    until("every chunk free in the producer", || all_free(&pool));
+    kid.line("FREE");
+    let mut kid = kid;
+    assert!(kid.wait().success());
+}
+
+/// A consumer process joins k = 3 of 6 frozen buffers, reports their indices and is
+/// SIGKILLed; the producer holds the other 3 and has dropped its holds on the k, so the
+/// pool has exactly those k chunks in use by the dead process. The producer's next k
+/// allocations (`alloc_timeout`, which recovers on a miss) succeed and return exactly
+/// those indices, and `reclaimed` grew by k. While the consumer lives, nothing is
+/// reclaimed (`try_alloc` is `Exhausted`). Fails if dead holders are not adopted on a
+/// miss (`Timeout`), if a live holder's chunk is taken (not `Exhausted`), or if
+/// `reclaimed` is not counted. Checked by breaking: `recover` skipped on a miss → Timeout.
+#[test]
+fn killed_consumer_chunks_come_back() {
+    const K: usize = 3;
+    let name = unique("poolkc");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 6,
+        }],
+    )
+    .unwrap();
+    let mut bufs: Vec<Buf> = (0..6u8)
+        .map(|i| {
+            let mut b = pool.try_alloc(SMALL).unwrap();
+            b.fill(i);
+            b.freeze()
+        })
+        .collect();
+    let mut args = vec![name.clone()];
+    args.extend(bufs[..K].iter().map(|b| fmt_handle(b.handle())));
+    let mut kid = Kid::spawn("hold", &args, None);
+    let mut held: Vec<u32> = kid
+        .line("HELD ")
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    kid.line("READY");
+    let mut sent: Vec<u32> = bufs[..K].iter().map(|b| b.handle().index).collect();
+    held.sort_unstable();
+    sent.sort_unstable();
+    assert_eq!(held, sent);
+    bufs.drain(..K); // the consumer is now the only holder of those k
+    let before = pool.stats().reclaimed;
+    assert_eq!(
+        pool.try_alloc(SMALL).map(|b| b.index()),
+        Err(TryAllocError::Exhausted),
+        "a live holder's chunk was handed out"
+    );
+    assert_eq!(
+        pool.stats().reclaimed,
+        before,
+        "reclaimed from a live process"
+    );
+    kid.kill();
+    let again: Vec<_> = (0..K)
+        .map(|i| {
+            pool.alloc_timeout(SMALL, WATCHDOG)
+                .unwrap_or_else(|e| panic!("allocation {i} after the kill: {e}"))
+        })
+        .collect();
+    let mut got: Vec<u32> = again.iter().map(|b| b.index()).collect();
+    got.sort_unstable();
+    assert_eq!(got, held, "the dead consumer's chunks did not come back");
+    assert_eq!(pool.stats().reclaimed, before + K as u64);
+}
+
+/// A producer process sends 3 good buffers, then writes half of a fourth and is
+/// SIGKILLed at `pool.freeze.before_cas`. The consumer (this process) receives exactly
+/// the good ones (or counts them lost) and never the doomed chunk; every handle for the
+/// doomed chunk (its generation and the neighbouring ones, both lengths) is `Stale`; the
+/// chunk's word still says `WRITING`; after `recover` every chunk is free. Fails if
+/// freeze publishes before its CAS (open_handle would succeed) or if a dead writer's
+/// `WRITING` chunk is not reclaimed. Checked by breaking: `Core::join` accepting
+/// `WRITING` words → `open_handle` returns a Buf.
+#[test]
+fn killed_mid_write_never_seen() {
+    const GOOD: u64 = 3;
+    let name = unique("poolmw");
+    let hname = unique("poolmwh");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 4,
+        }],
+    )
+    .unwrap();
+    let pipe = Pipe::<BufHandle>::create(&hname, 2).unwrap();
+    let mut rx = BufReceiver::new(&pool, pipe.receiver().unwrap());
+    let mut kid = Kid::spawn(
+        "send-then-die-mid-write",
+        &[name.clone(), hname, GOOD.to_string()],
+        None,
+    );
+    let mut received = Vec::new();
+    loop {
+        match rx.recv() {
+            Ok(buf) => {
+                assert!(buf.iter().all(|&b| b == buf[0]) && buf[0] != 0xdd);
+                received.push(buf);
+            }
+            Err(BufRecvError::Disconnected) => break,
+            Err(e) => panic!("recv: {e}"),
+        }
+        assert!(received.len() as u64 <= GOOD, "more buffers than were sent");
+    }
+    let status = kid.wait();
+    let lines = kid.rest();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "not killed at the point: {lines:?}"
+    );
+    let doomed: u32 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("DOOMED "))
+        .expect("DOOMED line")
+        .parse()
+        .unwrap();
+    let sent: Vec<BufHandle> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("SENT "))
+        .map(parse_handle)
+        .collect();
+    assert_eq!(sent.len() as u64, GOOD);
+    assert_eq!(received.len() as u64 + rx.lost(), GOOD);
+    for b in &received {
+        assert!(sent.contains(&b.handle()));
+    }
+    let geo = Geometry::new(&[(SMALL, 4)]);
+    let word = peek(&name, geo.chunk_word(doomed));
+    assert_eq!(phase(word), WRITING, "doomed chunk word {word:#x}");
+    let generation = (word >> 34) as u32;
+    assert!(
+        received
+            .iter()
+            .all(|b| (b.handle().index, b.handle().generation) != (doomed, generation)),
+        "the doomed buffer was received"
+    );
+    for g in generation.saturating_sub(2)..(generation + 3).min(GEN_LIMIT) {
+        for len in [SMALL as u64 / 2, SMALL as u64, 0] {
+            let h = BufHandle {
+                pool: pool.id(),
+                index: doomed,
+                generation: g,
+                len,
+            };
+            match pool.open_handle(h) {
+                Err(HandleError::Stale { index, .. }) => assert_eq!(index, doomed),
+                other => panic!("{h:?}: {other:?}"),
+            }
+        }
+    }
+    drop(received);
+    assert!(
+        pool.recover().unwrap() >= 1,
+        "the dead writer's chunk was not freed"
+    );
+    let word = peek(&name, geo.chunk_word(doomed));
+    assert_eq!(
+        phase(word),
+        FREE,
+        "doomed chunk word {word:#x} after recover"
+    );
+    assert!(all_free(&pool), "{:?}", pool.stats());
+}
+
+/// One row of the fault-point table: the point, and how many chunks a stopped walker
+/// keeps from others at that point (of the pool's `WALK_CHUNKS`, besides the parent's
+/// shared buffer).
+struct Row {
+    point: &'static str,
+    /// Chunks the stopped child holds or pins (not allocatable by others).
+    pinned: usize,
+    /// Needs a dead member holding two chunks for the child to adopt.
+    dead_holder: bool,
+}
+
+const WALK_CHUNKS: usize = 6;
+
+/// The pool fault points (design §3) that the `walk` role passes, in its order.
+const ROWS: &[Row] = &[
+    // The child joined the parent's buffer: still held by the parent anyway.
+    Row {
+        point: "pool.join.after_cas",
+        pinned: 0,
+        dead_holder: false,
+    },
+    // It released its hold of the parent's buffer (the parent still holds it).
+    Row {
+        point: "pool.release.after_cas",
+        pinned: 0,
+        dead_holder: false,
+    },
+    // It took a token; the chunk is still `FREE` (a sweep restores its token).
+    Row {
+        point: "pool.alloc.after_token",
+        pinned: 0,
+        dead_holder: false,
+    },
+    // It owns a `WRITING` chunk.
+    Row {
+        point: "pool.alloc.after_cas",
+        pinned: 1,
+        dead_holder: false,
+    },
+    Row {
+        point: "pool.freeze.before_cas",
+        pinned: 1,
+        dead_holder: false,
+    },
+    // It holds its `FROZEN` chunk.
+    Row {
+        point: "pool.freeze.after_cas",
+        pinned: 1,
+        dead_holder: false,
+    },
+    // It freed its chunk, the token not yet back (a sweep finds it).
+    Row {
+        point: "pool.free.before_token",
+        pinned: 0,
+        dead_holder: false,
+    },
+    // It adopted the dead member's entry and released one of its two chunks: the other
+    // is now held by a live adopter's entry and must not be reclaimed by anyone else.
+    Row {
+        point: "pool.adopt.mid",
+        pinned: 1,
+        dead_holder: true,
+    },
+];
+
+/// For each pool fault point: a child walks join / release / alloc / freeze / last
+/// release / adopt and SIGSTOPs itself at the point. While it is stopped, this process
+/// (a peer) allocates every chunk it can (exactly `WALK_CHUNKS - 1 - pinned`: the
+/// parent's shared buffer and the chunks the child pins stay out), `recover` frees
+/// nothing and `reclaimed` does not move (a stopped process is alive); continued, the
+/// child finishes and every chunk is free. Then the same walk with SIGKILL at the
+/// point: the child dies there, and after `recover` every chunk is free and can be
+/// allocated (a token lost at `pool.free.before_token` / `pool.alloc.after_token` is
+/// found by a sweep).
+///
+/// Fails if a point is not wired (the child never stops / is not killed), if a live
+/// stopped holder is reclaimed (stop half: more chunks or `reclaimed` moved), or if a
+/// death at a point loses a chunk (kill half). Checked by breaking: the liveness check
+/// of `recover` treating every member as dead → the stop half fails at
+/// `pool.alloc.after_cas`.
+#[test]
+fn every_fault_point_stop_and_kill() {
+    for row in ROWS {
+        for kill in [false, true] {
+            walk_one(row, kill);
+        }
+    }
+}
+
+fn walk_one(row: &Row, kill: bool) {
+    let what = format!("{} {}", if kill { "kill" } else { "stop" }, row.point);
+    let name = unique("poolfp");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: WALK_CHUNKS,
+        }],
+    )
+    .unwrap();
+    let mut b = pool.try_alloc(SMALL).unwrap();
+    b.fill(1);
+    let shared = b.freeze();
+    if row.dead_holder {
+        let mut holder = Kid::spawn("alloc-hold", &[name.clone(), "2".into()], None);
+        holder.line("READY");
+        holder.kill();
+    }
+    let fault = format!("{}:{}", if kill { "kill" } else { "stop" }, row.point);
+    let mut kid = Kid::spawn(
+        "walk",
+        &[name.clone(), fmt_handle(shared.handle())],
+        Some(&fault),
+    );
+    if kill {
+        let status = kid.wait();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "{what}: not killed ({status})"
+        );
+        // The dead walker's holds (and a dead holder it adopted part of) come back.
+        pool.recover().unwrap_or_else(|e| panic!("{what}: {e}"));
+    } else {
+        kid.until_stopped(&what);
+        let reclaimed = pool.stats().reclaimed;
+        assert_eq!(
+            pool.recover(),
+            Ok(0),
+            "{what}: reclaimed from a stopped process"
+        );
+        let mut mine = Vec::new();
+        loop {
+            match pool.try_alloc(SMALL) {
+                Ok(b) => mine.push(b),
+                Err(TryAllocError::Exhausted) => break,
+                Err(e) => panic!("{what}: {e}"),
+            }
+            assert!(
+                mine.len() < WALK_CHUNKS,
+                "{what}: more chunks than the pool has"
+            );
+        }
+        assert_eq!(
+            mine.len(),
+            WALK_CHUNKS - 1 - row.pinned,
+            "{what}: chunks a peer could allocate while the walker is stopped"
+        );
+        // A peer's whole cycle works meanwhile.
+        let b = mine.pop().unwrap().freeze();
+        let again = pool.open_handle(b.handle());
+        assert!(
+            matches!(again, Ok(_) | Err(HandleError::Stale { .. })),
+            "{what}: {again:?}"
+        );
+        drop((b, again, mine));
+        assert_eq!(
+            pool.stats().reclaimed,
+            reclaimed,
+            "{what}: reclaimed from a live process"
+        );
+        let status = kid.wait();
+        assert!(
+            status.success(),
+            "{what}: continued walker failed ({status})"
+        );
+    }
+    drop(shared);
+    let stats = pool.stats();
+    assert_eq!(stats.free, vec![WALK_CHUNKS], "{what}: {stats:?}");
+    // Every chunk can be allocated (no token lost for good).
+    let all: Vec<_> = (0..WALK_CHUNKS)
+        .map(|i| {
+            pool.try_alloc(SMALL)
+                .unwrap_or_else(|e| panic!("{what}: chunk {i} of {WALK_CHUNKS}: {e}"))
+        })
+        .collect();
+    drop(all);
+    assert!(all_free(&pool), "{what}");
+}
+
+// ---- the segment layout (design §1), to read chunk words through /dev/shm ----
+
+const FREE: u64 = 0;
+const WRITING: u64 = 1;
+
+fn phase(word: u64) -> u64 {
+    (word >> 32) & 3
+}
+
+/// Offsets of a pool segment's parts (design §1 table; header 256 bytes, then the pool
+/// region at 256: info, state, waits, members, then the `busy` bitmaps from 256 + 1920,
+/// each class padded to a 128-byte line, then the chunk descriptors, 16 bytes each).
+struct Geometry {
+    chunks: u64,
+}
+
+impl Geometry {
+    fn new(classes: &[(usize, usize)]) -> Self {
+        let mut at = 256 + 1920;
+        for &(_, count) in classes {
+            at += (count as u64).div_ceil(64 * 16) * 128;
+        }
+        Self { chunks: at }
+    }
+
+    /// File offset of chunk `index`'s word.
+    fn chunk_word(&self, index: u32) -> u64 {
+        self.chunks + 16 * index as u64
+    }
+}
+
+/// Reads the 64-bit word at `offset` of segment `name` (`/dev/shm/shmlane.NAME`).
+fn peek(name: &str, offset: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(format!("/dev/shm/shmlane.{name}")).unwrap();
+    let mut b = [0; 8];
+    f.read_exact_at(&mut b, offset).unwrap();
+    u64::from_ne_bytes(b)
+}

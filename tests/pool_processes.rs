@@ -130,6 +130,22 @@ fn peer_main() {
             drop(own);
             pool.recover().unwrap();
         }
+        // Creates pool `args[0]` (one class of 4 chunks), allocates and freezes one
+        // buffer, and holds both until killed.
+        "create-hold" => {
+            let pool = Pool::create(
+                &args[0],
+                &[Class {
+                    size: SMALL,
+                    count: 4,
+                }],
+            )
+            .unwrap();
+            let b = pool.try_alloc(SMALL).unwrap().freeze();
+            say("READY");
+            std::thread::sleep(Duration::from_secs(600));
+            drop(b);
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -494,18 +510,26 @@ fn killed_mid_write_never_seen() {
         &[name.clone(), hname, GOOD.to_string()],
         None,
     );
-    let mut received = Vec::new();
-    loop {
-        match rx.recv() {
-            Ok(buf) => {
-                assert!(buf.iter().all(|&b| b == buf[0]) && buf[0] != 0xdd);
-                received.push(buf);
+    // Receives until `Disconnected` (the sender died), on a thread under the watchdog.
+    let (done, result) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut received = Vec::new();
+        loop {
+            match rx.recv() {
+                Ok(buf) => {
+                    assert!(buf.iter().all(|&b| b == buf[0]) && buf[0] != 0xdd);
+                    received.push(buf);
+                }
+                Err(BufRecvError::Disconnected) => break,
+                Err(e) => panic!("recv: {e}"),
             }
-            Err(BufRecvError::Disconnected) => break,
-            Err(e) => panic!("recv: {e}"),
+            assert!(received.len() as u64 <= GOOD, "more buffers than were sent");
         }
-        assert!(received.len() as u64 <= GOOD, "more buffers than were sent");
-    }
+        done.send((received, rx.lost())).unwrap();
+    });
+    let (received, lost) = result
+        .recv_timeout(WATCHDOG)
+        .expect("receiver panicked or never saw the dead sender's Disconnected");
     let status = kid.wait();
     let lines = kid.rest();
     assert_eq!(
@@ -525,7 +549,7 @@ fn killed_mid_write_never_seen() {
         .map(parse_handle)
         .collect();
     assert_eq!(sent.len() as u64, GOOD);
-    assert_eq!(received.len() as u64 + rx.lost(), GOOD);
+    assert_eq!(received.len() as u64 + lost, GOOD);
     for b in &received {
         assert!(sent.contains(&b.handle()));
     }
@@ -746,6 +770,79 @@ fn walk_one(row: &Row, kill: bool) {
         .collect();
     drop(all);
     assert!(all_free(&pool), "{what}");
+}
+
+/// `shmlane gc` on a live pool releases the holds of its dead members (design §1: "gc on
+/// a live pool runs `recover`"): a child allocates 2 of 4 chunks and is SIGKILLed; this
+/// process (a live member, so the pool is kept) runs `gc_only` on the pool's name and,
+/// without allocating, sees every chunk free and `reclaimed` grown by 2. Fails if gc
+/// skips live pools (free stays [2]) or removes a pool with a live member.
+#[test]
+fn gc_reclaims_dead_holders() {
+    let name = unique("poolgc");
+    let object = format!("shmlane.{name}");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 4,
+        }],
+    )
+    .unwrap();
+    let mut kid = Kid::spawn("alloc-hold", &[name.clone(), "2".into()], None);
+    kid.line("READY");
+    kid.kill();
+    assert_eq!(pool.stats().free, vec![2]);
+    let before = pool.stats().reclaimed;
+    let removed = shmlane::segment::gc_only(|o| o == object);
+    assert!(
+        removed.is_empty(),
+        "gc removed a pool with a live member: {removed:?}"
+    );
+    assert!(std::path::Path::new("/dev/shm").join(&object).exists());
+    let s = pool.stats();
+    assert_eq!(
+        s.free,
+        vec![4],
+        "gc did not release the dead member's holds: {s:?}"
+    );
+    assert_eq!(s.reclaimed, before + 2);
+}
+
+/// A pool whose creator and only member died holding a buffer is stale: `gc` removes it
+/// and a restart can create the name again. Fails if the pool's member entries are not
+/// listed as endpoints for `segment::stale` (gc keeps it, or `create` says
+/// `AlreadyExists`).
+#[test]
+fn gc_removes_a_pool_whose_members_are_all_dead() {
+    let name = unique("poolgcdead");
+    let object = format!("shmlane.{name}");
+    let mut kid = Kid::spawn("create-hold", std::slice::from_ref(&name), None);
+    kid.line("READY");
+    assert!(matches!(
+        Pool::create(
+            &name,
+            &[Class {
+                size: SMALL,
+                count: 4
+            }]
+        ),
+        Err(shmlane::CreateError::AlreadyExists(_))
+    ));
+    kid.kill();
+    assert_eq!(
+        shmlane::segment::gc_only(|o| o == object),
+        vec![object.clone()]
+    );
+    let again = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 2,
+        }],
+    )
+    .unwrap();
+    assert_eq!(again.stats().free, vec![2]);
 }
 
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----

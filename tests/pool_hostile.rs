@@ -8,7 +8,7 @@
 //!
 //! Offsets come from the design §1 table (header 256 bytes; the pool region at 256:
 //! `PoolInfo` 0, `PoolState` 256, eventcounts 384, members 1408, `busy` from 1920, then
-//! the chunk descriptors, 16 bytes each). A test that pokes an offset also checks it hit
+//! the chunk descriptors, 16 bytes each; `src/layout/pool.rs`). A test that pokes an offset also checks it hit
 //! what it meant to (e.g. the chunk word read back decodes as the chunk's).
 
 mod common;
@@ -55,12 +55,12 @@ fn class_count(i: u64) -> u64 {
     CLASS_DESC + 16 * i + 8
 }
 
-/// File offset of the chunk descriptors of a pool with `classes` (design §1).
+/// File offset of the chunk descriptors of a pool with `classes` (design §1, as built in
+/// `src/layout/pool.rs`: the bitmaps of all classes contiguous, ⌈count/64⌉ words each,
+/// the whole padded to a line).
 fn chunks_at(classes: &[Class]) -> u64 {
-    BUSY + classes
-        .iter()
-        .map(|c| (c.count as u64).div_ceil(1024) * 128)
-        .sum::<u64>()
+    let words: u64 = classes.iter().map(|c| (c.count as u64).div_ceil(64)).sum();
+    (BUSY + 8 * words).div_ceil(128) * 128
 }
 
 fn file(name: &str) -> String {
@@ -471,9 +471,9 @@ fn a_wait_that_could_never_end_is_corrupted() {
 fn scribbled_bitmaps() {
     let mut rng = Rng(seed());
     let busy_words = |name: &str, v: &mut dyn FnMut() -> u64| {
-        // Class 0 at BUSY, class 1 one line later (each class padded to a line).
+        // Class 0's word at BUSY, class 1's right after it (contiguous bitmaps).
         poke(name, BUSY, v());
-        poke(name, BUSY + 128, v());
+        poke(name, BUSY + 8, v());
     };
     let name = unique("ph-busy");
     let pool = Pool::create(&name, &TWO).unwrap();

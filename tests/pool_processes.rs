@@ -604,7 +604,10 @@ struct Row {
 
 const WALK_CHUNKS: usize = 6;
 
-/// The pool fault points (design §3) that the `walk` role passes, in its order.
+/// The pool fault points (design §3) that the `walk` role passes, in its order: those in
+/// `src/ring/pool.rs` and the two `src/pool` adds (`pool.free.before_notify`,
+/// `pool.adopt.after_claim`). The carrier's (`pool.send.after_push`,
+/// `pool.recv.after_join`) are not passed by this walk.
 const ROWS: &[Row] = &[
     // The child joined the parent's buffer: still held by the parent anyway.
     Row {
@@ -646,6 +649,19 @@ const ROWS: &[Row] = &[
         point: "pool.free.before_token",
         pinned: 0,
         dead_holder: false,
+    },
+    // It freed its chunk and returned the token, waiters not yet woken (api's point).
+    Row {
+        point: "pool.free.before_notify",
+        pinned: 0,
+        dead_holder: false,
+    },
+    // It claimed the dead member's entry (api's point), nothing released yet: both of
+    // the dead member's chunks are now held by a live adopter's entry.
+    Row {
+        point: "pool.adopt.after_claim",
+        pinned: 2,
+        dead_holder: true,
     },
     // It adopted the dead member's entry and released one of its two chunks: the other
     // is now held by a live adopter's entry and must not be reclaimed by anyone else.
@@ -854,20 +870,20 @@ fn phase(word: u64) -> u64 {
     (word >> 32) & 3
 }
 
-/// Offsets of a pool segment's parts (design §1 table; header 256 bytes, then the pool
-/// region at 256: info, state, waits, members, then the `busy` bitmaps from 256 + 1920,
-/// each class padded to a 128-byte line, then the chunk descriptors, 16 bytes each).
+/// Offsets of a pool segment's parts (design §1 table, `src/layout/pool.rs`: header 256
+/// bytes, then the pool region at 256: info, state, waits, members, then the `busy`
+/// bitmaps of all classes from 256 + 1920, contiguous, padded to a 128-byte line, then
+/// the chunk descriptors, 16 bytes each).
 struct Geometry {
     chunks: u64,
 }
 
 impl Geometry {
     fn new(classes: &[(usize, usize)]) -> Self {
-        let mut at = 256 + 1920;
-        for &(_, count) in classes {
-            at += (count as u64).div_ceil(64 * 16) * 128;
+        let words: u64 = classes.iter().map(|&(_, n)| (n as u64).div_ceil(64)).sum();
+        Self {
+            chunks: (256 + 1920 + 8 * words).div_ceil(128) * 128,
         }
-        Self { chunks: at }
     }
 
     /// File offset of chunk `index`'s word.

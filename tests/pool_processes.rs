@@ -146,6 +146,29 @@ fn peer_main() {
             std::thread::sleep(Duration::from_secs(600));
             drop(b);
         }
+        // Sends one buffer of 0x42 bytes over handle pipe `args[1]` (armed at
+        // `pool.send.after_push`), then exits (its transit hold lingers with the pool).
+        "carrier-send" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let tx = Pipe::<BufHandle>::open(&args[1]).unwrap().sender().unwrap();
+            let mut tx = BufSender::new(&pool, tx);
+            let mut b = tx.alloc_timeout(SMALL, WATCHDOG).unwrap();
+            b.fill(0x42);
+            tx.send(b.freeze()).unwrap();
+            say("SENT");
+        }
+        // Receives one buffer over handle pipe `args[1]` (armed at
+        // `pool.recv.after_join`) and prints its length and first byte.
+        "carrier-recv" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let rx = Pipe::<BufHandle>::open(&args[1])
+                .unwrap()
+                .receiver()
+                .unwrap();
+            let mut rx = BufReceiver::new(&pool, rx);
+            let buf = rx.recv_timeout(WATCHDOG).unwrap();
+            say(&format!("GOT {} {}", buf.len(), buf[0]));
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -885,6 +908,150 @@ fn gc_removes_a_pool_whose_members_are_all_dead() {
     )
     .unwrap();
     assert_eq!(again.stats().free, vec![2]);
+}
+
+/// The carrier's fault points (design §3 rows 5 and 6), SIGSTOP and SIGKILL:
+///
+/// * `pool.send.after_push` (a sender process pushed the handle, its transit hold not
+///   yet recorded): stopped, this receiver gets the buffer intact and nothing is
+///   reclaimed; killed, the buffer arrives or is counted lost, never garbled; after
+///   `recover` every chunk is free.
+/// * `pool.recv.after_join` (a receiver process joined, not yet committed): stopped,
+///   this sender's hold and the receiver's are both kept and nothing is reclaimed;
+///   killed, `recover` drops the receiver's join, the handle is still uncommitted and
+///   backed by the sender's transit hold, so a new receiver gets the same buffer.
+///
+/// Fails if a point is not wired (not stopped / not killed), if a stopped process's
+/// hold is reclaimed, or if the receiver commits before joining (the killed-receiver
+/// case then has nothing left to receive: `recv_timeout` → `Timeout`/`Disconnected`).
+#[test]
+fn carrier_fault_points_stop_and_kill() {
+    for kill in [false, true] {
+        carrier_send_point(kill);
+        carrier_recv_point(kill);
+    }
+}
+
+fn carrier_send_point(kill: bool) {
+    let what = format!(
+        "{} pool.send.after_push",
+        if kill { "kill" } else { "stop" }
+    );
+    let name = unique("poolcs");
+    let hname = unique("poolcsh");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 3,
+        }],
+    )
+    .unwrap();
+    let pipe = Pipe::<BufHandle>::create(&hname, 4).unwrap();
+    let mut rx = BufReceiver::new(&pool, pipe.receiver().unwrap());
+    let fault = format!(
+        "{}:pool.send.after_push",
+        if kill { "kill" } else { "stop" }
+    );
+    let mut kid = Kid::spawn("carrier-send", &[name, hname], Some(&fault));
+    if kill {
+        let status = kid.wait();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{what}: {status}");
+        match rx.recv_timeout(WATCHDOG) {
+            Ok(buf) => assert!(
+                buf.len() == SMALL && buf.iter().all(|&b| b == 0x42),
+                "{what}"
+            ),
+            Err(e) => assert_eq!(rx.lost(), 1, "{what}: {e}"),
+        }
+    } else {
+        kid.until_stopped(&what);
+        let reclaimed = pool.stats().reclaimed;
+        let buf = rx.recv_timeout(WATCHDOG).unwrap();
+        assert!(
+            buf.len() == SMALL && buf.iter().all(|&b| b == 0x42),
+            "{what}"
+        );
+        assert_eq!(pool.recover(), Ok(0), "{what}");
+        drop(buf);
+        assert_eq!(
+            pool.stats().free,
+            vec![2],
+            "{what}: the stopped sender's hold is gone"
+        );
+        assert_eq!(pool.stats().reclaimed, reclaimed, "{what}");
+        assert!(kid.wait().success(), "{what}");
+    }
+    pool.recover().unwrap();
+    let s = pool.stats();
+    assert_eq!(s.free, vec![3], "{what}: {s:?}");
+}
+
+fn carrier_recv_point(kill: bool) {
+    let what = format!(
+        "{} pool.recv.after_join",
+        if kill { "kill" } else { "stop" }
+    );
+    let name = unique("poolcr");
+    let hname = unique("poolcrh");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 3,
+        }],
+    )
+    .unwrap();
+    let pipe = Pipe::<BufHandle>::create(&hname, 4).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let fault = format!(
+        "{}:pool.recv.after_join",
+        if kill { "kill" } else { "stop" }
+    );
+    let mut kid = Kid::spawn("carrier-recv", &[name, hname], Some(&fault));
+    let mut b = tx.alloc_timeout(SMALL, WATCHDOG).unwrap();
+    b.fill(0x43);
+    tx.send(b.freeze()).unwrap();
+    if kill {
+        let status = kid.wait();
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{what}: {status}");
+        pool.recover().unwrap();
+        // The dead receiver's end is reclaimed; the uncommitted handle is read again.
+        let mut rx = BufReceiver::new(&pool, pipe.receiver().unwrap());
+        let buf = rx
+            .recv_timeout(WATCHDOG)
+            .unwrap_or_else(|e| panic!("{what}: the uncommitted buffer is gone: {e}"));
+        assert!(
+            buf.len() == SMALL && buf.iter().all(|&b| b == 0x43),
+            "{what}"
+        );
+    } else {
+        kid.until_stopped(&what);
+        let reclaimed = pool.stats().reclaimed;
+        assert_eq!(pool.recover(), Ok(0), "{what}");
+        // Two more chunks for this process while the receiver is stopped.
+        let more: Vec<_> = (0..2)
+            .map(|_| {
+                tx.try_alloc(SMALL)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"))
+            })
+            .collect();
+        assert!(
+            tx.try_alloc(SMALL).is_err(),
+            "{what}: the joined chunk was handed out"
+        );
+        drop(more);
+        assert_eq!(pool.stats().reclaimed, reclaimed, "{what}");
+        let status = kid.wait();
+        assert!(status.success(), "{what}: {status}");
+        let lines = kid.rest();
+        assert!(
+            lines.iter().any(|l| l == "GOT 4096 67"),
+            "{what}: {lines:?}"
+        );
+    }
+    drop(tx);
+    until(&what, || all_free(&pool));
 }
 
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----

@@ -21,7 +21,7 @@ use std::time::Duration;
 /// Watchdog only: every call here returns in milliseconds when correct.
 const WATCHDOG: Duration = Duration::from_secs(60);
 /// A timeout a call must honour (it returns `Timeout` at once or after this).
-const SHORT: Duration = Duration::from_millis(100);
+const SHORT: Duration = Duration::from_millis(20);
 const GEN_LIMIT: u32 = 1 << 30;
 
 const BASE: u64 = 256;

@@ -169,6 +169,41 @@ fn peer_main() {
             let buf = rx.recv_timeout(WATCHDOG).unwrap();
             say(&format!("GOT {} {}", buf.len(), buf[0]));
         }
+        // `args[1]` rounds on pool `args[0]`: allocate, stamp every word with this
+        // process and round, let others run, check the stamp is intact (no other
+        // process was handed the chunk meanwhile), freeze, check again through a
+        // second view opened by handle, drop. Exits 3 on a clash.
+        "stamp" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let rounds: u64 = args[1].parse().unwrap();
+            say("READY");
+            let me = u64::from(std::process::id()) << 32;
+            for r in 0..rounds {
+                let mut b = pool.alloc_timeout(SMALL, WATCHDOG).unwrap();
+                let stamp = me | r;
+                b.as_mut_slice_of::<u64>().unwrap().fill(stamp);
+                std::thread::yield_now();
+                let intact = |w: &[u64]| w.iter().all(|&x| x == stamp);
+                if !intact(b.as_mut_slice_of::<u64>().unwrap()) {
+                    say(&format!("CLASH chunk {} round {r}", b.index()));
+                    std::process::exit(3);
+                }
+                let frozen = b.freeze();
+                let view = pool.open_handle(frozen.handle()).unwrap();
+                drop(frozen);
+                std::thread::yield_now();
+                if !intact(view.as_slice_of::<u64>().unwrap()) {
+                    say(&format!(
+                        "CLASH frozen chunk {} round {r}",
+                        view.handle().index
+                    ));
+                    std::process::exit(3);
+                }
+                if r % 64 == 0 {
+                    say(&format!("PROGRESS {r}"));
+                }
+            }
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -276,6 +311,7 @@ impl Kid {
     /// The rest of the next line that starts with `prefix` (earlier lines skipped).
     fn line(&self, prefix: &str) -> String {
         let deadline = Instant::now() + WATCHDOG;
+        let mut skipped = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -283,8 +319,13 @@ impl Kid {
                     if let Some(rest) = l.strip_prefix(prefix) {
                         return rest.trim().to_owned();
                     }
+                    skipped.push(l);
                 }
-                Err(e) => panic!("child {}: no line {prefix:?} ({e:?})", self.pid()),
+                Err(e) => panic!(
+                    "child {}: no line {prefix:?} ({e:?}); it printed {:?}",
+                    self.pid(),
+                    &skipped[skipped.len().saturating_sub(5)..]
+                ),
             }
         }
     }
@@ -1052,6 +1093,67 @@ fn carrier_recv_point(kill: bool) {
     }
     drop(tx);
     until(&what, || all_free(&pool));
+}
+
+/// Four processes stamp, check and free chunks of a 3-chunk pool in a loop while this
+/// process SIGKILLs one of them now and then (each victim mid-loop: holding a `WRITING`
+/// or `FROZEN` chunk, or anywhere in alloc / freeze / release / recover) and starts a
+/// replacement. The survivors' misses adopt the dead ones' chunks while others allocate.
+/// No chunk is ever handed to two processes at once (a worker checks its stamp over
+/// the whole chunk before and after freezing, and exits 3 on a clash); at the end,
+/// after `recover`, every chunk is free and allocatable. Fails on a double allocation
+/// (exit 3), a lost chunk (a worker's `alloc_timeout` panics, or the final counts), or
+/// an adoption of a live member (a clash).
+#[test]
+fn no_chunk_is_handed_out_twice_under_kills() {
+    const WORKERS: usize = 4;
+    const KILLS: usize = 24;
+    let name = unique("poolstamp");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 3,
+        }],
+    )
+    .unwrap();
+    let spawn = |rounds: u64| {
+        let kid = Kid::spawn("stamp", &[name.clone(), rounds.to_string()], None);
+        kid.line("READY");
+        kid
+    };
+    let mut kids: Vec<Kid> = (0..WORKERS).map(|_| spawn(1 << 40)).collect();
+    let mut rng = common::Rng(common::seed());
+    for _ in 0..KILLS {
+        let victim = rng.below(WORKERS as u64) as usize;
+        // Killed once it has made progress (it is in its loop, anywhere in it).
+        for _ in 0..=rng.below(3) {
+            kids[victim].line("PROGRESS");
+        }
+        kids[victim].kill();
+        kids[victim] = spawn(1 << 40);
+    }
+    // Each survivor proves it still runs, then the endless ones are replaced by
+    // finite ones that must exit cleanly.
+    for k in &mut kids {
+        k.line("PROGRESS");
+        k.kill();
+    }
+    let mut finite: Vec<Kid> = (0..WORKERS).map(|_| spawn(256)).collect();
+    for k in &mut finite {
+        let status = k.wait();
+        let lines = k.rest();
+        assert!(status.success(), "worker failed ({status}): {lines:?}");
+    }
+    pool.recover().unwrap();
+    let all: Vec<_> = (0..3)
+        .map(|i| {
+            pool.try_alloc(SMALL)
+                .unwrap_or_else(|e| panic!("chunk {i}: {e}"))
+        })
+        .collect();
+    drop(all);
+    assert!(all_free(&pool), "{:?}", pool.stats());
 }
 
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----

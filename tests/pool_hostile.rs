@@ -729,3 +729,74 @@ fn scribbled_words_under_our_own_holds() {
         println!("{what}: {out}");
     }
 }
+
+/// A hostile sender writes garbage handles into a `BufReceiver`'s pipe (a plain
+/// `Sender<BufHandle>`: no holds behind them): another pool's id is `Foreign` (and
+/// consumed), forged and stale handles are skipped and counted in `lost()`, a handle of
+/// a buffer someone does hold arrives intact, and the receiver then times out typed.
+/// Fails if the receiver trusts a handle (a view of a free chunk: `Ok` for a stale one)
+/// or stops at the first bad one.
+#[test]
+fn forged_handles_over_a_carrier() {
+    use shmlane::carrier::BufReceiver;
+    use shmlane::error::BufRecvTimeoutError;
+    let pool = Pool::anonymous(&TWO).unwrap();
+    let (mut tx, rx) = shmlane::pipe::channel::<BufHandle>(16).unwrap();
+    let mut rx = BufReceiver::new(&pool, rx);
+    let mut b = pool.try_alloc(4096).unwrap();
+    b.fill(0x31);
+    let held = b.freeze();
+    let h = held.handle();
+    let id = pool.id();
+    let garbage = [
+        BufHandle { pool: !id, ..h },
+        BufHandle { index: 99, ..h },
+        BufHandle {
+            generation: u32::MAX,
+            ..h
+        },
+        BufHandle { len: 1 << 40, ..h },
+        BufHandle {
+            generation: h.generation + 1,
+            ..h
+        },
+        BufHandle {
+            index: 0,
+            generation: 0,
+            len: 1,
+            ..h
+        },
+        BufHandle { len: 5, ..h },
+        h,
+    ];
+    for g in garbage {
+        tx.send(g).unwrap();
+    }
+    let mut foreign = 0;
+    let mut got = Vec::new();
+    let p = pool.clone();
+    let (foreign_n, got_n, lost) = guarded("carrier", move || {
+        loop {
+            match rx.recv_timeout(SHORT) {
+                Ok(buf) => got.push(buf),
+                Err(BufRecvTimeoutError::Foreign { expected, found }) => {
+                    assert_eq!((expected, found), (id, !id));
+                    foreign += 1;
+                }
+                Err(BufRecvTimeoutError::Timeout) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(
+            got.iter()
+                .all(|b| b.handle() == h && b.iter().all(|&x| x == 0x31))
+        );
+        let n = got.len();
+        drop(got);
+        drop(p);
+        (foreign, n, rx.lost())
+    });
+    assert_eq!((foreign_n, got_n, lost), (1, 1, 6));
+    drop(held);
+    assert_eq!(pool.stats().free, vec![3, 2]);
+}

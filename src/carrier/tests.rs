@@ -16,9 +16,28 @@ fn pool(size: usize, count: usize) -> Pool {
     Pool::anonymous(&[Class { size, count }]).unwrap()
 }
 
+/// Which pool handle the receiver uses.
+#[derive(Clone, Copy, Debug)]
+enum Members {
+    /// The sender's (a clone: one member entry, holds counted per process).
+    One,
+    /// A second handle opened from the descriptor: its own member entry, as another
+    /// process would have, so every join and release is a CAS on the chunk word.
+    Two,
+}
+
 fn pair(pool: &Pool, capacity: usize) -> (BufSender, BufReceiver) {
+    pair_in(pool, capacity, Members::One)
+}
+
+fn pair_in(pool: &Pool, capacity: usize, members: Members) -> (BufSender, BufReceiver) {
+    use std::os::fd::AsFd;
     let (tx, rx) = channel::<BufHandle>(capacity).unwrap();
-    (BufSender::new(pool, tx), BufReceiver::new(pool, rx))
+    let theirs = match members {
+        Members::One => pool.clone(),
+        Members::Two => Pool::from_fd(pool.as_fd().try_clone_to_owned().unwrap()).unwrap(),
+    };
+    (BufSender::new(pool, tx), BufReceiver::new(&theirs, rx))
 }
 
 /// A frozen buffer of `len` bytes, each `fill`.
@@ -34,8 +53,13 @@ fn free(pool: &Pool) -> usize {
 
 #[test]
 fn a_buffer_goes_round_in_place() {
+    a_buffer_goes_round_in_place_with(Members::One);
+    a_buffer_goes_round_in_place_with(Members::Two);
+}
+
+fn a_buffer_goes_round_in_place_with(members: Members) {
     let pool = pool(4096, 2);
-    let (mut tx, mut rx) = pair(&pool, 4);
+    let (mut tx, mut rx) = pair_in(&pool, 4, members);
     let buf = frozen(&mut tx, 3000, 0xa5);
     let handle = buf.handle();
     tx.send(buf).unwrap();
@@ -48,11 +72,16 @@ fn a_buffer_goes_round_in_place() {
 
 #[test]
 fn many_buffers_reuse_a_pool_smaller_than_the_pipe() {
+    many_buffers_reuse_a_pool_smaller_than_the_pipe_with(Members::One);
+    many_buffers_reuse_a_pool_smaller_than_the_pipe_with(Members::Two);
+}
+
+fn many_buffers_reuse_a_pool_smaller_than_the_pipe_with(members: Members) {
     // 3 chunks, 8 slots, 300 buffers: every chunk is reused ~100 times, so every
     // transit hold must come back; a sender that kept them would time out in `alloc`.
     const N: u32 = 300;
     let pool = pool(1024, 3);
-    let (mut tx, mut rx) = pair(&pool, 8);
+    let (mut tx, mut rx) = pair_in(&pool, 8, members);
     let consumer = std::thread::spawn(move || {
         let mut next = 0u32;
         loop {
@@ -78,9 +107,14 @@ fn many_buffers_reuse_a_pool_smaller_than_the_pipe() {
 
 #[test]
 fn many_buffers_through_a_pipe_smaller_than_the_pool() {
+    many_buffers_through_a_pipe_smaller_than_the_pool_with(Members::One);
+    many_buffers_through_a_pipe_smaller_than_the_pool_with(Members::Two);
+}
+
+fn many_buffers_through_a_pipe_smaller_than_the_pool_with(members: Members) {
     const N: u32 = 300;
     let pool = pool(256, 6);
-    let (mut tx, mut rx) = pair(&pool, 2);
+    let (mut tx, mut rx) = pair_in(&pool, 2, members);
     let consumer = std::thread::spawn(move || {
         let mut n = 0u32;
         while let Ok(buf) = rx.recv() {
@@ -99,8 +133,13 @@ fn many_buffers_through_a_pipe_smaller_than_the_pool() {
 
 #[test]
 fn the_senders_hold_is_released_once_received() {
+    the_senders_hold_is_released_once_received_with(Members::One);
+    the_senders_hold_is_released_once_received_with(Members::Two);
+}
+
+fn the_senders_hold_is_released_once_received_with(members: Members) {
     let pool = pool(512, 4);
-    let (mut tx, mut rx) = pair(&pool, 8);
+    let (mut tx, mut rx) = pair_in(&pool, 8, members);
     for i in 0..4 {
         let buf = frozen(&mut tx, 100, i);
         tx.send(buf).unwrap();
@@ -117,8 +156,13 @@ fn the_senders_hold_is_released_once_received() {
 
 #[test]
 fn a_handle_not_yet_taken_keeps_its_hold() {
+    a_handle_not_yet_taken_keeps_its_hold_with(Members::One);
+    a_handle_not_yet_taken_keeps_its_hold_with(Members::Two);
+}
+
+fn a_handle_not_yet_taken_keeps_its_hold_with(members: Members) {
     let pool = pool(512, 2);
-    let (mut tx, mut rx) = pair(&pool, 8);
+    let (mut tx, mut rx) = pair_in(&pool, 8, members);
     let buf = frozen(&mut tx, 100, 1);
     tx.send(buf).unwrap();
     assert_eq!(tx.release_received(), 1);
@@ -130,8 +174,13 @@ fn a_handle_not_yet_taken_keeps_its_hold() {
 
 #[test]
 fn a_dropped_senders_buffers_in_flight_are_still_received() {
+    a_dropped_senders_buffers_in_flight_are_still_received_with(Members::One);
+    a_dropped_senders_buffers_in_flight_are_still_received_with(Members::Two);
+}
+
+fn a_dropped_senders_buffers_in_flight_are_still_received_with(members: Members) {
     let pool = pool(512, 3);
-    let (mut tx, mut rx) = pair(&pool, 4);
+    let (mut tx, mut rx) = pair_in(&pool, 4, members);
     for i in 0..3 {
         let buf = frozen(&mut tx, 200, 10 + i);
         tx.send(buf).unwrap();
@@ -153,8 +202,13 @@ fn a_dropped_senders_buffers_in_flight_are_still_received() {
 
 #[test]
 fn a_dropped_receiver_gives_a_live_senders_holds_back() {
+    a_dropped_receiver_gives_a_live_senders_holds_back_with(Members::One);
+    a_dropped_receiver_gives_a_live_senders_holds_back_with(Members::Two);
+}
+
+fn a_dropped_receiver_gives_a_live_senders_holds_back_with(members: Members) {
     let pool = pool(512, 2);
-    let (mut tx, rx) = pair(&pool, 8);
+    let (mut tx, rx) = pair_in(&pool, 8, members);
     for i in 0..2 {
         let buf = frozen(&mut tx, 64, i);
         tx.send(buf).unwrap();
@@ -174,8 +228,13 @@ fn a_dropped_receiver_gives_a_live_senders_holds_back() {
 
 #[test]
 fn a_dropped_receiver_gives_a_dropped_senders_holds_back() {
+    a_dropped_receiver_gives_a_dropped_senders_holds_back_with(Members::One);
+    a_dropped_receiver_gives_a_dropped_senders_holds_back_with(Members::Two);
+}
+
+fn a_dropped_receiver_gives_a_dropped_senders_holds_back_with(members: Members) {
     let pool = pool(512, 2);
-    let (mut tx, rx) = pair(&pool, 8);
+    let (mut tx, rx) = pair_in(&pool, 8, members);
     for i in 0..2 {
         let buf = frozen(&mut tx, 64, i);
         tx.send(buf).unwrap();

@@ -879,11 +879,9 @@ fn walk_one(row: &Row, kill: bool) {
 /// without allocating, sees every chunk free and `reclaimed` grown by 2. Fails if gc
 /// skips live pools (free stays [2]) or removes a pool with a live member.
 ///
-/// NOT IMPLEMENTED on h/api (9dd04eb): `segment::gc` lists a pool's member entries (so a
-/// pool with no live member is stale and removed) but does not run `recover` on a live
-/// pool; this test then fails with free [2], reclaimed 0. Run with `--ignored` once it is.
+/// (Ignored until h/api 20b6c97, where `segment::gc` started running `recover` on the
+/// pools it keeps; before it, free stayed [2] and reclaimed 0.)
 #[test]
-#[ignore = "gc does not yet run recover on a live pool (design §1); see the doc comment"]
 fn gc_reclaims_dead_holders() {
     let name = unique("poolgc");
     let object = format!("shmlane.{name}");

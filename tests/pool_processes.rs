@@ -1154,6 +1154,79 @@ fn no_chunk_is_handed_out_twice_under_kills() {
     assert!(all_free(&pool), "{:?}", pool.stats());
 }
 
+/// 31 processes and this one fill the pool's 32 member entries, each child holding one
+/// chunk: a 33rd open is a typed `TableFull`, never a panic or a shared entry. Then:
+///
+/// * child A is SIGKILLed and a new opener, armed to die at `endpoint.claim.after_cas`,
+///   takes over A's entry and dies before its self-adoption (design §3 row 11): `recover`
+///   adopts the entry again and frees A's chunk (`Ok(1)`); the entry is vacant again and
+///   the next open gets it; the table is full again after that;
+/// * child B is SIGKILLed: the next open takes over B's entry and, by its self-adoption,
+///   releases B's hold (the chunk comes back, `reclaimed` + 1).
+///
+/// The 29 live children keep their chunks throughout (`recover` → 0, free counts exact).
+/// Fails if an open shares a live member's entry (a live child's chunk freed), if a
+/// dead member's entry is never reused (`TableFull`), or if a death between a takeover
+/// claim and its self-adoption loses the dead member's chunk.
+#[test]
+fn a_full_member_table_takes_over_dead_members() {
+    const CHILDREN: usize = 31;
+    let name = unique("poolfull");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 40,
+        }],
+    )
+    .unwrap();
+    let mut kids: Vec<Kid> = (0..CHILDREN)
+        .map(|_| Kid::spawn("alloc-hold", &[name.clone(), "1".into()], None))
+        .collect();
+    for k in &kids {
+        k.line("READY");
+    }
+    let free = |n: usize| vec![40 - CHILDREN + n];
+    assert_eq!(pool.stats().free, free(0));
+    let full = |what: &str| match Pool::open(&name) {
+        Err(shmlane::OpenError::Claim(shmlane::error::ClaimError::TableFull { members })) => {
+            assert_eq!(members, 32, "{what}")
+        }
+        other => panic!("{what}: a 33rd member: {other:?}"),
+    };
+    full("32 live members");
+    let before = pool.stats().reclaimed;
+    kids[7].kill();
+    let mut dies = Kid::spawn(
+        "alloc-hold",
+        &[name.clone(), "1".into()],
+        Some("kill:endpoint.claim.after_cas"),
+    );
+    let status = dies.wait();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "taker not killed: {status}"
+    );
+    assert_eq!(
+        pool.recover(),
+        Ok(1),
+        "the dead member's chunk after a dead takeover"
+    );
+    assert_eq!(pool.stats().free, free(1));
+    let a = Pool::open(&name).unwrap_or_else(|e| panic!("the vacated entry: {e}"));
+    full("the vacated entry taken");
+    kids[8].kill();
+    let b = Pool::open(&name).unwrap_or_else(|e| panic!("the dead member's entry: {e}"));
+    let s = b.stats();
+    assert_eq!(s.free, free(2), "{s:?}");
+    assert_eq!(s.reclaimed, before + 2);
+    for p in [&pool, &a, &b] {
+        assert_eq!(p.recover(), Ok(0));
+    }
+    assert_eq!(pool.stats().free, free(2));
+}
+
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----
 
 const FREE: u64 = 0;

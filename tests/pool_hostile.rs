@@ -796,3 +796,63 @@ fn forged_handles_over_a_carrier() {
     drop(held);
     assert_eq!(pool.stats().free, vec![3, 2]);
 }
+
+/// A pool's file cut short or filled with random bytes behind a valid header (what a
+/// crashed or hostile creator can leave): every open is a typed error, or opens a pool
+/// whose every call is typed. Nobody else maps these files (copies of a real pool's
+/// bytes under new names), so a short file is never accessed past its end by a mapping
+/// made before the cut. Fails if open maps and reads past the end of a short file
+/// (SIGBUS kills this process) or trusts a random class table.
+#[test]
+fn truncated_and_random_pool_files() {
+    let name = unique("ph-file");
+    let pool = Pool::create(&name, &TWO).unwrap();
+    let bytes = std::fs::read(file(&name)).unwrap();
+    drop(pool);
+    let total = bytes.len();
+    let copy = unique("ph-file-copy");
+    for cut in [
+        0,
+        100,
+        255,
+        256,
+        511,
+        1000,
+        2176,
+        4096,
+        total - 4096,
+        total - 1,
+    ] {
+        std::fs::write(file(&copy), &bytes[..cut]).unwrap();
+        let n = copy.clone();
+        let r = guarded("cut", move || Pool::open(&n).map(|p| p.id()));
+        assert!(r.is_err(), "a file cut to {cut} of {total} bytes opened");
+    }
+    let mut rng = Rng(seed());
+    for round in 0..100 {
+        let mut b = bytes.clone();
+        // The header stays; a random stretch of the pool region is randomised, or a
+        // few words of the class table are.
+        if round % 2 == 0 {
+            let from = 256 + rng.below(2048) as usize;
+            let to = (from + rng.below(512) as usize).min(total);
+            rng.fill(&mut b[from..to]);
+        } else {
+            for _ in 0..=rng.below(3) {
+                let at = 256 + 8 * rng.below(19) as usize;
+                let v = match rng.below(3) {
+                    0 => rng.next(),
+                    1 => rng.below(1 << 21),
+                    _ => 128 * rng.below(64),
+                };
+                b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+            }
+        }
+        std::fs::write(file(&copy), &b).unwrap();
+        let n = copy.clone();
+        if let Ok(p) = guarded("random", move || Pool::open(&n)) {
+            exercise(&p, &format!("random round {round}"), round);
+        }
+    }
+    let _ = std::fs::remove_file(file(&copy));
+}

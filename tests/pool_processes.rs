@@ -1227,6 +1227,65 @@ fn a_full_member_table_takes_over_dead_members() {
     assert_eq!(pool.stats().free, free(2));
 }
 
+/// A `fork`ed child inherits copies of the parent's views (design §3 "fork"): dropping
+/// them, and the pool handle, in the child releases nothing of the parent's (its bit,
+/// its entry). Fails if the child's drops clear the parent's bit (the chunk would be
+/// free while the parent reads it: free [2], or the reopen `Stale`).
+#[test]
+fn a_forked_childs_view_drop_releases_nothing() {
+    let pool = Pool::create(
+        &unique("poolfork"),
+        &[Class {
+            size: SMALL,
+            count: 2,
+        }],
+    )
+    .unwrap();
+    let mut b = pool.try_alloc(SMALL).unwrap();
+    b.fill(5);
+    let buf = b.freeze();
+    let twin = buf.clone();
+    // SAFETY: the child only drops these handles and `_exit`s (never returns into the
+    // harness); nothing else in this test process uses the pool meanwhile.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            drop(twin);
+            drop(buf);
+            drop(pool);
+        }));
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(if r.is_ok() { 0 } else { 101 }) }
+    }
+    let t0 = Instant::now();
+    let code = loop {
+        let mut st = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+        if r == pid {
+            break libc::WIFEXITED(st).then(|| libc::WEXITSTATUS(st));
+        }
+        if t0.elapsed() > WATCHDOG {
+            // SAFETY: kill our own, not yet reaped, child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("forked child never exited");
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(code, Some(0), "forked child failed");
+    assert_eq!(
+        pool.stats().free,
+        vec![1],
+        "the child's drops released our hold"
+    );
+    let again = pool.open_handle(buf.handle()).unwrap();
+    assert!(again.iter().all(|&x| x == 5));
+    assert_eq!(pool.recover(), Ok(0));
+    drop((again, twin, buf));
+    assert_eq!(pool.stats().free, vec![2]);
+}
+
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----
 
 const FREE: u64 = 0;

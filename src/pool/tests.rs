@@ -527,3 +527,39 @@ fn a_blocking_alloc_miss_drops_consumed_parked_holds_first() {
     // shorter than a tick it then times out.
     p.alloc_timeout(1, Duration::from_millis(10)).unwrap();
 }
+
+#[test]
+fn ls_lists_a_pool_and_calls_a_bad_class_table_malformed() {
+    let name = format!("unit-pool-ls-{}", std::process::id());
+    let p = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 1,
+        }],
+    )
+    .unwrap();
+    let find = || {
+        crate::segment::list()
+            .into_iter()
+            .find(|i| i.name == name)
+            .unwrap()
+    };
+    let info = find();
+    assert_eq!((info.kind, info.malformed), (Some(SegmentKind::Pool), None));
+    assert_eq!(
+        info.endpoints.len(),
+        1,
+        "our member entry: {:?}",
+        info.endpoints
+    );
+    let good = zerocopy::IntoBytes::as_bytes(&p.inner.info).to_vec();
+    scribble(
+        &name,
+        crate::layout::POOL_INFO_OFFSET + 12,
+        &31u32.to_ne_bytes(),
+    );
+    let why = find().malformed.unwrap();
+    assert!(why.contains("pool members"), "{why}");
+    scribble(&name, crate::layout::POOL_INFO_OFFSET, &good);
+}

@@ -124,6 +124,19 @@ fn inspect(object: &str) -> Option<(Found, rustix::fs::Stat)> {
         Ok(h) => h,
         Err(e) => return Some((Found::Malformed(e.to_string()), stat)),
     };
+    // A pool's class table is part of its validation (`open` refuses a bad one).
+    if kind == SegmentKind::Pool {
+        let checked = map
+            .pool_info_bytes()
+            .ok_or(OpenError::Truncated {
+                expected: crate::layout::POOL_BUSY_OFFSET,
+                found: len,
+            })
+            .and_then(|b| super::validate::validate_pool(&b, &h));
+        if let Err(e) = checked {
+            return Some((Found::Malformed(e.to_string()), stat));
+        }
+    }
     // Acquire: pairs with the Release stores in `build` and `Segment::persist`.
     let init = map.live().init.load(Ordering::Acquire);
     let persisted = map.live().persisted.load(Ordering::Acquire);

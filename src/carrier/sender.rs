@@ -283,7 +283,9 @@ impl Drop for BufSender {
     /// then `Disconnected`.
     fn drop(&mut self) {
         self.release_taken(false);
-        let ring = self.tx.share_ring();
-        self.transit.park(&self.pool, ring);
+        if self.transit.len() > 0 {
+            let watch = super::transit::pipe_watch(self.tx.share_ring());
+            self.transit.park(&self.pool, watch);
+        }
     }
 }

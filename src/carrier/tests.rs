@@ -335,3 +335,146 @@ fn a_blocked_recv_is_woken_by_a_send() {
     tx.send(buf).unwrap();
     assert_eq!(receiver.join().unwrap(), Ok(9));
 }
+
+mod queue {
+    use super::{WATCHDOG, free, pool};
+    use crate::carrier::BufQueue;
+    use crate::error::{BufGetError, BufGetTimeoutError, TryBufGetError};
+    use crate::pool::{BufHandle, Pool};
+    use crate::queue::Queue;
+    use std::os::fd::AsFd;
+
+    /// Two handles on one queue of `capacity`; the second on its own pool member.
+    fn two(pool: &Pool, capacity: usize) -> (BufQueue, BufQueue) {
+        let q = Queue::<BufHandle>::anonymous(capacity).unwrap();
+        let other = Pool::from_fd(pool.as_fd().try_clone_to_owned().unwrap()).unwrap();
+        let b = BufQueue::new(&other, q.try_clone().unwrap());
+        (BufQueue::new(pool, q), b)
+    }
+
+    #[test]
+    fn a_buffer_goes_round_between_handles() {
+        let pool = pool(1024, 2);
+        let (mut a, mut b) = two(&pool, 4);
+        let mut w = a.alloc_timeout(700, WATCHDOG).unwrap();
+        w.fill(0x5a);
+        let buf = w.freeze();
+        let h = buf.handle();
+        a.put(buf).unwrap();
+        let got = b.get().unwrap();
+        assert_eq!(got.handle(), h);
+        assert!(got.iter().all(|&x| x == 0x5a));
+        assert_eq!(b.try_get().unwrap_err(), TryBufGetError::Empty);
+        assert_eq!(
+            b.get_timeout(std::time::Duration::from_millis(1))
+                .unwrap_err(),
+            BufGetTimeoutError::Timeout
+        );
+    }
+
+    #[test]
+    fn many_buffers_through_two_getters_reuse_a_small_pool() {
+        const N: u32 = 300;
+        let pool = pool(256, 3);
+        let (mut put, first) = two(&pool, 8);
+        let second = BufQueue::new(first.pool(), first.queue().try_clone().unwrap());
+        let getters: Vec<_> = [first, second]
+            .into_iter()
+            .map(|mut q| {
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    loop {
+                        match q.get_timeout(WATCHDOG) {
+                            Ok(buf) => {
+                                let v: &[u32] = buf.as_slice_of().unwrap();
+                                assert!(v.iter().all(|&x| x == v[0]), "buffer garbled");
+                                seen.push(v[0]);
+                            }
+                            Err(BufGetTimeoutError::Closed) => return (seen, q.lost()),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for i in 0..N {
+            let mut w = put.alloc_timeout(256, WATCHDOG).unwrap();
+            w.as_mut_slice_of::<u32>().unwrap().fill(i);
+            put.put_timeout(w.freeze(), WATCHDOG).unwrap();
+        }
+        put.queue().close().unwrap();
+        let mut all = Vec::new();
+        for g in getters {
+            let (seen, lost) = g.join().unwrap();
+            assert_eq!(lost, 0);
+            all.extend(seen);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..N).collect::<Vec<_>>());
+        assert_eq!(put.release_received(), 0);
+        assert_eq!(free(&pool), 3);
+    }
+
+    #[test]
+    fn the_putters_hold_lasts_until_taken() {
+        let pool = pool(256, 2);
+        let (mut a, mut b) = two(&pool, 4);
+        let w = a.alloc(8).unwrap();
+        a.put(w.freeze()).unwrap();
+        assert_eq!((a.release_received(), free(&pool)), (1, 1));
+        let got = b.get().unwrap();
+        assert_eq!((a.release_received(), free(&pool)), (0, 1));
+        drop(got); // the last holder
+        assert_eq!(free(&pool), 2);
+    }
+
+    #[test]
+    fn a_dropped_putters_buffers_are_still_got() {
+        let pool = pool(256, 2);
+        let (mut a, mut b) = two(&pool, 4);
+        for i in 0..2 {
+            let mut w = a.alloc(8).unwrap();
+            w.fill(i);
+            a.put(w.freeze()).unwrap();
+        }
+        a.queue().close().unwrap();
+        drop(a); // parked with the pool
+        for i in 0..2 {
+            assert_eq!(b.get().unwrap()[..], [i; 8]);
+        }
+        assert_eq!(b.get().unwrap_err(), BufGetError::Closed);
+        assert_eq!(b.lost(), 0);
+        // Taken and dropped: the parked holds come back on allocation.
+        let x = pool.alloc_timeout(8, WATCHDOG).unwrap();
+        let y = pool.alloc_timeout(8, WATCHDOG).unwrap();
+        assert_ne!(x.index(), y.index());
+    }
+
+    #[test]
+    fn stale_forged_and_foreign_handles() {
+        let (ours, theirs) = (pool(256, 2), pool(256, 1));
+        let mut raw = Queue::<BufHandle>::anonymous(8).unwrap();
+        let mut q = BufQueue::new(&ours, raw.try_clone().unwrap());
+        let stale = ours.alloc(1).unwrap().freeze().handle();
+        let live = ours.alloc(2).unwrap().freeze();
+        let foreign = theirs.alloc(3).unwrap().freeze();
+        let forged = BufHandle {
+            generation: live.handle().generation.wrapping_add(7),
+            ..live.handle()
+        };
+        raw.put(stale).unwrap();
+        raw.put(forged).unwrap();
+        raw.put(foreign.handle()).unwrap();
+        raw.put(live.handle()).unwrap();
+        assert_eq!(
+            q.get().unwrap_err(),
+            BufGetError::Foreign {
+                expected: ours.id(),
+                found: theirs.id()
+            }
+        );
+        assert_eq!(q.lost(), 2);
+        assert_eq!(q.get().unwrap().handle(), live.handle());
+        assert_eq!(q.lost(), 2);
+    }
+}

@@ -244,6 +244,21 @@ fn peer_main() {
             }
             say(&format!("RESULT {count} {sum} {}", q.lost()));
         }
+        // Sends `args[2]` buffers of 0x42 bytes over handle pipe `args[1]`, prints
+        // `SENT`, and waits to be killed (its transit holds back the buffers meanwhile).
+        "send-and-hold" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let tx = Pipe::<BufHandle>::open(&args[1]).unwrap().sender().unwrap();
+            let n: usize = args[2].parse().unwrap();
+            let mut tx = BufSender::new(&pool, tx);
+            for _ in 0..n {
+                let mut b = tx.alloc_timeout(SMALL, WATCHDOG).unwrap();
+                b.fill(0x42);
+                tx.send(b.freeze()).unwrap();
+            }
+            say("SENT");
+            std::thread::sleep(Duration::from_secs(600));
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -1426,6 +1441,50 @@ fn buf_queue_across_processes_with_a_killed_getter() {
     }
     pool.recover().unwrap();
     until("every chunk free", || all_free(&pool));
+}
+
+/// A sender process puts 3 buffers in flight and is SIGKILLed before the receiver reads
+/// any. The receiving process then allocates every chunk (its misses adopt the dead
+/// sender's holds: the in-flight chunks are reused) and overwrites them. Its receiver
+/// must get none of the reused chunks' new bytes: each in-flight handle is `Stale`
+/// now, skipped and counted in `lost()`, then `Disconnected`. Fails if a handle is
+/// joined without its generation (a buffer of 0xee bytes would arrive) or if the dead
+/// sender's holds are not adopted (the allocations time out).
+#[test]
+fn a_dead_senders_unread_buffers_are_lost_not_reused() {
+    let name = unique("poolds");
+    let hname = unique("pooldsh");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 4,
+        }],
+    )
+    .unwrap();
+    let pipe = Pipe::<BufHandle>::create(&hname, 4).unwrap();
+    let mut rx = BufReceiver::new(&pool, pipe.receiver().unwrap());
+    let mut kid = Kid::spawn("send-and-hold", &[name, hname, "3".into()], None);
+    kid.line("SENT");
+    kid.kill();
+    let mine: Vec<Buf> = (0..4)
+        .map(|i| {
+            let mut b = pool
+                .alloc_timeout(SMALL, WATCHDOG)
+                .unwrap_or_else(|e| panic!("chunk {i}: {e}"));
+            b.fill(0xee);
+            b.freeze()
+        })
+        .collect();
+    assert_eq!(pool.stats().reclaimed, 3);
+    match rx.recv_timeout(WATCHDOG) {
+        Err(shmlane::error::BufRecvTimeoutError::Disconnected) => {}
+        Ok(buf) => panic!("received a reused chunk: {:?} {:#x}", buf.handle(), buf[0]),
+        Err(e) => panic!("{e}"),
+    }
+    assert_eq!(rx.lost(), 3);
+    drop(mine);
+    assert!(all_free(&pool));
 }
 
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----

@@ -259,6 +259,21 @@ fn peer_main() {
             say("SENT");
             std::thread::sleep(Duration::from_secs(600));
         }
+        // Allocates every chunk of the class for `args[1]` bytes (pool `args[0]`),
+        // stamps each with its index, prints the indices, holds them until killed.
+        "alloc-class" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let len: usize = args[1].parse().unwrap();
+            let mut held = Vec::new();
+            while let Ok(mut b) = pool.try_alloc(len) {
+                let i = b.index();
+                b.fill(i as u8);
+                held.push(b);
+            }
+            let idx: Vec<String> = held.iter().map(|b| b.index().to_string()).collect();
+            say(&format!("HELD {}", idx.join(" ")));
+            std::thread::sleep(Duration::from_secs(600));
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -1485,6 +1500,78 @@ fn a_dead_senders_unread_buffers_are_lost_not_reused() {
     assert_eq!(rx.lost(), 3);
     drop(mine);
     assert!(all_free(&pool));
+}
+
+/// Classes whose counts straddle bitmap-word boundaries (64, 65, 1: the second class's
+/// token words start right after the first's, and its last word has one valid bit),
+/// split between processes: a child takes every chunk of the middle class, this process
+/// every chunk of the others; each class hands out exactly its own index range, once;
+/// the child's death gives the middle class back, whole. Fails on a bitmap offset or
+/// mask error (an index outside its class, a duplicate, a count off by one) or a class
+/// whose dead holder's chunks are not all adopted.
+#[test]
+fn multi_class_pool_across_processes() {
+    let classes = [
+        Class {
+            size: 128,
+            count: 64,
+        },
+        Class {
+            size: 256,
+            count: 65,
+        },
+        Class {
+            size: 4096,
+            count: 1,
+        },
+    ];
+    let name = unique("poolmc");
+    let pool = Pool::create(&name, &classes).unwrap();
+    let mut kid = Kid::spawn("alloc-class", &[name.clone(), "200".into()], None);
+    let mut theirs: Vec<u32> = kid
+        .line("HELD ")
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    theirs.sort_unstable();
+    assert_eq!(
+        theirs,
+        (64..129).collect::<Vec<u32>>(),
+        "the middle class's indices"
+    );
+    let take_all = |len: usize| {
+        let mut v = Vec::new();
+        loop {
+            match pool.try_alloc(len) {
+                Ok(b) => v.push(b),
+                Err(TryAllocError::Exhausted) => break,
+                Err(e) => panic!("{len}: {e}"),
+            }
+            assert!(v.len() <= 200, "{len}: more chunks than the pool has");
+        }
+        v
+    };
+    let small = take_all(100);
+    let large = take_all(3000);
+    let idx = |v: &[shmlane::pool::BufMut]| {
+        let mut i: Vec<u32> = v.iter().map(|b| b.index()).collect();
+        i.sort_unstable();
+        i
+    };
+    assert_eq!(idx(&small), (0..64).collect::<Vec<u32>>());
+    assert_eq!(idx(&large), vec![129]);
+    assert!(matches!(pool.try_alloc(200), Err(TryAllocError::Exhausted)));
+    kid.kill();
+    let middle: Vec<_> = (0..65)
+        .map(|i| {
+            pool.alloc_timeout(200, WATCHDOG)
+                .unwrap_or_else(|e| panic!("middle chunk {i} after the kill: {e}"))
+        })
+        .collect();
+    assert_eq!(idx(&middle), (64..129).collect::<Vec<u32>>());
+    assert!(matches!(pool.try_alloc(200), Err(TryAllocError::Exhausted)));
+    drop((small, large, middle));
+    assert_eq!(pool.stats().free, vec![64, 65, 1]);
 }
 
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----

@@ -274,6 +274,20 @@ fn peer_main() {
             say(&format!("HELD {}", idx.join(" ")));
             std::thread::sleep(Duration::from_secs(600));
         }
+        // Allocates the chunk of `args[1]` bytes (pool `args[0]`), prints `HELD`, waits
+        // until the file `args[2]` exists, then drops it (freeing it).
+        "hold-until-file" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let b = pool.try_alloc(args[1].parse().unwrap()).unwrap();
+            say(&format!("HELD {}", b.index()));
+            let t0 = Instant::now();
+            while !std::path::Path::new(&args[2]).exists() {
+                assert!(t0.elapsed() < WATCHDOG, "no go file");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            drop(b);
+            say("FREED");
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -1572,6 +1586,46 @@ fn multi_class_pool_across_processes() {
     assert!(matches!(pool.try_alloc(200), Err(TryAllocError::Exhausted)));
     drop((small, large, middle));
     assert_eq!(pool.stats().free, vec![64, 65, 1]);
+}
+
+/// A blocked `alloc` in this process, and the only chunk's holder in another process,
+/// armed to stop at `pool.free.before_notify`: the holder frees the chunk (token back)
+/// and stops before waking anyone. The waiter must still get the chunk while the freer
+/// stays stopped (design §4: each ≤ 50 ms tick re-checks; a freer dead or stopped
+/// between its token and its notify costs at most a tick). Fails if a sleeping
+/// allocation waits only for a notify (the watchdog fires). Checked by breaking:
+/// `wait::block_on_with` sleeping 72,000 ticks instead of one → the watchdog fires.
+#[test]
+fn a_waiter_is_served_while_the_freer_is_stopped_before_notify() {
+    let name = unique("poolwn");
+    let go = std::env::temp_dir().join(unique("poolwn-go"));
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 1,
+        }],
+    )
+    .unwrap();
+    let kid = Kid::spawn(
+        "hold-until-file",
+        &[name, SMALL.to_string(), go.display().to_string()],
+        Some("stop:pool.free.before_notify"),
+    );
+    kid.line("HELD ");
+    let p = pool.clone();
+    let waiter = std::thread::spawn(move || p.alloc(SMALL).map(|b| b.index()));
+    std::thread::sleep(Duration::from_millis(100)); // not required: makes the waiter likely asleep
+    std::fs::write(&go, b"").unwrap();
+    kid.until_stopped("freer at pool.free.before_notify");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(waiter.join()));
+    let got = rx
+        .recv_timeout(WATCHDOG)
+        .expect("the waiter was not served while the freer is stopped before its notify");
+    assert_eq!(got.unwrap(), Ok(0));
+    let _ = std::fs::remove_file(&go);
+    drop(kid);
 }
 
 // ---- the segment layout (design §1), to read chunk words through /dev/shm ----

@@ -492,7 +492,8 @@ impl Drop for Kid {
 /// each chunk is reused ~250 times. Fails if a byte arrives wrong or stale (checksum), if
 /// a chunk is never returned (the producer's `alloc_timeout` or the final `all_free`
 /// fails), or if a transit hold outlives the consumer's pass (`FREE` never printed).
-/// Checked by breaking: `fill` skipping the last word fails the checksum comparison.
+/// Checked by breaking: `Core::release` freeing the chunk on any holder's release (not
+/// the last) → the consumer's checksums differ (chunks reused under its reads).
 #[test]
 fn thousand_16mib_buffers() {
     const N: u64 = 1000;
@@ -608,7 +609,8 @@ fn slots_over_chunks(through_sender: bool) {
 /// those indices, and `reclaimed` grew by k. While the consumer lives, nothing is
 /// reclaimed (`try_alloc` is `Exhausted`). Fails if dead holders are not adopted on a
 /// miss (`Timeout`), if a live holder's chunk is taken (not `Exhausted`), or if
-/// `reclaimed` is not counted. Checked by breaking: `recover` skipped on a miss → Timeout.
+/// `reclaimed` is not counted. Checked by breaking: no `recover` on the blocked
+/// alloc's ticks → `alloc_timeout` times out.
 #[test]
 fn killed_consumer_chunks_come_back() {
     const K: usize = 3;
@@ -869,8 +871,8 @@ const ROWS: &[Row] = &[
 /// Fails if a point is not wired (the child never stops / is not killed), if a live
 /// stopped holder is reclaimed (stop half: more chunks or `reclaimed` moved), or if a
 /// death at a point loses a chunk (kill half). Checked by breaking: the liveness check
-/// of `recover` treating every member as dead → the stop half fails at
-/// `pool.alloc.after_cas`.
+/// of `recover` treating every member as dead → the stop half fails at the first row
+/// (`recover` reclaims from the stopped walker).
 #[test]
 fn every_fault_point_stop_and_kill() {
     for row in ROWS {
@@ -1062,6 +1064,8 @@ fn gc_removes_a_pool_whose_members_are_all_dead() {
 /// Fails if a point is not wired (not stopped / not killed), if a stopped process's
 /// hold is reclaimed, or if the receiver commits before joining (the killed-receiver
 /// case then has nothing left to receive: `recv_timeout` → `Timeout`/`Disconnected`).
+/// Checked by breaking: `BufReceiver` committing before its join → the kill case's new
+/// receiver times out.
 #[test]
 fn carrier_fault_points_stop_and_kill() {
     for kill in [false, true] {
@@ -1200,7 +1204,8 @@ fn carrier_recv_point(kill: bool) {
 /// the whole chunk before and after freezing, and exits 3 on a clash); at the end,
 /// after `recover`, every chunk is free and allocatable. Fails on a double allocation
 /// (exit 3), a lost chunk (a worker's `alloc_timeout` panics, or the final counts), or
-/// an adoption of a live member (a clash).
+/// an adoption of a live member (a clash). Checked by breaking: `Core::try_alloc`
+/// CASing any non-`FROZEN` word (a stale token's `WRITING` chunk) → `CLASH`.
 #[test]
 fn no_chunk_is_handed_out_twice_under_kills() {
     const WORKERS: usize = 4;
@@ -1329,7 +1334,8 @@ fn a_full_member_table_takes_over_dead_members() {
 /// A `fork`ed child inherits copies of the parent's views (design §3 "fork"): dropping
 /// them, and the pool handle, in the child releases nothing of the parent's (its bit,
 /// its entry). Fails if the child's drops clear the parent's bit (the chunk would be
-/// free while the parent reads it: free [2], or the reopen `Stale`).
+/// free while the parent reads it: free [2], or the reopen `Stale`). Checked by
+/// breaking: `drop_view` without its pid check → free [2].
 #[test]
 fn a_forked_childs_view_drop_releases_nothing() {
     let pool = Pool::create(

@@ -288,6 +288,21 @@ fn peer_main() {
             drop(b);
             say("FREED");
         }
+        // Receives `args[2]` buffers over handle pipe `args[1]` and holds them all,
+        // prints their indices, waits to be killed.
+        "recv-hold" => {
+            let pool = Pool::open(&args[0]).unwrap();
+            let rx = Pipe::<BufHandle>::open(&args[1])
+                .unwrap()
+                .receiver()
+                .unwrap();
+            let n: usize = args[2].parse().unwrap();
+            let mut rx = BufReceiver::new(&pool, rx);
+            let held: Vec<Buf> = (0..n).map(|_| rx.recv_timeout(WATCHDOG).unwrap()).collect();
+            let idx: Vec<String> = held.iter().map(|b| b.handle().index.to_string()).collect();
+            say(&format!("HELD {}", idx.join(" ")));
+            std::thread::sleep(Duration::from_secs(600));
+        }
         _ => panic!("unknown role {role}"),
     }
 }
@@ -1476,6 +1491,62 @@ fn buf_queue_across_processes_with_a_killed_getter() {
     }
     pool.recover().unwrap();
     until("every chunk free", || all_free(&pool));
+}
+
+/// The carrier form of `killed_consumer_chunks_come_back`: a consumer process receives
+/// k = 3 buffers over a `BufReceiver` and holds them; the producer keeps the pool's
+/// other 2 chunks; the consumer is SIGKILLed; the producer's next k allocations through
+/// its `BufSender` (which first drops its transit holds of handles taken) succeed and
+/// return exactly the consumer's chunks; `reclaimed` grew by k. Fails if the sender's
+/// transit holds outlive the taking (its allocations time out even after the
+/// adoption) or a dead receiver's holds are not adopted.
+#[test]
+fn killed_receiver_chunks_come_back_to_the_sender() {
+    const K: usize = 3;
+    let name = unique("poolkr");
+    let hname = unique("poolkrh");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: SMALL,
+            count: 5,
+        }],
+    )
+    .unwrap();
+    let pipe = Pipe::<BufHandle>::create(&hname, 4).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let mut kid = Kid::spawn("recv-hold", &[name, hname, K.to_string()], None);
+    for i in 0..K {
+        let mut b = tx.alloc_timeout(SMALL, WATCHDOG).unwrap();
+        b.fill(i as u8);
+        tx.send(b.freeze()).unwrap();
+    }
+    let mut held: Vec<u32> = kid
+        .line("HELD ")
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    held.sort_unstable();
+    let ours: Vec<_> = (0..2)
+        .map(|_| tx.alloc_timeout(SMALL, WATCHDOG).unwrap())
+        .collect();
+    let before = pool.stats().reclaimed;
+    assert!(
+        tx.try_alloc(SMALL).is_err(),
+        "a live receiver's chunk was handed out"
+    );
+    kid.kill();
+    let again: Vec<_> = (0..K)
+        .map(|i| {
+            tx.alloc_timeout(SMALL, WATCHDOG)
+                .unwrap_or_else(|e| panic!("allocation {i} after the kill: {e}"))
+        })
+        .collect();
+    let mut got: Vec<u32> = again.iter().map(|b| b.index()).collect();
+    got.sort_unstable();
+    assert_eq!(got, held, "the dead receiver's chunks did not come back");
+    assert_eq!(pool.stats().reclaimed, before + K as u64);
+    drop((ours, again));
 }
 
 /// A sender process puts 3 buffers in flight and is SIGKILLed before the receiver reads

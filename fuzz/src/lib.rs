@@ -12,6 +12,9 @@ use shmlane::ring::spsc::{ChunkError, HeapRing};
 use shmlane::segment::{Expect, validate_header};
 use std::collections::VecDeque;
 
+mod pool_ops;
+pub use pool_ops::{PoolOp, pool_ops};
+
 /// One operation on an SPSC ring.
 #[derive(Arbitrary, Debug)]
 pub enum Op {

@@ -42,3 +42,11 @@ fn header_corpus() {
     // The corpus must reach the checks behind a valid header, and refuse the rest.
     assert!(valid >= 5 && valid < n, "{valid} of {n} headers validated");
 }
+
+#[test]
+fn pool_ops_corpus() {
+    replay("pool_ops", |d| {
+        shmlane_fuzz::pool_ops(d);
+        true
+    });
+}

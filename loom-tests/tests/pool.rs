@@ -369,3 +369,42 @@ fn lost_token_is_swept_on_a_tick() {
         f.assert_all_free(1);
     });
 }
+
+/// Two allocators blocked on the 1-chunk class, one freer: the wake-all of one free
+/// lets both race, the loser sleeps again, and the winner's own `release_and_wake`
+/// wakes it (the `WOKEN` claim of the first wake must not swallow the second). (Not
+/// in the mutant run: loom's deadlock report with a spawned thread blocked aborts the
+/// process instead of unwinding, so `should_panic` cannot catch it.)
+#[test]
+fn two_blocked_allocs_are_both_served() {
+    loom::model(|| {
+        let f = fixture(1);
+        let ec = Arc::new(EventCount::new());
+        let g = f.pool.core().try_alloc(0, 0, 0).unwrap().unwrap();
+        let waiter = |m: u32| {
+            let (f, ec) = (f.clone(), ec.clone());
+            thread::spawn(move || {
+                let core = f.pool.core();
+                let got = alloc_blocking(
+                    &core,
+                    0,
+                    m,
+                    0,
+                    &ec,
+                    WaitMode::Sleep,
+                    Steps::Milli,
+                    &mut || panic!("no tick comes in this model"),
+                )
+                .unwrap();
+                f.write(got.index, m);
+                assert_eq!(core.release_and_wake(got.index, m, &ec), Ok(true));
+            })
+        };
+        let (a, b) = (waiter(1), waiter(2));
+        assert_eq!(f.pool.core().release_and_wake(g.index, 0, &ec), Ok(true));
+        a.join().unwrap();
+        b.join().unwrap();
+        assert_eq!(ec.sleepers(), 0);
+        f.assert_all_free(1);
+    });
+}

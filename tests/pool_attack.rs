@@ -7,6 +7,9 @@
 //! shm file: the same pages the mapping shows), at offsets of design §1, checked
 //! against a word this process wrote before each scribble.
 
+mod common;
+
+use common::unique;
 use shmlane::error::{AllocError, HandleError};
 use shmlane::layout::{POOL_BUSY_OFFSET, POOL_INFO_OFFSET, POOL_MEMBERS_OFFSET};
 use shmlane::pool::{Buf, BufHandle, Class, Pool};
@@ -674,4 +677,39 @@ fn alloc_timeout_with_extreme_durations() {
     drop(b);
     let b = pool.alloc_timeout(1, Duration::ZERO).unwrap();
     drop(b);
+}
+
+/// The same hostile class table seen by `ls` and `gc` (they judge a pool's table as
+/// `open` does): listed as malformed, never a panic.
+#[test]
+fn ls_and_gc_survive_a_class_table_with_a_huge_first_size() {
+    let name = unique("attack-ls");
+    let pool = Pool::create(
+        &name,
+        &[
+            Class {
+                size: 128,
+                count: 1,
+            },
+            Class {
+                size: 256,
+                count: 1,
+            },
+        ],
+    )
+    .unwrap();
+    let f = file(&pool);
+    write(&f, POOL_INFO_OFFSET + 24, u64::MAX - 127);
+    let listed = std::panic::catch_unwind(shmlane::segment::list).expect("ls panics");
+    let mine = listed
+        .iter()
+        .find(|i| i.name.contains(&name))
+        .expect("listed");
+    assert!(mine.malformed.is_some(), "{mine:?}");
+    let n = name.clone();
+    let removed = std::panic::catch_unwind(move || shmlane::segment::gc_only(|o| o.contains(&n)))
+        .expect("gc panics");
+    assert!(removed.is_empty(), "a mapped pool removed: {removed:?}");
+    drop(pool);
+    let _ = shmlane::segment::gc_only(|o| o.contains(&name));
 }

@@ -713,3 +713,44 @@ fn ls_and_gc_survive_a_class_table_with_a_huge_first_size() {
     drop(pool);
     let _ = shmlane::segment::gc_only(|o| o.contains(&name));
 }
+
+/// The sleeper count of class `class`'s eventcount (`EventCount { epoch: u32,
+/// sleepers: u32 }`, `repr(C)`, one line per class; the low 15 bits count).
+fn sleepers(f: &File, class: u64) -> u64 {
+    use shmlane::layout::POOL_WAITS_OFFSET;
+    read(f, POOL_WAITS_OFFSET + 128 * class) >> 32 & 0x7fff
+}
+
+/// Held up: every exit of a blocked allocation (timeout, a free that wakes it, a
+/// zero timeout) takes back its announcement: no sleeper is left counted, so later
+/// frees stay free of `FUTEX_WAKE` calls.
+#[test]
+fn a_blocked_alloc_leaves_no_sleeper_behind() {
+    let pool = Pool::anonymous(&[Class {
+        size: 128,
+        count: 1,
+    }])
+    .unwrap();
+    let f = file(&pool);
+    let held = pool.try_alloc(1).unwrap();
+    for ms in [0, 1, 60, 120] {
+        let r = pool.alloc_timeout(1, Duration::from_millis(ms));
+        assert!(
+            matches!(r, Err(shmlane::error::AllocTimeoutError::Timeout)),
+            "{r:?}"
+        );
+        assert_eq!(sleepers(&f, 0), 0, "after a {ms} ms timeout");
+    }
+    let p = pool.clone();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(p.alloc(1).map(|b| b.index()));
+    });
+    let start = std::time::Instant::now();
+    while sleepers(&f, 0) == 0 && start.elapsed() < WATCHDOG {
+        std::thread::yield_now();
+    }
+    drop(held);
+    assert_eq!(rx.recv_timeout(WATCHDOG).unwrap().unwrap(), 0);
+    assert_eq!(sleepers(&f, 0), 0, "after a woken alloc");
+}

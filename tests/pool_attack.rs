@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::unique;
+use common::{kill9, peer, result, role, spawn_ready, unique};
 use shmlane::error::{AllocError, HandleError};
 use shmlane::layout::{POOL_BUSY_OFFSET, POOL_INFO_OFFSET, POOL_MEMBERS_OFFSET};
 use shmlane::pool::{Buf, BufHandle, Class, Pool};
@@ -753,4 +753,79 @@ fn a_blocked_alloc_leaves_no_sleeper_behind() {
     drop(held);
     assert_eq!(rx.recv_timeout(WATCHDOG).unwrap().unwrap(), 0);
     assert_eq!(sleepers(&f, 0), 0, "after a woken alloc");
+}
+
+// ---------------------------------------------------------------------------------
+// Split store pairs, real processes (`fault-injection`).
+
+/// Child-process entry point (ignored in normal runs; see `common::peer`).
+#[test]
+#[ignore]
+fn peer_main() {
+    let Some((role, args)) = role() else { return };
+    let pool = Pool::open(&args[0]).unwrap();
+    match role.as_str() {
+        "hold" => {
+            let held: Vec<Buf> = (0..2)
+                .map(|_| pool.try_alloc(1).unwrap().freeze())
+                .collect();
+            println!("READY");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+                let _ = &held;
+            }
+        }
+        "adopt" => {
+            let _ = pool.recover();
+            println!("RESULT survived");
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+/// An adopter killed part-way through adopting a dead holder's entry (after the claim
+/// CAS; after the first bit): the entry names the dead adopter, and the next recover
+/// (the survivor's allocation miss) adopts it again and frees the rest (design §3
+/// row 10).
+#[test]
+fn an_adopter_killed_mid_adoption_is_adopted_in_turn() {
+    use std::os::unix::process::ExitStatusExt;
+    for fault in ["pool.adopt.after_claim", "pool.adopt.mid"] {
+        let name = unique("attack-adopt");
+        let pool = Pool::create(
+            &name,
+            &[Class {
+                size: 128,
+                count: 2,
+            }],
+        )
+        .unwrap();
+        let f = file(&pool);
+        let mut holder = spawn_ready("hold", std::slice::from_ref(&name));
+        kill9(&mut holder);
+        assert_eq!(pool.stats().free, vec![0]);
+        let adopter = peer("adopt", std::slice::from_ref(&name))
+            .env("SHMLANE_FAULT", format!("kill:{fault}"))
+            .spawn()
+            .unwrap();
+        let (status, out) = result(adopter);
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{fault}: {out}");
+        let held = (0..2)
+            .filter(|&i| (read(&f, desc(1, i)) as u32) != 0)
+            .count();
+        let expect = if fault == "pool.adopt.mid" { 1 } else { 2 };
+        assert_eq!(held, expect, "{fault}: the adopter died where planned");
+        let p = pool.clone();
+        let got = within(move || {
+            let a = p.alloc_timeout(1, WATCHDOG)?;
+            let b = p.alloc_timeout(1, WATCHDOG)?;
+            Ok::<_, shmlane::error::AllocTimeoutError>((a.index(), b.index()))
+        })
+        .expect("alloc hangs");
+        let (a, b) = got.unwrap_or_else(|e| panic!("{fault}: {e:?}"));
+        assert_ne!(a, b);
+        assert_eq!(pool.stats().free, vec![2], "{fault}");
+        drop(pool);
+        let _ = shmlane::segment::gc_only(|o| o.contains(&name));
+    }
 }

@@ -775,6 +775,16 @@ fn peer_main() {
                 let _ = &held;
             }
         }
+        "recv" => {
+            use shmlane::carrier::BufReceiver;
+            let rx = shmlane::pipe::Pipe::<BufHandle>::open(&args[1])
+                .unwrap()
+                .receiver()
+                .unwrap();
+            let mut rx = BufReceiver::new(&pool, rx);
+            let got = rx.recv().map(|b| b.len());
+            println!("RESULT survived {got:?}");
+        }
         "adopt" => {
             let _ = pool.recover();
             println!("RESULT survived");
@@ -828,4 +838,64 @@ fn an_adopter_killed_mid_adoption_is_adopted_in_turn() {
         drop(pool);
         let _ = shmlane::segment::gc_only(|o| o.contains(&name));
     }
+}
+
+/// A receiver killed between its join and its commit (`pool.recv.after_join`): the
+/// handle is still in the pipe, backed by the sender's transit hold; a new receiver
+/// (another member) gets the same buffer with its bytes, and once everything is
+/// dropped and the dead receiver's entry adopted, every chunk is free (design §3 row 6).
+#[test]
+fn a_receiver_killed_between_join_and_commit_loses_nothing() {
+    use shmlane::carrier::{BufReceiver, BufSender};
+    use std::os::unix::process::ExitStatusExt;
+    let name = unique("attack-rx");
+    let pipe_name = unique("attack-rxp");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 2,
+        }],
+    )
+    .unwrap();
+    let f = file(&pool);
+    let pipe = shmlane::pipe::Pipe::<BufHandle>::create(&pipe_name, 4).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let mut b = tx.try_alloc(100).unwrap();
+    b.fill(0x5a);
+    let h = {
+        let buf = b.freeze();
+        let h = buf.handle();
+        tx.send(buf).unwrap();
+        h
+    };
+    let child = peer("recv", &[name.clone(), pipe_name.clone()])
+        .env("SHMLANE_FAULT", "kill:pool.recv.after_join")
+        .spawn()
+        .unwrap();
+    let (status, out) = result(child);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{out}");
+    let w = read(&f, desc(1, u64::from(h.index))) as u32;
+    assert_eq!(
+        w.count_ones(),
+        2,
+        "sender and dead receiver hold it: {w:#x}"
+    );
+    let other = Pool::open(&name).unwrap();
+    let rx = shmlane::pipe::Pipe::<BufHandle>::open(&pipe_name)
+        .unwrap()
+        .receiver()
+        .unwrap();
+    let mut rx = BufReceiver::new(&other, rx);
+    let got = rx.recv_timeout(WATCHDOG).unwrap();
+    assert_eq!(got.handle(), h);
+    assert_eq!(&got[..], &[0x5a; 100][..]);
+    assert_eq!(rx.lost(), 0);
+    drop(got);
+    tx.release_received();
+    assert_eq!(tx.in_flight(), 0);
+    pool.recover().unwrap();
+    assert_eq!(pool.stats().free, vec![2]);
+    drop((tx, rx, other, pool, pipe));
+    let _ = shmlane::segment::gc_only(|o| o.contains(&name) || o.contains(&pipe_name));
 }

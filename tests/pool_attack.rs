@@ -952,3 +952,89 @@ fn a_getter_killed_mid_get_gives_the_putter_its_chunk_back() {
     drop(pool);
     let _ = shmlane::segment::gc_only(|o| o.contains(&name) || o.contains(&qname));
 }
+
+/// The pipe carrier's receiver killed between join and commit, and no new receiver:
+/// the sender's allocations get the chunk back (the receiving end is dead, so its
+/// transit hold goes; the dead receiver's bit is adopted on the miss).
+#[test]
+fn a_receiver_killed_mid_recv_gives_the_sender_its_chunk_back() {
+    use shmlane::carrier::BufSender;
+    use std::os::unix::process::ExitStatusExt;
+    let name = unique("attack-rx1");
+    let pipe_name = unique("attack-rxp1");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 1,
+        }],
+    )
+    .unwrap();
+    let pipe = shmlane::pipe::Pipe::<BufHandle>::create(&pipe_name, 4).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let mut b = tx.try_alloc(100).unwrap();
+    b.fill(1);
+    tx.send(b.freeze()).unwrap();
+    let child = peer("recv", &[name.clone(), pipe_name.clone()])
+        .env("SHMLANE_FAULT", "kill:pool.recv.after_join")
+        .spawn()
+        .unwrap();
+    let (status, out) = result(child);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{out}");
+    let got = within(move || {
+        let r = tx
+            .alloc_timeout(1, Duration::from_secs(5))
+            .map(|b| b.index());
+        (r, tx)
+    })
+    .expect("alloc_timeout hangs");
+    assert_eq!(got.0.ok(), Some(0), "the chunk never came back");
+    drop(got);
+    drop((pool, pipe));
+    let _ = shmlane::segment::gc_only(|o| o.contains(&name) || o.contains(&pipe_name));
+}
+
+/// A SIGSTOPped holder is alive: a peer's misses and explicit recovers reclaim nothing
+/// of it (its frozen buffers stay readable by their handles); once it is killed, the
+/// next allocation gets its chunks.
+#[test]
+fn a_stopped_holder_keeps_its_chunks_and_a_killed_one_loses_them() {
+    let name = unique("attack-stop");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 2,
+        }],
+    )
+    .unwrap();
+    let mut holder = spawn_ready("hold", std::slice::from_ref(&name));
+    // SAFETY: a plain kill(2) on our own child.
+    unsafe { libc::kill(holder.id() as i32, libc::SIGSTOP) };
+    let start = std::time::Instant::now();
+    while common::proc_state(holder.id()) != Some(b'T') {
+        assert!(start.elapsed() < WATCHDOG, "the holder never stopped");
+        std::thread::yield_now();
+    }
+    assert_eq!(pool.recover().unwrap(), 0);
+    assert!(matches!(
+        pool.try_alloc(1),
+        Err(shmlane::error::TryAllocError::Exhausted)
+    ));
+    assert!(matches!(
+        pool.alloc_timeout(1, Duration::from_millis(150)),
+        Err(shmlane::error::AllocTimeoutError::Timeout)
+    ));
+    assert_eq!(pool.stats().free, vec![0]);
+    common::cont_and_kill(&mut holder);
+    let p = pool.clone();
+    let got = within(move || {
+        let a = p.alloc_timeout(1, WATCHDOG)?;
+        let b = p.alloc_timeout(1, WATCHDOG)?;
+        Ok::<_, shmlane::error::AllocTimeoutError>((a.index(), b.index()))
+    })
+    .expect("alloc hangs");
+    assert!(got.is_ok(), "{got:?}");
+    drop(pool);
+    let _ = shmlane::segment::gc_only(|o| o.contains(&name));
+}

@@ -1038,3 +1038,31 @@ fn a_stopped_holder_keeps_its_chunks_and_a_killed_one_loses_them() {
     drop(pool);
     let _ = shmlane::segment::gc_only(|o| o.contains(&name));
 }
+
+/// Held up: 32 handles of one pool in one process fill the member table; the 33rd
+/// open is a typed error (`TableFull`), not a takeover of one of ours; a dropped
+/// handle's entry is reused, and its holds were released first.
+#[test]
+fn the_member_table_fills_and_frees() {
+    let pool = Pool::anonymous(&[Class {
+        size: 128,
+        count: 40,
+    }])
+    .unwrap();
+    let mut handles: Vec<Pool> = (1..32).map(|_| second(&pool)).collect();
+    let views: Vec<Buf> = handles
+        .iter()
+        .map(|p| {
+            let mut b = p.try_alloc(1).unwrap();
+            b.fill(1);
+            b.freeze()
+        })
+        .collect();
+    let full = Pool::from_fd(pool.as_fd().try_clone_to_owned().unwrap());
+    assert!(full.is_err(), "a 33rd member");
+    drop(views);
+    handles.truncate(10);
+    let again = second(&pool);
+    assert!(again.try_alloc(1).is_ok());
+    assert_eq!(pool.stats().free, vec![40]);
+}

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{kill9, peer, result, role, spawn_ready, unique};
+use common::{Rng, kill9, peer, result, role, seed, spawn_ready, unique};
 use shmlane::error::{AllocError, HandleError};
 use shmlane::layout::{POOL_BUSY_OFFSET, POOL_INFO_OFFSET, POOL_MEMBERS_OFFSET};
 use shmlane::pool::{Buf, BufHandle, Class, Pool};
@@ -1065,4 +1065,99 @@ fn the_member_table_fills_and_frees() {
     let again = second(&pool);
     assert!(again.try_alloc(1).is_ok());
     assert_eq!(pool.stats().free, vec![40]);
+}
+
+/// Held up (so far): random scribbles of every shared word of a pool (chunk words,
+/// lengths, bitmap, member entries, eventcounts, counters) interleaved with every
+/// operation, from two member handles: no panic, no call past its timeout (the whole
+/// run is under the watchdog). Replay with `SHMLANE_SEED`.
+#[test]
+fn random_scribbles_between_operations() {
+    use shmlane::layout::{POOL_STATE_OFFSET, POOL_WAITS_OFFSET};
+    let mut rng = Rng(seed());
+    let pool = Pool::anonymous(&[
+        Class {
+            size: 128,
+            count: 3,
+        },
+        Class {
+            size: 256,
+            count: 2,
+        },
+    ])
+    .unwrap();
+    let pools = [pool.clone(), second(&pool)];
+    let f = file(&pool);
+    let done = within(move || {
+        let mut writing = Vec::new();
+        let mut views: Vec<Buf> = Vec::new();
+        let mut handles: Vec<BufHandle> = Vec::new();
+        for _ in 0..4000 {
+            let p = &pools[rng.below(2) as usize];
+            match rng.below(12) {
+                0 | 1 => {
+                    if let Ok(b) = p.try_alloc(rng.below(300) as usize) {
+                        writing.push(b);
+                    }
+                }
+                2 => {
+                    if let Ok(b) =
+                        p.alloc_timeout(rng.below(300) as usize, Duration::from_millis(2))
+                    {
+                        writing.push(b);
+                    }
+                }
+                3 if !writing.is_empty() => {
+                    let mut b = writing.swap_remove(rng.below(writing.len() as u64) as usize);
+                    b.truncate(rng.below(300) as usize);
+                    b.fill(7);
+                    let v = b.freeze();
+                    handles.push(v.handle());
+                    views.push(v);
+                }
+                4 if !writing.is_empty() => {
+                    drop(writing.swap_remove(rng.below(writing.len() as u64) as usize));
+                }
+                5 if !views.is_empty() => {
+                    drop(views.swap_remove(rng.below(views.len() as u64) as usize));
+                }
+                6 if !handles.is_empty() => {
+                    let mut h = handles[rng.below(handles.len() as u64) as usize];
+                    if rng.below(3) == 0 {
+                        h.len = rng.below(400);
+                    }
+                    if let Ok(v) = p.open_handle(h) {
+                        assert!(v.len() <= 256);
+                        let _ = v.iter().map(|&x| u64::from(x)).sum::<u64>();
+                        views.push(v);
+                    }
+                }
+                7 => {
+                    let _ = p.recover();
+                    let _ = p.stats();
+                }
+                _ => {
+                    // A scribble.
+                    let at = match rng.below(6) {
+                        0 | 1 => desc(2, rng.below(5)),
+                        2 => desc(2, rng.below(5)) + 8,
+                        3 => POOL_BUSY_OFFSET + 8 * rng.below(2),
+                        4 => member(rng.below(32)),
+                        _ => match rng.below(2) {
+                            0 => POOL_WAITS_OFFSET + 128 * rng.below(2) + 8 * rng.below(2),
+                            _ => POOL_STATE_OFFSET + 8 * rng.below(3),
+                        },
+                    };
+                    let v = match rng.below(4) {
+                        0 => rng.next(),
+                        1 => word(rng.below(4), rng.below(4), 1 << rng.below(32)),
+                        2 => word(rng.below(4), rng.below(3), rng.next() as u32),
+                        _ => 0,
+                    };
+                    write(&f, at, v);
+                }
+            }
+        }
+    });
+    assert!(done.is_some(), "a call hung");
 }

@@ -1161,3 +1161,89 @@ fn random_scribbles_between_operations() {
     });
     assert!(done.is_some(), "a call hung");
 }
+
+/// Held up (so far): the same with the scribbles racing the operations (a scribbler
+/// thread, three worker threads on two member handles, views passed between them).
+#[test]
+fn random_scribbles_racing_operations() {
+    let s = seed();
+    let pool = Pool::anonymous(&[
+        Class {
+            size: 128,
+            count: 3,
+        },
+        Class {
+            size: 256,
+            count: 2,
+        },
+    ])
+    .unwrap();
+    let other = second(&pool);
+    let f = file(&pool);
+    let done = within(move || {
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (tx, rx) = mpsc::channel::<Buf>();
+        let rx = std::sync::Mutex::new(rx);
+        std::thread::scope(|sc| {
+            let mut workers = Vec::new();
+            for t in 0..3u64 {
+                let (p, tx, rx) = (if t == 0 { &other } else { &pool }, tx.clone(), &rx);
+                workers.push(sc.spawn(move || {
+                    let mut rng = Rng(s ^ (t + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+                    for _ in 0..3000 {
+                        match rng.below(5) {
+                            0 | 1 => {
+                                if let Ok(mut b) = p.try_alloc(rng.below(256) as usize) {
+                                    b.fill(t as u8);
+                                    let v = b.freeze();
+                                    if let Ok(w) = p.open_handle(v.handle()) {
+                                        let _ = tx.send(w);
+                                    }
+                                    let _ = tx.send(v);
+                                }
+                            }
+                            2 => {
+                                let got = rx.lock().unwrap().try_recv();
+                                if let Ok(v) = got {
+                                    let h = v.handle();
+                                    let _ = p.open_handle(h);
+                                    drop(v.clone());
+                                }
+                            }
+                            3 => {
+                                let _ = p.alloc_timeout(1, Duration::from_millis(1));
+                            }
+                            _ => {
+                                let _ = p.recover();
+                            }
+                        }
+                    }
+                }));
+            }
+            drop(tx);
+            let scribbler = sc.spawn(|| {
+                let mut rng = Rng(s);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let at = match rng.below(4) {
+                        0 | 1 => desc(2, rng.below(5)),
+                        2 => desc(2, rng.below(5)) + 8,
+                        _ => POOL_BUSY_OFFSET + 8 * rng.below(2),
+                    };
+                    let v = match rng.below(3) {
+                        0 => rng.next(),
+                        1 => word(rng.below(4), rng.below(4), 1 << rng.below(32)),
+                        _ => 0,
+                    };
+                    write(&f, at, v);
+                    std::thread::yield_now();
+                }
+            });
+            for w in workers {
+                w.join().unwrap();
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            scribbler.join().unwrap();
+        });
+    });
+    assert!(done.is_some(), "a call hung or a worker panicked");
+}

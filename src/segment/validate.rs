@@ -243,7 +243,8 @@ pub(crate) fn validate_pool(
         if c.chunk_size <= prev {
             return Err(bad(
                 "pool chunk size (increasing)",
-                prev + CHUNK_ALIGN,
+                // Saturating: `prev` is a hostile size (a multiple of 128 up to 2^64 - 128).
+                prev.saturating_add(CHUNK_ALIGN),
                 c.chunk_size,
             ));
         }

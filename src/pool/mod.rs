@@ -37,13 +37,12 @@ use crate::error::{
 };
 use crate::layout::{PoolInfo, SegmentKind};
 use crate::platform::identity::{self, Identity};
-use crate::primitive::Ordering;
+use crate::primitive::{AtomicU32, Ordering};
 use crate::ring::endpoint;
 use crate::ring::pool::mapped::MappedPool;
 use crate::ring::pool::{BlockError, Core, Grant, Handle, Refused};
 use crate::segment::Segment;
 use crate::wait::{TICK, WaitMode};
-use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 

@@ -19,6 +19,9 @@ use crate::primitive::{AtomicU32, AtomicU64};
 use crate::wait::{Epoch, EventCount};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+mod pool;
+pub use pool::*;
+
 /// First eight bytes of every shmlane segment.
 pub const MAGIC: [u8; 8] = *b"SHMLANE\0";
 /// Version of this layout; an opener rejects any other.
@@ -73,6 +76,9 @@ pub enum SegmentKind {
     Barrier = 11,
     /// A [`Shared<S>`](crate::sync::Shared) of a user's state type (object segment).
     SharedState = 12,
+    /// A [`Pool`](crate::pool::Pool) of zero-copy buffers (design
+    /// `docs/design/buffer-pool.md` §1; `param` = classes, `capacity` = chunks).
+    Pool = 13,
 }
 
 impl SegmentKind {
@@ -91,6 +97,7 @@ impl SegmentKind {
             10 => Some(Self::Event),
             11 => Some(Self::Barrier),
             12 => Some(Self::SharedState),
+            13 => Some(Self::Pool),
             _ => None,
         }
     }
@@ -141,6 +148,7 @@ impl SegmentKind {
             Some(Self::Event) => "event",
             Some(Self::Barrier) => "barrier",
             Some(Self::SharedState) => "sharedstate",
+            Some(Self::Pool) => "pool",
             None => "unknown",
         }
     }
@@ -157,7 +165,7 @@ impl SegmentKind {
     pub fn control_len(self) -> u64 {
         match self {
             Self::Pipe | Self::Duplex => CONTROL_LEN,
-            Self::Array => 0,
+            Self::Array | Self::Pool => 0,
             Self::Queue => QUEUE_CONTROL_LEN,
             _ => OBJECT_CONTROL_LEN,
         }
@@ -515,9 +523,15 @@ pub struct ElemDesc {
 impl ElemDesc {
     /// The descriptor of `T`.
     pub fn of<T>() -> Self {
-        let name = core::any::type_name::<T>();
-        let size = core::mem::size_of::<T>() as u32;
-        let align = core::mem::align_of::<T>() as u32;
+        Self::named(
+            core::any::type_name::<T>(),
+            core::mem::size_of::<T>() as u32,
+            core::mem::align_of::<T>() as u32,
+        )
+    }
+
+    /// The descriptor of a type known by name only (a pool's fixed `"shmlane::pool"`).
+    pub fn named(name: &'static str, size: u32, align: u32) -> Self {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in name
             .bytes()

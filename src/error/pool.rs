@@ -1,6 +1,9 @@
 //! Errors of buffer pools ([`crate::pool`]) and of the pipes that carry their buffers
 //! ([`crate::carrier`]).
 
+/// The capacity (chunk count) a pool segment may have, for `InvalidCapacity`.
+pub(crate) const POOL_CHUNKS: &str = "a chunk count in 1..=2^20";
+
 /// A chunk word that no legal transition produces, or one that contradicts what this
 /// process holds: the pool's shared state is inconsistent (a scribbled segment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

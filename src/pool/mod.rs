@@ -1,26 +1,73 @@
 //! Zero-copy buffers: loan a chunk of shared memory, write it in place, send a small
 //! handle, read it in place (issue 14; design `docs/design/buffer-pool.md`).
 //!
-//! SKELETON (branch h/pool-skel): the public signatures every engineer codes against.
-//! Bodies are `unimplemented!` until the API engineer fills them; nothing here is done.
+//! A [`Pool`] is one segment (kind 13) of chunks in up to 8 size classes. Every chunk
+//! has one word, `generation | phase | holders`, and allocation, freeze, every join and
+//! every release is one CAS on it (`ring::pool`); a process holds a chunk through one
+//! bit (its member entry's) however many views it has (a local count per chunk), and
+//! the holds of a dead process are released by whoever adopts its entry ([`Pool::recover`],
+//! run on an allocation miss, at most once per 50 ms tick).
+//!
+//! # Examples
+//!
+//! ```
+//! use shmlane::pool::{Class, Pool};
+//! let pool = Pool::anonymous(&[Class { size: 4096, count: 4 }])?;
+//! let mut buf = pool.alloc(100)?;
+//! buf.fill(7);
+//! let frozen = buf.freeze();
+//! let h = frozen.handle(); // 24 bytes of `Pod`: send it over any pipe or queue
+//! let seen = pool.open_handle(h)?; // in the receiving process, its own `Pool`
+//! assert_eq!(&seen[..], &[7u8; 100][..]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! | Python | shmlane |
 //! |---|---|
 //! | `shared_memory.SharedMemory(create=True, size=n)` + pickling a name | [`Pool::alloc`] → [`BufMut`] → [`BufMut::freeze`] → [`Buf::handle`] sent as a `Pod` value |
 //! | `SharedMemory(name)` in the reader | [`Pool::open_handle`] → [`Buf`] (read-only, in place) |
 
+mod blocking;
+mod buf;
+#[cfg(all(test, not(miri)))]
+mod tests;
+
 use crate::error::{
     AllocError, AllocTimeoutError, CreateError, HandleError, OpenError, PoolCorrupted,
-    TryAllocError, ViewError,
+    TryAllocError,
 };
-use crate::wait::WaitMode;
-use bytemuck::Pod;
-use std::time::Duration;
+use crate::layout::{PoolInfo, SegmentKind};
+use crate::platform::identity::{self, Identity};
+use crate::primitive::Ordering;
+use crate::ring::endpoint::{self, Status};
+use crate::ring::pool::mapped::MappedPool;
+use crate::ring::pool::{Core, Grant, Handle, Refused};
+use crate::segment::Segment;
+use crate::wait::{TICK, WaitMode};
+use blocking::BlockError;
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// One size class of a pool: `count` chunks of `size` bytes each.
 ///
 /// `size` is a positive multiple of 128 (chunks are 128-aligned, so a typed view of any
 /// `Pod` type of alignment ≤ 128 fits); classes are listed in strictly increasing size.
+/// A table that breaks a rule is refused with `CreateError::InvalidParameter`.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{CreateError, pool::{Class, Pool}};
+/// let small_and_large = [Class { size: 4096, count: 8 }, Class { size: 1 << 20, count: 2 }];
+/// let pool = Pool::anonymous(&small_and_large)?;
+/// assert_eq!(pool.stats().classes, small_and_large);
+/// assert!(matches!(
+///     Pool::anonymous(&[Class { size: 100, count: 1 }]),
+///     Err(CreateError::InvalidParameter { .. })
+/// ));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Class {
     /// Chunk size in bytes.
@@ -32,6 +79,18 @@ pub struct Class {
 /// What names one frozen buffer in one pool: 24 bytes of plain data that travel over
 /// any pipe or queue. Validated on use ([`Pool::open_handle`]): a forged, stale or
 /// foreign handle is a typed error, never a read of another buffer's bytes.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::{HandleError, pool::{Class, Pool}};
+/// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+/// let h = pool.alloc(8)?.freeze().handle();
+/// assert_eq!((h.pool, h.len), (pool.id(), 8));
+/// let forged = shmlane::pool::BufHandle { len: 9, ..h };
+/// assert!(matches!(pool.open_handle(forged), Err(HandleError::Forged { what: "len" })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct BufHandle {
@@ -46,6 +105,18 @@ pub struct BufHandle {
 }
 
 /// Counters and occupancy of a pool ([`Pool::stats`]).
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::pool::{Class, Pool};
+/// let pool = Pool::anonymous(&[Class { size: 128, count: 2 }])?;
+/// let held = pool.alloc(1)?;
+/// assert_eq!(pool.stats().free, vec![1]);
+/// drop(held);
+/// assert_eq!(pool.stats().free, vec![2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PoolStats {
     /// Chunks per class (the class table).
@@ -59,133 +130,829 @@ pub struct PoolStats {
 }
 
 /// A buffer pool in one shared-memory segment. `Clone + Send + Sync`: clones share one
-/// member entry of the pool.
+/// member entry of the pool (one of 32: at most 32 processes, or `open`s, at a time).
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::pool::{Class, Pool};
+/// let pool = Pool::anonymous(&[Class { size: 4096, count: 2 }])?;
+/// let other = pool.clone(); // same member entry, e.g. for another thread
+/// let buf = other.alloc(4096)?.freeze();
+/// assert_eq!(pool.open_handle(buf.handle())?.len(), 4096);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Pool {
-    _todo: (),
+    inner: Arc<Inner>,
+    mode: WaitMode,
 }
 
-/// A chunk loaned for writing: `&mut [u8]` of the requested length, in place in shared
-/// memory. Dropping it returns the chunk unseen; [`freeze`](Self::freeze) publishes it.
-#[derive(Debug)]
-pub struct BufMut {
-    _todo: (),
+/// What this process holds of one chunk: how many views, of which generation and
+/// frozen length. `count == 0`: nothing (bit `m` is clear, as far as we know).
+#[derive(Clone, Copy, Debug, Default)]
+struct LocalHold {
+    count: u32,
+    generation: u32,
+    /// `u64::MAX` while the chunk is being written (`BufMut`): not joinable.
+    len: u64,
 }
 
-/// A frozen buffer: read-only, in place. Clones share this process's hold; the chunk
-/// returns to the pool when every holder (in every process) has dropped it.
-#[derive(Clone, Debug)]
-pub struct Buf {
-    _todo: (),
+const WRITING: u64 = u64::MAX;
+
+/// A sender's transit hold, kept until the receiver has consumed the handle
+/// ([`Pool::park`]).
+struct Parked {
+    /// Held for its drop (which releases the hold), never read.
+    _hold: Buf,
+    consumed: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+/// The process-local half of a pool handle, under the local lock.
+struct Local {
+    holds: Box<[LocalHold]>,
+    parked: Vec<Parked>,
+    /// When `try_alloc`'s miss last ran a recovery (at most one per [`TICK`]).
+    last_recover: Option<Instant>,
+}
+
+/// One opened pool: the segment, the mapped view, the private class table, our member
+/// entry, the local holds.
+struct Inner {
+    view: MappedPool,
+    info: PoolInfo,
+    /// Our member entry and the word our claim stored.
+    m: u32,
+    word: u64,
+    local: Mutex<Local>,
+    cursor: AtomicU32,
+    /// Declared last: unlinks the creator's name after everything above is dropped.
+    seg: Segment,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("id", &format_args!("{:#x}", self.info.pool_id))
+            .field("member", &self.m)
+            .field("segment", &self.seg.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Every view held an `Arc` of us, so none is left and our bit is clear in every
+        // chunk word (parked transit holds keep us alive instead: design O4, linger).
+        endpoint::release(&self.view.members()[self.m as usize], self.word);
+    }
+}
+
+impl Inner {
+    fn core(&self) -> Core<'_> {
+        self.view.core()
+    }
+
+    fn local(&self) -> MutexGuard<'_, Local> {
+        // A panic while holding it leaves counts that are still this process's best
+        // knowledge: go on with them.
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the waiters of the class of chunk `index`.
+    fn wake_class_of(&self, index: u32) {
+        if let Some(class) = self.view.geometry().class_of(index) {
+            self.view.wait(class).notify_fenced();
+        }
+    }
+
+    fn wake_all(&self) {
+        for class in 0..self.view.geometry().classes() {
+            self.view.wait(class).notify_fenced();
+        }
+    }
+
+    fn count_corrupt(&self) {
+        // Relaxed: a statistic.
+        self.view.state().corrupt.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops one local view of chunk `index`; the last one releases bit `m` (and wakes
+    /// the class's waiters if that freed the chunk). A contradiction (no local hold,
+    /// or the word says bit `m` is clear) changes nothing and is counted as corruption.
+    fn drop_view(&self, index: u32) {
+        let mut local = self.local();
+        let Some(hold) = local.holds.get_mut(index as usize) else {
+            return;
+        };
+        if hold.count == 0 {
+            drop(local);
+            self.count_corrupt();
+            return;
+        }
+        hold.count -= 1;
+        if hold.count > 0 {
+            return;
+        }
+        let class = self.view.geometry().class_of(index).unwrap_or(0);
+        let core = self.core();
+        let result = blocking::release_and_wake(&core, index, self.m, self.view.wait(class));
+        drop(local);
+        if result.is_err() {
+            self.count_corrupt();
+        }
+    }
+
+    /// Releases the holds of dead members (see [`Pool::recover`]).
+    fn recover(&self) -> usize {
+        let me = identity::current();
+        let core = self.core();
+        let members = self.view.members();
+        let mut freed = 0usize;
+        let mut adopt = |entry: usize, mine: u64| {
+            #[cfg(not(shmlane_loom))]
+            crate::fault::point("pool.adopt.after_claim");
+            if let Ok(a) = core.adopt(entry as u32) {
+                // Relaxed: statistics.
+                let state = self.view.state();
+                state
+                    .reclaimed
+                    .fetch_add(u64::from(a.released), Ordering::Relaxed);
+                state
+                    .corrupt
+                    .fetch_add(u64::from(a.corrupted), Ordering::Relaxed);
+                if a.freed > 0 {
+                    self.wake_all();
+                }
+                freed += a.freed as usize;
+            }
+            endpoint::release(&members[entry], mine);
+        };
+        for (entry, ep) in members.iter().enumerate() {
+            if entry == self.m as usize {
+                continue;
+            }
+            let (word, owner) = endpoint::load(ep);
+            let dead = match endpoint::status(word) {
+                Status::Attached => !identity::is_alive(owner),
+                Status::Dead => true,
+                Status::Free | Status::Closed => false,
+            };
+            if !dead {
+                continue;
+            }
+            let mine = endpoint::pack(me, Status::Attached);
+            // AcqRel: acquire the dead owner's last writes; the one winner adopts.
+            if ep
+                .word
+                .compare_exchange(word, mine, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                adopt(entry, mine);
+            }
+        }
+        // Bits of entries nobody owns (free or closed, whose owner cleared its bits
+        // before releasing): only a scribble or a forked copy leaves them. Adopted the
+        // same way, from the vacant word (fails if someone joined it since).
+        let mut orphans = 0u32;
+        for index in 0..self.view.geometry().chunks() {
+            if let Ok(c) = core.chunk(index) {
+                orphans |= c.holders;
+            }
+        }
+        orphans &= !(1 << self.m);
+        while orphans != 0 {
+            let entry = orphans.trailing_zeros() as usize;
+            orphans &= orphans - 1;
+            if let Some(mine) = endpoint::claim_vacant(&members[entry], me) {
+                adopt(entry, mine);
+            }
+        }
+        freed
+    }
+
+    /// Drops the parked transit holds whose handles were consumed.
+    fn check_parked(&self) {
+        let parked = std::mem::take(&mut self.local().parked);
+        if parked.is_empty() {
+            return;
+        }
+        // The closures run outside the lock (they may look at a ring), and the holds
+        // are dropped outside it (a drop takes the lock).
+        let (done, keep): (Vec<_>, Vec<_>) = parked.into_iter().partition(|p| (p.consumed)());
+        self.local().parked.extend(keep);
+        drop(done);
+    }
+
+    /// The local record of a fresh allocation; `Err` (the chunk released again) if we
+    /// already counted views of that chunk: a contradiction with the word we just CASed.
+    fn granted(&self, g: Grant) -> Result<(), PoolCorrupted> {
+        let mut local = self.local();
+        let hold = &mut local.holds[g.index as usize];
+        if hold.count != 0 {
+            drop(local);
+            let core = self.core();
+            let class = self.view.geometry().class_of(g.index).unwrap_or(0);
+            let _ = blocking::release_and_wake(&core, g.index, self.m, self.view.wait(class));
+            self.count_corrupt();
+            return Err(PoolCorrupted {
+                index: g.index,
+                word: core.chunk(g.index).map_or(0, |c| c.encode()),
+            });
+        }
+        *hold = LocalHold {
+            count: 1,
+            generation: g.generation,
+            len: WRITING,
+        };
+        Ok(())
+    }
+}
+
+/// Converts a class table to the algorithm's, refusing what it cannot express.
+fn geometry_of(classes: &[Class]) -> Result<crate::ring::pool::Geometry, CreateError> {
+    use crate::ring::pool::{Class as C, Geometry, GeometryError};
+    let invalid = |param, value: u64, reason| CreateError::InvalidParameter {
+        param,
+        value,
+        reason,
+    };
+    let mut table = Vec::with_capacity(classes.len());
+    for c in classes {
+        let count = u32::try_from(c.count)
+            .map_err(|_| invalid("class count", c.count as u64, "above 2^20 chunks"))?;
+        table.push(C {
+            size: c.size as u64,
+            count,
+        });
+    }
+    Geometry::new(&table).map_err(|e| match e {
+        GeometryError::Classes(n) => invalid("classes", n as u64, "a pool has 1 to 8 classes"),
+        GeometryError::Size { size, .. } => invalid(
+            "class size",
+            size,
+            "sizes are positive multiples of 128, strictly increasing",
+        ),
+        GeometryError::Count { .. } => invalid("class count", 0, "each class has a chunk"),
+        GeometryError::Total(n) => invalid("chunks", n, "a pool has at most 2^20 chunks"),
+    })
+}
+
+/// 64 random bits for a new pool's identity: the kernel's random source, else (no
+/// `/dev/urandom`) a hash of the process, the time and a per-process random key.
+fn random_id() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_ne_bytes(b);
+    }
+    use std::hash::BuildHasher;
+    let me = identity::current();
+    std::collections::hash_map::RandomState::new().hash_one((
+        me.pid,
+        me.start,
+        std::time::SystemTime::now(),
+    ))
+}
+
+impl crate::handle::Handle for Pool {
+    fn expect() -> crate::segment::Expect {
+        crate::segment::Expect {
+            kind: SegmentKind::Pool,
+            elem: crate::layout::pool_elem(),
+            capacity: None,
+        }
+    }
+
+    fn opened(seg: Segment) -> Result<Self, OpenError> {
+        Self::join(seg)
+    }
+
+    fn segment_of(&self) -> &Segment {
+        &self.inner.seg
+    }
+}
+
+crate::handle::constructors! {
+    impl[] Pool {
+        what: "pool",
+        ex: "shmlane::pool::Pool",
+        params: (classes: &[Class]),
+        args: (&[shmlane::pool::Class { size: 4096, count: 4 }]),
+        made: "with these size classes (every page reserved now; a bad table is refused with `InvalidParameter`)",
+    }
 }
 
 impl Pool {
-    /// Creates a named pool with these size classes.
-    pub fn create(name: &str, classes: &[Class]) -> Result<Self, CreateError> {
-        unimplemented!("skeleton: {name} {classes:?}")
+    fn build(name: Option<&str>, classes: &[Class]) -> Result<Self, CreateError> {
+        let geo = geometry_of(classes)?;
+        let table: Vec<_> = (0..geo.classes())
+            .map(|c| crate::ring::pool::Class {
+                size: geo.chunk_size(c),
+                count: geo.range(c).len() as u32,
+            })
+            .collect();
+        let info = crate::ring::pool::mapped::info_of(random_id(), &table);
+        let seg = Segment::create_pool(name, &info, &geo)?;
+        Self::join(seg).map_err(|e| match e {
+            OpenError::Claim(c) => CreateError::Claim(c),
+            e => CreateError::Io {
+                op: "join the new pool",
+                source: std::io::Error::other(e),
+            },
+        })
     }
-    /// Creates an anonymous pool (a sealed memfd) with these size classes.
-    pub fn anonymous(classes: &[Class]) -> Result<Self, CreateError> {
-        unimplemented!("skeleton: {classes:?}")
+
+    /// An existing pool must have exactly this class table.
+    fn made_with(&self, classes: &[Class]) -> Result<(), OpenError> {
+        let have = self.classes();
+        let mismatch = |field, expected: usize, found: usize| OpenError::LayoutMismatch {
+            field,
+            expected: expected as u64,
+            found: found as u64,
+        };
+        if have.len() != classes.len() {
+            return Err(mismatch("pool classes", classes.len(), have.len()));
+        }
+        for (want, found) in classes.iter().zip(&have) {
+            if want.size != found.size {
+                return Err(mismatch("pool class size", want.size, found.size));
+            }
+            if want.count != found.count {
+                return Err(mismatch("pool class count", want.count, found.count));
+            }
+        }
+        Ok(())
     }
-    /// Opens a named pool.
-    pub fn open(name: &str) -> Result<Self, OpenError> {
-        unimplemented!("skeleton: {name}")
+
+    /// Claims a member entry, clears our bit from every chunk word (design §3: none
+    /// legitimately; a taken-over dead member's holds, or a scribble, otherwise).
+    fn join(seg: Segment) -> Result<Self, OpenError> {
+        let (info, view) = seg.pool().ok_or(OpenError::LayoutMismatch {
+            field: "total_len (pool classes)",
+            expected: seg.header().total_len,
+            found: 0,
+        })?;
+        let me: Identity = identity::current();
+        let (m, word) = endpoint::claim_any(view.members(), me, identity::is_alive)?;
+        let chunks = view.geometry().chunks() as usize;
+        let inner = Inner {
+            view,
+            info,
+            m: m as u32,
+            word,
+            local: Mutex::new(Local {
+                holds: vec![LocalHold::default(); chunks].into_boxed_slice(),
+                parked: Vec::new(),
+                last_recover: None,
+            }),
+            cursor: AtomicU32::new(0),
+            seg,
+        };
+        // A death between the claim and here leaves our entry attached with bits the
+        // next adopter clears (design §3 row 11).
+        if let Ok(a) = inner.core().adopt(inner.m) {
+            let state = inner.view.state();
+            // Relaxed: statistics.
+            state
+                .reclaimed
+                .fetch_add(u64::from(a.released), Ordering::Relaxed);
+            state
+                .corrupt
+                .fetch_add(u64::from(a.corrupted), Ordering::Relaxed);
+            if a.freed > 0 {
+                inner.wake_all();
+            }
+        }
+        Ok(Self {
+            inner: Arc::new(inner),
+            mode: WaitMode::default(),
+        })
     }
-    /// Opens the anonymous pool a parent registered with `inherit(cmd, key)`.
-    pub fn from_env(key: &str) -> Result<Self, OpenError> {
-        unimplemented!("skeleton: {key}")
+
+    /// The class table.
+    fn classes(&self) -> Vec<Class> {
+        let geo = self.inner.view.geometry();
+        (0..geo.classes())
+            .map(|c| Class {
+                size: geo.chunk_size(c) as usize,
+                count: geo.range(c).len(),
+            })
+            .collect()
     }
-    /// Registers this pool with a child's `Command` under `key`.
-    pub fn inherit(&self, cmd: &mut std::process::Command, key: &str) -> std::io::Result<()> {
-        unimplemented!("skeleton: {cmd:?} {key}")
+
+    /// The class for `len` bytes, or `(len, largest chunk size)`.
+    fn class_for(&self, len: usize) -> Result<usize, (usize, usize)> {
+        let geo = self.inner.view.geometry();
+        geo.class_for_len(len as u64).ok_or_else(|| {
+            let max = geo.chunk_size(geo.classes() - 1) as usize;
+            (len, max)
+        })
+    }
+
+    fn cursor(&self) -> u32 {
+        // Relaxed: only spreads allocators over the bitmap.
+        self.inner.cursor.load(Ordering::Relaxed)
+    }
+
+    /// Turns a fresh grant into a `BufMut`.
+    fn lease(&self, g: Grant, len: usize) -> Result<BufMut, PoolCorrupted> {
+        self.inner.granted(g)?;
+        // Relaxed: a hint (see `cursor`).
+        self.inner
+            .cursor
+            .store(g.index.wrapping_add(1), Ordering::Relaxed);
+        Ok(BufMut {
+            inner: self.inner.clone(),
+            grant: g,
+            len,
+            frozen: false,
+        })
+    }
+
+    fn sweep(&self, class: usize) {
+        let core = self.inner.core();
+        if let Ok(s) = core.sweep(class) {
+            let state = self.inner.view.state();
+            // Relaxed: statistics.
+            state.sweeps.fetch_add(1, Ordering::Relaxed);
+            state
+                .corrupt
+                .fetch_add(u64::from(s.corrupted), Ordering::Relaxed);
+        }
     }
 
     /// A buffer of `len` bytes from the smallest class that fits; waits (on the futex,
-    /// no polling) while every chunk of that class is held by a live process.
+    /// no polling) while every chunk of that class is held by a live process. Each
+    /// ≤ 50 ms tick of the wait sweeps the class and recovers dead holders' chunks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{AllocError, pool::{Class, Pool}};
+    /// let pool = Pool::anonymous(&[Class { size: 256, count: 1 }])?;
+    /// let mut buf = pool.alloc(10)?;
+    /// buf.copy_from_slice(b"0123456789");
+    /// assert!(matches!(pool.alloc(257), Err(AllocError::TooLarge { len: 257, max: 256 })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn alloc(&self, len: usize) -> Result<BufMut, AllocError> {
-        unimplemented!("skeleton: {len}")
+        self.alloc_until(len, None).map_err(|e| match e {
+            AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
+            AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
+            AllocTimeoutError::Timeout => unreachable!("no deadline"),
+        })
     }
-    /// [`alloc`](Self::alloc) without waiting.
+
+    /// [`alloc`](Self::alloc) without waiting: on a miss, sweeps the class (a token
+    /// lost by a crash) and, at most once per 50 ms per handle, recovers dead holders'
+    /// chunks, then fails with `Exhausted`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{TryAllocError, pool::{Class, Pool}};
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+    /// let held = pool.try_alloc(1)?;
+    /// assert!(matches!(pool.try_alloc(1), Err(TryAllocError::Exhausted)));
+    /// drop(held);
+    /// pool.try_alloc(1)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_alloc(&self, len: usize) -> Result<BufMut, TryAllocError> {
-        unimplemented!("skeleton: {len}")
+        let class = self
+            .class_for(len)
+            .map_err(|(len, max)| TryAllocError::TooLarge { len, max })?;
+        let core = self.inner.core();
+        let corrupted = |r: Refused| match r {
+            Refused::Corrupted { index, word } => PoolCorrupted { index, word },
+            _ => PoolCorrupted {
+                index: u32::MAX,
+                word: 0,
+            },
+        };
+        for round in 0..3 {
+            if let Some(g) = core
+                .try_alloc(class, self.inner.m, self.cursor())
+                .map_err(corrupted)?
+            {
+                return Ok(self.lease(g, len)?);
+            }
+            match round {
+                0 => {
+                    self.inner.check_parked();
+                    self.sweep(class);
+                }
+                1 => {
+                    let now = Instant::now();
+                    let mut local = self.inner.local();
+                    if local.last_recover.is_some_and(|t| now < t + TICK) {
+                        break;
+                    }
+                    local.last_recover = Some(now);
+                    drop(local);
+                    self.inner.recover();
+                }
+                _ => {}
+            }
+        }
+        Err(TryAllocError::Exhausted)
     }
+
     /// [`alloc`](Self::alloc), waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{AllocTimeoutError, pool::{Class, Pool}};
+    /// use std::time::Duration;
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+    /// let held = pool.alloc(1)?;
+    /// let r = pool.alloc_timeout(1, Duration::from_millis(1));
+    /// assert!(matches!(r, Err(AllocTimeoutError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn alloc_timeout(
         &self,
         len: usize,
         timeout: Duration,
     ) -> Result<BufMut, AllocTimeoutError> {
-        unimplemented!("skeleton: {len} {timeout:?}")
+        self.alloc_until(len, crate::wait::deadline_after(timeout))
     }
-    /// The frozen buffer `h` names, validated and joined (this process becomes a holder).
+
+    fn alloc_until(
+        &self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<BufMut, AllocTimeoutError> {
+        let class = self
+            .class_for(len)
+            .map_err(|(len, max)| AllocTimeoutError::TooLarge { len, max })?;
+        let core = self.inner.core();
+        let mut on_tick = || {
+            self.inner.check_parked();
+            // Relaxed: a statistic (the tick's sweep follows in `alloc_blocking`).
+            self.inner
+                .view
+                .state()
+                .sweeps
+                .fetch_add(1, Ordering::Relaxed);
+            self.inner.recover();
+        };
+        let g = blocking::alloc_blocking(
+            &core,
+            class,
+            self.inner.m,
+            self.cursor(),
+            self.inner.view.wait(class),
+            self.mode,
+            deadline,
+            &mut on_tick,
+        )
+        .map_err(|e| match e {
+            BlockError::TimedOut => AllocTimeoutError::Timeout,
+            BlockError::Corrupted { index, word } => {
+                AllocTimeoutError::Corrupted(PoolCorrupted { index, word })
+            }
+        })?;
+        Ok(self.lease(g, len)?)
+    }
+
+    /// The frozen buffer `h` names, validated and joined (this process becomes a holder):
+    /// `Foreign` for another pool's handle, `Forged` for an index, generation or length
+    /// out of range (or a length that differs from the frozen one), `Stale` for a chunk
+    /// that is not frozen in the handle's generation (freed, reused, never frozen).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{HandleError, pool::{Class, Pool}};
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+    /// let buf = pool.alloc(3)?.freeze();
+    /// let h = buf.handle();
+    /// let again = pool.open_handle(h)?; // a second view, here in the same process
+    /// drop((buf, again)); // the chunk is free now
+    /// assert!(matches!(pool.open_handle(h), Err(HandleError::Stale { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_handle(&self, h: BufHandle) -> Result<Buf, HandleError> {
-        unimplemented!("skeleton: {h:?}")
+        let id = self.inner.info.pool_id;
+        if h.pool != id {
+            return Err(HandleError::Foreign {
+                expected: id,
+                found: h.pool,
+            });
+        }
+        let inner = &self.inner;
+        let geo = inner.view.geometry();
+        let class = geo
+            .class_of(h.index)
+            .ok_or(HandleError::Forged { what: "index" })?;
+        if h.generation >= crate::ring::pool::word::GEN_LIMIT {
+            return Err(HandleError::Forged { what: "generation" });
+        }
+        if h.len > geo.chunk_size(class) {
+            return Err(HandleError::Forged { what: "len" });
+        }
+        let stale = HandleError::Stale {
+            index: h.index,
+            generation: h.generation,
+        };
+        let mut local = inner.local();
+        let hold = &mut local.holds[h.index as usize];
+        if hold.count > 0 {
+            // We hold this chunk: it is pinned in the generation we hold.
+            if hold.len == WRITING || hold.generation != h.generation {
+                return Err(stale);
+            }
+            if hold.len != h.len {
+                return Err(HandleError::Forged { what: "len" });
+            }
+            hold.count += 1;
+        } else {
+            let core = inner.core();
+            let handle = Handle {
+                index: h.index,
+                generation: h.generation,
+                len: h.len,
+            };
+            match core.join(handle, inner.m) {
+                Ok(()) => {
+                    *hold = LocalHold {
+                        count: 1,
+                        generation: h.generation,
+                        len: h.len,
+                    };
+                }
+                Err(Refused::Stale { .. }) => return Err(stale),
+                Err(Refused::Forged { what }) => return Err(HandleError::Forged { what }),
+                Err(Refused::WrongLen { freed, .. }) => {
+                    drop(local);
+                    if freed {
+                        inner.wake_class_of(h.index);
+                    }
+                    return Err(HandleError::Forged { what: "len" });
+                }
+                Err(Refused::Corrupted { index, word }) => {
+                    return Err(PoolCorrupted { index, word }.into());
+                }
+                // Bit `m` set with no local view (join), or clear while undoing a
+                // join: contradicts what this process holds.
+                Err(Refused::AlreadyHeld { index } | Refused::NotHeld { index }) => {
+                    let word = core.chunk(index).map_or(0, |c| c.encode());
+                    return Err(PoolCorrupted { index, word }.into());
+                }
+            }
+        }
+        drop(local);
+        Ok(Buf {
+            inner: inner.clone(),
+            index: h.index,
+            generation: h.generation,
+            len: h.len as usize,
+        })
     }
-    /// Releases the holds of dead processes now; returns the chunks freed.
+
+    /// Releases the holds of dead processes now (their member entries are adopted,
+    /// their bits cleared, the entries released); returns the chunks that freed. Runs
+    /// by itself on an allocation miss (at most once per 50 ms) and each tick of a
+    /// blocked allocation; a live process's holds, however old, are never touched.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::pool::{Class, Pool};
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+    /// assert_eq!(pool.recover()?, 0); // nobody died
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recover(&self) -> Result<usize, PoolCorrupted> {
-        unimplemented!("skeleton")
+        Ok(self.inner.recover())
     }
-    /// Occupancy and counters.
+
+    /// Occupancy and counters (also drops the parked transit holds already consumed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::pool::{Class, Pool};
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 3 }])?;
+    /// let s = pool.stats();
+    /// assert_eq!((s.free, s.reclaimed), (vec![3], 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn stats(&self) -> PoolStats {
-        unimplemented!("skeleton")
+        self.inner.check_parked();
+        let core = self.inner.core();
+        let geo = self.inner.view.geometry();
+        let free = (0..geo.classes())
+            .map(|c| {
+                geo.range(c)
+                    .filter(|&i| {
+                        core.chunk(i)
+                            .is_ok_and(|w| w.phase == crate::ring::pool::word::Phase::Free)
+                    })
+                    .count()
+            })
+            .collect();
+        let state = self.inner.view.state();
+        PoolStats {
+            classes: self.classes(),
+            free,
+            // Relaxed: statistics.
+            reclaimed: state.reclaimed.load(Ordering::Relaxed),
+            sweeps: state.sweeps.load(Ordering::Relaxed),
+        }
     }
-    /// How a blocked `alloc` of this handle waits.
+
+    /// How a blocked `alloc` of this handle waits (its clones keep theirs).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{WaitMode, pool::{Class, Pool}};
+    /// let mut pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+    /// pool.set_wait_mode(WaitMode::Spin);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_wait_mode(&mut self, mode: WaitMode) {
-        unimplemented!("skeleton: {mode:?}")
+        self.mode = mode;
     }
-    /// This pool's identity (the `pool` field of its handles).
+
+    /// This pool's identity (the `pool` field of its handles): random, fixed at create,
+    /// the same in every process that opens the pool.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::pool::{Class, Pool};
+    /// let a = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+    /// let b = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+    /// assert_ne!(a.id(), b.id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn id(&self) -> u64 {
-        unimplemented!("skeleton")
+        self.inner.info.pool_id
+    }
+
+    /// Keeps `buf` (a sender's transit hold) until `consumed()` returns true: checked,
+    /// and the consumed ones dropped, on every allocation miss or wait tick and on
+    /// [`stats`](Self::stats). If every handle of this pool is dropped while entries
+    /// remain parked, those holds (and this process's member entry) stay until the
+    /// process exits; adoption then reclaims them (design O4, "linger").
+    #[allow(dead_code)] // for `carrier` (rank 10), being written
+    pub(crate) fn park(&self, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
+        self.inner.local().parked.push(Parked {
+            _hold: buf,
+            consumed,
+        });
     }
 }
 
-impl BufMut {
-    /// Global chunk index (for diagnostics and tests).
-    pub fn index(&self) -> u32 {
-        unimplemented!("skeleton")
-    }
-    /// The bytes as `T`s.
-    pub fn as_mut_slice_of<T: Pod>(&mut self) -> Result<&mut [T], ViewError> {
-        unimplemented!("skeleton")
-    }
-    /// Shortens the buffer to `len` bytes (no effect if `len` is not shorter).
-    pub fn truncate(&mut self, len: usize) {
-        unimplemented!("skeleton: {len}")
-    }
-    /// Publishes the bytes: read-only from now on, shareable by handle.
-    pub fn freeze(self) -> Buf {
-        unimplemented!("skeleton")
-    }
+/// A chunk loaned for writing: `&mut [u8]` of the requested length, in place in shared
+/// memory. Dropping it returns the chunk unseen; [`freeze`](Self::freeze) publishes it.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::pool::{Class, Pool};
+/// let pool = Pool::anonymous(&[Class { size: 4096, count: 1 }])?;
+/// let mut buf = pool.alloc(16)?;
+/// buf[..4].copy_from_slice(b"abcd");
+/// drop(buf); // never frozen: the chunk is free again, nobody saw it
+/// assert_eq!(pool.stats().free, vec![1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BufMut {
+    inner: Arc<Inner>,
+    grant: Grant,
+    len: usize,
+    /// Set by `freeze`: the hold lives on in the `Buf`.
+    frozen: bool,
 }
 
-impl std::ops::Deref for BufMut {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        unimplemented!("skeleton")
-    }
-}
-
-impl std::ops::DerefMut for BufMut {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        unimplemented!("skeleton")
-    }
-}
-
-impl Buf {
-    /// The handle that names this buffer in any process that opened the pool.
-    pub fn handle(&self) -> BufHandle {
-        unimplemented!("skeleton")
-    }
-    /// The bytes as `T`s.
-    pub fn as_slice_of<T: Pod>(&self) -> Result<&[T], ViewError> {
-        unimplemented!("skeleton")
-    }
-}
-
-impl std::ops::Deref for Buf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        unimplemented!("skeleton")
-    }
+/// A frozen buffer: read-only, in place. Clones share this process's hold; the chunk
+/// returns to the pool when every holder (in every process) has dropped it.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::pool::{Class, Pool};
+/// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
+/// let a = pool.alloc(5)?.freeze();
+/// let b = a.clone();
+/// drop(a);
+/// assert_eq!(b.len(), 5); // still held by `b`
+/// drop(b);
+/// assert_eq!(pool.stats().free, vec![1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Buf {
+    inner: Arc<Inner>,
+    index: u32,
+    generation: u32,
+    len: usize,
 }

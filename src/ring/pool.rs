@@ -74,6 +74,8 @@
 //! or a sweep. Every loop is bounded by the pool's size or by a CAS that failed because
 //! another party made progress.
 
+#[cfg(not(shmlane_loom))]
+pub(crate) mod mapped;
 #[cfg(all(test, not(shmlane_loom)))]
 mod tests;
 mod tokens;

@@ -92,6 +92,14 @@ impl Segment {
             crate::layout::SegmentKind::Queue => {
                 crate::ring::mpmc::check_capacity(capacity)?;
             }
+            crate::layout::SegmentKind::Pool => {
+                if capacity == 0 || capacity > u64::from(crate::ring::pool::MAX_CHUNKS) {
+                    return Err(CreateError::InvalidCapacity {
+                        capacity,
+                        expected: crate::error::POOL_CHUNKS,
+                    });
+                }
+            }
             k if k.is_object() => {
                 if capacity == 0 || capacity > crate::ring::spsc::MAX_CAPACITY {
                     return Err(CreateError::InvalidCapacity {
@@ -123,11 +131,20 @@ impl Segment {
 
     /// Sizes (reserving every page), maps and initializes a private file; returns the
     /// mapping.
-    fn build(file: File, header: &SegmentHeader) -> Result<Mapping, CreateError> {
+    ///
+    /// `init` (a pool's class table) is written right after the header, before the
+    /// segment is `READY`.
+    fn build(file: File, header: &SegmentHeader, init: &[u8]) -> Result<Mapping, CreateError> {
         let cerr = |op| move |source| CreateError::Io { op, source };
         reserve(&file, header.total_len)?;
         let map = Mapping::new(file, header.total_len).map_err(cerr("mmap"))?;
         map.write_header(header);
+        if !map.write_init(crate::layout::HEADER_LEN, init) {
+            return Err(CreateError::TooLarge {
+                capacity: header.capacity,
+                elem_size: header.elem_size,
+            });
+        }
         // Rings need no initialization: zero bytes are empty rings with free endpoints.
         // Release: pairs with the Acquire load in `open_mapping`.
         map.live().init.store(INIT_READY, Ordering::Release);
@@ -153,6 +170,47 @@ impl Segment {
     ) -> Result<Self, CreateError> {
         check_name(name)?;
         let header = Self::check_create(expect, capacity, param)?;
+        Self::create_named(name, header, &[])
+    }
+
+    /// Creates a pool segment (named or anonymous) with the class table `info` of
+    /// geometry `geo`: the length derives from the table, which is written before the
+    /// segment is `READY`.
+    pub(crate) fn create_pool(
+        name: Option<&str>,
+        info: &crate::layout::PoolInfo,
+        geo: &crate::ring::pool::Geometry,
+    ) -> Result<Self, CreateError> {
+        use zerocopy::IntoBytes;
+        let expect = Expect {
+            kind: crate::layout::SegmentKind::Pool,
+            elem: crate::layout::pool_elem(),
+            capacity: None,
+        };
+        let capacity = u64::from(geo.chunks());
+        let mut header = Self::check_create(&expect, capacity, info.classes)?;
+        let too_large = CreateError::TooLarge {
+            capacity,
+            elem_size: 1,
+        };
+        let total = crate::ring::pool::mapped::PoolLayout::new(geo)
+            .map(|l| l.total)
+            .filter(|&t| usize::try_from(t).is_ok())
+            .ok_or(too_large)?;
+        header.total_len = total;
+        header.ring_stride = total - crate::layout::HEADER_LEN;
+        let mut seg = match name {
+            Some(n) => {
+                check_name(n)?;
+                Self::create_named(n, header, info.as_bytes())?
+            }
+            None => Self::create_anonymous_header(header, info.as_bytes())?,
+        };
+        seg.pool = Some((*info, geo.clone()));
+        Ok(seg)
+    }
+
+    fn create_named(name: &str, header: SegmentHeader, init: &[u8]) -> Result<Self, CreateError> {
         let tmp = name::temp_object_name();
         let fd = shm::open(
             tmp.as_str(),
@@ -163,7 +221,7 @@ impl Segment {
             op: "shm_open (temporary)",
             source: e.into(),
         })?;
-        let result = Self::build(File::from(fd), &header).and_then(|map| {
+        let result = Self::build(File::from(fd), &header, init).and_then(|map| {
             let object = name::object_name(name);
             let link = || std::fs::hard_link(name::path(&tmp), name::path(&object));
             let mut result = link();
@@ -200,6 +258,7 @@ impl Segment {
             header,
             name: Some(name.to_owned()),
             unlink: AtomicBool::new(true),
+            pool: None,
         })
     }
 
@@ -218,6 +277,10 @@ impl Segment {
         param: u32,
     ) -> Result<Self, CreateError> {
         let header = Self::check_create(expect, capacity, param)?;
+        Self::create_anonymous_header(header, &[])
+    }
+
+    fn create_anonymous_header(header: SegmentHeader, init: &[u8]) -> Result<Self, CreateError> {
         let cerr = |op| {
             move |e: rustix::io::Errno| CreateError::Io {
                 op,
@@ -229,7 +292,7 @@ impl Segment {
             rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
         )
         .map_err(cerr("memfd_create"))?;
-        let map = Self::build(File::from(fd), &header)?;
+        let map = Self::build(File::from(fd), &header, init)?;
         rustix::fs::fcntl_add_seals(
             map.file(),
             SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL,
@@ -240,6 +303,7 @@ impl Segment {
             header,
             name: None,
             unlink: AtomicBool::new(false),
+            pool: None,
         })
     }
 }

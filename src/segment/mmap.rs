@@ -56,6 +56,68 @@ impl Mapping {
         unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), self.map.as_mut_ptr(), src.len()) };
     }
 
+    /// Copies a pool's [`PoolInfo`](crate::layout::PoolInfo) area out of the mapping
+    /// with volatile reads, as the header is (`None` if the mapping is too short).
+    pub(crate) fn pool_info_bytes(&self) -> Option<[u8; crate::layout::POOL_INFO_LEN as usize]> {
+        use crate::layout::{POOL_INFO_LEN, POOL_INFO_OFFSET};
+        if POOL_INFO_OFFSET + POOL_INFO_LEN > self.len() {
+            return None;
+        }
+        let mut out = [0u8; POOL_INFO_LEN as usize];
+        let base = self.map.as_ptr();
+        for (i, b) in out.iter_mut().enumerate() {
+            // SAFETY: POOL_INFO_OFFSET + i < POOL_INFO_OFFSET + POOL_INFO_LEN <= the
+            // mapping's length (checked above).
+            *b = unsafe { base.add(POOL_INFO_OFFSET as usize + i).read_volatile() };
+        }
+        Some(out)
+    }
+
+    /// Writes `bytes` at `offset`, if they fit. Only while the segment is not yet
+    /// visible to others (a creator's initialization before `READY`).
+    pub(crate) fn write_init(&self, offset: u64, bytes: &[u8]) -> bool {
+        let fits = offset
+            .checked_add(bytes.len() as u64)
+            .is_some_and(|end| end <= self.len());
+        if fits {
+            // SAFETY: `offset .. offset + len` lies inside the mapping (checked above);
+            // the segment is still private to its creator, so no one races us.
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    self.map.as_mut_ptr().add(offset as usize),
+                    bytes.len(),
+                );
+            }
+        }
+        fits
+    }
+
+    /// The member table of a pool segment described by `h`, if it fits this mapping.
+    pub(crate) fn pool_members(
+        &self,
+        h: &SegmentHeader,
+    ) -> Option<&[crate::layout::Endpoint; crate::layout::POOL_MEMBERS]> {
+        (h.kind == crate::layout::SegmentKind::Pool as u32)
+            .then(|| self.block_at(crate::layout::POOL_MEMBERS_OFFSET))
+            .flatten()
+    }
+
+    /// The pool of a pool segment, shaped by the opener's private, validated `geo`;
+    /// `None` if its derived layout does not fit this mapping.
+    pub(crate) fn pool(
+        self: &Arc<Self>,
+        geo: crate::ring::pool::Geometry,
+    ) -> Option<crate::ring::pool::mapped::MappedPool> {
+        let base = NonNull::new(self.map.as_mut_ptr())?;
+        // SAFETY: the whole mapping (`len` bytes, page-aligned base) is mapped
+        // read-write as long as the `Arc` we pass as `keep` lives; every shared word
+        // of a pool is an atomic, valid for any bits.
+        unsafe {
+            crate::ring::pool::mapped::MappedPool::from_raw(base, self.len(), geo, self.clone())
+        }
+    }
+
     /// The live header words.
     pub(crate) fn live(&self) -> &SegmentLive {
         // SAFETY: LIVE_OFFSET + size_of::<SegmentLive>() <= HEADER_LEN (asserted in
@@ -182,6 +244,7 @@ pub(crate) trait ControlBlock {}
 impl ControlBlock for crate::layout::SpscControl {}
 impl ControlBlock for crate::layout::QueueControl {}
 impl ControlBlock for crate::layout::ObjectControl {}
+impl ControlBlock for [crate::layout::Endpoint; crate::layout::POOL_MEMBERS] {}
 
 impl Mapping {
     /// The control block of type `C` at `offset`, if it lies inside the mapping at a

@@ -100,6 +100,8 @@ pub struct Segment {
     name: Option<String>,
     /// Unlink the name on drop (creator only, until persisted).
     unlink: AtomicBool,
+    /// A pool's class table and geometry: the private copy, validated (pools only).
+    pool: Option<(crate::layout::PoolInfo, crate::ring::pool::Geometry)>,
 }
 
 impl Segment {
@@ -154,6 +156,18 @@ impl Segment {
     /// The single element of an `Object` segment of shared-state type `S`.
     pub(crate) fn object_state<S: crate::lock::SyncState>(&self) -> Option<&S> {
         self.map.object_state(&self.header)
+    }
+
+    /// A pool segment's class table (the private copy taken and validated at open, or
+    /// written at create) and its mapped view.
+    pub(crate) fn pool(
+        &self,
+    ) -> Option<(
+        crate::layout::PoolInfo,
+        crate::ring::pool::mapped::MappedPool,
+    )> {
+        let (info, geo) = self.pool.as_ref()?;
+        Some((*info, self.map.pool(geo.clone())?))
     }
 
     /// The queue of a `Queue` segment as element type `T`, or `None` if `T` is not the

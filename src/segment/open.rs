@@ -216,11 +216,23 @@ impl Segment {
         if persisted > 1 {
             return Err(OpenError::BadPersistedWord(persisted));
         }
+        // A pool: validate the private copy of its class table (the creator wrote it
+        // before READY, which we acquired above).
+        let pool = if header.kind == crate::layout::SegmentKind::Pool as u32 {
+            let bytes = map.pool_info_bytes().ok_or(OpenError::Truncated {
+                expected: crate::layout::POOL_BUSY_OFFSET,
+                found: file_len,
+            })?;
+            Some(super::validate::validate_pool(&bytes, &header)?)
+        } else {
+            None
+        };
         Ok(Self {
             map: Arc::new(map),
             header,
             name: None,
             unlink: AtomicBool::new(false),
+            pool,
         })
     }
 }

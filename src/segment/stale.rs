@@ -221,6 +221,9 @@ fn endpoints<'a>(map: &'a Mapping, h: &SegmentHeader) -> Vec<(u32, &'static str,
     if let Some(o) = map.object_control(h) {
         out.extend(o.users.iter().map(|u| (0, "user", u)));
     }
+    if let Some(p) = map.pool_members(h) {
+        out.extend(p.iter().map(|m| (0, "member", m)));
+    }
     for i in 0..h.rings {
         if let Some(c) = map.control(h, i) {
             out.push((i, "producer", &c.producer));

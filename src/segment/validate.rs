@@ -122,12 +122,16 @@ pub fn validate_header(
     } else {
         1
     };
-    let pow2 = h.capacity.is_power_of_two() || expect.kind.is_object();
-    if !pow2 || h.capacity > MAX_CAPACITY || h.capacity < min_capacity {
+    let (pow2, max) = match expect.kind {
+        SegmentKind::Pool => (true, u64::from(crate::ring::pool::MAX_CHUNKS)),
+        k => (h.capacity.is_power_of_two() || k.is_object(), MAX_CAPACITY),
+    };
+    if !pow2 || h.capacity > max || h.capacity < min_capacity {
         return Err(OpenError::InvalidCapacity {
             found: h.capacity,
             expected: match expect.kind {
                 SegmentKind::Queue => crate::error::QUEUE_CAPACITY,
+                SegmentKind::Pool => crate::error::POOL_CHUNKS,
                 k if k.is_object() => crate::error::OBJECT_LEN,
                 _ => crate::error::RING_CAPACITY,
             },
@@ -173,11 +177,18 @@ pub fn validate_header(
     mismatch("header_len", HEADER_LEN, u64::from(h.header_len))?;
     mismatch("rings", u64::from(expect.kind.rings()), u64::from(h.rings))?;
     mismatch("ring_offset", HEADER_LEN, h.ring_offset)?;
-    let (size, align) = (u64::from(h.elem_size), u64::from(h.elem_align));
-    let stride = ring_stride(expect.kind, h.capacity, size, align).unwrap_or(u64::MAX);
-    mismatch("ring_stride", stride, h.ring_stride)?;
-    let total = total_len(expect.kind, h.capacity, size, align).unwrap_or(u64::MAX);
-    mismatch("total_len", total, h.total_len)?;
+    if expect.kind == SegmentKind::Pool {
+        // A pool's length derives from its class table, checked after mapping
+        // (`validate_pool`); here only the one region's extent.
+        let stride = h.total_len.checked_sub(HEADER_LEN).unwrap_or(u64::MAX);
+        mismatch("ring_stride", stride, h.ring_stride)?;
+    } else {
+        let (size, align) = (u64::from(h.elem_size), u64::from(h.elem_align));
+        let stride = ring_stride(expect.kind, h.capacity, size, align).unwrap_or(u64::MAX);
+        mismatch("ring_stride", stride, h.ring_stride)?;
+        let total = total_len(expect.kind, h.capacity, size, align).unwrap_or(u64::MAX);
+        mismatch("total_len", total, h.total_len)?;
+    }
     if usize::try_from(h.total_len).is_err() {
         return Err(OpenError::LayoutMismatch {
             field: "total_len",
@@ -186,6 +197,83 @@ pub fn validate_header(
         });
     }
     Ok(h)
+}
+
+/// Checks a pool's class table (`bytes`: the opener's private copy of the
+/// [`PoolInfo`](crate::layout::PoolInfo) area) against its validated header `h`:
+/// 32 members, `classes == param`, `1..=8` classes, sizes positive multiples of 128 and
+/// strictly increasing, counts ≥ 1, `Σ count == capacity`, and the length derived from
+/// the table equal to `total_len`. Each failure is a
+/// [`LayoutMismatch`](OpenError::LayoutMismatch) naming its field and both values.
+/// Returns the table and its geometry.
+pub(crate) fn validate_pool(
+    bytes: &[u8],
+    h: &SegmentHeader,
+) -> Result<(crate::layout::PoolInfo, crate::ring::pool::Geometry), OpenError> {
+    use crate::layout::{POOL_MAX_CLASSES, POOL_MEMBERS, PoolInfo};
+    use crate::ring::pool::{CHUNK_ALIGN, Class, Geometry, mapped::PoolLayout};
+    let bad = |field, expected: u64, found: u64| OpenError::LayoutMismatch {
+        field,
+        expected,
+        found,
+    };
+    let (info, _) = PoolInfo::read_from_prefix(bytes)
+        .map_err(|_| bad("pool info length", 256, bytes.len() as u64))?;
+    if info.members as usize != POOL_MEMBERS {
+        return Err(bad(
+            "pool members",
+            POOL_MEMBERS as u64,
+            info.members.into(),
+        ));
+    }
+    if info.classes != h.param {
+        return Err(bad(
+            "pool classes (header param)",
+            h.param.into(),
+            info.classes.into(),
+        ));
+    }
+    let k = info.classes as usize;
+    if k == 0 || k > POOL_MAX_CLASSES {
+        return Err(bad("pool classes", POOL_MAX_CLASSES as u64, k as u64));
+    }
+    let mut classes = Vec::with_capacity(k);
+    let (mut prev, mut sum) = (0u64, 0u64);
+    for c in &info.class[..k] {
+        if c.chunk_size <= prev {
+            return Err(bad(
+                "pool chunk size (increasing)",
+                prev + CHUNK_ALIGN,
+                c.chunk_size,
+            ));
+        }
+        if !c.chunk_size.is_multiple_of(CHUNK_ALIGN) {
+            let up = c
+                .chunk_size
+                .div_ceil(CHUNK_ALIGN)
+                .saturating_mul(CHUNK_ALIGN);
+            return Err(bad("pool chunk size (multiple of 128)", up, c.chunk_size));
+        }
+        let max = u64::from(crate::ring::pool::MAX_CHUNKS);
+        if c.count == 0 || c.count > max {
+            return Err(bad("pool class count", c.count.clamp(1, max), c.count));
+        }
+        sum += c.count;
+        prev = c.chunk_size;
+        classes.push(Class {
+            size: c.chunk_size,
+            count: c.count as u32,
+        });
+    }
+    if sum != h.capacity {
+        return Err(bad("pool chunks (sum of counts)", h.capacity, sum));
+    }
+    let geo = Geometry::new(&classes).map_err(|_| bad("pool classes", h.capacity, sum))?;
+    let total = PoolLayout::new(&geo).map_or(u64::MAX, |l| l.total);
+    if total != h.total_len {
+        return Err(bad("total_len (pool classes)", total, h.total_len));
+    }
+    Ok((info, geo))
 }
 
 #[cfg(test)]

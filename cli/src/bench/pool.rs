@@ -19,10 +19,12 @@
 //!   reads the clock when `alloc` returns. B's timestamp reaches A through the shared
 //!   memory of a pipe. A waits in `Blocking` mode (asleep on the futex: B frees 1 ms
 //!   after telling A it holds the chunk; or within the 50 µs spin phase: 10 µs) and in
-//!   `Spin` mode (1 ms).
+//!   `Spin` mode (1 ms). The reference: a bare `FUTEX_WAIT` woken 1 ms after the
+//!   waiter started (`raw futex`), what waking a sleeping process costs on the machine.
 //!
 //! A is pinned to cpu 0, B to cpu 1 (as in `shmlane bench`).
 
+use super::floor;
 use super::runner::measure;
 use super::{BULK_WRITE, BlockRatios, Config, Latency, SEG_KEY, Transport, WARMUP, median, pin_to};
 use super::{child_failed, rotated_blocks, round_trips};
@@ -78,11 +80,19 @@ pub enum Wake {
     BlockingSpinning,
     /// `WaitMode::Spin`, freed 1 ms after.
     Spin,
+    /// The reference: no pool, a bare `FUTEX_WAIT` woken 1 ms after the waiter started
+    /// (what the machine's futex wake-up from sleep costs).
+    RawFutex,
 }
 
 impl Wake {
     /// Every wake case, in table order.
-    pub const ALL: [Wake; 3] = [Self::BlockingAsleep, Self::BlockingSpinning, Self::Spin];
+    pub const ALL: [Wake; 4] = [
+        Self::RawFutex,
+        Self::BlockingAsleep,
+        Self::BlockingSpinning,
+        Self::Spin,
+    ];
 
     /// `(mode, waiter state)` as printed.
     pub fn label(self) -> (&'static str, &'static str) {
@@ -90,6 +100,7 @@ impl Wake {
             Self::BlockingAsleep => ("blocking", "asleep (freed after 1 ms)"),
             Self::BlockingSpinning => ("blocking", "spinning (freed after 10 us)"),
             Self::Spin => ("spin", "spinning (freed after 1 ms)"),
+            Self::RawFutex => ("raw futex", "asleep (woken after 1 ms)"),
         }
     }
 
@@ -342,7 +353,7 @@ fn handoff(size: usize, rounds: usize, peer: &dyn Fn() -> Command) -> io::Result
 }
 
 /// `CLOCK_MONOTONIC` in ns: one clock for every process of the machine.
-fn now_ns() -> u64 {
+pub(super) fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
 }
@@ -350,6 +361,21 @@ fn now_ns() -> u64 {
 /// Parent side of a wake-latency case (the waiter): `rounds` latencies in ns.
 fn wake_latency(wake: Wake, rounds: usize, peer: &dyn Fn() -> Command) -> io::Result<Vec<u64>> {
     pin_to(0);
+    let (delay, busy) = wake.delay();
+    let warmup = (rounds / 10).max(1);
+    let mut cmd = peer();
+    let case = match (wake, busy) {
+        (Wake::RawFutex, _) => "pool-futex-sleep",
+        (_, true) => "pool-free-busy",
+        (_, false) => "pool-free-sleep",
+    };
+    let total = (warmup + rounds).to_string();
+    cmd.args([case, &delay.as_nanos().to_string(), &total, "0"]);
+    if wake == Wake::RawFutex {
+        let mut lat = floor::futex_wake(warmup + rounds, &mut cmd)?;
+        lat.drain(..warmup);
+        return Ok(lat);
+    }
     let mut pool = Pool::anonymous(&[Class {
         size: WAKE_CHUNK,
         count: 1,
@@ -419,7 +445,7 @@ pub(super) fn peer(args: &[String]) -> Option<io::Result<()>> {
         return None;
     };
     let busy = match case.as_str() {
-        "pool-handoff" => None,
+        "pool-handoff" | "pool-futex-sleep" => None,
         "pool-free-busy" => Some(true),
         "pool-free-sleep" => Some(false),
         _ => return None,
@@ -431,10 +457,12 @@ pub(super) fn peer(args: &[String]) -> Option<io::Result<()>> {
         )));
     };
     pin_to(1);
+    let delay = Duration::from_nanos(payload);
     Some(match busy {
+        None if case == "pool-futex-sleep" => floor::futex_wake_peer(delay),
         // The parent's `round_trips` adds a warm-up.
         None => handoff_peer(rounds + WARMUP.min(rounds)),
-        Some(busy) => free_peer(Duration::from_nanos(payload), busy, rounds),
+        Some(busy) => free_peer(delay, busy, rounds),
     })
 }
 
@@ -575,24 +603,26 @@ pub fn pool_table(r: &PoolReport) -> String {
         );
         out += "\n";
     }
+    let futex = r.wakes.iter().find(|w| w.wake == Wake::RawFutex);
     out += &format!(
         "{:<10} {:<30} {:>9} {:>9} {:>9} {:>8}  {}\n",
-        "wake", "waiter", "p50", "p99", "p99.9", "samples", "per block p50 (min-max)"
+        "wake", "waiter", "p50", "p99", "p99.9", "samples", "per block: p50 over the raw futex's"
     );
     for w in &r.wakes {
         let (mode, state) = w.wake.label();
-        let mut b = w.block_p50.clone();
-        b.sort_by(f64::total_cmp);
+        let vs = futex
+            .filter(|f| f.wake != w.wake)
+            .and_then(|f| BlockRatios::new(&w.block_p50, &f.block_p50))
+            .map_or("-".into(), |b| b.to_string());
         out += &format!(
-            "{:<10} {:<30} {:>9} {:>9} {:>9} {:>8}  {}-{}\n",
+            "{:<10} {:<30} {:>9} {:>9} {:>9} {:>8}  {}\n",
             mode,
             state,
             time_label(w.latency.p50 as f64),
             time_label(w.latency.p99 as f64),
             time_label(w.latency.p999 as f64),
             w.samples,
-            time_label(*b.first().unwrap_or(&f64::NAN)),
-            time_label(*b.last().unwrap_or(&f64::NAN)),
+            vs,
         );
     }
     out += "(wake: the freer's clock read just before its free, to the waiter's just after \

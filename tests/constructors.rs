@@ -7,6 +7,7 @@ mod common;
 
 use common::{peer, result, role, unique, watchdog};
 use shmlane::pipe::{Duplex, Pipe};
+use shmlane::pool::{BufHandle, Class, Pool};
 use shmlane::queue::Queue;
 use shmlane::segment::OpenOptions;
 use shmlane::sync::{
@@ -136,6 +137,17 @@ fn from_env_child(kind: &str) {
         "object" => {
             let (s, _) = take!(Shared<AtomicU32>);
             s.fetch_add(1, Ordering::SeqCst);
+        }
+        "pool" => {
+            let (p, _) = take!(Pool);
+            // The parent's first buffer of a fresh pool: chunk 0, generation 1.
+            let h = BufHandle {
+                pool: p.id(),
+                index: 0,
+                generation: 1,
+                len: 5,
+            };
+            assert_eq!(&p.open_handle(h).unwrap()[..], b"hello");
         }
         _ => panic!("unknown kind {kind}"),
     }
@@ -284,6 +296,38 @@ fn shared_state_has_the_whole_constructor_set() {
     let s = whole_set!("ctor-object", Shared<AtomicU32>, (), cap = 1);
     round_trip!("object", s);
     assert_eq!(s.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn pool_has_the_whole_constructor_set() {
+    const CLASSES: &[Class] = &[Class {
+        size: 4096,
+        count: 4,
+    }];
+    let p = whole_set!("ctor-pool", Pool, (CLASSES), cap = 4);
+    let name = unique("ctor-pool-ooc");
+    let _p = Pool::create(&name, CLASSES).unwrap();
+    assert!(matches!(
+        Pool::open_or_create(
+            &name,
+            &[Class {
+                size: 4096,
+                count: 5
+            }]
+        ),
+        Err(OpenError::LayoutMismatch {
+            expected: 5,
+            found: 4,
+            ..
+        })
+    ));
+    let mut w = p.alloc(5).unwrap();
+    w.copy_from_slice(b"hello");
+    let held = w.freeze();
+    assert_eq!((held.handle().index, held.handle().generation), (0, 1));
+    round_trip!("pool", p);
+    drop(held);
+    assert_eq!(p.stats().free, vec![4]);
 }
 
 /// Tasks in the queue, the array of results and the count of tasks done.

@@ -83,9 +83,10 @@ pub struct Class {
 /// # Examples
 ///
 /// ```
-/// use shmlane::{HandleError, pool::{Class, Pool}};
+/// use shmlane::{error::HandleError, pool::{Class, Pool}};
 /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
-/// let h = pool.alloc(8)?.freeze().handle();
+/// let buf = pool.alloc(8)?.freeze();
+/// let h = buf.handle();
 /// assert_eq!((h.pool, h.len), (pool.id(), 8));
 /// let forged = shmlane::pool::BufHandle { len: 9, ..h };
 /// assert!(matches!(pool.open_handle(forged), Err(HandleError::Forged { what: "len" })));
@@ -592,7 +593,7 @@ impl Pool {
     /// # Examples
     ///
     /// ```
-    /// use shmlane::{AllocError, pool::{Class, Pool}};
+    /// use shmlane::{error::AllocError, pool::{Class, Pool}};
     /// let pool = Pool::anonymous(&[Class { size: 256, count: 1 }])?;
     /// let mut buf = pool.alloc(10)?;
     /// buf.copy_from_slice(b"0123456789");
@@ -614,7 +615,7 @@ impl Pool {
     /// # Examples
     ///
     /// ```
-    /// use shmlane::{TryAllocError, pool::{Class, Pool}};
+    /// use shmlane::{error::TryAllocError, pool::{Class, Pool}};
     /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
     /// let held = pool.try_alloc(1)?;
     /// assert!(matches!(pool.try_alloc(1), Err(TryAllocError::Exhausted)));
@@ -667,7 +668,7 @@ impl Pool {
     /// # Examples
     ///
     /// ```
-    /// use shmlane::{AllocTimeoutError, pool::{Class, Pool}};
+    /// use shmlane::{error::AllocTimeoutError, pool::{Class, Pool}};
     /// use std::time::Duration;
     /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
     /// let held = pool.alloc(1)?;
@@ -729,7 +730,7 @@ impl Pool {
     /// # Examples
     ///
     /// ```
-    /// use shmlane::{HandleError, pool::{Class, Pool}};
+    /// use shmlane::{error::HandleError, pool::{Class, Pool}};
     /// let pool = Pool::anonymous(&[Class { size: 128, count: 1 }])?;
     /// let buf = pool.alloc(3)?.freeze();
     /// let h = buf.handle();

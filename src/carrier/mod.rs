@@ -1,49 +1,74 @@
 //! Pipes that carry pool buffers: `tx.send(buf)` / `let buf = rx.recv()?`, with no
 //! handle bookkeeping by the user (issue 14; design `docs/design/buffer-pool.md` §5).
 //!
-//! SKELETON (branch h/pool-skel): the public signatures every engineer codes against.
-//! Bodies are `unimplemented!` until the carrier engineer fills them; nothing here is done.
+//! A [`BufSender`] and a [`BufReceiver`] wrap the two ends of an ordinary
+//! [`pipe`](crate::pipe) of [`BufHandle`](crate::pool::BufHandle)s plus a [`Pool`]; no new segment kind. Only the
+//! 24-byte handle travels; the bytes stay where they were written.
+//!
+//! | Python | shmlane |
+//! |---|---|
+//! | `q.put(np_array)` (pickled, copied twice) | `tx.send(buf)` ([`BufSender::send`]) |
+//! | `arr = q.get()` | `let buf = rx.recv()?` ([`BufReceiver::recv`]): a view in place |
+//!
+//! **A handle in flight is always backed by a hold.** The sender keeps each sent
+//! buffer (its *transit hold*) until the receiver's position in the pipe has passed
+//! its handle; the receiver joins the buffer before it moves its position. So there is
+//! no moment at which a handle is in the pipe and its chunk could be freed, and no
+//! shared state beyond the pipe's own positions. If the sender's process dies, its
+//! holds are reclaimed like any dead holder's; a handle the receiver takes after that
+//! is stale, skipped and counted ([`BufReceiver::lost`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use shmlane::carrier::{BufReceiver, BufSender};
+//! use shmlane::pool::{BufHandle, Class, Pool};
+//! let pool = Pool::anonymous(&[Class { size: 1 << 16, count: 4 }])?;
+//! let (tx, rx) = shmlane::pipe::channel::<BufHandle>(16)?;
+//! let mut tx = BufSender::new(&pool, tx);
+//! let consumer = std::thread::spawn({
+//!     let mut rx = BufReceiver::new(&pool, rx);
+//!     move || {
+//!         let mut sum = 0u64;
+//!         while let Ok(buf) = rx.recv() {
+//!             sum += buf.iter().map(|&b| u64::from(b)).sum::<u64>();
+//!         }
+//!         sum
+//!     }
+//! });
+//! for i in 0..10u8 {
+//!     let mut buf = tx.alloc(1 << 16)?; // a pool of 4: chunks are reused
+//!     buf.fill(i);
+//!     tx.send(buf.freeze())?;
+//! }
+//! drop(tx);
+//! assert_eq!(consumer.join().unwrap(), (0..10u64).sum::<u64>() << 16);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-use crate::error::{BlockingSendError, BufRecvError};
-use crate::pipe::{Receiver, Sender};
-use crate::pool::{Buf, BufHandle, Pool};
+mod receiver;
+mod sender;
+#[cfg(test)]
+mod tests;
+mod transit;
 
-/// The sending end: moves frozen buffers to a [`BufReceiver`] in another process. A
-/// buffer in flight stays held by this sender until the receiver has taken it.
-#[derive(Debug)]
-pub struct BufSender {
-    _todo: (Pool, Sender<BufHandle>),
-}
+pub use receiver::BufReceiver;
+pub use sender::BufSender;
 
-/// The receiving end: each received [`Buf`] is a read-only view in place.
-#[derive(Debug)]
-pub struct BufReceiver {
-    _todo: (Pool, Receiver<BufHandle>),
-}
+use crate::pool::{Buf, Pool};
 
-impl BufSender {
-    /// A sender of `pool`'s buffers over the handle pipe `tx`.
-    pub fn new(pool: &Pool, tx: Sender<BufHandle>) -> Self {
-        unimplemented!("skeleton: {pool:?} {tx:?}")
-    }
-    /// Sends `buf`, waiting while the pipe is full.
-    pub fn send(&mut self, buf: Buf) -> Result<(), BlockingSendError<Buf>> {
-        unimplemented!("skeleton: {buf:?}")
-    }
-}
-
-impl BufReceiver {
-    /// A receiver of `pool`'s buffers over the handle pipe `rx`.
-    pub fn new(pool: &Pool, rx: Receiver<BufHandle>) -> Self {
-        unimplemented!("skeleton: {pool:?} {rx:?}")
-    }
-    /// The next buffer, waiting while none is in flight.
-    pub fn recv(&mut self) -> Result<Buf, BufRecvError> {
-        unimplemented!("skeleton")
-    }
-    /// Handles received whose buffer was gone (the sender died and its holds were
-    /// reclaimed before this receiver joined): skipped, counted here.
-    pub fn lost(&self) -> u64 {
-        unimplemented!("skeleton")
-    }
+/// Hands a departing sender's hold of `buf` to `pool`, which keeps it until
+/// `consumed()` says the receiver is done with its handle.
+///
+/// STAND-IN until `Pool::park` (h/api) lands: a process-wide list, checked on each
+/// park (not on the pool's allocation misses).
+fn park(pool: &Pool, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
+    type Parked = Vec<(Buf, Box<dyn Fn() -> bool + Send + Sync>)>;
+    static PARKED: std::sync::Mutex<Parked> = std::sync::Mutex::new(Vec::new());
+    let _ = pool;
+    let mut parked = PARKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    parked.retain(|(_, consumed)| !consumed());
+    parked.push((buf, consumed));
 }

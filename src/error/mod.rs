@@ -9,6 +9,7 @@
 //! | queue put ([`queue::Queue`](crate::queue::Queue)) | [`PutError<T>`] | [`TryPutError<T>`] | [`PutTimeoutError<T>`] | [`PutSliceError`] |
 //! | queue get | [`GetError`] | [`TryGetError`] | [`GetTimeoutError`] | `get_into`: [`GetError`] |
 //! | byte queue ([`queue::ByteQueue`](crate::queue::ByteQueue)) | [`MessageError`] | [`MessageError`] | [`MessageError`] | |
+//! | buffer receive ([`carrier::BufReceiver`](crate::carrier::BufReceiver); sends use the pipe's) | [`BufRecvError`] | [`TryBufRecvError`] | [`BufRecvTimeoutError`] | |
 //! | bare ring ([`ring::spsc`](crate::ring::spsc)) | | [`PushError<T>`], [`PopError`], [`ChunkError`] | | |
 //! | lock ([`sync::Mutex`](crate::sync::Mutex), [`sync::SharedArray`](crate::sync::SharedArray)) | [`LockError<G>`] | [`TryLockError<G>`] | [`LockTimeoutError<G>`] | |
 //! | condvar wait ([`sync::Condvar`](crate::sync::Condvar)) | [`LockError<G>`] | | [`WaitTimeoutError<G>`] | |

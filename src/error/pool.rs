@@ -142,3 +142,53 @@ pub enum BufRecvError {
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
 }
+
+/// A [`BufReceiver::try_recv`](crate::carrier::BufReceiver::try_recv) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryBufRecvError {
+    /// No buffer in flight now.
+    #[error("no buffer in flight")]
+    Empty,
+    /// The sender is gone and every buffer it sent was received.
+    #[error("buffer sender disconnected")]
+    Disconnected,
+    /// The handle pipe is corrupted.
+    #[error(transparent)]
+    Corrupted(#[from] super::Corrupted),
+    /// A handle of another pool arrived (it was taken off the pipe).
+    #[error("handle of pool {found:#x}, this is pool {expected:#x}")]
+    Foreign {
+        /// This pool's identity.
+        expected: u64,
+        /// The handle's.
+        found: u64,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Pool(#[from] PoolCorrupted),
+}
+
+/// A [`BufReceiver::recv_timeout`](crate::carrier::BufReceiver::recv_timeout) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BufRecvTimeoutError {
+    /// The deadline passed with no buffer in flight.
+    #[error("receive timed out")]
+    Timeout,
+    /// The sender is gone and every buffer it sent was received.
+    #[error("buffer sender disconnected")]
+    Disconnected,
+    /// The handle pipe is corrupted.
+    #[error(transparent)]
+    Corrupted(#[from] super::Corrupted),
+    /// A handle of another pool arrived (it was taken off the pipe).
+    #[error("handle of pool {found:#x}, this is pool {expected:#x}")]
+    Foreign {
+        /// This pool's identity.
+        expected: u64,
+        /// The handle's.
+        found: u64,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Pool(#[from] PoolCorrupted),
+}

@@ -60,6 +60,7 @@ mod waits;
 
 pub use duplex::{Duplex, DuplexEnd, duplex};
 pub use receiver::Receiver;
+pub(crate) use sender::Blocked;
 pub use sender::Sender;
 
 use crate::error::{ClaimError, CreateError};

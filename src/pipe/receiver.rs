@@ -188,6 +188,12 @@ impl<T: Pod> Receiver<T> {
         std::iter::from_fn(move || self.recv().ok())
     }
 
+    /// True once the sender has closed its end or died (one load while nothing
+    /// changes). For the buffer carriers (`crate::carrier`).
+    pub(crate) fn sender_gone(&mut self) -> bool {
+        self.peer.gone(self.ring.raw())
+    }
+
     /// Waits until a value is ready, the sender is gone (ready: the caller drains and
     /// then sees `Disconnected`), or `deadline`.
     pub(crate) fn wait_readable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {

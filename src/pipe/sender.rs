@@ -159,6 +159,42 @@ impl<T: Pod> Sender<T> {
 
     /// Waits until at least one slot is free, the receiver is gone, or `deadline`.
     pub(crate) fn wait_writable(&mut self, deadline: Option<Instant>) -> Result<(), Blocked> {
+        self.wait_until(deadline, |ring| ring.slots().map(|n| n > 0))
+    }
+
+    /// For the buffer carriers (`crate::carrier`): the position the next value is
+    /// written at, and the receiver's position as last seen (see
+    /// [`Producer::positions`]); with `refresh`, loaded now.
+    pub(crate) fn positions(&mut self, refresh: bool) -> Result<(u64, u64), Corrupted> {
+        self.ring.positions(refresh)
+    }
+
+    /// For the buffer carriers: waits until the receiver has taken the value written at
+    /// `pos`, the receiver is gone, or `deadline`.
+    pub(crate) fn wait_taken(
+        &mut self,
+        pos: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(), Blocked> {
+        self.wait_until(deadline, |ring| {
+            let (tail, head) = ring.positions(true)?;
+            Ok(tail.wrapping_sub(pos) > tail.wrapping_sub(head))
+        })
+    }
+
+    /// For the buffer carriers: the ring with no end claimed, to watch the receiver's
+    /// position once this sender is gone.
+    pub(crate) fn share_ring(&self) -> crate::ring::spsc::RawRing<T> {
+        self.ring.raw().share()
+    }
+
+    /// Waits until `ready` (polled on the ring after each wake-up), the receiver is
+    /// gone, or `deadline`.
+    fn wait_until(
+        &mut self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&mut Producer<T>) -> Result<bool, Corrupted>,
+    ) -> Result<(), Blocked> {
         let r = self.waits.block_on(self.mode, deadline, |slow| {
             if slow {
                 // A wait that contradicts what we know could never end: say so.
@@ -173,9 +209,9 @@ impl<T: Pod> Sender<T> {
             if self.peer.gone(self.ring.raw()) {
                 return Poll::Ready(Err(Blocked::Disconnected));
             }
-            match self.ring.slots() {
-                Ok(0) => Poll::Pending,
-                Ok(_) => Poll::Ready(Ok(())),
+            match ready(&mut self.ring) {
+                Ok(false) => Poll::Pending,
+                Ok(true) => Poll::Ready(Ok(())),
                 Err(c) => Poll::Ready(Err(Blocked::Corrupted(c))),
             }
         });

@@ -238,6 +238,14 @@ impl<T> RawRing<T> {
         done
     }
 
+    /// The consumer's position now, unchecked: for a producer gone from the ring that
+    /// still watches the consumer pass a position (the buffer carriers' parked holds).
+    pub(crate) fn head_now(&self) -> u64 {
+        // Acquire — SYNC POINT: pairs with the Release store of head in
+        // `Consumer::publish`, so what the consumer did before passing (a join) is seen.
+        self.ctrl().head.load(Ordering::Acquire)
+    }
+
     /// The eventcount a waiter for `side`'s progress sleeps on.
     pub(crate) fn waits_for(&self, side: Side) -> &crate::wait::EventCount {
         match side {

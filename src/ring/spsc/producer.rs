@@ -229,6 +229,17 @@ impl<T: Pod> Producer<T> {
         endpoint::status(endpoint::load(&self.ring.ctrl().consumer).0)
     }
 
+    /// The position the next value is written at, and the consumer's position as last
+    /// loaded (validated, never past the real one); with `refresh`, loaded now (one
+    /// Acquire load, as for `Full`). For the buffer carriers' transit holds
+    /// (`crate::carrier`): a position before the consumer's has been taken.
+    pub(crate) fn positions(&mut self, refresh: bool) -> Result<(u64, u64), Corrupted> {
+        if refresh {
+            self.refresh()?;
+        }
+        Ok((self.tail, self.cached_head))
+    }
+
     #[cfg(test)]
     pub(crate) fn control(&self) -> &SpscControl {
         self.ring.ctrl()

@@ -1,0 +1,287 @@
+//! The sending end of a buffer pipe.
+
+use super::transit::Transit;
+use crate::error::{
+    AllocError, AllocTimeoutError, BlockingSendError, SendTimeoutError, TryAllocError, TrySendError,
+};
+use crate::pipe::{Blocked, Sender};
+use crate::pool::{Buf, BufHandle, BufMut, Pool};
+use crate::wait::TICK;
+use std::time::{Duration, Instant};
+
+/// The sending end: moves frozen buffers to a [`BufReceiver`](super::BufReceiver),
+/// possibly in another process, as 24-byte handles over a pipe.
+///
+/// A buffer in flight stays held by this sender until the receiver has taken it (its
+/// *transit hold*, design §5): [`send`](Self::send) keeps the moved [`Buf`], and the
+/// sender drops it once the receiver's position has passed its handle (the receiver
+/// joins the buffer before it moves on, so the chunk is never free while its handle
+/// is in the pipe). Those holds are released
+///
+/// * on each send, for the handles the sender already knows were taken (no extra
+///   load; the position is refreshed whenever the pipe looks full);
+/// * by [`alloc`](Self::alloc) and its variants, and by
+///   [`release_received`](Self::release_received) (one load of the receiver's position);
+/// * all at once when the receiver is found gone (closed or dead): nobody will take
+///   them (a receiver that claims the pipe later finds them stale, see
+///   [`BufReceiver::lost`](super::BufReceiver::lost));
+/// * on drop, by the pool, which keeps them until the receiver has taken them or is
+///   gone, and checks on its allocation misses (the receiver still gets every buffer
+///   sent).
+///
+/// **Allocate through the sender** ([`alloc`](Self::alloc)) when the pool is shared
+/// with the pipe: [`Pool::alloc`] cannot see this sender's holds, so with a class of
+/// few chunks it can wait for chunks that only this sender would release. A sender's
+/// `alloc` releases what was taken first, and while the class is exhausted by its
+/// own transit holds it sleeps on the pipe until the receiver takes the oldest.
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::carrier::{BufReceiver, BufSender};
+/// use shmlane::pool::{BufHandle, Class, Pool};
+/// let pool = Pool::anonymous(&[Class { size: 4096, count: 4 }])?;
+/// let (tx, rx) = shmlane::pipe::channel::<BufHandle>(8)?;
+/// let (mut tx, mut rx) = (BufSender::new(&pool, tx), BufReceiver::new(&pool, rx));
+///
+/// let mut buf = tx.alloc(1000)?;
+/// buf.fill(7);
+/// tx.send(buf.freeze())?;
+///
+/// let got = rx.recv()?; // in place: no copy
+/// assert_eq!((got.len(), got[999]), (1000, 7));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct BufSender {
+    pool: Pool,
+    transit: Transit,
+    tx: Sender<BufHandle>,
+}
+
+impl BufSender {
+    /// A sender of `pool`'s buffers over the handle pipe `tx`.
+    pub fn new(pool: &Pool, tx: Sender<BufHandle>) -> Self {
+        Self {
+            pool: pool.clone(),
+            transit: Transit::default(),
+            tx,
+        }
+    }
+
+    /// Sends `buf` if the pipe has room now; gives it back otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::{carrier::BufSender, error::TrySendError};
+    /// use shmlane::pool::{BufHandle, Class, Pool};
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 4 }])?;
+    /// let (tx, _rx) = shmlane::pipe::channel::<BufHandle>(1)?;
+    /// let mut tx = BufSender::new(&pool, tx);
+    /// tx.try_send(tx.alloc(8)?.freeze())?;
+    /// let second = tx.alloc(8)?.freeze();
+    /// assert!(matches!(tx.try_send(second), Err(TrySendError::Full(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn try_send(&mut self, buf: Buf) -> Result<(), TrySendError<Buf>> {
+        let (pos, _) = self.release_taken(false).unwrap_or_default();
+        match self.tx.try_send(buf.handle()) {
+            Ok(()) => {
+                crate::fault::point("pool.send.after_push");
+                self.transit.push(pos, buf);
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => {
+                // The pipe refreshed the receiver's position to find it full.
+                self.release_taken(false);
+                Err(TrySendError::Full(buf))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.transit.release_all();
+                Err(TrySendError::Disconnected(buf))
+            }
+            Err(TrySendError::Corrupted(_, c)) => Err(TrySendError::Corrupted(buf, c)),
+        }
+    }
+
+    /// Sends `buf`, waiting (on the pipe's futex) while the pipe is full.
+    #[inline]
+    pub fn send(&mut self, buf: Buf) -> Result<(), BlockingSendError<Buf>> {
+        self.send_deadline(buf, None).map_err(|e| match e {
+            SendTimeoutError::Disconnected(b) => BlockingSendError::Disconnected(b),
+            SendTimeoutError::Corrupted(b, c) => BlockingSendError::Corrupted(b, c),
+            SendTimeoutError::Timeout(_) => unreachable!("no deadline was set"),
+        })
+    }
+
+    /// Sends `buf`, waiting at most `timeout` while the pipe is full.
+    pub fn send_timeout(
+        &mut self,
+        buf: Buf,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<Buf>> {
+        self.send_deadline(buf, crate::wait::deadline_after(timeout))
+    }
+
+    fn send_deadline(
+        &mut self,
+        mut buf: Buf,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<Buf>> {
+        loop {
+            match self.try_send(buf) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(b)) => buf = b,
+                Err(TrySendError::Disconnected(b)) => {
+                    return Err(SendTimeoutError::Disconnected(b));
+                }
+                Err(TrySendError::Corrupted(b, c)) => {
+                    return Err(SendTimeoutError::Corrupted(b, c));
+                }
+            }
+            match self.tx.wait_writable(deadline) {
+                Ok(()) => {}
+                Err(Blocked::Timeout) => return Err(SendTimeoutError::Timeout(buf)),
+                Err(Blocked::Disconnected) => {
+                    self.transit.release_all();
+                    return Err(SendTimeoutError::Disconnected(buf));
+                }
+                Err(Blocked::Corrupted(c)) => return Err(SendTimeoutError::Corrupted(buf, c)),
+            }
+        }
+    }
+
+    /// Releases the holds of the buffers the receiver has taken (one load of its
+    /// position), or of all of them once the receiver is gone or the pipe is found
+    /// corrupted; returns how many are still in flight.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::carrier::{BufReceiver, BufSender};
+    /// use shmlane::pool::{BufHandle, Class, Pool};
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 2 }])?;
+    /// let (tx, rx) = shmlane::pipe::channel::<BufHandle>(4)?;
+    /// let (mut tx, mut rx) = (BufSender::new(&pool, tx), BufReceiver::new(&pool, rx));
+    /// tx.send(tx.alloc(8)?.freeze())?;
+    /// assert_eq!(tx.in_flight(), 1);
+    /// drop(rx.recv()?);
+    /// assert_eq!(tx.release_received(), 0);
+    /// assert_eq!(pool.stats().free, [2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_received(&mut self) -> usize {
+        if self.tx.is_disconnected() || self.release_taken(true).is_none() {
+            self.transit.release_all();
+        }
+        self.transit.len()
+    }
+
+    /// Buffers sent whose hold this sender still keeps (some may have been taken
+    /// since: see [`release_received`](Self::release_received)).
+    pub fn in_flight(&self) -> usize {
+        self.transit.len()
+    }
+
+    /// The pool this sender's buffers come from.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// [`Pool::alloc`] that first releases what the receiver has taken, and while the
+    /// class is exhausted with buffers of this sender still in flight, sleeps on the
+    /// pipe (its futex) until the receiver takes the oldest; with none in flight,
+    /// waits as `Pool::alloc` does.
+    pub fn alloc(&mut self, len: usize) -> Result<BufMut, AllocError> {
+        self.alloc_deadline(len, None).map_err(|e| match e {
+            AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
+            AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
+            AllocTimeoutError::Timeout => unreachable!("no deadline was set"),
+        })
+    }
+
+    /// [`Pool::try_alloc`] after releasing what the receiver has taken.
+    pub fn try_alloc(&mut self, len: usize) -> Result<BufMut, TryAllocError> {
+        self.release_received();
+        self.pool.try_alloc(len)
+    }
+
+    /// [`alloc`](Self::alloc), waiting at most `timeout`.
+    pub fn alloc_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<BufMut, AllocTimeoutError> {
+        self.alloc_deadline(len, crate::wait::deadline_after(timeout))
+    }
+
+    fn alloc_deadline(
+        &mut self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<BufMut, AllocTimeoutError> {
+        loop {
+            self.release_received();
+            match self.pool.try_alloc(len) {
+                Ok(buf) => return Ok(buf),
+                Err(TryAllocError::Exhausted) => {}
+                Err(TryAllocError::TooLarge { len, max }) => {
+                    return Err(AllocTimeoutError::TooLarge { len, max });
+                }
+                Err(TryAllocError::Corrupted(c)) => return Err(AllocTimeoutError::Corrupted(c)),
+            }
+            let now = Instant::now();
+            let Some(oldest) = self.transit.oldest() else {
+                // Every chunk is held by others: their frees wake the pool's own wait.
+                // Nothing joins the transit while we wait (`&mut self`).
+                return match deadline {
+                    None => self.pool.alloc(len).map_err(|e| match e {
+                        AllocError::TooLarge { len, max } => {
+                            AllocTimeoutError::TooLarge { len, max }
+                        }
+                        AllocError::Corrupted(c) => AllocTimeoutError::Corrupted(c),
+                    }),
+                    Some(d) => self
+                        .pool
+                        .alloc_timeout(len, d.saturating_duration_since(now)),
+                };
+            };
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(AllocTimeoutError::Timeout);
+            }
+            // Our own holds may be what exhausts the class: the receiver taking the
+            // oldest wakes the pipe's futex. A chunk freed by anyone else wakes only the
+            // pool's, hence the tick (as the pool's own blocked alloc has).
+            let tick = now + TICK;
+            let until = deadline.map_or(tick, |d| d.min(tick));
+            match self.tx.wait_taken(oldest, Some(until)) {
+                Ok(()) | Err(Blocked::Timeout) => {}
+                // Released by `release_received` at the top of the loop.
+                Err(Blocked::Disconnected | Blocked::Corrupted(_)) => {}
+            }
+        }
+    }
+
+    /// Drops the holds of handles taken according to the receiver's position (as
+    /// last seen, or loaded now with `refresh`); returns the pipe's `(tail, head)`,
+    /// or `None` if the pipe's positions are garbage (then nothing is released here).
+    #[inline]
+    fn release_taken(&mut self, refresh: bool) -> Option<(u64, u64)> {
+        let (tail, head) = self.tx.positions(refresh).ok()?;
+        self.transit.release_taken(tail, head);
+        Some((tail, head))
+    }
+}
+
+impl Drop for BufSender {
+    /// Hands the holds of buffers still in flight to the pool, before the pipe's end
+    /// is released (the fields drop after this): the receiver still gets them all,
+    /// then `Disconnected`.
+    fn drop(&mut self) {
+        self.release_taken(false);
+        let ring = self.tx.share_ring();
+        self.transit.park(&self.pool, ring);
+    }
+}

@@ -85,6 +85,11 @@ step "loom catches a lost wake-up when a sleep flag's wake is dropped (queue, mu
     LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/mutant-flag cargo test --release \
     --test mpmc --test sync -- --exact sleeping_consumer_is_woken_by_a_put mutex_unlock_wakes_a_sleeper)
 
+step "loom catches a blocked pool allocation never woken when a freer skips its notify"
+(cd loom-tests && RUSTFLAGS="--cfg shmlane_loom --cfg shmlane_mutant_no_pool_notify -C debug-assertions" \
+    LOOM_MAX_PREEMPTIONS=3 CARGO_TARGET_DIR=target/mutant-pool cargo test --release \
+    --test pool -- --exact blocked_alloc_is_woken)
+
 step "nothing left behind in /dev/shm"
 shm_after=$(ls /dev/shm | grep '^shmlane\.' | sort || true)
 leftover=$(comm -13 <(echo "$shm_before") <(echo "$shm_after") | grep . || true)

@@ -531,6 +531,13 @@ impl ElemDesc {
     }
 
     /// The descriptor of a type known by name only (a pool's fixed `"shmlane::pool"`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmlane::layout::ElemDesc;
+    /// assert_eq!(ElemDesc::named("u64", 8, 8), ElemDesc::of::<u64>());
+    /// ```
     pub fn named(name: &'static str, size: u32, align: u32) -> Self {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         for b in name

@@ -285,9 +285,9 @@ fn other_format_versions_and_kinds_are_listed_and_never_removed() {
     // use for all we know) or a kind this version does not know: not garbage.
     let tag = unique("otherfmt");
     let version = format!("{tag}-v3");
-    let kind = format!("{tag}-k13");
+    let kind = format!("{tag}-k99"); // 13 became the buffer pool (issue 14)
     scribbled(&version, 8, &3u32.to_ne_bytes());
-    scribbled(&kind, 12, &13u32.to_ne_bytes());
+    scribbled(&kind, 12, &99u32.to_ne_bytes());
     let list = shmlane::segment::list();
     let why = |name: &str| {
         let info = list.iter().find(|i| i.name == name).unwrap();
@@ -299,7 +299,7 @@ fn other_format_versions_and_kinds_are_listed_and_never_removed() {
         "{}",
         why(&version)
     );
-    assert!(why(&kind).contains("unknown kind 13"), "{}", why(&kind));
+    assert!(why(&kind).contains("unknown kind 99"), "{}", why(&kind));
     let removed = shmlane::segment::gc_only(|o| o.contains(&tag));
     assert!(removed.is_empty(), "gc removed {removed:?}");
     // create neither adopts nor deletes it: a typed error naming the version.
@@ -308,7 +308,7 @@ fn other_format_versions_and_kinds_are_listed_and_never_removed() {
         other => panic!("expected OtherFormat, got {other:?}"),
     }
     match Pipe::<u64>::create(&kind, 8) {
-        Err(shmlane::CreateError::OtherFormat { kind: 13, .. }) => {}
+        Err(shmlane::CreateError::OtherFormat { kind: 99, .. }) => {}
         other => panic!("expected OtherFormat, got {other:?}"),
     }
     for n in [&version, &kind] {

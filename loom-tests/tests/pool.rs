@@ -1,17 +1,28 @@
 //! Loom: the buffer pool's chunk words and token bitmap (`shmlane::ring::pool`,
 //! issue 14 design §6): no chunk handed out twice, no lost chunk or token without a
 //! crash, exactly one `FREE` transition per buffer, a stale handle never reads a chunk
-//! being rewritten, and adoption racing a live release. Chunk bytes are a loom
+//! being rewritten, adoption racing a live release, and a blocked allocator woken by
+//! the free that unblocks it (or, for a lost token, by its tick). Chunk bytes are a loom
 //! `UnsafeCell` per chunk, so a write overlapping a read (or another write) is a loom
 //! error, and a read that is not ordered after the write is one too.
+//!
+//! The blocked allocators run the production loop (`Core::alloc_blocking` over
+//! `wait::block_on_with`, through `shmlane::ring::pool::model`, which injects a
+//! deterministic clock and no deadline), with the futex modelled as a real block: a
+//! lost wake-up is a loom deadlock. The mutant build `--cfg shmlane_mutant_no_pool_notify`
+//! (`release_and_wake` skips its `notify_fenced`) shows that `blocked_alloc_is_woken`
+//! sees that bug.
 #![cfg(shmlane_loom)]
 
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use loom::thread;
+use shmlane::WaitMode;
+use shmlane::ring::pool::model::{Steps, alloc_blocking};
 use shmlane::ring::pool::word::Chunk;
 use shmlane::ring::pool::{Class, Handle, HeapPool, Refused, heap};
+use shmlane::wait::EventCount;
 
 /// A heap pool of `count` chunks and their "bytes", one cell each.
 struct Fixture {
@@ -261,6 +272,100 @@ fn lost_token_is_swept() {
         // one sweep restores it; then the chunk is free with its token.
         core.sweep(0).unwrap();
         assert!(core.has_token(0), "the lost token is back");
+        f.assert_all_free(1);
+    });
+}
+
+/// Design §6 model 4: the only chunk is held by member 0 (which writes it, then frees
+/// it with `release_and_wake` on another thread) while member 1 allocates in the
+/// production blocking loop, in `WaitMode::Sleep` (no spinning phase) and with a clock
+/// under which no tick ever comes: only the freer's wake can end its sleep. The waiter
+/// gets the chunk, and its write is ordered after the freer's (loom's cell). With
+/// `shmlane_mutant_no_pool_notify` loom finds the waiter asleep forever (deadlock).
+#[test]
+#[cfg_attr(shmlane_mutant_no_pool_notify, should_panic(expected = "deadlock"))]
+fn blocked_alloc_is_woken() {
+    loom::model(|| {
+        let f = fixture(1);
+        let ec = Arc::new(EventCount::new());
+        let core = f.pool.core();
+        let g = core.try_alloc(0, 0, 0).unwrap().unwrap();
+        let freer = {
+            let (f, ec) = (f.clone(), ec.clone());
+            thread::spawn(move || {
+                f.write(g.index, 1);
+                assert_eq!(f.pool.core().release_and_wake(g.index, 0, &ec), Ok(true));
+            })
+        };
+        let got = alloc_blocking(
+            &core,
+            0,
+            1,
+            0,
+            &ec,
+            WaitMode::Sleep,
+            Steps::Milli,
+            &mut || panic!("no tick comes in this model"),
+        )
+        .unwrap();
+        assert_eq!(got.index, g.index);
+        assert_ne!(got.generation, g.generation);
+        f.write(got.index, 2);
+        freer.join().unwrap();
+        assert_eq!(ec.sleepers(), 0);
+        assert_eq!(core.release(got.index, 1), Ok(true));
+        f.assert_all_free(1);
+    });
+}
+
+/// A freer dies between its `FREE` CAS and the token's return (so it never notifies
+/// either) while member 1 allocates in the blocking loop: a free chunk that no token
+/// names and no wake announces. The allocator's first miss sweeps; if the chunk was
+/// freed after that, it sleeps until its tick. Loom's futex has no timeout, so the
+/// timeout is played by the dying thread: once the allocator has announced itself it
+/// wakes the eventcount, and the model's clock makes every wake a tick. The tick's
+/// sweep finds the chunk (without it, loom reports the allocator asleep forever).
+#[test]
+fn lost_token_is_swept_on_a_tick() {
+    loom::model(|| {
+        let f = fixture(1);
+        let ec = Arc::new(EventCount::new());
+        let core = f.pool.core();
+        let g = core.try_alloc(0, 0, 0).unwrap().unwrap();
+        let done = Arc::new(AtomicBool::new(false));
+        let dying = {
+            let (f, ec, done) = (f.clone(), ec.clone(), done.clone());
+            thread::spawn(move || {
+                f.pool.descriptors()[g.index as usize]
+                    .word
+                    .store(Chunk::free(g.generation).encode(), Ordering::SeqCst);
+                // The futex timeout: ends the allocator's sleep, if it sleeps at all.
+                while !done.load(Ordering::SeqCst) {
+                    if ec.sleepers() > 0 {
+                        ec.notify_fenced();
+                        break;
+                    }
+                    thread::yield_now();
+                }
+            })
+        };
+        let mut ticks = 0;
+        let got = alloc_blocking(
+            &core,
+            0,
+            1,
+            0,
+            &ec,
+            WaitMode::Sleep,
+            Steps::Tick,
+            &mut || ticks += 1,
+        )
+        .unwrap();
+        done.store(true, Ordering::SeqCst);
+        assert_eq!(got.index, g.index);
+        assert!(ticks <= 1, "one tick at most: {ticks}");
+        dying.join().unwrap();
+        assert_eq!(core.release(got.index, 1), Ok(true));
         f.assert_all_free(1);
     });
 }

@@ -15,7 +15,7 @@
 //! next page   chunk data, class 0 first, each class on a page
 //! ```
 
-use super::{ElemDesc, Endpoint, LINE};
+use super::{ElemDesc, LINE};
 use crate::primitive::AtomicU64;
 use crate::wait::EventCount;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -118,7 +118,7 @@ const _: () = {
     #[cfg(not(shmlane_loom))]
     assert!(core::mem::size_of::<PoolWait>() as u64 == LINE);
     #[cfg(not(shmlane_loom))]
-    assert!(core::mem::size_of::<Endpoint>() == 16);
+    assert!(core::mem::size_of::<super::Endpoint>() == 16);
 };
 /// Design §1: the bitmap starts 1920 bytes after the header.
 const HEADER_PLUS_1920: u64 = super::HEADER_LEN + 1920;

@@ -27,7 +27,6 @@
 //! | `shared_memory.SharedMemory(create=True, size=n)` + pickling a name | [`Pool::alloc`] → [`BufMut`] → [`BufMut::freeze`] → [`Buf::handle`] sent as a `Pod` value |
 //! | `SharedMemory(name)` in the reader | [`Pool::open_handle`] → [`Buf`] (read-only, in place) |
 
-mod blocking;
 mod buf;
 #[cfg(all(test, not(miri)))]
 mod tests;
@@ -39,12 +38,11 @@ use crate::error::{
 use crate::layout::{PoolInfo, SegmentKind};
 use crate::platform::identity::{self, Identity};
 use crate::primitive::Ordering;
-use crate::ring::endpoint::{self, Status};
+use crate::ring::endpoint;
 use crate::ring::pool::mapped::MappedPool;
-use crate::ring::pool::{Core, Grant, Handle, Refused};
+use crate::ring::pool::{BlockError, Core, Grant, Handle, Refused};
 use crate::segment::Segment;
 use crate::wait::{TICK, WaitMode};
-use blocking::BlockError;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -143,10 +141,32 @@ pub struct PoolStats {
 /// assert_eq!(pool.open_handle(buf.handle())?.len(), 4096);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Pool {
     inner: Arc<Inner>,
     mode: WaitMode,
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        // Relaxed: a count of this process's handles, read only by their drops.
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            inner: self.inner.clone(),
+            mode: self.mode,
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// The last handle drops the parked transit holds already consumed; the others
+    /// linger until the process exits (design O4).
+    fn drop(&mut self) {
+        // AcqRel: the last dropper sees every other handle's parking.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.inner.check_parked();
+        }
+    }
 }
 
 /// What this process holds of one chunk: how many views, of which generation and
@@ -187,6 +207,8 @@ struct Inner {
     word: u64,
     local: Mutex<Local>,
     cursor: AtomicU32,
+    /// `Pool` handles (clones) alive in this process.
+    handles: std::sync::atomic::AtomicUsize,
     /// Declared last: unlinks the creator's name after everything above is dropped.
     seg: Segment,
 }
@@ -227,12 +249,6 @@ impl Inner {
         }
     }
 
-    fn wake_all(&self) {
-        for class in 0..self.view.geometry().classes() {
-            self.view.wait(class).notify_fenced();
-        }
-    }
-
     fn count_corrupt(&self) {
         // Relaxed: a statistic.
         self.view.state().corrupt.fetch_add(1, Ordering::Relaxed);
@@ -255,9 +271,13 @@ impl Inner {
         if hold.count > 0 {
             return;
         }
+        // A `fork`ed child's copy of a view: bit `m` is the parent's (design §3 "fork").
+        if identity::current().pid != endpoint::pid(self.word) {
+            return;
+        }
         let class = self.view.geometry().class_of(index).unwrap_or(0);
         let core = self.core();
-        let result = blocking::release_and_wake(&core, index, self.m, self.view.wait(class));
+        let result = core.release_and_wake(index, self.m, self.view.wait(class));
         drop(local);
         if result.is_err() {
             self.count_corrupt();
@@ -266,70 +286,8 @@ impl Inner {
 
     /// Releases the holds of dead members (see [`Pool::recover`]).
     fn recover(&self) -> usize {
-        let me = identity::current();
-        let core = self.core();
-        let members = self.view.members();
-        let mut freed = 0usize;
-        let mut adopt = |entry: usize, mine: u64| {
-            #[cfg(not(shmlane_loom))]
-            crate::fault::point("pool.adopt.after_claim");
-            if let Ok(a) = core.adopt(entry as u32) {
-                // Relaxed: statistics.
-                let state = self.view.state();
-                state
-                    .reclaimed
-                    .fetch_add(u64::from(a.released), Ordering::Relaxed);
-                state
-                    .corrupt
-                    .fetch_add(u64::from(a.corrupted), Ordering::Relaxed);
-                if a.freed > 0 {
-                    self.wake_all();
-                }
-                freed += a.freed as usize;
-            }
-            endpoint::release(&members[entry], mine);
-        };
-        for (entry, ep) in members.iter().enumerate() {
-            if entry == self.m as usize {
-                continue;
-            }
-            let (word, owner) = endpoint::load(ep);
-            let dead = match endpoint::status(word) {
-                Status::Attached => !identity::is_alive(owner),
-                Status::Dead => true,
-                Status::Free | Status::Closed => false,
-            };
-            if !dead {
-                continue;
-            }
-            let mine = endpoint::pack(me, Status::Attached);
-            // AcqRel: acquire the dead owner's last writes; the one winner adopts.
-            if ep
-                .word
-                .compare_exchange(word, mine, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                adopt(entry, mine);
-            }
-        }
-        // Bits of entries nobody owns (free or closed, whose owner cleared its bits
-        // before releasing): only a scribble or a forked copy leaves them. Adopted the
-        // same way, from the vacant word (fails if someone joined it since).
-        let mut orphans = 0u32;
-        for index in 0..self.view.geometry().chunks() {
-            if let Ok(c) = core.chunk(index) {
-                orphans |= c.holders;
-            }
-        }
-        orphans &= !(1 << self.m);
-        while orphans != 0 {
-            let entry = orphans.trailing_zeros() as usize;
-            orphans &= orphans - 1;
-            if let Some(mine) = endpoint::claim_vacant(&members[entry], me) {
-                adopt(entry, mine);
-            }
-        }
-        freed
+        self.view
+            .recover(identity::current(), Some(self.m), identity::is_alive)
     }
 
     /// Drops the parked transit holds whose handles were consumed.
@@ -354,7 +312,7 @@ impl Inner {
             drop(local);
             let core = self.core();
             let class = self.view.geometry().class_of(g.index).unwrap_or(0);
-            let _ = blocking::release_and_wake(&core, g.index, self.m, self.view.wait(class));
+            let _ = core.release_and_wake(g.index, self.m, self.view.wait(class));
             self.count_corrupt();
             return Err(PoolCorrupted {
                 index: g.index,
@@ -511,6 +469,7 @@ impl Pool {
                 last_recover: None,
             }),
             cursor: AtomicU32::new(0),
+            handles: std::sync::atomic::AtomicUsize::new(1),
             seg,
         };
         // A death between the claim and here leaves our entry attached with bits the
@@ -525,7 +484,7 @@ impl Pool {
                 .corrupt
                 .fetch_add(u64::from(a.corrupted), Ordering::Relaxed);
             if a.freed > 0 {
-                inner.wake_all();
+                inner.view.wake_all();
             }
         }
         Ok(Self {
@@ -693,6 +652,12 @@ impl Pool {
             .class_for(len)
             .map_err(|(len, max)| AllocTimeoutError::TooLarge { len, max })?;
         let core = self.inner.core();
+        // A token now: the fast path. On a miss, this process's consumed transit holds
+        // go first (they may be what holds the class), then the blocking loop.
+        if let Ok(Some(g)) = core.try_alloc(class, self.inner.m, self.cursor()) {
+            return Ok(self.lease(g, len)?);
+        }
+        self.inner.check_parked();
         let mut on_tick = || {
             self.inner.check_parked();
             // Relaxed: a statistic (the tick's sweep follows in `alloc_blocking`).
@@ -703,22 +668,22 @@ impl Pool {
                 .fetch_add(1, Ordering::Relaxed);
             self.inner.recover();
         };
-        let g = blocking::alloc_blocking(
-            &core,
-            class,
-            self.inner.m,
-            self.cursor(),
-            self.inner.view.wait(class),
-            self.mode,
-            deadline,
-            &mut on_tick,
-        )
-        .map_err(|e| match e {
-            BlockError::TimedOut => AllocTimeoutError::Timeout,
-            BlockError::Corrupted { index, word } => {
-                AllocTimeoutError::Corrupted(PoolCorrupted { index, word })
-            }
-        })?;
+        let g = core
+            .alloc_blocking(
+                class,
+                self.inner.m,
+                self.cursor(),
+                self.inner.view.wait(class),
+                self.mode,
+                deadline,
+                &mut on_tick,
+            )
+            .map_err(|e| match e {
+                BlockError::TimedOut => AllocTimeoutError::Timeout,
+                BlockError::Corrupted { index, word } => {
+                    AllocTimeoutError::Corrupted(PoolCorrupted { index, word })
+                }
+            })?;
         Ok(self.lease(g, len)?)
     }
 

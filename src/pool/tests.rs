@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::ViewError;
+use crate::ring::endpoint::Status;
 use std::os::fd::AsFd;
 
 fn pool(classes: &[Class]) -> Pool {
@@ -445,4 +446,120 @@ fn the_member_table_fills_at_32() {
     ));
     v.pop();
     v.push(Pool::from_fd(p.as_fd().try_clone_to_owned().unwrap()).unwrap());
+}
+
+/// Makes member `m` of `p` look dead: its entry names a pid that does not exist.
+fn fake_death(p: &Pool, m: u32) {
+    let dead = crate::ring::endpoint::pack(
+        Identity {
+            pid: 0x7fff_fff0,
+            start: 1,
+        },
+        Status::Attached,
+    );
+    p.inner.view.members()[m as usize]
+        .word
+        .store(dead, Ordering::SeqCst);
+}
+
+#[test]
+fn an_allocation_miss_recovers_a_dead_members_chunks() {
+    let p = one(128, 2);
+    let other = Pool::from_fd(p.as_fd().try_clone_to_owned().unwrap()).unwrap();
+    let (a, b) = (other.alloc(1).unwrap(), other.alloc(1).unwrap().freeze());
+    assert_eq!(p.try_alloc(1).unwrap_err(), TryAllocError::Exhausted);
+    fake_death(&p, other.inner.m);
+    // At most one recovery per tick per handle: a fresh clone's first miss may have
+    // run one just now; a blocked alloc recovers on its next tick anyway.
+    let got = p.alloc_timeout(1, Duration::from_secs(60)).unwrap();
+    let again = p.alloc_timeout(1, Duration::from_secs(60)).unwrap();
+    assert_ne!(got.index(), again.index());
+    assert_eq!(p.stats().reclaimed, 2);
+    drop((got, again));
+    assert_eq!(p.stats().free, vec![2]);
+    std::mem::forget((a, b, other)); // a dead process drops nothing
+}
+
+#[test]
+fn gc_recovers_a_live_pools_dead_members() {
+    let name = format!("unit-pool-gc-{}", std::process::id());
+    let p = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 1,
+        }],
+    )
+    .unwrap();
+    let other = Pool::open(&name).unwrap();
+    let held = other.alloc(1).unwrap().freeze();
+    fake_death(&p, other.inner.m);
+    let removed = crate::segment::gc_only(|o| o == format!("shmlane.{name}"));
+    assert!(removed.is_empty(), "in use: kept");
+    assert_eq!(p.stats().reclaimed, 1);
+    assert_eq!(p.stats().free, vec![1]);
+    std::mem::forget((held, other));
+}
+
+#[test]
+fn the_last_handle_drops_consumed_parked_holds_and_lingers_the_rest() {
+    let p = one(128, 2);
+    let observer = Pool::from_fd(p.as_fd().try_clone_to_owned().unwrap()).unwrap();
+    let q = p.clone();
+    p.park(p.alloc(1).unwrap().freeze(), Box::new(|| true));
+    p.park(p.alloc(1).unwrap().freeze(), Box::new(|| false));
+    drop(p);
+    assert_eq!(
+        observer.stats().free,
+        vec![0],
+        "a clone is left: nothing checked yet"
+    );
+    drop(q);
+    // The consumed hold is gone; the other lingers, and so does the member entry.
+    assert_eq!(observer.stats().free, vec![1]);
+}
+
+#[test]
+fn a_blocking_alloc_miss_drops_consumed_parked_holds_first() {
+    let p = one(128, 1);
+    p.park(p.alloc(1).unwrap().freeze(), Box::new(|| true));
+    // Without the check on the miss this waits for the first tick; with a deadline
+    // shorter than a tick it then times out.
+    p.alloc_timeout(1, Duration::from_millis(10)).unwrap();
+}
+
+#[test]
+fn ls_lists_a_pool_and_calls_a_bad_class_table_malformed() {
+    let name = format!("unit-pool-ls-{}", std::process::id());
+    let p = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 1,
+        }],
+    )
+    .unwrap();
+    let find = || {
+        crate::segment::list()
+            .into_iter()
+            .find(|i| i.name == name)
+            .unwrap()
+    };
+    let info = find();
+    assert_eq!((info.kind, info.malformed), (Some(SegmentKind::Pool), None));
+    assert_eq!(
+        info.endpoints.len(),
+        1,
+        "our member entry: {:?}",
+        info.endpoints
+    );
+    let good = zerocopy::IntoBytes::as_bytes(&p.inner.info).to_vec();
+    scribble(
+        &name,
+        crate::layout::POOL_INFO_OFFSET + 12,
+        &31u32.to_ne_bytes(),
+    );
+    let why = find().malformed.unwrap();
+    assert!(why.contains("pool members"), "{why}");
+    scribble(&name, crate::layout::POOL_INFO_OFFSET, &good);
 }

@@ -11,9 +11,11 @@
 //! fault points of design §3 that fall in this module are here (`pool.alloc.after_token`,
 //! `pool.alloc.after_cas`, `pool.freeze.before_cas`, `pool.freeze.after_cas`,
 //! `pool.join.after_cas`, `pool.release.after_cas`, `pool.free.before_token`,
-//! `pool.adopt.mid`), untested until a multi-process pool exists. Not yet here: the
-//! eventcount per class and blocking alloc (§4), member entries and liveness (the
-//! caller's, §3), the mapped-memory constructor.
+//! `pool.free.before_notify`, `pool.adopt.mid`), untested until a multi-process pool
+//! exists. Blocking allocation and the freer's wake (§4) are [`Core::alloc_blocking`] and
+//! [`Core::release_and_wake`] (`block.rs`), over an eventcount per class that the caller
+//! owns. Not yet here: member entries and liveness (the caller's, §3), the
+//! mapped-memory constructor.
 //!
 //! Naming: the design's field `gen` is spelled `generation` (`gen` is a reserved
 //! keyword in edition 2024, so `BufHandle { gen }` of design §2 cannot compile as
@@ -74,6 +76,7 @@
 //! or a sweep. Every loop is bounded by the pool's size or by a CAS that failed because
 //! another party made progress.
 
+mod block;
 #[cfg(not(shmlane_loom))]
 pub(crate) mod mapped;
 #[cfg(all(test, not(shmlane_loom)))]
@@ -85,6 +88,11 @@ use crate::primitive::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokens::Tokens;
 use word::{Chunk, GEN_LIMIT, MEMBERS, Phase, decode};
+
+#[cfg_attr(not(feature = "internals"), allow(unused_imports))] // until `crate::pool` uses it
+pub use block::BlockError;
+#[cfg(shmlane_loom)]
+pub use block::model;
 
 /// Most size classes in one pool.
 pub const MAX_CLASSES: usize = 8;

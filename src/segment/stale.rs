@@ -124,6 +124,19 @@ fn inspect(object: &str) -> Option<(Found, rustix::fs::Stat)> {
         Ok(h) => h,
         Err(e) => return Some((Found::Malformed(e.to_string()), stat)),
     };
+    // A pool's class table is part of its validation (`open` refuses a bad one).
+    if kind == SegmentKind::Pool {
+        let checked = map
+            .pool_info_bytes()
+            .ok_or(OpenError::Truncated {
+                expected: crate::layout::POOL_BUSY_OFFSET,
+                found: len,
+            })
+            .and_then(|b| super::validate::validate_pool(&b, &h));
+        if let Err(e) = checked {
+            return Some((Found::Malformed(e.to_string()), stat));
+        }
+    }
     // Acquire: pairs with the Release stores in `build` and `Segment::persist`.
     let init = map.live().init.load(Ordering::Acquire);
     let persisted = map.live().persisted.load(Ordering::Acquire);
@@ -395,7 +408,9 @@ pub fn gc_only(mut filter: impl FnMut(&str) -> bool) -> Vec<String> {
     let mapped = Mapped::scan();
     objects
         .into_iter()
-        .filter(|o| matches!(removable(o, &mapped), Verdict::Remove(id) if remove_if_same(o, id)))
+        .filter(
+            |o| matches!(removable(o, &mapped, true), Verdict::Remove(id) if remove_if_same(o, id)),
+        )
         .collect()
 }
 
@@ -416,8 +431,10 @@ enum Verdict {
     },
 }
 
-/// Judges `object`; `mapped` was scanned before any file was inspected.
-fn removable(object: &str, mapped: &Mapped) -> Verdict {
+/// Judges `object`; `mapped` was scanned before any file was inspected. With
+/// `recover`, a pool that is kept (in use) gets its dead members' holds released
+/// (design §1: "and by `shmlane gc`").
+fn removable(object: &str, mapped: &Mapped, recover: bool) -> Verdict {
     if let Some((pid, _)) = name::parse_temp(object) {
         // `lstat`: a symbolic link (or any non-regular file) is not a temporary we made.
         let Ok(stat) = rustix::fs::lstat(name::path(object)) else {
@@ -442,7 +459,13 @@ fn removable(object: &str, mapped: &Mapped) -> Verdict {
     };
     let id = (stat.st_dev, stat.st_ino);
     let remove = match found {
-        Found::Segment(map, h) => is_stale(&map, &h, mapped, id),
+        Found::Segment(map, h) => {
+            let stale = is_stale(&map, &h, mapped, id);
+            if !stale && recover {
+                recover_pool(map, &h);
+            }
+            stale
+        }
         Found::Malformed(_) => !mapped.in_use(id),
         Found::Untrusted(_) => false,
         Found::OtherFormat { version, kind } => return Verdict::OtherFormat { version, kind },
@@ -451,6 +474,24 @@ fn removable(object: &str, mapped: &Mapped) -> Verdict {
         Verdict::Remove(id)
     } else {
         Verdict::Keep
+    }
+}
+
+/// Releases the holds of a live pool's dead members (`Pool::recover`, as this
+/// process, which is no member). Nothing for any other kind, or for a pool whose class
+/// table fails validation.
+fn recover_pool(map: Mapping, h: &SegmentHeader) {
+    if h.kind != SegmentKind::Pool as u32 {
+        return;
+    }
+    let Some(bytes) = map.pool_info_bytes() else {
+        return;
+    };
+    let Ok((_, geo)) = super::validate::validate_pool(&bytes, h) else {
+        return;
+    };
+    if let Some(pool) = std::sync::Arc::new(map).pool(geo) {
+        pool.recover(identity::current(), None, identity::is_alive);
     }
 }
 
@@ -472,7 +513,7 @@ pub(super) enum Reclaim {
 /// Removes the shm object `object` if it is stale or malformed and unused (as `gc`
 /// judges).
 pub(super) fn reclaim(object: &str) -> Reclaim {
-    match removable(object, &Mapped::scan()) {
+    match removable(object, &Mapped::scan(), false) {
         Verdict::Remove(id) if remove_if_same(object, id) => Reclaim::Removed,
         Verdict::Remove(_) | Verdict::Keep => Reclaim::Kept,
         Verdict::OtherFormat { version, kind } => Reclaim::OtherFormat { version, kind },

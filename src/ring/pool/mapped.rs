@@ -10,7 +10,9 @@ use crate::layout::{
     POOL_MEMBERS_OFFSET, POOL_PAGE, POOL_STATE_OFFSET, POOL_WAITS_OFFSET, PoolInfo, PoolState,
     PoolWait,
 };
-use crate::primitive::AtomicU64;
+use crate::platform::identity::Identity;
+use crate::primitive::{AtomicU64, Ordering};
+use crate::ring::endpoint::{self, Status};
 use crate::wait::EventCount;
 use core::ptr::NonNull;
 use std::any::Any;
@@ -128,10 +130,10 @@ impl MappedPool {
     fn at<T>(&self, offset: u64, count: usize) -> &[T] {
         debug_assert!(offset + (count * core::mem::size_of::<T>()) as u64 <= self.layout.total);
         debug_assert!(offset.is_multiple_of(core::mem::align_of::<T>() as u64));
-        // SAFETY: every caller passes an offset and count of the derived layout, which
-        // lies inside the mapping (`from_raw` checked `total <= len`) at an offset
-        // aligned for `T` (lines and pages from a page-aligned base); `T` is atomics
-        // only, valid for any bits; the mapping lives as long as `self` (`_keep`).
+        // Every caller passes an offset and count of the derived layout, aligned for `T`
+        // (lines and pages from a page-aligned base); `T` is atomics only.
+        // SAFETY: inside the mapping (`from_raw` checked `total <= len`), which lives as
+        // long as `self` (`_keep`); aligned; atomics are valid for any bits.
         unsafe {
             core::slice::from_raw_parts(self.base.as_ptr().add(offset as usize).cast::<T>(), count)
         }
@@ -203,5 +205,96 @@ impl MappedPool {
         };
         // SAFETY: in bounds as in `bytes`; exclusive by the protocol above.
         unsafe { core::slice::from_raw_parts_mut(ptr, len.min(size)) }
+    }
+
+    /// Wakes the waiters of every class (after releases whose classes we did not
+    /// track: an adoption).
+    pub(crate) fn wake_all(&self) {
+        for class in 0..self.geo.classes() {
+            self.wait(class).notify_fenced();
+        }
+    }
+
+    /// Member entry `entry`, just taken by the claim CAS that stored `mine`: releases
+    /// every hold of its previous owner (counted in `reclaimed`; a freed chunk wakes its
+    /// class's waiters), then releases the entry. Returns the chunks freed.
+    fn adopt_entry(&self, entry: usize, mine: u64) -> usize {
+        // A death here leaves the entry naming us: the next recovery adopts it from us
+        // (design §3 row 10).
+        crate::fault::point("pool.adopt.after_claim");
+        let mut freed = 0;
+        if let Ok(a) = self.core().adopt(entry as u32) {
+            let state = self.state();
+            // Relaxed: statistics.
+            state
+                .reclaimed
+                .fetch_add(u64::from(a.released), Ordering::Relaxed);
+            state
+                .corrupt
+                .fetch_add(u64::from(a.corrupted), Ordering::Relaxed);
+            if a.freed > 0 {
+                self.wake_all();
+            }
+            freed = a.freed as usize;
+        }
+        endpoint::release(&self.members()[entry], mine);
+        freed
+    }
+
+    /// Releases the holds of dead members (design §3 "Recover"), as `me`, never
+    /// touching entry `skip` (the caller's own): each entry `attached` to an owner
+    /// `is_alive` calls dead (unknown = alive), or marked `dead`, is adopted by the
+    /// claim CAS (one winner), its bits cleared, the entry released. Then the bits of
+    /// entries nobody owns (free or closed: only a scribble or a forked copy leaves
+    /// them) are adopted from the vacant word. Returns the chunks freed.
+    pub(crate) fn recover(
+        &self,
+        me: Identity,
+        skip: Option<u32>,
+        is_alive: impl Fn(Identity) -> bool,
+    ) -> usize {
+        let members = self.members();
+        let mut freed = 0;
+        for (entry, ep) in members.iter().enumerate() {
+            if skip == Some(entry as u32) {
+                continue;
+            }
+            let (word, owner) = endpoint::load(ep);
+            let dead = match endpoint::status(word) {
+                Status::Attached => !is_alive(owner),
+                Status::Dead => true,
+                Status::Free | Status::Closed => false,
+            };
+            if !dead {
+                continue;
+            }
+            let mine = endpoint::pack(me, Status::Attached);
+            // AcqRel: acquire the dead owner's last writes; one claimant wins.
+            if ep
+                .word
+                .compare_exchange(word, mine, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                freed += self.adopt_entry(entry, mine);
+            }
+        }
+        let core = self.core();
+        let mut orphans = 0u32;
+        for index in 0..self.geo.chunks() {
+            if let Ok(c) = core.chunk(index) {
+                orphans |= c.holders;
+            }
+        }
+        if let Some(m) = skip {
+            orphans &= !(1u32 << m);
+        }
+        while orphans != 0 {
+            let entry = orphans.trailing_zeros() as usize;
+            orphans &= orphans - 1;
+            if let Some(mine) = endpoint::claim_vacant(&members[entry], me) {
+                freed += self.adopt_entry(entry, mine);
+            }
+        }
+        freed
     }
 }

@@ -3,12 +3,15 @@
 //!
 //! A [`BufSender`] and a [`BufReceiver`] wrap the two ends of an ordinary
 //! [`pipe`](crate::pipe) of [`BufHandle`](crate::pool::BufHandle)s plus a [`Pool`]; no new segment kind. Only the
-//! 24-byte handle travels; the bytes stay where they were written.
+//! 24-byte handle travels; the bytes stay where they were written. A [`BufQueue`] does
+//! the same over a [`Queue`](crate::queue::Queue) of handles, for any number of
+//! putters and getters.
 //!
 //! | Python | shmlane |
 //! |---|---|
 //! | `q.put(np_array)` (pickled, copied twice) | `tx.send(buf)` ([`BufSender::send`]) |
 //! | `arr = q.get()` | `let buf = rx.recv()?` ([`BufReceiver::recv`]): a view in place |
+//! | several workers on one `mp.Queue` | [`BufQueue::put`] / [`BufQueue::get`] |
 //!
 //! **A handle in flight is always backed by a hold.** The sender keeps each sent
 //! buffer (its *transit hold*) until the receiver's position in the pipe has passed
@@ -46,29 +49,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod queue;
 mod receiver;
 mod sender;
 #[cfg(test)]
 mod tests;
 mod transit;
 
+pub use queue::BufQueue;
 pub use receiver::BufReceiver;
 pub use sender::BufSender;
 
 use crate::pool::{Buf, Pool};
 
 /// Hands a departing sender's hold of `buf` to `pool`, which keeps it until
-/// `consumed()` says the receiver is done with its handle.
-///
-/// STAND-IN until `Pool::park` (h/api) lands: a process-wide list, checked on each
-/// park (not on the pool's allocation misses).
+/// `consumed()` says the receiver is done with its handle (checked on the pool's
+/// allocation misses, wait ticks and `stats`).
 fn park(pool: &Pool, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
-    type Parked = Vec<(Buf, Box<dyn Fn() -> bool + Send + Sync>)>;
-    static PARKED: std::sync::Mutex<Parked> = std::sync::Mutex::new(Vec::new());
-    let _ = pool;
-    let mut parked = PARKED
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    parked.retain(|(_, consumed)| !consumed());
-    parked.push((buf, consumed));
+    pool.park(buf, consumed);
 }

@@ -79,7 +79,8 @@ impl BufSender {
     /// let pool = Pool::anonymous(&[Class { size: 128, count: 4 }])?;
     /// let (tx, _rx) = shmlane::pipe::channel::<BufHandle>(1)?;
     /// let mut tx = BufSender::new(&pool, tx);
-    /// tx.try_send(tx.alloc(8)?.freeze())?;
+    /// let first = tx.alloc(8)?.freeze();
+    /// tx.try_send(first)?;
     /// let second = tx.alloc(8)?.freeze();
     /// assert!(matches!(tx.try_send(second), Err(TrySendError::Full(_))));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -165,7 +166,8 @@ impl BufSender {
     /// let pool = Pool::anonymous(&[Class { size: 128, count: 2 }])?;
     /// let (tx, rx) = shmlane::pipe::channel::<BufHandle>(4)?;
     /// let (mut tx, mut rx) = (BufSender::new(&pool, tx), BufReceiver::new(&pool, rx));
-    /// tx.send(tx.alloc(8)?.freeze())?;
+    /// let buf = tx.alloc(8)?.freeze();
+    /// tx.send(buf)?;
     /// assert_eq!(tx.in_flight(), 1);
     /// drop(rx.recv()?);
     /// assert_eq!(tx.release_received(), 0);
@@ -281,7 +283,9 @@ impl Drop for BufSender {
     /// then `Disconnected`.
     fn drop(&mut self) {
         self.release_taken(false);
-        let ring = self.tx.share_ring();
-        self.transit.park(&self.pool, ring);
+        if self.transit.len() > 0 {
+            let watch = super::transit::pipe_watch(self.tx.share_ring());
+            self.transit.park(&self.pool, watch);
+        }
     }
 }

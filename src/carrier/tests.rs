@@ -16,9 +16,28 @@ fn pool(size: usize, count: usize) -> Pool {
     Pool::anonymous(&[Class { size, count }]).unwrap()
 }
 
+/// Which pool handle the receiver uses.
+#[derive(Clone, Copy, Debug)]
+enum Members {
+    /// The sender's (a clone: one member entry, holds counted per process).
+    One,
+    /// A second handle opened from the descriptor: its own member entry, as another
+    /// process would have, so every join and release is a CAS on the chunk word.
+    Two,
+}
+
 fn pair(pool: &Pool, capacity: usize) -> (BufSender, BufReceiver) {
+    pair_in(pool, capacity, Members::One)
+}
+
+fn pair_in(pool: &Pool, capacity: usize, members: Members) -> (BufSender, BufReceiver) {
+    use std::os::fd::AsFd;
     let (tx, rx) = channel::<BufHandle>(capacity).unwrap();
-    (BufSender::new(pool, tx), BufReceiver::new(pool, rx))
+    let theirs = match members {
+        Members::One => pool.clone(),
+        Members::Two => Pool::from_fd(pool.as_fd().try_clone_to_owned().unwrap()).unwrap(),
+    };
+    (BufSender::new(pool, tx), BufReceiver::new(&theirs, rx))
 }
 
 /// A frozen buffer of `len` bytes, each `fill`.
@@ -34,8 +53,13 @@ fn free(pool: &Pool) -> usize {
 
 #[test]
 fn a_buffer_goes_round_in_place() {
+    a_buffer_goes_round_in_place_with(Members::One);
+    a_buffer_goes_round_in_place_with(Members::Two);
+}
+
+fn a_buffer_goes_round_in_place_with(members: Members) {
     let pool = pool(4096, 2);
-    let (mut tx, mut rx) = pair(&pool, 4);
+    let (mut tx, mut rx) = pair_in(&pool, 4, members);
     let buf = frozen(&mut tx, 3000, 0xa5);
     let handle = buf.handle();
     tx.send(buf).unwrap();
@@ -48,11 +72,16 @@ fn a_buffer_goes_round_in_place() {
 
 #[test]
 fn many_buffers_reuse_a_pool_smaller_than_the_pipe() {
+    many_buffers_reuse_a_pool_smaller_than_the_pipe_with(Members::One);
+    many_buffers_reuse_a_pool_smaller_than_the_pipe_with(Members::Two);
+}
+
+fn many_buffers_reuse_a_pool_smaller_than_the_pipe_with(members: Members) {
     // 3 chunks, 8 slots, 300 buffers: every chunk is reused ~100 times, so every
     // transit hold must come back; a sender that kept them would time out in `alloc`.
     const N: u32 = 300;
     let pool = pool(1024, 3);
-    let (mut tx, mut rx) = pair(&pool, 8);
+    let (mut tx, mut rx) = pair_in(&pool, 8, members);
     let consumer = std::thread::spawn(move || {
         let mut next = 0u32;
         loop {
@@ -78,9 +107,14 @@ fn many_buffers_reuse_a_pool_smaller_than_the_pipe() {
 
 #[test]
 fn many_buffers_through_a_pipe_smaller_than_the_pool() {
+    many_buffers_through_a_pipe_smaller_than_the_pool_with(Members::One);
+    many_buffers_through_a_pipe_smaller_than_the_pool_with(Members::Two);
+}
+
+fn many_buffers_through_a_pipe_smaller_than_the_pool_with(members: Members) {
     const N: u32 = 300;
     let pool = pool(256, 6);
-    let (mut tx, mut rx) = pair(&pool, 2);
+    let (mut tx, mut rx) = pair_in(&pool, 2, members);
     let consumer = std::thread::spawn(move || {
         let mut n = 0u32;
         while let Ok(buf) = rx.recv() {
@@ -99,8 +133,13 @@ fn many_buffers_through_a_pipe_smaller_than_the_pool() {
 
 #[test]
 fn the_senders_hold_is_released_once_received() {
+    the_senders_hold_is_released_once_received_with(Members::One);
+    the_senders_hold_is_released_once_received_with(Members::Two);
+}
+
+fn the_senders_hold_is_released_once_received_with(members: Members) {
     let pool = pool(512, 4);
-    let (mut tx, mut rx) = pair(&pool, 8);
+    let (mut tx, mut rx) = pair_in(&pool, 8, members);
     for i in 0..4 {
         let buf = frozen(&mut tx, 100, i);
         tx.send(buf).unwrap();
@@ -117,8 +156,13 @@ fn the_senders_hold_is_released_once_received() {
 
 #[test]
 fn a_handle_not_yet_taken_keeps_its_hold() {
+    a_handle_not_yet_taken_keeps_its_hold_with(Members::One);
+    a_handle_not_yet_taken_keeps_its_hold_with(Members::Two);
+}
+
+fn a_handle_not_yet_taken_keeps_its_hold_with(members: Members) {
     let pool = pool(512, 2);
-    let (mut tx, mut rx) = pair(&pool, 8);
+    let (mut tx, mut rx) = pair_in(&pool, 8, members);
     let buf = frozen(&mut tx, 100, 1);
     tx.send(buf).unwrap();
     assert_eq!(tx.release_received(), 1);
@@ -130,8 +174,13 @@ fn a_handle_not_yet_taken_keeps_its_hold() {
 
 #[test]
 fn a_dropped_senders_buffers_in_flight_are_still_received() {
+    a_dropped_senders_buffers_in_flight_are_still_received_with(Members::One);
+    a_dropped_senders_buffers_in_flight_are_still_received_with(Members::Two);
+}
+
+fn a_dropped_senders_buffers_in_flight_are_still_received_with(members: Members) {
     let pool = pool(512, 3);
-    let (mut tx, mut rx) = pair(&pool, 4);
+    let (mut tx, mut rx) = pair_in(&pool, 4, members);
     for i in 0..3 {
         let buf = frozen(&mut tx, 200, 10 + i);
         tx.send(buf).unwrap();
@@ -153,8 +202,13 @@ fn a_dropped_senders_buffers_in_flight_are_still_received() {
 
 #[test]
 fn a_dropped_receiver_gives_a_live_senders_holds_back() {
+    a_dropped_receiver_gives_a_live_senders_holds_back_with(Members::One);
+    a_dropped_receiver_gives_a_live_senders_holds_back_with(Members::Two);
+}
+
+fn a_dropped_receiver_gives_a_live_senders_holds_back_with(members: Members) {
     let pool = pool(512, 2);
-    let (mut tx, rx) = pair(&pool, 8);
+    let (mut tx, rx) = pair_in(&pool, 8, members);
     for i in 0..2 {
         let buf = frozen(&mut tx, 64, i);
         tx.send(buf).unwrap();
@@ -174,8 +228,13 @@ fn a_dropped_receiver_gives_a_live_senders_holds_back() {
 
 #[test]
 fn a_dropped_receiver_gives_a_dropped_senders_holds_back() {
+    a_dropped_receiver_gives_a_dropped_senders_holds_back_with(Members::One);
+    a_dropped_receiver_gives_a_dropped_senders_holds_back_with(Members::Two);
+}
+
+fn a_dropped_receiver_gives_a_dropped_senders_holds_back_with(members: Members) {
     let pool = pool(512, 2);
-    let (mut tx, rx) = pair(&pool, 8);
+    let (mut tx, rx) = pair_in(&pool, 8, members);
     for i in 0..2 {
         let buf = frozen(&mut tx, 64, i);
         tx.send(buf).unwrap();
@@ -275,4 +334,147 @@ fn a_blocked_recv_is_woken_by_a_send() {
     let buf = frozen(&mut tx, 8, 9);
     tx.send(buf).unwrap();
     assert_eq!(receiver.join().unwrap(), Ok(9));
+}
+
+mod queue {
+    use super::{WATCHDOG, free, pool};
+    use crate::carrier::BufQueue;
+    use crate::error::{BufGetError, BufGetTimeoutError, TryBufGetError};
+    use crate::pool::{BufHandle, Pool};
+    use crate::queue::Queue;
+    use std::os::fd::AsFd;
+
+    /// Two handles on one queue of `capacity`; the second on its own pool member.
+    fn two(pool: &Pool, capacity: usize) -> (BufQueue, BufQueue) {
+        let q = Queue::<BufHandle>::anonymous(capacity).unwrap();
+        let other = Pool::from_fd(pool.as_fd().try_clone_to_owned().unwrap()).unwrap();
+        let b = BufQueue::new(&other, q.try_clone().unwrap());
+        (BufQueue::new(pool, q), b)
+    }
+
+    #[test]
+    fn a_buffer_goes_round_between_handles() {
+        let pool = pool(1024, 2);
+        let (mut a, mut b) = two(&pool, 4);
+        let mut w = a.alloc_timeout(700, WATCHDOG).unwrap();
+        w.fill(0x5a);
+        let buf = w.freeze();
+        let h = buf.handle();
+        a.put(buf).unwrap();
+        let got = b.get().unwrap();
+        assert_eq!(got.handle(), h);
+        assert!(got.iter().all(|&x| x == 0x5a));
+        assert_eq!(b.try_get().unwrap_err(), TryBufGetError::Empty);
+        assert_eq!(
+            b.get_timeout(std::time::Duration::from_millis(1))
+                .unwrap_err(),
+            BufGetTimeoutError::Timeout
+        );
+    }
+
+    #[test]
+    fn many_buffers_through_two_getters_reuse_a_small_pool() {
+        const N: u32 = 300;
+        let pool = pool(256, 3);
+        let (mut put, first) = two(&pool, 8);
+        let second = BufQueue::new(first.pool(), first.queue().try_clone().unwrap());
+        let getters: Vec<_> = [first, second]
+            .into_iter()
+            .map(|mut q| {
+                std::thread::spawn(move || {
+                    let mut seen = Vec::new();
+                    loop {
+                        match q.get_timeout(WATCHDOG) {
+                            Ok(buf) => {
+                                let v: &[u32] = buf.as_slice_of().unwrap();
+                                assert!(v.iter().all(|&x| x == v[0]), "buffer garbled");
+                                seen.push(v[0]);
+                            }
+                            Err(BufGetTimeoutError::Closed) => return (seen, q.lost()),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for i in 0..N {
+            let mut w = put.alloc_timeout(256, WATCHDOG).unwrap();
+            w.as_mut_slice_of::<u32>().unwrap().fill(i);
+            put.put_timeout(w.freeze(), WATCHDOG).unwrap();
+        }
+        put.queue().close().unwrap();
+        let mut all = Vec::new();
+        for g in getters {
+            let (seen, lost) = g.join().unwrap();
+            assert_eq!(lost, 0);
+            all.extend(seen);
+        }
+        all.sort_unstable();
+        assert_eq!(all, (0..N).collect::<Vec<_>>());
+        assert_eq!(put.release_received(), 0);
+        assert_eq!(free(&pool), 3);
+    }
+
+    #[test]
+    fn the_putters_hold_lasts_until_taken() {
+        let pool = pool(256, 2);
+        let (mut a, mut b) = two(&pool, 4);
+        let w = a.alloc(8).unwrap();
+        a.put(w.freeze()).unwrap();
+        assert_eq!((a.release_received(), free(&pool)), (1, 1));
+        let got = b.get().unwrap();
+        assert_eq!((a.release_received(), free(&pool)), (0, 1));
+        drop(got); // the last holder
+        assert_eq!(free(&pool), 2);
+    }
+
+    #[test]
+    fn a_dropped_putters_buffers_are_still_got() {
+        let pool = pool(256, 2);
+        let (mut a, mut b) = two(&pool, 4);
+        for i in 0..2 {
+            let mut w = a.alloc(8).unwrap();
+            w.fill(i);
+            a.put(w.freeze()).unwrap();
+        }
+        a.queue().close().unwrap();
+        drop(a); // parked with the pool
+        for i in 0..2 {
+            assert_eq!(b.get().unwrap()[..], [i; 8]);
+        }
+        assert_eq!(b.get().unwrap_err(), BufGetError::Closed);
+        assert_eq!(b.lost(), 0);
+        // Taken and dropped: the parked holds come back on allocation.
+        let x = pool.alloc_timeout(8, WATCHDOG).unwrap();
+        let y = pool.alloc_timeout(8, WATCHDOG).unwrap();
+        assert_ne!(x.index(), y.index());
+    }
+
+    #[test]
+    fn stale_forged_and_foreign_handles() {
+        let (ours, theirs) = (pool(256, 2), pool(256, 1));
+        let mut raw = Queue::<BufHandle>::anonymous(8).unwrap();
+        let mut q = BufQueue::new(&ours, raw.try_clone().unwrap());
+        let stale = ours.alloc(1).unwrap().freeze().handle();
+        let live = ours.alloc(2).unwrap().freeze();
+        let foreign = theirs.alloc(3).unwrap().freeze();
+        let forged = BufHandle {
+            generation: live.handle().generation.wrapping_add(7),
+            ..live.handle()
+        };
+        raw.put(stale).unwrap();
+        raw.put(forged).unwrap();
+        raw.put(foreign.handle()).unwrap();
+        raw.put(live.handle()).unwrap();
+        assert_eq!(
+            q.get().unwrap_err(),
+            BufGetError::Foreign {
+                expected: ours.id(),
+                found: theirs.id()
+            }
+        );
+        assert_eq!(q.lost(), 2);
+        assert_eq!(q.get().unwrap().handle(), live.handle());
+        assert_eq!(q.lost(), 2);
+    }
 }

@@ -47,6 +47,23 @@ impl Transit {
         }
     }
 
+    /// Drops the holds from the oldest on while `taken` says the handle at that
+    /// position was taken (a queue's consumers may finish out of order: a later one
+    /// waits behind an earlier one until that is taken too).
+    pub(super) fn release_taken_by(&mut self, mut taken: impl FnMut(u64) -> bool) {
+        while let Some(&(pos, _)) = self.held.front() {
+            if !taken(pos) {
+                break;
+            }
+            self.held.pop_front();
+        }
+    }
+
+    /// Drops the holds of every handle `taken` says was taken, wherever it is.
+    pub(super) fn release_all_taken_by(&mut self, mut taken: impl FnMut(u64) -> bool) {
+        self.held.retain(|&(pos, _)| !taken(pos));
+    }
+
     /// Drops every hold: nobody will take these handles (the receiver is gone, or the
     /// pipe is corrupted). A receiver that claims the pipe later finds them stale.
     pub(super) fn release_all(&mut self) {
@@ -64,18 +81,21 @@ impl Transit {
     }
 
     /// Hands every hold to the pool (the sender is going away): the pool keeps each one
-    /// until the receiver has passed its position or is gone, checked on its
-    /// allocation misses. `ring` is the pipe, with no end claimed.
-    pub(super) fn park(&mut self, pool: &Pool, ring: RawRing<BufHandle>) {
-        if self.held.is_empty() {
-            return;
-        }
-        let watch = Arc::new(Watch(Mutex::new((ring, false))));
+    /// until `taken` says its handle was taken (or will never be), checked on its
+    /// allocation misses.
+    pub(super) fn park(&mut self, pool: &Pool, taken: Arc<dyn Fn(u64) -> bool + Send + Sync>) {
         for (pos, buf) in self.held.drain(..) {
-            let watch = watch.clone();
-            super::park(pool, buf, Box::new(move || watch.taken(pos)));
+            let taken = taken.clone();
+            super::park(pool, buf, Box::new(move || taken(pos)));
         }
     }
+}
+
+/// For a departed pipe sender: whether the handle written at a position is done with,
+/// judged from `ring` (the pipe, with no end claimed).
+pub(super) fn pipe_watch(ring: RawRing<BufHandle>) -> Arc<dyn Fn(u64) -> bool + Send + Sync> {
+    let watch = Watch(Mutex::new((ring, false)));
+    Arc::new(move |pos| watch.taken(pos))
 }
 
 /// A departed sender's view of its pipe's receiver, shared by its parked holds: the

@@ -10,6 +10,7 @@
 //! | queue get | [`GetError`] | [`TryGetError`] | [`GetTimeoutError`] | `get_into`: [`GetError`] |
 //! | byte queue ([`queue::ByteQueue`](crate::queue::ByteQueue)) | [`MessageError`] | [`MessageError`] | [`MessageError`] | |
 //! | buffer receive ([`carrier::BufReceiver`](crate::carrier::BufReceiver); sends use the pipe's) | [`BufRecvError`] | [`TryBufRecvError`] | [`BufRecvTimeoutError`] | |
+//! | buffer get ([`carrier::BufQueue`](crate::carrier::BufQueue); puts use the queue's) | [`BufGetError`] | [`TryBufGetError`] | [`BufGetTimeoutError`] | |
 //! | bare ring ([`ring::spsc`](crate::ring::spsc)) | | [`PushError<T>`], [`PopError`], [`ChunkError`] | | |
 //! | lock ([`sync::Mutex`](crate::sync::Mutex), [`sync::SharedArray`](crate::sync::SharedArray)) | [`LockError<G>`] | [`TryLockError<G>`] | [`LockTimeoutError<G>`] | |
 //! | condvar wait ([`sync::Condvar`](crate::sync::Condvar)) | [`LockError<G>`] | | [`WaitTimeoutError<G>`] | |

@@ -192,3 +192,75 @@ pub enum BufRecvTimeoutError {
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
 }
+
+/// A [`BufQueue::get`](crate::carrier::BufQueue::get) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BufGetError {
+    /// The queue is closed and drained.
+    #[error("queue closed")]
+    Closed,
+    /// The queue's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] super::Corrupted),
+    /// A handle of another pool arrived (it was taken off the queue).
+    #[error("handle of pool {found:#x}, this is pool {expected:#x}")]
+    Foreign {
+        /// This pool's identity.
+        expected: u64,
+        /// The handle's.
+        found: u64,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Pool(#[from] PoolCorrupted),
+}
+
+/// A [`BufQueue::try_get`](crate::carrier::BufQueue::try_get) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TryBufGetError {
+    /// No buffer in the queue now.
+    #[error("queue empty")]
+    Empty,
+    /// The queue is closed and drained.
+    #[error("queue closed")]
+    Closed,
+    /// The queue's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] super::Corrupted),
+    /// A handle of another pool arrived (it was taken off the queue).
+    #[error("handle of pool {found:#x}, this is pool {expected:#x}")]
+    Foreign {
+        /// This pool's identity.
+        expected: u64,
+        /// The handle's.
+        found: u64,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Pool(#[from] PoolCorrupted),
+}
+
+/// A [`BufQueue::get_timeout`](crate::carrier::BufQueue::get_timeout) failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BufGetTimeoutError {
+    /// The deadline passed with the queue empty.
+    #[error("get timed out")]
+    Timeout,
+    /// The queue is closed and drained.
+    #[error("queue closed")]
+    Closed,
+    /// The queue's shared state is inconsistent.
+    #[error(transparent)]
+    Corrupted(#[from] super::Corrupted),
+    /// A handle of another pool arrived (it was taken off the queue).
+    #[error("handle of pool {found:#x}, this is pool {expected:#x}")]
+    Foreign {
+        /// This pool's identity.
+        expected: u64,
+        /// The handle's.
+        found: u64,
+    },
+    /// The pool's shared state is inconsistent.
+    #[error(transparent)]
+    Pool(#[from] PoolCorrupted),
+}

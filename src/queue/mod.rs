@@ -123,6 +123,13 @@ impl<T: Pod + Send> Queue<T> {
         self.mode = mode;
     }
 
+    /// For the buffer carriers (`crate::carrier`): this handle's membership (puts that
+    /// return their position, gets that run a closure before releasing the slot) and
+    /// how its blocking calls wait.
+    pub(crate) fn member(&mut self) -> (&mut Member<T>, WaitMode) {
+        (&mut self.member, self.mode)
+    }
+
     /// Puts `value`, waiting for room as long as it takes.
     pub fn put(&mut self, value: T) -> Result<(), PutError<T>> {
         self.member

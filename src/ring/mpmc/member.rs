@@ -43,6 +43,16 @@ impl<T> QueueRing<T> {
         })
     }
 
+    /// True once the message put at `pos` (by [`Member::try_push_at`]) was taken: its
+    /// slot's stamp moved past that message (a get released it, or a retirement did),
+    /// or holds garbage. One Acquire load. For the buffer carriers (`crate::carrier`):
+    /// a get runs its `f` before it releases the slot ([`Member::try_pop_with`]).
+    pub(crate) fn taken(&self, pos: u64) -> bool {
+        // Acquire — SYNC POINT: pairs with the getter's Release store of the free
+        // stamp, so what its `f` did (a join) happens before what we do next.
+        self.slot(pos).stamp.load(Ordering::Acquire) != self.full_stamp(pos)
+    }
+
     /// Joins as this process with every other owner considered alive (heap queues,
     /// tests).
     #[cfg_attr(not(feature = "internals"), allow(dead_code))] // for loom-tests, fuzz, benches
@@ -111,6 +121,12 @@ impl<T: Pod> Member<T> {
     /// Puts `value` if a slot is free now.
     #[inline]
     pub fn try_push(&mut self, value: T) -> Result<(), TryPutError<T>> {
+        self.push_once(value).map(|_| ())
+    }
+
+    /// [`try_push`](Self::try_push) that returns the position the value was put at
+    /// (for the buffer carriers, `crate::carrier`: see [`QueueRing::taken`]).
+    pub(crate) fn try_push_at(&mut self, value: T) -> Result<u64, TryPutError<T>> {
         self.push_once(value)
     }
 
@@ -118,7 +134,7 @@ impl<T: Pod> Member<T> {
     /// borrowing the ring. `&mut self` in the public API keeps one operation per
     /// member (one intent word) at a time.
     #[inline]
-    fn push_once(&self, value: T) -> Result<(), TryPutError<T>> {
+    fn push_once(&self, value: T) -> Result<u64, TryPutError<T>> {
         let ctrl = self.ring.ctrl();
         // Acquire — SYNC POINT: every guess of `tail` is read with Acquire (also on CAS
         // failure). Reading `pos` synchronizes with the claim CASes before it, hence
@@ -178,7 +194,7 @@ impl<T: Pod> Member<T> {
                     if tail & SLEEPING != 0 {
                         ctrl.not_empty.wake();
                     }
-                    return Ok(());
+                    return Ok(pos);
                 }
                 Err(t) => {
                     // Not claimed: withdraw the intent before anything else, since the
@@ -202,12 +218,22 @@ impl<T: Pod> Member<T> {
     /// Takes the oldest message if there is one now.
     #[inline]
     pub fn try_pop(&mut self) -> Result<T, TryGetError> {
-        self.pop_once()
+        self.pop_once(&mut |v| v)
     }
 
-    /// `try_pop` behind a shared borrow (see `push_once`).
+    /// [`try_pop`](Self::try_pop) that runs `f` on the value *before* the slot is
+    /// released (between the value read and the free-stamp store), and returns what
+    /// `f` returns: a producer that watches the slot ([`QueueRing::taken`]) then knows
+    /// `f` has run. For the buffer carriers (`crate::carrier`): `f` joins the buffer.
+    /// A process that dies in `f` leaves a claimed position, retired as any get's.
+    pub(crate) fn try_pop_with<R>(&mut self, mut f: impl FnMut(T) -> R) -> Result<R, TryGetError> {
+        self.pop_once(&mut f)
+    }
+
+    /// `try_pop` behind a shared borrow (see `push_once`), running `f` on the value
+    /// before the slot is released (see `try_pop_with`).
     #[inline]
-    fn pop_once(&self) -> Result<T, TryGetError> {
+    fn pop_once<R>(&self, f: &mut impl FnMut(T) -> R) -> Result<R, TryGetError> {
         let ctrl = self.ring.ctrl();
         // Acquire: as for `tail` in `try_push`.
         let mut head = ctrl.head.load(Ordering::Acquire);
@@ -240,6 +266,7 @@ impl<T: Pod> Member<T> {
                     // the producer finished writing (Acquire in the look), and no one
                     // writes the slot until we free it below.
                     let value = slot.value.with(|p| unsafe { p.read() });
+                    let out = if skipped { None } else { Some(f(value)) };
                     let next = self.ring.free_stamp(pos.wrapping_add(self.ring.cap()));
                     // Release — SYNC POINT: pairs with the next producer's Acquire load;
                     // our read above happens before its write.
@@ -249,8 +276,8 @@ impl<T: Pod> Member<T> {
                     if head & SLEEPING != 0 {
                         ctrl.not_full.wake();
                     }
-                    if !skipped {
-                        return Ok(value);
+                    if let Some(out) = out {
+                        return Ok(out);
                     }
                     // Acquire: a new guess, as above.
                     head = ctrl.head.load(Ordering::Acquire);
@@ -278,6 +305,17 @@ impl<T: Pod> Member<T> {
         mode: WaitMode,
         deadline: Option<Instant>,
     ) -> Result<(), TryPutError<T>> {
+        self.push_until_at(value, mode, deadline).map(|_| ())
+    }
+
+    /// [`push_until`](Self::push_until) that returns the position the value was put
+    /// at (see [`try_push_at`](Self::try_push_at)).
+    pub(crate) fn push_until_at(
+        &mut self,
+        value: T,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+    ) -> Result<u64, TryPutError<T>> {
         let mut value = Some(value);
         let ring = &self.ring;
         let mut suspect = None;
@@ -317,6 +355,17 @@ impl<T: Pod> Member<T> {
         mode: WaitMode,
         deadline: Option<Instant>,
     ) -> Result<T, TryGetError> {
+        self.pop_until_with(mode, deadline, |v| v)
+    }
+
+    /// [`pop_until`](Self::pop_until) that runs `f` before the slot is released (see
+    /// [`try_pop_with`](Self::try_pop_with)).
+    pub(crate) fn pop_until_with<R>(
+        &mut self,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+        mut f: impl FnMut(T) -> R,
+    ) -> Result<R, TryGetError> {
         let ring = &self.ring;
         let mut suspect = None;
         block_on_armed(
@@ -327,7 +376,7 @@ impl<T: Pod> Member<T> {
                 if slow && let Err(c) = ring.recover(self.is_alive) {
                     return Poll::Ready(Err(TryGetError::Corrupted(c)));
                 }
-                match self.pop_once() {
+                match self.pop_once(&mut f) {
                     Err(TryGetError::Empty) => {
                         if slow && let Err(c) = self.check_wait(false, &mut suspect) {
                             return Poll::Ready(Err(TryGetError::Corrupted(c)));

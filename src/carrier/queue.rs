@@ -1,0 +1,287 @@
+//! A queue that carries pool buffers: any number of handles put and get.
+
+use super::transit::Transit;
+use crate::error::{
+    AllocError, AllocTimeoutError, BufGetError, BufGetTimeoutError, HandleError, PutError,
+    PutTimeoutError, TryAllocError, TryBufGetError, TryGetError, TryPutError,
+};
+use crate::pool::{Buf, BufHandle, BufMut, Pool};
+use crate::queue::Queue;
+use crate::wait::TICK;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One handle to a queue of pool buffers: `q.put(buf)` / `let buf = q.get()?` from any
+/// number of handles (threads, processes), over an ordinary
+/// [`Queue`] of [`BufHandle`]s.
+///
+/// The same transit hold as [`BufSender`](super::BufSender): a put keeps the moved
+/// [`Buf`] until a getter has taken its handle, and a getter joins the buffer *before*
+/// it releases the queue slot (the queue's get runs the join between the value read
+/// and the slot's free-stamp store). The putter sees that store in the slot it put
+/// to, and drops its hold then: on each put (the oldest ones, one load each), and in
+/// [`release_received`](Self::release_received) and the `alloc` calls (all of them).
+/// Dropping the handle hands what is still in flight to the pool, which keeps it
+/// until taken (with no getter left, until the process exits: design O4).
+///
+/// Taken handles that name no buffer (stale, forged) are skipped and counted in
+/// [`lost`](Self::lost); one of another pool is a `Foreign` error, as for
+/// [`BufReceiver`](super::BufReceiver). A getter that dies between its join and
+/// the slot release is retired by the queue's recovery (its message counted in the
+/// queue's `lost`) and its hold adopted by the pool: that buffer is delivered to
+/// nobody.
+///
+/// **Allocate through the handle** ([`alloc`](Self::alloc)) when the pool is shared
+/// with the queue: while the class is exhausted with this handle's buffers in
+/// flight, it waits in ticks of [`wait::TICK`](crate::wait::TICK) for a getter to take
+/// them (a get wakes no futex that an allocator sleeps on).
+///
+/// # Examples
+///
+/// ```
+/// use shmlane::carrier::BufQueue;
+/// use shmlane::pool::{BufHandle, Class, Pool};
+/// use shmlane::queue::Queue;
+/// let pool = Pool::anonymous(&[Class { size: 4096, count: 4 }])?;
+/// let queue = Queue::<BufHandle>::anonymous(8)?;
+/// let mut worker = BufQueue::new(&pool, queue.try_clone()?);
+/// let mut q = BufQueue::new(&pool, queue);
+///
+/// let mut buf = q.alloc(100)?;
+/// buf.fill(3);
+/// q.put(buf.freeze())?;
+/// assert_eq!(worker.get()?[..], [3; 100]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct BufQueue {
+    pool: Pool,
+    transit: Transit,
+    queue: Queue<BufHandle>,
+    lost: u64,
+}
+
+impl BufQueue {
+    /// A handle for `pool`'s buffers on the handle queue `queue`.
+    pub fn new(pool: &Pool, queue: Queue<BufHandle>) -> Self {
+        Self {
+            pool: pool.clone(),
+            transit: Transit::default(),
+            queue,
+            lost: 0,
+        }
+    }
+
+    /// Puts `buf` if the queue has room now; gives it back otherwise.
+    pub fn try_put(&mut self, buf: Buf) -> Result<(), TryPutError<Buf>> {
+        self.put_deadline(buf, None, false).map_err(|e| match e {
+            PutTimeoutError::Timeout(b) => TryPutError::Full(b),
+            PutTimeoutError::Closed(b) => TryPutError::Closed(b),
+            PutTimeoutError::Corrupted(b, c) => TryPutError::Corrupted(b, c),
+        })
+    }
+
+    /// Puts `buf`, waiting (on the queue's futex) while the queue is full.
+    pub fn put(&mut self, buf: Buf) -> Result<(), PutError<Buf>> {
+        self.put_deadline(buf, None, true).map_err(|e| match e {
+            PutTimeoutError::Closed(b) => PutError::Closed(b),
+            PutTimeoutError::Corrupted(b, c) => PutError::Corrupted(b, c),
+            PutTimeoutError::Timeout(_) => unreachable!("no deadline was set"),
+        })
+    }
+
+    /// Puts `buf`, waiting at most `timeout` while the queue is full.
+    pub fn put_timeout(&mut self, buf: Buf, timeout: Duration) -> Result<(), PutTimeoutError<Buf>> {
+        self.put_deadline(buf, crate::wait::deadline_after(timeout), true)
+    }
+
+    fn put_deadline(
+        &mut self,
+        buf: Buf,
+        deadline: Option<Instant>,
+        wait: bool,
+    ) -> Result<(), PutTimeoutError<Buf>> {
+        let (member, mode) = self.queue.member();
+        let ring = member.ring();
+        self.transit.release_taken_by(|pos| ring.taken(pos));
+        let handle = buf.handle();
+        let put = if wait {
+            member.push_until_at(handle, mode, deadline)
+        } else {
+            member.try_push_at(handle)
+        };
+        match put {
+            Ok(pos) => {
+                crate::fault::point("pool.send.after_push");
+                self.transit.push(pos, buf);
+                Ok(())
+            }
+            Err(TryPutError::Full(_)) => Err(PutTimeoutError::Timeout(buf)),
+            Err(TryPutError::Closed(_)) => Err(PutTimeoutError::Closed(buf)),
+            Err(TryPutError::Corrupted(_, c)) => Err(PutTimeoutError::Corrupted(buf, c)),
+        }
+    }
+
+    /// The oldest buffer if there is one now.
+    pub fn try_get(&mut self) -> Result<Buf, TryBufGetError> {
+        self.get_deadline(None, false).map_err(|e| match e {
+            BufGetTimeoutError::Timeout => TryBufGetError::Empty,
+            BufGetTimeoutError::Closed => TryBufGetError::Closed,
+            BufGetTimeoutError::Corrupted(c) => TryBufGetError::Corrupted(c),
+            BufGetTimeoutError::Foreign { expected, found } => {
+                TryBufGetError::Foreign { expected, found }
+            }
+            BufGetTimeoutError::Pool(c) => TryBufGetError::Pool(c),
+        })
+    }
+
+    /// The oldest buffer, waiting (on the queue's futex) while the queue is empty;
+    /// `Closed` once it is closed and drained.
+    pub fn get(&mut self) -> Result<Buf, BufGetError> {
+        self.get_deadline(None, true).map_err(|e| match e {
+            BufGetTimeoutError::Closed => BufGetError::Closed,
+            BufGetTimeoutError::Corrupted(c) => BufGetError::Corrupted(c),
+            BufGetTimeoutError::Foreign { expected, found } => {
+                BufGetError::Foreign { expected, found }
+            }
+            BufGetTimeoutError::Pool(c) => BufGetError::Pool(c),
+            BufGetTimeoutError::Timeout => unreachable!("no deadline was set"),
+        })
+    }
+
+    /// The oldest buffer, waiting at most `timeout` while the queue is empty.
+    pub fn get_timeout(&mut self, timeout: Duration) -> Result<Buf, BufGetTimeoutError> {
+        self.get_deadline(crate::wait::deadline_after(timeout), true)
+    }
+
+    fn get_deadline(
+        &mut self,
+        deadline: Option<Instant>,
+        wait: bool,
+    ) -> Result<Buf, BufGetTimeoutError> {
+        let pool = &self.pool;
+        let (member, mode) = self.queue.member();
+        // Joins before the slot is released: until then the putter's hold backs it.
+        let join = |handle: BufHandle| {
+            let joined = pool.open_handle(handle);
+            crate::fault::point("pool.recv.after_join");
+            joined
+        };
+        loop {
+            let got = if wait {
+                member.pop_until_with(mode, deadline, join)
+            } else {
+                member.try_pop_with(join)
+            };
+            match got {
+                Ok(Ok(buf)) => return Ok(buf),
+                Ok(Err(HandleError::Stale { .. } | HandleError::Forged { .. })) => self.lost += 1,
+                Ok(Err(HandleError::Foreign { expected, found })) => {
+                    return Err(BufGetTimeoutError::Foreign { expected, found });
+                }
+                Ok(Err(HandleError::Corrupted(c))) => return Err(BufGetTimeoutError::Pool(c)),
+                Err(TryGetError::Empty) => return Err(BufGetTimeoutError::Timeout),
+                Err(TryGetError::Closed) => return Err(BufGetTimeoutError::Closed),
+                Err(TryGetError::Corrupted(c)) => return Err(BufGetTimeoutError::Corrupted(c)),
+            }
+        }
+    }
+
+    /// Handles taken that named no buffer (stale or forged): skipped, counted here.
+    pub fn lost(&self) -> u64 {
+        self.lost
+    }
+
+    /// Releases the holds of every buffer this handle put that a getter has taken
+    /// (one load per buffer in flight); returns how many are still in flight.
+    pub fn release_received(&mut self) -> usize {
+        let (member, _) = self.queue.member();
+        let ring = member.ring();
+        self.transit.release_all_taken_by(|pos| ring.taken(pos));
+        self.transit.len()
+    }
+
+    /// Buffers put whose hold this handle still keeps (some may have been taken since:
+    /// see [`release_received`](Self::release_received)).
+    pub fn in_flight(&self) -> usize {
+        self.transit.len()
+    }
+
+    /// The pool this handle's buffers come from.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The handle queue (to close it, read its length or its `lost` count).
+    pub fn queue(&self) -> &Queue<BufHandle> {
+        &self.queue
+    }
+
+    /// [`Pool::alloc`] that first releases what getters have taken; while the class is
+    /// exhausted with buffers of this handle in flight, it re-checks them every
+    /// [`TICK`](crate::wait::TICK) (and wakes at once on a free by anyone).
+    pub fn alloc(&mut self, len: usize) -> Result<BufMut, AllocError> {
+        self.alloc_deadline(len, None).map_err(|e| match e {
+            AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
+            AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
+            AllocTimeoutError::Timeout => unreachable!("no deadline was set"),
+        })
+    }
+
+    /// [`Pool::try_alloc`] after releasing what getters have taken.
+    pub fn try_alloc(&mut self, len: usize) -> Result<BufMut, TryAllocError> {
+        self.release_received();
+        self.pool.try_alloc(len)
+    }
+
+    /// [`alloc`](Self::alloc), waiting at most `timeout`.
+    pub fn alloc_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<BufMut, AllocTimeoutError> {
+        self.alloc_deadline(len, crate::wait::deadline_after(timeout))
+    }
+
+    fn alloc_deadline(
+        &mut self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<BufMut, AllocTimeoutError> {
+        loop {
+            let in_flight = self.release_received();
+            let now = Instant::now();
+            let wait = match deadline {
+                Some(d) if in_flight > 0 => d.saturating_duration_since(now).min(TICK),
+                Some(d) => d.saturating_duration_since(now),
+                None if in_flight > 0 => TICK,
+                None => {
+                    return self.pool.alloc(len).map_err(|e| match e {
+                        AllocError::TooLarge { len, max } => {
+                            AllocTimeoutError::TooLarge { len, max }
+                        }
+                        AllocError::Corrupted(c) => AllocTimeoutError::Corrupted(c),
+                    });
+                }
+            };
+            match self.pool.alloc_timeout(len, wait) {
+                Err(AllocTimeoutError::Timeout)
+                    if in_flight > 0 && deadline.is_none_or(|d| Instant::now() < d) => {}
+                done => return done,
+            }
+        }
+    }
+}
+
+impl Drop for BufQueue {
+    /// Hands the holds of buffers still in flight to the pool (see the type's docs).
+    fn drop(&mut self) {
+        self.release_received();
+        if self.transit.len() > 0 {
+            let ring = self.queue.member().0.ring().clone();
+            let taken: Arc<dyn Fn(u64) -> bool + Send + Sync> =
+                Arc::new(move |pos| ring.taken(pos));
+            self.transit.park(&self.pool, taken);
+        }
+    }
+}

@@ -12,6 +12,8 @@
 //!     [`PoolConfig::stream_bytes`] per block): cost per buffer = its bytes over the
 //!     measured bandwidth.
 //!   - `memcpy` of the buffer into another of the same size (both pre-touched), in A.
+//!   - `pool-ops`: the hand-off's pool work alone (alloc, freeze, a join through a
+//!     second handle of the pool, both drops), in A, with no pipe and no second process.
 //!   - the reference: one 8-byte message round trip over a shmlane duplex pipe
 //!     (`shmlane bench`'s `shmlane-pipe`, blocking).
 //! * **Wake latency**: B holds the pool's only chunk, A's `alloc` blocks; B reads the
@@ -132,6 +134,8 @@ enum Case {
     Bytes(Transport, usize),
     /// `memcpy` of this many bytes.
     Memcpy(usize),
+    /// The hand-off's pool work alone, in one process.
+    Ops(usize),
     /// Wake latency.
     Wake(Wake),
 }
@@ -209,6 +213,7 @@ pub fn run_pool(
             .map(|t| Case::Bytes(t, s)),
         );
         cases.push(Case::Memcpy(s));
+        cases.push(Case::Ops(s));
     }
     cases.extend(Wake::ALL.map(Case::Wake));
     let mut samples: Vec<Vec<u64>> = vec![Vec::new(); cases.len()];
@@ -241,6 +246,7 @@ pub fn run_pool(
             Case::Handle(s) => ("pool-handle", "blocking", s),
             Case::Bytes(t, s) => (t.label().0, t.label().1, s),
             Case::Memcpy(s) => ("memcpy", "in A", s),
+            Case::Ops(s) => ("pool-ops", "in A", s),
             Case::Wake(wake) => {
                 report.wakes.push(WakeRow {
                     wake,
@@ -267,6 +273,7 @@ fn case_name(c: Case) -> String {
         Case::Handle(s) => format!("handle hand-off, {}", size_label(s)),
         Case::Bytes(t, s) => format!("{}, {}", t.label().0, size_label(s)),
         Case::Memcpy(s) => format!("memcpy, {}", size_label(s)),
+        Case::Ops(s) => format!("pool operations, {}", size_label(s)),
         Case::Wake(w) => format!("wake latency, {} {}", w.label().0, w.label().1),
     }
 }
@@ -303,6 +310,7 @@ fn one(
             Ok((size / BULK_WRITE) as f64 / rate * 1e9)
         }
         Case::Memcpy(size) => Ok(memcpy(size, buffers(size))),
+        Case::Ops(size) => pool_ops(size, cfg.rounds),
         Case::Wake(wake) => {
             let lat = wake_latency(wake, cfg.wake_rounds, peer)?;
             let block = p50(&lat);
@@ -423,6 +431,30 @@ fn wake_latency(wake: Wake, rounds: usize, peer: &dyn Fn() -> Command) -> io::Re
     rounds_done?;
     done?;
     Ok(lat)
+}
+
+/// A hand-off's pool work without the pipe and without a second process: alloc,
+/// freeze, a join through a second handle of the pool (its own member entry, as B's),
+/// both drops; mean ns per round over `rounds` (after as many warm-up rounds).
+fn pool_ops(size: usize, rounds: usize) -> io::Result<f64> {
+    use std::os::fd::AsFd;
+    pin_to(0);
+    let pool = Pool::anonymous(&[Class {
+        size,
+        count: HANDOFF_CHUNKS,
+    }])
+    .map_err(io::Error::other)?;
+    pretouch(&pool, size, HANDOFF_CHUNKS)?;
+    let b = Pool::from_fd(pool.as_fd().try_clone_to_owned()?).map_err(io::Error::other)?;
+    let round = || -> io::Result<()> {
+        let buf = pool.alloc(size).map_err(io::Error::other)?.freeze();
+        let _ = b.open_handle(buf.handle()).map_err(io::Error::other)?;
+        Ok(())
+    };
+    (0..rounds).try_for_each(|_| round())?;
+    let t0 = Instant::now();
+    (0..rounds).try_for_each(|_| round())?;
+    Ok(t0.elapsed().as_nanos() as f64 / rounds.max(1) as f64)
 }
 
 /// `copies` copies of a `size`-byte buffer into another (both pre-touched): ns per copy.
@@ -549,7 +581,8 @@ pub fn pool_table(r: &PoolReport) -> String {
         let ns = c.median_ns();
         let vs = match handle(c.size).filter(|h| !std::ptr::eq(*h, c)) {
             Some(h) => BlockRatios::new(&c.block_ns, &h.block_ns).map_or("-".into(), |b| {
-                format!("{:.0}x ({:.0}-{:.0}x)", b.median, b.min, b.max)
+                let d = if b.median < 10.0 { 2 } else { 0 };
+                format!("{:.d$}x ({:.d$}-{:.d$}x)", b.median, b.min, b.max)
             }),
             None => "-".into(),
         };
@@ -564,7 +597,8 @@ pub fn pool_table(r: &PoolReport) -> String {
         );
     }
     out += "(per buffer: median round trip for the hand-off and the 8-byte message; \
-            bytes over bandwidth, 64 KiB writes, for the byte transports)\n\n";
+            bytes over bandwidth, 64 KiB writes, for the byte transports; pool-ops: the \
+            hand-off's alloc, freeze, join and drops in one process, no pipe)\n\n";
     let largest = r
         .costs
         .iter()

@@ -563,3 +563,60 @@ fn ls_lists_a_pool_and_calls_a_bad_class_table_malformed() {
     assert!(why.contains("pool members"), "{why}");
     scribble(&name, crate::layout::POOL_INFO_OFFSET, &good);
 }
+
+#[test]
+fn handles_and_views_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Pool>();
+    send_sync::<Buf>();
+    send_sync::<BufMut>();
+    fn pod<T: bytemuck::Pod>() {}
+    pod::<BufHandle>();
+    assert_eq!(core::mem::size_of::<BufHandle>(), 24);
+}
+
+/// Runs `free` with a waiter announced on `class`'s eventcount; true if it was woken
+/// (the epoch moved). No timing: the announcement is made by hand, nobody sleeps.
+fn wakes(p: &Pool, class: usize, free: impl FnOnce()) -> bool {
+    let ec = p.inner.view.wait(class);
+    let before = ec.prepare_wait_fenced();
+    free();
+    let after = ec.prepare_wait_fenced();
+    ec.cancel_wait();
+    ec.cancel_wait();
+    before != after
+}
+
+#[test]
+fn every_freeing_release_wakes_the_class() {
+    let p = pool(&[
+        Class {
+            size: 128,
+            count: 1,
+        },
+        Class {
+            size: 256,
+            count: 1,
+        },
+    ]);
+    let r = p.alloc(200).unwrap().freeze();
+    let r2 = r.clone();
+    assert!(
+        !wakes(&p, 1, || drop(r)),
+        "a clone still holds it: nothing freed"
+    );
+    assert!(
+        wakes(&p, 1, || drop(r2)),
+        "the last view of a frozen buffer"
+    );
+    let w = p.alloc(200).unwrap();
+    assert!(wakes(&p, 1, || drop(w)), "a BufMut never frozen");
+    let other = Pool::from_fd(p.as_fd().try_clone_to_owned().unwrap()).unwrap();
+    let held = other.alloc(1).unwrap().freeze();
+    fake_death(&p, other.inner.m);
+    assert!(
+        wakes(&p, 0, || assert_eq!(p.recover(), Ok(1))),
+        "an adoption"
+    );
+    std::mem::forget((held, other));
+}

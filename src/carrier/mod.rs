@@ -60,6 +60,7 @@ pub use queue::BufQueue;
 pub use receiver::BufReceiver;
 pub use sender::BufSender;
 
+use crate::error::{AllocError, AllocTimeoutError};
 use crate::pool::{Buf, Pool};
 
 /// Hands a departing sender's hold of `buf` to `pool`, which keeps it until
@@ -67,4 +68,22 @@ use crate::pool::{Buf, Pool};
 /// allocation misses, wait ticks and `stats`).
 fn park(pool: &Pool, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
     pool.park(buf, consumed);
+}
+
+/// The error of an allocation without a deadline, in the shape of the timed one (for
+/// the carriers' allocation loops, which call both).
+fn timed(e: AllocError) -> AllocTimeoutError {
+    match e {
+        AllocError::TooLarge { len, max } => AllocTimeoutError::TooLarge { len, max },
+        AllocError::Corrupted(c) => AllocTimeoutError::Corrupted(c),
+    }
+}
+
+/// The error of a timed allocation loop run without a deadline.
+fn untimed(e: AllocTimeoutError) -> AllocError {
+    match e {
+        AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
+        AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
+        AllocTimeoutError::Timeout => unreachable!("no deadline was set"),
+    }
 }

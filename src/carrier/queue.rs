@@ -221,11 +221,7 @@ impl BufQueue {
     /// exhausted with buffers of this handle in flight, it re-checks them every
     /// [`TICK`](crate::wait::TICK) (and wakes at once on a free by anyone).
     pub fn alloc(&mut self, len: usize) -> Result<BufMut, AllocError> {
-        self.alloc_deadline(len, None).map_err(|e| match e {
-            AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
-            AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
-            AllocTimeoutError::Timeout => unreachable!("no deadline was set"),
-        })
+        self.alloc_deadline(len, None).map_err(super::untimed)
     }
 
     /// [`Pool::try_alloc`] after releasing what getters have taken.
@@ -256,12 +252,7 @@ impl BufQueue {
                 Some(d) => d.saturating_duration_since(now),
                 None if in_flight > 0 => TICK,
                 None => {
-                    return self.pool.alloc(len).map_err(|e| match e {
-                        AllocError::TooLarge { len, max } => {
-                            AllocTimeoutError::TooLarge { len, max }
-                        }
-                        AllocError::Corrupted(c) => AllocTimeoutError::Corrupted(c),
-                    });
+                    return self.pool.alloc(len).map_err(super::timed);
                 }
             };
             match self.pool.alloc_timeout(len, wait) {

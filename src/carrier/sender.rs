@@ -197,11 +197,7 @@ impl BufSender {
     /// pipe (its futex) until the receiver takes the oldest; with none in flight,
     /// waits as `Pool::alloc` does.
     pub fn alloc(&mut self, len: usize) -> Result<BufMut, AllocError> {
-        self.alloc_deadline(len, None).map_err(|e| match e {
-            AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
-            AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
-            AllocTimeoutError::Timeout => unreachable!("no deadline was set"),
-        })
+        self.alloc_deadline(len, None).map_err(super::untimed)
     }
 
     /// [`Pool::try_alloc`] after releasing what the receiver has taken.
@@ -239,12 +235,7 @@ impl BufSender {
                 // Every chunk is held by others: their frees wake the pool's own wait.
                 // Nothing joins the transit while we wait (`&mut self`).
                 return match deadline {
-                    None => self.pool.alloc(len).map_err(|e| match e {
-                        AllocError::TooLarge { len, max } => {
-                            AllocTimeoutError::TooLarge { len, max }
-                        }
-                        AllocError::Corrupted(c) => AllocTimeoutError::Corrupted(c),
-                    }),
+                    None => self.pool.alloc(len).map_err(super::timed),
                     Some(d) => self
                         .pool
                         .alloc_timeout(len, d.saturating_duration_since(now)),

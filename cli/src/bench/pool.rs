@@ -320,27 +320,24 @@ fn one(
     }
 }
 
-/// Allocates every chunk of `pool` at once and writes one byte per page, so that no
-/// measured round pays a page fault.
-fn pretouch(pool: &Pool, size: usize, chunks: usize) -> io::Result<()> {
-    let mut held = Vec::with_capacity(chunks);
-    for _ in 0..chunks {
+/// An anonymous pool of `count` chunks of `size` bytes, every chunk allocated once and
+/// written one byte per page, so that no measured round pays a page fault.
+fn touched_pool(size: usize, count: usize) -> io::Result<Pool> {
+    let pool = Pool::anonymous(&[Class { size, count }]).map_err(io::Error::other)?;
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
         let mut b = pool.try_alloc(size).map_err(io::Error::other)?;
         b.iter_mut().step_by(PAGE).for_each(|x| *x = 1);
         held.push(b);
     }
-    Ok(()) // dropped unfrozen: back to the pool
+    drop(held); // unfrozen: back to the pool
+    Ok(pool)
 }
 
 /// Parent side of a hand-off: the round-trip times.
 fn handoff(size: usize, rounds: usize, peer: &dyn Fn() -> Command) -> io::Result<Vec<u64>> {
     pin_to(0);
-    let pool = Pool::anonymous(&[Class {
-        size,
-        count: HANDOFF_CHUNKS,
-    }])
-    .map_err(io::Error::other)?;
-    pretouch(&pool, size, HANDOFF_CHUNKS)?;
+    let pool = touched_pool(size, HANDOFF_CHUNKS)?;
     let d = Duplex::<BufHandle>::anonymous(16).map_err(io::Error::other)?;
     let mut cmd = peer();
     cmd.args(["pool-handoff", &size.to_string(), &rounds.to_string(), "0"]);
@@ -384,13 +381,8 @@ fn wake_latency(wake: Wake, rounds: usize, peer: &dyn Fn() -> Command) -> io::Re
         lat.drain(..warmup);
         return Ok(lat);
     }
-    let mut pool = Pool::anonymous(&[Class {
-        size: WAKE_CHUNK,
-        count: 1,
-    }])
-    .map_err(io::Error::other)?;
+    let mut pool = touched_pool(WAKE_CHUNK, 1)?;
     pool.set_wait_mode(wake.mode());
-    pretouch(&pool, WAKE_CHUNK, 1)?;
     let d = Duplex::<u64>::anonymous(16).map_err(io::Error::other)?;
     let (delay, busy) = wake.delay();
     let warmup = (rounds / 10).max(1);
@@ -439,12 +431,7 @@ fn wake_latency(wake: Wake, rounds: usize, peer: &dyn Fn() -> Command) -> io::Re
 fn pool_ops(size: usize, rounds: usize) -> io::Result<f64> {
     use std::os::fd::AsFd;
     pin_to(0);
-    let pool = Pool::anonymous(&[Class {
-        size,
-        count: HANDOFF_CHUNKS,
-    }])
-    .map_err(io::Error::other)?;
-    pretouch(&pool, size, HANDOFF_CHUNKS)?;
+    let pool = touched_pool(size, HANDOFF_CHUNKS)?;
     let b = Pool::from_fd(pool.as_fd().try_clone_to_owned()?).map_err(io::Error::other)?;
     let round = || -> io::Result<()> {
         let buf = pool.alloc(size).map_err(io::Error::other)?.freeze();

@@ -298,7 +298,7 @@ fn one(
             };
             Ok(p50(&measure(Transport::ShmBlocking, &c, peer)?.1))
         }
-        Case::Handle(size) => Ok(p50(&handoff(size, cfg.rounds, peer)?)),
+        Case::Handle(size) => Ok(p50(&handoff_round_trips(size, cfg.rounds, peer)?)),
         Case::Bytes(t, size) => {
             let writes = buffers(size) * (size / BULK_WRITE) as u64;
             let c = Config {
@@ -334,8 +334,24 @@ fn touched_pool(size: usize, count: usize) -> io::Result<Pool> {
     Ok(pool)
 }
 
-/// Parent side of a hand-off: the round-trip times.
-fn handoff(size: usize, rounds: usize, peer: &dyn Fn() -> Command) -> io::Result<Vec<u64>> {
+/// The hand-off of `shmlane bench pool`, alone: `rounds` round trips (after a warm-up)
+/// of a `size`-byte buffer's handle to a peer process that joins and drops it; their
+/// times in ns. `peer` as for [`run_pool`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # if shmlane_cli::bench::run_peer_if("MY_BENCH_PEER") { return Ok(()); }
+/// let peer = shmlane_cli::bench::self_peer("MY_BENCH_PEER");
+/// let rtts = shmlane_cli::bench::handoff_round_trips(1 << 20, 1000, &peer)?;
+/// assert_eq!(rtts.len(), 1000);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn handoff_round_trips(
+    size: usize,
+    rounds: usize,
+    peer: &dyn Fn() -> Command,
+) -> io::Result<Vec<u64>> {
     pin_to(0);
     let pool = touched_pool(size, HANDOFF_CHUNKS)?;
     let d = Duplex::<BufHandle>::anonymous(16).map_err(io::Error::other)?;

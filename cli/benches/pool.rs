@@ -4,6 +4,8 @@
 //! byte transports, memcpy and the wake latencies, interleaved, with ratios).
 //!
 //! `cargo bench --bench pool`; `cargo test --benches` runs each once as a smoke test.
+//! Criterion reports means, so the neighbours' time slices weigh in; `shmlane bench
+//! pool` reports medians.
 
 use criterion::{BenchmarkId, Criterion};
 use shmlane_cli::bench;
@@ -11,6 +13,8 @@ use std::time::Duration;
 
 /// This binary re-executes itself as the bench peer when this variable is set.
 const PEER_ENV: &str = "SHMLANE_CRITERION_PEER";
+/// Round trips timed at least per sample.
+const MIN_ROUNDS: usize = 1000;
 
 fn handoff(c: &mut Criterion) {
     let peer = bench::self_peer(PEER_ENV);
@@ -22,9 +26,14 @@ fn handoff(c: &mut Criterion) {
             &mib,
             |b, &mib| {
                 b.iter_custom(|iters| {
-                    let rtts = bench::handoff_round_trips(mib << 20, iters.max(1) as usize, &peer)
-                        .unwrap();
-                    Duration::from_nanos(rtts.iter().sum())
+                    // Each call starts a peer and a pool (untimed): time at least
+                    // MIN_ROUNDS warm rounds and scale, or the 256 MiB samples (few
+                    // iterations, since creating and touching the pool dominates) time
+                    // one cold round each.
+                    let rounds = (iters as usize).max(MIN_ROUNDS);
+                    let rtts = bench::handoff_round_trips(mib << 20, rounds, &peer).unwrap();
+                    let mean = rtts.iter().sum::<u64>() as f64 / rounds as f64;
+                    Duration::from_nanos((mean * iters as f64) as u64)
                 });
             },
         );

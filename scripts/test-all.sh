@@ -41,6 +41,8 @@ cargo test --workspace --doc
 step "the CLI: the README's main job starts and prints rows (tiny sizes), ls"
 cargo run --quiet -- bench --blocks 1 --rounds 1000 --messages 10000 --bulk-bytes 0 --json > /dev/null
 cargo run --quiet -- ls > /dev/null
+# The buffer pool's bench (issue 14), tiny: every case of `shmlane bench pool` once per block.
+cargo run --quiet -- bench pool --blocks 2 --rounds 200 --sizes-mib 1 --stream-mib 4 --wake-rounds 20 > /dev/null
 
 step "examples"
 cargo run --quiet --example pipe_child
@@ -48,6 +50,7 @@ cargo run --quiet --example byte_stream
 cargo run --quiet --example queue_workers
 cargo run --quiet --example shared_array
 cargo run --quiet --example shared_value
+cargo run --quiet --example frames -- --frames 8 --size-mib 4   # zero-copy frames (issue 14), small
 # The seed articles' examples, ported (each < 1 s; see the doc comment atop each file).
 cargo run --quiet --example seed_os_pipe
 cargo run --quiet --example seed_queue_workers

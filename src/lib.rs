@@ -52,7 +52,8 @@
 //! | `Process(target=f, args=(q, lock, arr))` | not yet (issue 15) | today: `std::process::Command`, each object's `inherit(&mut cmd, key)` and `cmd.spawn()` in the parent, `from_env(key)` in the child (examples below) |
 //! | `Pool(n)`, `pool.map(f, xs)` | not yet (issue 15) | today: a [`queue::Queue`] of tasks drained by worker processes (example below) |
 //! | `connection.Listener` / `Client` | a named [`pipe::Duplex`] (one connection: no `accept`) or [`queue::Queue`]: `create(name)` on one side, `open(name)` on the other, after the create (an `open` before it fails with `DoesNotExist`) | request/response RPC: not yet (issue 16) |
-//! | `shared_memory.SharedMemory(name, size)` | [`sync::SharedArray`]`<u8>`: `create_zeroed(name, size)` | with a lock; a zero-copy buffer pool: not yet (issue 14) |
+//! | `shared_memory.SharedMemory(name, size)` | one buffer with a lock: [`sync::SharedArray`]`<u8>`: `create_zeroed(name, size)`; many buffers: a [`pool::Pool`] of chunks | a [`pool::Buf`] view can never outlive its segment (Python's segfaults when one does) |
+//! | big buffers (frames, tensors) through `Queue`/`Pipe` (pickled, copied twice) | [`carrier::BufSender::alloc`] (a chunk of a [`pool::Pool`]), write in place, `freeze()`, [`carrier::BufSender::send`]; [`carrier::BufReceiver::recv`] reads in place | zero-copy: a 24-byte [`pool::BufHandle`] crosses; `examples/frames.rs` |
 //! | `shared_memory.ShareableList` | [`sync::SharedArray`] | one `Pod` type, fixed length |
 //! | `resource_tracker` (unlinks leaked segments) | a named segment is unlinked when its creator drops it; [`segment::list`] and [`segment::gc`] (`shmlane ls`, `shmlane gc`) find and remove what only dead processes used | `shmlane stat`, `shmlane rm`: not yet (issue 16) |
 //! | `os.mkfifo(path)` | [`pipe::Pipe::create`] / [`pipe::Pipe::open`] | |

@@ -4,6 +4,7 @@
 //! shmlane bench                      # tables with ratios
 //! shmlane bench --json               # one JSON object per row
 //! shmlane bench --plot latency.svg   # also write the latency CDFs
+//! shmlane bench pool                 # buffer pool: hand-off vs copies, wake latency
 //! shmlane ls                         # segments in /dev/shm, endpoints, staleness
 //! shmlane gc                         # remove what only dead processes used
 //! ```
@@ -30,6 +31,9 @@ enum Cmd {
     /// pipe, a Unix socket, eventfd, a raw futex ping-pong, memcpy and the hardware
     /// floor, two processes on different cores, all in one run.
     Bench {
+        /// `pool`: the buffer pool instead (the other options do not apply to it).
+        #[command(subcommand)]
+        what: Option<BenchWhat>,
         /// Print one JSON object per row instead of tables.
         #[arg(long)]
         json: bool,
@@ -68,6 +72,65 @@ enum Cmd {
     BenchPeer { args: Vec<String> },
 }
 
+#[derive(Subcommand, Debug)]
+enum BenchWhat {
+    /// Moving one buffer of each size from process A to B: by pool handle (24 bytes)
+    /// against the shmlane byte pipe, an OS pipe, a Unix socket and memcpy, with an
+    /// 8-byte message as reference; and how soon a blocked `alloc` wakes after the
+    /// `free` that unblocks it. Every case one block at a time in turn.
+    Pool {
+        /// Buffer sizes in MiB, comma-separated.
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 16, 256])]
+        sizes_mib: Vec<usize>,
+        /// Blocks: each case runs once per block, in turn.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..))]
+        blocks: u16,
+        /// Hand-off (and 8-byte message) round trips per block.
+        #[arg(long, default_value_t = 2_000)]
+        rounds: usize,
+        /// MiB at least per block through each byte transport and memcpy.
+        #[arg(long, default_value_t = 256)]
+        stream_mib: u64,
+        /// Wake-latency samples per block and case.
+        #[arg(long, default_value_t = 200)]
+        wake_rounds: usize,
+    },
+}
+
+fn pool_main(what: BenchWhat, peer: &dyn Fn() -> Command) -> ExitCode {
+    let BenchWhat::Pool {
+        sizes_mib,
+        blocks,
+        rounds,
+        stream_mib,
+        wake_rounds,
+    } = what;
+    let cfg = bench::PoolConfig {
+        sizes: sizes_mib.iter().map(|m| m << 20).collect(),
+        blocks: usize::from(blocks),
+        rounds,
+        stream_bytes: stream_mib << 20,
+        wake_rounds,
+    };
+    let bar = progress_bar(0);
+    let report = bench::run_pool(&cfg, peer, |done, total, what| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(what.to_string());
+    });
+    bar.finish_and_clear();
+    match report {
+        Ok(r) => {
+            print!("{}", bench::pool_table(&r));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pool bench failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn parse_payload(s: &str) -> Result<usize, String> {
     let n: usize = s.parse().map_err(|e| format!("{e}"))?;
     if PAYLOADS.contains(&n) {
@@ -75,6 +138,19 @@ fn parse_payload(s: &str) -> Result<usize, String> {
     } else {
         Err(format!("payload must be one of {PAYLOADS:?}"))
     }
+}
+
+/// Commands that re-execute this program as a bench peer (`None`, reported, when the
+/// program cannot find its own executable).
+fn self_peer() -> Option<impl Fn() -> Command> {
+    let exe = std::env::current_exe()
+        .map_err(|e| eprintln!("cannot find own executable: {e}"))
+        .ok()?;
+    Some(move || {
+        let mut c = Command::new(&exe);
+        c.arg("__bench-peer").arg("--");
+        c
+    })
 }
 
 /// A progress bar on stderr (drawn only when stderr is a terminal: in a log or a pipe
@@ -111,6 +187,15 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Cmd::Bench {
+            what: Some(what), ..
+        } => {
+            let Some(peer) = self_peer() else {
+                return ExitCode::FAILURE;
+            };
+            return pool_main(what, &peer);
+        }
+        Cmd::Bench {
+            what: None,
             json,
             rounds,
             messages,
@@ -130,17 +215,8 @@ fn main() -> ExitCode {
             plot,
         ),
     };
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("cannot find own executable: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let peer = || {
-        let mut c = Command::new(&exe);
-        c.arg("__bench-peer").arg("--");
-        c
+    let Some(peer) = self_peer() else {
+        return ExitCode::FAILURE;
     };
     let bulk_cfg = Config {
         // One round trip (plus its warm-up) before the clock starts, so that no block

@@ -127,6 +127,65 @@ pub(super) fn futex_floor_peer() -> io::Result<()> {
     }
 }
 
+/// Parent side of the raw-futex reference of `shmlane bench pool`'s wake latency: in
+/// round `i` the parent announces `i` in a ready word and sleeps in `FUTEX_WAIT` until
+/// the child, some delay later, stamps the clock, stores `i` into the go word and wakes
+/// it. Returns `rounds` times from the child's clock read to the parent's after the
+/// wait, in ns (`CLOCK_MONOTONIC`, one clock for both).
+pub(super) fn futex_wake(rounds: usize, cmd: &mut Command) -> io::Result<Vec<u64>> {
+    let page = SharedPage::create()?;
+    let child = page.spawn_with(cmd, SEG_KEY)?;
+    let (words, wide) = (page.u32s(), page.u64s());
+    let (go, ready, stamp) = (&words[0], &words[LINE_U32], &wide[2 * LINE_U64]);
+    let mut lat = Vec::with_capacity(rounds);
+    // 1..: never 0 (the initial value); far below STOP_U32.
+    for i in (1..=u32::MAX - 1).take(rounds) {
+        // SYNC POINT: Release/Acquire on both words, as in `futex_floor`; the stamp is
+        // stored before the child's Release of `go` and read after our Acquire of it,
+        // so Relaxed suffices for the stamp itself.
+        ready.store(i, Ordering::Release);
+        futex_wake_all(ready);
+        loop {
+            let seen = go.load(Ordering::Acquire);
+            if seen == i {
+                break;
+            }
+            futex_wait(go, seen);
+        }
+        let woke = super::pool::now_ns();
+        lat.push(woke.saturating_sub(stamp.load(Ordering::Relaxed)));
+    }
+    ready.store(STOP_U32, Ordering::Release);
+    futex_wake_all(ready);
+    child_failed(child)?;
+    Ok(lat)
+}
+
+/// Child side of [`futex_wake`]: `delay` after each announced round, stamps the clock
+/// and wakes the parent.
+pub(super) fn futex_wake_peer(delay: std::time::Duration) -> io::Result<()> {
+    let page = SharedPage::from_env(SEG_KEY)?;
+    let (words, wide) = (page.u32s(), page.u64s());
+    let (go, ready, stamp) = (&words[0], &words[LINE_U32], &wide[2 * LINE_U64]);
+    let mut last = 0;
+    loop {
+        // SYNC POINT: as in `futex_wake`.
+        let r = ready.load(Ordering::Acquire);
+        if r == STOP_U32 {
+            return Ok(());
+        }
+        if r == last {
+            futex_wait(ready, r);
+            continue;
+        }
+        last = r;
+        std::thread::sleep(delay);
+        stamp.store(super::pool::now_ns(), Ordering::Relaxed);
+        go.store(r, Ordering::Release);
+        futex_wake_all(go);
+    }
+}
+
 /// Sleeps while `*word == expected` (shared futex: the word is in another process's
 /// mapping too). Returns on a wake, a signal, a changed value or spuriously: callers
 /// loop and re-check.

@@ -34,6 +34,7 @@ mod floor;
 mod interleave;
 mod peer;
 mod plot;
+mod pool;
 mod runner;
 mod stats;
 mod table;
@@ -42,6 +43,9 @@ pub use blocks::{BlockRatios, median, pin_to, rotated_blocks};
 pub use interleave::run_interleaved;
 pub use peer::peer_main;
 pub use plot::cdf_svg;
+pub use pool::{
+    CostRow, PoolConfig, PoolReport, Wake, WakeRow, handoff_round_trips, pool_table, run_pool,
+};
 pub use runner::{round_trips, run, run_peer_if, self_peer};
 pub use stats::Latency;
 pub use table::{bulk_table, table};

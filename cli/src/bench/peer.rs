@@ -10,6 +10,9 @@ use std::os::fd::AsFd;
 /// Runs the child side of a measurement: `args` are `transport payload rounds messages`
 /// as passed by [`run`](super::run).
 pub fn peer_main(args: &[String]) -> io::Result<()> {
+    if let Some(done) = super::pool::peer(args) {
+        return done;
+    }
     let bad = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -31,10 +31,23 @@ impl Latency {
     /// Builds the distribution of `rtt / 2` over the given round trips (3 significant
     /// digits, HDR histogram).
     pub fn from_round_trips(rtts: &[u64]) -> Self {
+        Self::from_samples(rtts.iter().map(|r| r / 2))
+    }
+
+    /// Builds the distribution of one-way times measured directly (3 significant
+    /// digits, HDR histogram).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let l = shmlane_cli::bench::Latency::from_samples([100, 200, 300]);
+    /// assert!((199..=201).contains(&l.p50));
+    /// ```
+    pub fn from_samples(ns: impl IntoIterator<Item = u64>) -> Self {
         let mut h =
             Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
-        for &r in rtts {
-            h.saturating_record((r / 2).max(1));
+        for v in ns {
+            h.saturating_record(v.max(1));
         }
         // Quantiles 1 - 10^(-k/8): 8 points per "nine", from 0 to 99.99 %.
         let cdf = (0..=32)

@@ -864,6 +864,19 @@ impl Pool {
         self.inner.info.pool_id
     }
 
+    /// Sleepers announced on class `class`'s eventcount (tests: wait until an
+    /// allocator is asleep).
+    #[cfg(test)]
+    pub(crate) fn class_sleepers(&self, class: usize) -> u32 {
+        self.inner.view.wait(class).sleepers()
+    }
+
+    /// Test hook: blocked allocations check the registered transit holds only on
+    /// wake-ups by a notify, never on a tick (a timed-out sleep), so a test can tell
+    /// that a notify came.
+    #[cfg(test)]
+    pub(crate) fn drain_transit_only_when_notified(&self) {}
+
     /// Keeps `buf` (a sender's transit hold) until `consumed()` returns true: checked,
     /// and the consumed ones dropped, on every allocation miss or wait tick and on
     /// [`stats`](Self::stats). If every handle of this pool is dropped while entries

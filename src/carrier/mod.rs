@@ -61,14 +61,6 @@ pub use receiver::BufReceiver;
 pub use sender::BufSender;
 
 use crate::error::{AllocError, AllocTimeoutError};
-use crate::pool::{Buf, Pool};
-
-/// Hands a departing sender's hold of `buf` to `pool`, which keeps it until
-/// `consumed()` says the receiver is done with its handle (checked on the pool's
-/// allocation misses, wait ticks and `stats`).
-fn park(pool: &Pool, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
-    pool.park(buf, consumed);
-}
 
 /// The error of an allocation without a deadline, in the shape of the timed one (for
 /// the carriers' allocation loops, which call both).

@@ -43,7 +43,7 @@ use crate::ring::pool::mapped::MappedPool;
 use crate::ring::pool::{BlockError, Core, Grant, Handle, Refused};
 use crate::segment::Segment;
 use crate::wait::{TICK, WaitMode};
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -159,12 +159,12 @@ impl Clone for Pool {
 }
 
 impl Drop for Pool {
-    /// The last handle drops the parked transit holds already consumed; the others
-    /// linger until the process exits (design O4).
+    /// The last handle drops the transit holds already taken; the others linger until
+    /// the process exits (design O4).
     fn drop(&mut self) {
-        // AcqRel: the last dropper sees every other handle's parking.
+        // AcqRel: the last dropper sees every other handle's registrations.
         if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.inner.check_parked();
+            self.inner.release_transit(true);
         }
     }
 }
@@ -181,18 +181,32 @@ struct LocalHold {
 
 const WRITING: u64 = u64::MAX;
 
-/// A sender's transit hold, kept until the receiver has consumed the handle
-/// ([`Pool::park`]).
-struct Parked {
-    /// Held for its drop (which releases the hold), never read.
-    _hold: Buf,
-    consumed: Box<dyn Fn() -> bool + Send + Sync>,
+/// Holds this process keeps for buffers in flight (a carrier's transit holds, design
+/// §5) and can judge itself: the pool asks each registered source to drop those whose
+/// handles were taken wherever it would otherwise wait for a free (an allocation miss,
+/// each poll and tick of a blocked allocation), so a blocked [`Pool::alloc`] is never
+/// kept waiting by holds of its own process that nobody needs any more.
+pub(crate) trait TransitSource: Send + Sync {
+    /// Drops the holds whose handles were taken (or will never be); returns how many.
+    /// `thorough`: also the costlier checks (the taker's liveness), at most about once
+    /// per tick; otherwise a few loads.
+    fn release_taken(&self, thorough: bool) -> usize;
+
+    /// Holds still kept.
+    fn in_flight(&self) -> usize;
+}
+
+/// The registered transit sources (see [`TransitSource`]).
+#[derive(Default)]
+struct Transit {
+    /// Non-zero while any source is registered: the allocation paths skip the lock.
+    count: AtomicUsize,
+    sources: Mutex<Vec<Arc<dyn TransitSource>>>,
 }
 
 /// The process-local half of a pool handle, under the local lock.
 struct Local {
     holds: Box<[LocalHold]>,
-    parked: Vec<Parked>,
     /// When `try_alloc`'s miss last ran a recovery (at most one per [`TICK`]).
     last_recover: Option<Instant>,
 }
@@ -208,7 +222,14 @@ struct Inner {
     local: Mutex<Local>,
     cursor: AtomicU32,
     /// `Pool` handles (clones) alive in this process.
-    handles: std::sync::atomic::AtomicUsize,
+    handles: AtomicUsize,
+    /// This process's transit holds, by source (lock order: this, a source's lock,
+    /// `local`).
+    transit: Transit,
+    /// Test hook: blocked allocations drain the transit sources only on polls that
+    /// follow a notify (`Pool::drain_transit_only_when_notified`).
+    #[cfg(test)]
+    only_notified: std::sync::atomic::AtomicBool,
     /// Declared last: unlinks the creator's name after everything above is dropped.
     seg: Segment,
 }
@@ -226,7 +247,7 @@ impl std::fmt::Debug for Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Every view held an `Arc` of us, so none is left and our bit is clear in every
-        // chunk word (parked transit holds keep us alive instead: design O4, linger).
+        // chunk word (registered transit holds keep us alive instead: design O4, linger).
         endpoint::release(&self.view.members()[self.m as usize], self.word);
     }
 }
@@ -290,17 +311,34 @@ impl Inner {
             .recover(identity::current(), Some(self.m), identity::is_alive)
     }
 
-    /// Drops the parked transit holds whose handles were consumed.
-    fn check_parked(&self) {
-        let parked = std::mem::take(&mut self.local().parked);
-        if parked.is_empty() {
-            return;
+    /// Asks every registered transit source to drop the holds whose handles were
+    /// taken (see [`TransitSource`]); forgets the sources nobody else keeps once they
+    /// are empty (a departed sender's). Returns the holds dropped.
+    fn release_transit(&self, thorough: bool) -> usize {
+        // Relaxed — SYNC POINT: a source is registered before its first send, which
+        // happens before the taker's take and its `notify_fenced`; a blocked
+        // allocation loads this after the fence of its `prepare_wait_fenced`, so a
+        // take that its sleep must not miss also shows the registration.
+        if self.transit.count.load(Ordering::Relaxed) == 0 {
+            return 0;
         }
-        // The closures run outside the lock (they may look at a ring), and the holds
-        // are dropped outside it (a drop takes the lock).
-        let (done, keep): (Vec<_>, Vec<_>) = parked.into_iter().partition(|p| (p.consumed)());
-        self.local().parked.extend(keep);
-        drop(done);
+        let mut sources = self
+            .transit
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // The sources' holds drop under their own lock, which takes `local` (lock
+        // order: registry, source, local; nobody takes them the other way).
+        let released = sources.iter().map(|s| s.release_taken(thorough)).sum();
+        Self::prune(&mut sources);
+        // Relaxed: a hint (see above); updated under the registry lock.
+        self.transit.count.store(sources.len(), Ordering::Relaxed);
+        released
+    }
+
+    /// Forgets the sources that are empty and kept by nobody else.
+    fn prune(sources: &mut Vec<Arc<dyn TransitSource>>) {
+        sources.retain(|s| Arc::strong_count(s) > 1 || s.in_flight() > 0);
     }
 
     /// The local record of a fresh allocation; `Err` (the chunk released again) if we
@@ -465,11 +503,13 @@ impl Pool {
             word,
             local: Mutex::new(Local {
                 holds: vec![LocalHold::default(); chunks].into_boxed_slice(),
-                parked: Vec::new(),
                 last_recover: None,
             }),
             cursor: AtomicU32::new(0),
-            handles: std::sync::atomic::AtomicUsize::new(1),
+            handles: AtomicUsize::new(1),
+            transit: Transit::default(),
+            #[cfg(test)]
+            only_notified: std::sync::atomic::AtomicBool::new(false),
             seg,
         };
         // A death between the claim and here leaves our entry attached with bits the
@@ -603,7 +643,7 @@ impl Pool {
             }
             match round {
                 0 => {
-                    self.inner.check_parked();
+                    self.inner.release_transit(true);
                     self.sweep(class);
                 }
                 1 => {
@@ -652,14 +692,28 @@ impl Pool {
             .class_for(len)
             .map_err(|(len, max)| AllocTimeoutError::TooLarge { len, max })?;
         let core = self.inner.core();
-        // A token now: the fast path. On a miss, this process's consumed transit holds
-        // go first (they may be what holds the class), then the blocking loop.
+        // A token now: the fast path. On a miss, this process's taken transit holds
+        // go first (they may be what holds the class), then the blocking loop, which
+        // drops them again on every poll: a taker notifies the class after its take.
         if let Ok(Some(g)) = core.try_alloc(class, self.inner.m, self.cursor()) {
             return Ok(self.lease(g, len)?);
         }
-        self.inner.check_parked();
+        self.inner.release_transit(true);
+        // Relaxed: a test's setting, made before this call.
+        #[cfg(test)]
+        let only_notified = || self.inner.only_notified.load(Ordering::Relaxed);
+        #[cfg(not(test))]
+        let only_notified = || false;
+        let mut on_miss = |slow: bool| {
+            if slow && only_notified() {
+                return false;
+            }
+            self.inner.release_transit(false) > 0
+        };
         let mut on_tick = || {
-            self.inner.check_parked();
+            if !only_notified() {
+                self.inner.release_transit(true);
+            }
             // Relaxed: a statistic (the tick's sweep follows in `alloc_blocking`).
             self.inner
                 .view
@@ -669,13 +723,14 @@ impl Pool {
             self.inner.recover();
         };
         let g = core
-            .alloc_blocking(
+            .alloc_blocking_draining(
                 class,
                 self.inner.m,
                 self.cursor(),
                 self.inner.view.wait(class),
                 self.mode,
                 deadline,
+                &mut on_miss,
                 &mut on_tick,
             )
             .map_err(|e| match e {
@@ -799,7 +854,7 @@ impl Pool {
         Ok(self.inner.recover())
     }
 
-    /// Occupancy and counters (also drops the parked transit holds already consumed).
+    /// Occupancy and counters (also drops this process's transit holds already taken).
     ///
     /// # Examples
     ///
@@ -811,7 +866,7 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> PoolStats {
-        self.inner.check_parked();
+        self.inner.release_transit(true);
         let core = self.inner.core();
         let geo = self.inner.view.geometry();
         let free = (0..geo.classes())
@@ -875,19 +930,77 @@ impl Pool {
     /// wake-ups by a notify, never on a tick (a timed-out sleep), so a test can tell
     /// that a notify came.
     #[cfg(test)]
-    pub(crate) fn drain_transit_only_when_notified(&self) {}
+    pub(crate) fn drain_transit_only_when_notified(&self) {
+        // Relaxed: read by this process's later allocations (thread spawn orders it).
+        self.inner.only_notified.store(true, Ordering::Relaxed);
+    }
 
-    /// Keeps `buf` (a sender's transit hold) until `consumed()` returns true: checked,
-    /// and the consumed ones dropped, on every allocation miss or wait tick and on
-    /// [`stats`](Self::stats). If every handle of this pool is dropped while entries
-    /// remain parked, those holds (and this process's member entry) stay until the
+    /// Registers `source`, whose holds this pool drops once taken wherever it would
+    /// otherwise wait for a free (see [`TransitSource`]). The pool keeps it while
+    /// anyone else does or it has holds: a departed sender leaves its source here
+    /// until its last handle is taken. If every handle of this pool is dropped while
+    /// holds remain, those holds (and this process's member entry) stay until the
     /// process exits; adoption then reclaims them (design O4, "linger").
-    #[allow(dead_code)] // for `carrier` (rank 10), being written
+    pub(crate) fn register_transit(&self, source: Arc<dyn TransitSource>) {
+        let mut sources = self
+            .inner
+            .transit
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Inner::prune(&mut sources);
+        sources.push(source);
+        // Relaxed: see `release_transit`.
+        self.inner.transit.count.store(sources.len(), Ordering::Relaxed);
+    }
+
+    /// Forgets `source` if it has no holds (a carrier dropped with nothing in flight;
+    /// otherwise the pool keeps it until its holds are taken).
+    pub(crate) fn forget_transit(&self, source: &dyn TransitSource) {
+        let mut sources = self
+            .inner
+            .transit
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sources.retain(|s| !std::ptr::addr_eq(Arc::as_ptr(s), source) || s.in_flight() > 0);
+        // Relaxed: see `release_transit`.
+        self.inner.transit.count.store(sources.len(), Ordering::Relaxed);
+    }
+
+    /// Wakes the allocators waiting on `buf`'s class: its taker calls this after the
+    /// take is committed, since the sender's process may be blocked in an allocation
+    /// that only the release of its transit hold of `buf` can satisfy (a fence and a
+    /// load; a system call only if someone sleeps).
+    pub(crate) fn notify_taken(&self, buf: &Buf) {
+        self.inner.wake_class_of(buf.index);
+    }
+
+    /// Keeps `buf` until `consumed()` returns true (a one-hold [`TransitSource`]).
+    #[cfg(test)]
     pub(crate) fn park(&self, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
-        self.inner.local().parked.push(Parked {
-            _hold: buf,
+        struct Parked {
+            hold: Mutex<Option<Buf>>,
+            consumed: Box<dyn Fn() -> bool + Send + Sync>,
+        }
+        impl TransitSource for Parked {
+            fn release_taken(&self, _: bool) -> usize {
+                let mut hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
+                if hold.is_some() && (self.consumed)() {
+                    *hold = None;
+                    return 1;
+                }
+                0
+            }
+            fn in_flight(&self) -> usize {
+                let hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
+                usize::from(hold.is_some())
+            }
+        }
+        self.register_transit(Arc::new(Parked {
+            hold: Mutex::new(Some(buf)),
             consumed,
-        });
+        }));
     }
 }
 

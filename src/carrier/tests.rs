@@ -377,11 +377,13 @@ fn pool_alloc_is_not_starved_by_the_senders_own_taken_holds_with(members: Member
 
 /// A blocked `pool.alloc` whose class is exhausted by this sender's transit holds is
 /// woken by the receiver's take (the receiver notifies the chunk's class), not by the
-/// wait's tick. The test hook makes the waiter ignore the transit holds on every
-/// wake-up that was a tick (a timed-out sleep) rather than a notify, so without the
-/// take's notify this allocation times out. What it cannot catch: a waiter that saw
-/// the take before it went to sleep (then no wake was needed); the sleep below makes
-/// that rare, and it can only make the test pass, never fail, wrongly.
+/// wait's tick. The test hook makes the waiter drop no transit holds until its
+/// class's eventcount epoch has moved (a notify that found a sleeper), so without the
+/// take's notify (or with one on another eventcount) this allocation times out. What
+/// it cannot catch: a notify that moves the epoch but whose futex wake is lost (the
+/// waiter would then find the hold at its next tick; `wait`'s own tests cover that),
+/// and, in the rare run where the take falls between two of the waiter's sleeps (the
+/// hook then lets go, or the test would fail wrongly), a missing notify.
 #[test]
 fn a_blocked_pool_alloc_is_woken_by_the_receivers_take() {
     let pool = pool(1024, 1);
@@ -401,9 +403,6 @@ fn a_blocked_pool_alloc_is_woken_by_the_receivers_take() {
     while pool.class_sleepers(0) == 0 {
         std::thread::yield_now();
     }
-    // Let the waiter get from its announcement into the futex (not needed for
-    // correctness: see the doc comment).
-    std::thread::sleep(Duration::from_millis(20));
     let got = rx.recv_timeout(WATCHDOG).unwrap();
     assert_eq!(got[..], [3; 8]);
     drop(got);

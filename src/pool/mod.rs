@@ -230,6 +230,10 @@ struct Inner {
     /// follow a notify (`Pool::drain_transit_only_when_notified`).
     #[cfg(test)]
     only_notified: std::sync::atomic::AtomicBool,
+    /// Test hook: a take's notify found nobody announced (it could not wake anyone;
+    /// the hold-back then ends, see `alloc_until`).
+    #[cfg(test)]
+    unseen_take: std::sync::atomic::AtomicBool,
     /// Declared last: unlinks the creator's name after everything above is dropped.
     seg: Segment,
 }
@@ -510,6 +514,8 @@ impl Pool {
             transit: Transit::default(),
             #[cfg(test)]
             only_notified: std::sync::atomic::AtomicBool::new(false),
+            #[cfg(test)]
+            unseen_take: std::sync::atomic::AtomicBool::new(false),
             seg,
         };
         // A death between the claim and here leaves our entry attached with bits the
@@ -699,19 +705,30 @@ impl Pool {
             return Ok(self.lease(g, len)?);
         }
         self.inner.release_transit(true);
+        // Test hook (`drain_transit_only_when_notified`): hold the drains back until
+        // the class's epoch moved (a notify woke a sleeper) since the wait began, or
+        // a take's notify found nobody to wake (we were between two sleeps).
+        #[cfg(test)]
+        let epoch = || {
+            let ec = self.inner.view.wait(class);
+            let key = ec.prepare_wait_fenced();
+            ec.cancel_wait();
+            key
+        };
+        #[cfg(test)]
+        let started = epoch();
         // Relaxed: a test's setting, made before this call.
         #[cfg(test)]
-        let only_notified = || self.inner.only_notified.load(Ordering::Relaxed);
-        #[cfg(not(test))]
-        let only_notified = || false;
-        let mut on_miss = |slow: bool| {
-            if slow && only_notified() {
-                return false;
-            }
-            self.inner.release_transit(false) > 0
+        let held_back = || {
+            self.inner.only_notified.load(Ordering::Relaxed)
+                && !self.inner.unseen_take.load(Ordering::SeqCst)
+                && epoch() == started
         };
+        #[cfg(not(test))]
+        let held_back = || false;
+        let mut on_miss = |_slow: bool| !held_back() && self.inner.release_transit(false) > 0;
         let mut on_tick = || {
-            if !only_notified() {
+            if !held_back() {
                 self.inner.release_transit(true);
             }
             // Relaxed: a statistic (the tick's sweep follows in `alloc_blocking`).
@@ -926,9 +943,10 @@ impl Pool {
         self.inner.view.wait(class).sleepers()
     }
 
-    /// Test hook: blocked allocations check the registered transit holds only on
-    /// wake-ups by a notify, never on a tick (a timed-out sleep), so a test can tell
-    /// that a notify came.
+    /// Test hook: a blocked allocation drops no transit holds (on its polls or ticks)
+    /// until the epoch of its class's eventcount has moved since it began, that is,
+    /// until a notify woke a sleeper (or a take's notify found no sleeper to wake: the
+    /// rare case of a take between two sleeps); so a test can tell that one came.
     #[cfg(test)]
     pub(crate) fn drain_transit_only_when_notified(&self) {
         // Relaxed: read by this process's later allocations (thread spawn orders it).
@@ -951,7 +969,10 @@ impl Pool {
         Inner::prune(&mut sources);
         sources.push(source);
         // Relaxed: see `release_transit`.
-        self.inner.transit.count.store(sources.len(), Ordering::Relaxed);
+        self.inner
+            .transit
+            .count
+            .store(sources.len(), Ordering::Relaxed);
     }
 
     /// Forgets `source` if it has no holds (a carrier dropped with nothing in flight;
@@ -965,7 +986,10 @@ impl Pool {
             .unwrap_or_else(|e| e.into_inner());
         sources.retain(|s| !std::ptr::addr_eq(Arc::as_ptr(s), source) || s.in_flight() > 0);
         // Relaxed: see `release_transit`.
-        self.inner.transit.count.store(sources.len(), Ordering::Relaxed);
+        self.inner
+            .transit
+            .count
+            .store(sources.len(), Ordering::Relaxed);
     }
 
     /// Wakes the allocators waiting on `buf`'s class: its taker calls this after the
@@ -973,6 +997,12 @@ impl Pool {
     /// that only the release of its transit hold of `buf` can satisfy (a fence and a
     /// load; a system call only if someone sleeps).
     pub(crate) fn notify_taken(&self, buf: &Buf) {
+        #[cfg(test)]
+        if let Some(class) = self.inner.view.geometry().class_of(buf.index)
+            && self.inner.view.wait(class).sleepers() == 0
+        {
+            self.inner.unseen_take.store(true, Ordering::SeqCst);
+        }
         self.inner.wake_class_of(buf.index);
     }
 

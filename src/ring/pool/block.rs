@@ -145,7 +145,17 @@ impl Core<'_> {
         deadline: Option<Instant>,
         on_tick: &mut dyn FnMut(),
     ) -> Result<Grant, BlockError> {
-        self.alloc_blocking_with(RealClock, class, m, cursor, wait, mode, deadline, &mut |_| false, on_tick)
+        self.alloc_blocking_with(
+            RealClock,
+            class,
+            m,
+            cursor,
+            wait,
+            mode,
+            deadline,
+            &mut |_| false,
+            on_tick,
+        )
     }
 
     /// [`Core::alloc_blocking`] that also runs `on_miss(slow)` on every poll that finds
@@ -165,7 +175,9 @@ impl Core<'_> {
         on_miss: &mut dyn FnMut(bool) -> bool,
         on_tick: &mut dyn FnMut(),
     ) -> Result<Grant, BlockError> {
-        self.alloc_blocking_with(RealClock, class, m, cursor, wait, mode, deadline, on_miss, on_tick)
+        self.alloc_blocking_with(
+            RealClock, class, m, cursor, wait, mode, deadline, on_miss, on_tick,
+        )
     }
 
     /// [`Core::alloc_blocking`] with the clock injected (unit tests, loom models).

@@ -40,7 +40,9 @@
 //!     }
 //! });
 //! for i in 0..10u8 {
-//!     let mut buf = tx.alloc(1 << 16)?; // a pool of 4: chunks are reused
+//!     // A pool of 4 under a pipe of 16: chunks are reused as the consumer takes them
+//!     // (`tx.alloc` works too).
+//!     let mut buf = pool.alloc(1 << 16)?;
 //!     buf.fill(i);
 //!     tx.send(buf.freeze())?;
 //! }

@@ -378,12 +378,12 @@ fn pool_alloc_is_not_starved_by_the_senders_own_taken_holds_with(members: Member
 /// A blocked `pool.alloc` whose class is exhausted by this sender's transit holds is
 /// woken by the receiver's take (the receiver notifies the chunk's class), not by the
 /// wait's tick. The test hook makes the waiter drop no transit holds until its
-/// class's eventcount epoch has moved (a notify that found a sleeper), so without the
-/// take's notify (or with one on another eventcount) this allocation times out. What
-/// it cannot catch: a notify that moves the epoch but whose futex wake is lost (the
-/// waiter would then find the hold at its next tick; `wait`'s own tests cover that),
-/// and, in the rare run where the take falls between two of the waiter's sleeps (the
-/// hook then lets go, or the test would fail wrongly), a missing notify.
+/// class's eventcount epoch has moved (a notify that woke a sleeper) or a take's
+/// notify moved none, so without the take's notify this allocation times out (it does,
+/// with the call removed from `BufReceiver::take`). What it cannot catch: a notify on
+/// the wrong eventcount or one that wakes nobody (the hook then lets go, since a take
+/// between two of the waiter's sleeps wakes nobody either and must not fail the test),
+/// and a lost futex wake (`wait`'s own tests cover that).
 #[test]
 fn a_blocked_pool_alloc_is_woken_by_the_receivers_take() {
     let pool = pool(1024, 1);

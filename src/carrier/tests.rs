@@ -387,8 +387,10 @@ fn pool_alloc_is_not_starved_by_the_senders_own_taken_holds_with(members: Member
 #[test]
 fn a_blocked_pool_alloc_is_woken_by_the_receivers_take() {
     let pool = pool(1024, 1);
-    pool.drain_transit_only_when_notified();
     let (mut tx, mut rx) = pair_in(&pool, 4, Members::Two);
+    let unseen = std::sync::Arc::default();
+    pool.drain_transit_only_when_notified(&unseen);
+    rx.pool().drain_transit_only_when_notified(&unseen);
     let mut b = pool.alloc_timeout(8, WATCHDOG).unwrap();
     b.fill(3);
     tx.send_timeout(b.freeze(), WATCHDOG).unwrap();

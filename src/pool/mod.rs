@@ -228,12 +228,11 @@ struct Inner {
     transit: Transit,
     /// Test hook: blocked allocations drain the transit sources only on polls that
     /// follow a notify (`Pool::drain_transit_only_when_notified`).
+    /// Set: the hook is on, and the flag says a take's notify woke nobody (the
+    /// class's epoch did not move; the hold-back then ends, see `alloc_until`). Shared
+    /// by the pools of one test (the taker's and the allocator's).
     #[cfg(test)]
-    only_notified: std::sync::atomic::AtomicBool,
-    /// Test hook: a take's notify woke nobody (the class's epoch did not move; the
-    /// hold-back then ends, see `alloc_until`).
-    #[cfg(test)]
-    unseen_take: std::sync::atomic::AtomicBool,
+    only_notified: std::sync::OnceLock<Arc<std::sync::atomic::AtomicBool>>,
     /// Declared last: unlinks the creator's name after everything above is dropped.
     seg: Segment,
 }
@@ -513,9 +512,7 @@ impl Pool {
             handles: AtomicUsize::new(1),
             transit: Transit::default(),
             #[cfg(test)]
-            only_notified: std::sync::atomic::AtomicBool::new(false),
-            #[cfg(test)]
-            unseen_take: std::sync::atomic::AtomicBool::new(false),
+            only_notified: std::sync::OnceLock::new(),
             seg,
         };
         // A death between the claim and here leaves our entry attached with bits the
@@ -720,9 +717,10 @@ impl Pool {
         // Relaxed: a test's setting, made before this call.
         #[cfg(test)]
         let held_back = || {
-            self.inner.only_notified.load(Ordering::Relaxed)
-                && !self.inner.unseen_take.load(Ordering::SeqCst)
-                && epoch() == started
+            self.inner
+                .only_notified
+                .get()
+                .is_some_and(|unseen| !unseen.load(Ordering::SeqCst) && epoch() == started)
         };
         #[cfg(not(test))]
         let held_back = || false;
@@ -948,10 +946,13 @@ impl Pool {
     /// until a notify woke a sleeper, or a take's notify moved no epoch (the waiter was
     /// between two sleeps, or the notify went elsewhere); so a test can tell that the
     /// take notified at all.
+    /// Call it on the taker's pool too, with the same `unseen`.
     #[cfg(test)]
-    pub(crate) fn drain_transit_only_when_notified(&self) {
-        // Relaxed: read by this process's later allocations (thread spawn orders it).
-        self.inner.only_notified.store(true, Ordering::Relaxed);
+    pub(crate) fn drain_transit_only_when_notified(
+        &self,
+        unseen: &Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let _ = self.inner.only_notified.set(unseen.clone());
     }
 
     /// Registers `source`, whose holds this pool drops once taken wherever it would
@@ -999,8 +1000,7 @@ impl Pool {
     /// load; a system call only if someone sleeps).
     pub(crate) fn notify_taken(&self, buf: &Buf) {
         #[cfg(test)]
-        // Relaxed: a test's setting, made before this call.
-        if self.inner.only_notified.load(Ordering::Relaxed) {
+        if let Some(unseen) = self.inner.only_notified.get() {
             let ec = self
                 .inner
                 .view
@@ -1014,7 +1014,7 @@ impl Pool {
             self.inner.wake_class_of(buf.index);
             if epoch() == before {
                 // Nobody was asleep to wake (the waiter was between two sleeps).
-                self.inner.unseen_take.store(true, Ordering::SeqCst);
+                unseen.store(true, Ordering::SeqCst);
             }
             return;
         }

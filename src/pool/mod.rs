@@ -318,10 +318,11 @@ impl Inner {
     /// taken (see [`TransitSource`]); forgets the sources nobody else keeps once they
     /// are empty (a departed sender's). Returns the holds dropped.
     fn release_transit(&self, thorough: bool) -> usize {
-        // Relaxed — SYNC POINT: a source is registered before its first send, which
-        // happens before the taker's take and its `notify_fenced`; a blocked
-        // allocation loads this after the fence of its `prepare_wait_fenced`, so a
-        // take that its sleep must not miss also shows the registration.
+        // Relaxed: a hint that saves the lock when nothing is registered. A source
+        // registered by this thread (the usual case: a sender then its allocations)
+        // is seen in program order; one registered by another thread is seen once
+        // the store is visible here (at the latest on a later poll or tick: the store
+        // is made before any of that source's holds exist, under the registry lock).
         if self.transit.count.load(Ordering::Relaxed) == 0 {
             return 0;
         }

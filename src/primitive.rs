@@ -15,10 +15,10 @@
 pub(crate) mod stats;
 
 #[cfg(not(shmlane_loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 #[cfg(shmlane_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
 
 /// Interior mutability with loom's closure API (`with` / `with_mut`), so slot accesses
 /// are tracked for causality under loom and compile to plain pointer access otherwise.

@@ -40,7 +40,9 @@
 //!     }
 //! });
 //! for i in 0..10u8 {
-//!     let mut buf = tx.alloc(1 << 16)?; // a pool of 4: chunks are reused
+//!     // A pool of 4 under a pipe of 16: chunks are reused as the consumer takes them
+//!     // (`tx.alloc` works too).
+//!     let mut buf = pool.alloc(1 << 16)?;
 //!     buf.fill(i);
 //!     tx.send(buf.freeze())?;
 //! }
@@ -61,14 +63,6 @@ pub use receiver::BufReceiver;
 pub use sender::BufSender;
 
 use crate::error::{AllocError, AllocTimeoutError};
-use crate::pool::{Buf, Pool};
-
-/// Hands a departing sender's hold of `buf` to `pool`, which keeps it until
-/// `consumed()` says the receiver is done with its handle (checked on the pool's
-/// allocation misses, wait ticks and `stats`).
-fn park(pool: &Pool, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
-    pool.park(buf, consumed);
-}
 
 /// The error of an allocation without a deadline, in the shape of the timed one (for
 /// the carriers' allocation loops, which call both).

@@ -1,13 +1,12 @@
 //! A queue that carries pool buffers: any number of handles put and get.
 
-use super::transit::Transit;
+use super::transit::{Holds, QueueWatch};
 use crate::error::{
     AllocError, AllocTimeoutError, BufGetError, BufGetTimeoutError, HandleError, PutError,
     PutTimeoutError, TryAllocError, TryBufGetError, TryGetError, TryPutError,
 };
 use crate::pool::{Buf, BufHandle, BufMut, Pool};
 use crate::queue::Queue;
-use crate::wait::TICK;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,9 +19,11 @@ use std::time::{Duration, Instant};
 /// it releases the queue slot (the queue's get runs the join between the value read
 /// and the slot's free-stamp store). The putter sees that store in the slot it put
 /// to, and drops its hold then: on each put (the oldest ones, one load each), and in
-/// [`release_received`](Self::release_received) and the `alloc` calls (all of them).
-/// Dropping the handle hands what is still in flight to the pool, which keeps it
-/// until taken (with no getter left, until the process exits: design O4).
+/// [`release_received`](Self::release_received) and the `alloc` calls (all of them),
+/// and by the pool in any thread of this process wherever an allocation would wait
+/// (the holds are registered with it; a getter wakes the buffer's class after each
+/// get). Dropping the handle leaves what is still in flight with the pool, which
+/// keeps it until taken (with no getter left, until the process exits: design O4).
 ///
 /// Taken handles that name no buffer (stale, forged) are skipped and counted in
 /// [`lost`](Self::lost); one of another pool is a `Foreign` error, as for
@@ -31,10 +32,10 @@ use std::time::{Duration, Instant};
 /// queue's `lost`) and its hold adopted by the pool: that buffer is delivered to
 /// nobody.
 ///
-/// **Allocate through the handle** ([`alloc`](Self::alloc)) when the pool is shared
-/// with the queue: while the class is exhausted with this handle's buffers in
-/// flight, it waits in ticks of [`wait::TICK`](crate::wait::TICK) for a getter to take
-/// them (a get wakes no futex that an allocator sleeps on).
+/// **Either allocation works** with a pool shared with the queue, however small:
+/// [`Pool::alloc`] drops this handle's holds of buffers already taken whenever the
+/// class is exhausted, and a blocked one is woken by the get that takes a buffer;
+/// [`alloc`](Self::alloc) releases them first, then waits as `Pool::alloc` does.
 ///
 /// # Examples
 ///
@@ -56,17 +57,20 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct BufQueue {
     pool: Pool,
-    transit: Transit,
+    /// Registered with `pool`, which drops the holds taken when it would wait.
+    transit: Arc<Holds<QueueWatch>>,
     queue: Queue<BufHandle>,
     lost: u64,
 }
 
 impl BufQueue {
     /// A handle for `pool`'s buffers on the handle queue `queue`.
-    pub fn new(pool: &Pool, queue: Queue<BufHandle>) -> Self {
+    pub fn new(pool: &Pool, mut queue: Queue<BufHandle>) -> Self {
+        let ring = queue.member().0.ring().clone();
+        let transit = Holds::registered(pool, QueueWatch(ring));
         Self {
             pool: pool.clone(),
-            transit: Transit::default(),
+            transit,
             queue,
             lost: 0,
         }
@@ -103,7 +107,10 @@ impl BufQueue {
     ) -> Result<(), PutTimeoutError<Buf>> {
         let (member, mode) = self.queue.member();
         let ring = member.ring();
-        self.transit.release_taken_by(|pos| ring.taken(pos));
+        self.transit
+            .lock()
+            .held
+            .release_taken_by(|pos| ring.taken(pos));
         let handle = buf.handle();
         let put = if wait {
             member.push_until_at(handle, mode, deadline)
@@ -113,7 +120,7 @@ impl BufQueue {
         match put {
             Ok(pos) => {
                 crate::fault::point("pool.send.after_push");
-                self.transit.push(pos, buf);
+                self.transit.lock().held.push(pos, buf);
                 Ok(())
             }
             Err(TryPutError::Full(_)) => Err(PutTimeoutError::Timeout(buf)),
@@ -174,7 +181,12 @@ impl BufQueue {
                 member.try_pop_with(join)
             };
             match got {
-                Ok(Ok(buf)) => return Ok(buf),
+                Ok(Ok(buf)) => {
+                    // The slot is released: the putter's process may be blocked in an
+                    // allocation that only dropping its hold of this buffer satisfies.
+                    pool.notify_taken(&buf);
+                    return Ok(buf);
+                }
                 Ok(Err(HandleError::Stale { .. } | HandleError::Forged { .. })) => self.lost += 1,
                 Ok(Err(HandleError::Foreign { expected, found })) => {
                     return Err(BufGetTimeoutError::Foreign { expected, found });
@@ -197,14 +209,15 @@ impl BufQueue {
     pub fn release_received(&mut self) -> usize {
         let (member, _) = self.queue.member();
         let ring = member.ring();
-        self.transit.release_all_taken_by(|pos| ring.taken(pos));
-        self.transit.len()
+        let mut holds = self.transit.lock();
+        holds.held.release_all_taken_by(|pos| ring.taken(pos));
+        holds.held.len()
     }
 
     /// Buffers put whose hold this handle still keeps (some may have been taken since:
     /// see [`release_received`](Self::release_received)).
     pub fn in_flight(&self) -> usize {
-        self.transit.len()
+        self.transit.lock().held.len()
     }
 
     /// The pool this handle's buffers come from.
@@ -218,8 +231,8 @@ impl BufQueue {
     }
 
     /// [`Pool::alloc`] that first releases what getters have taken; while the class is
-    /// exhausted with buffers of this handle in flight, it re-checks them every
-    /// [`TICK`](crate::wait::TICK) (and wakes at once on a free by anyone).
+    /// exhausted, it waits as `Pool::alloc` does (which drops this handle's holds as
+    /// getters take them, woken by each get).
     pub fn alloc(&mut self, len: usize) -> Result<BufMut, AllocError> {
         self.alloc_deadline(len, None).map_err(super::untimed)
     }
@@ -244,35 +257,22 @@ impl BufQueue {
         len: usize,
         deadline: Option<Instant>,
     ) -> Result<BufMut, AllocTimeoutError> {
-        loop {
-            let in_flight = self.release_received();
-            let now = Instant::now();
-            let wait = match deadline {
-                Some(d) if in_flight > 0 => d.saturating_duration_since(now).min(TICK),
-                Some(d) => d.saturating_duration_since(now),
-                None if in_flight > 0 => TICK,
-                None => {
-                    return self.pool.alloc(len).map_err(super::timed);
-                }
-            };
-            match self.pool.alloc_timeout(len, wait) {
-                Err(AllocTimeoutError::Timeout)
-                    if in_flight > 0 && deadline.is_none_or(|d| Instant::now() < d) => {}
-                done => return done,
-            }
+        self.release_received();
+        match deadline {
+            None => self.pool.alloc(len).map_err(super::timed),
+            Some(d) => self
+                .pool
+                .alloc_timeout(len, d.saturating_duration_since(Instant::now())),
         }
     }
 }
 
 impl Drop for BufQueue {
-    /// Hands the holds of buffers still in flight to the pool (see the type's docs).
+    /// Leaves the holds of buffers still in flight with the pool (registered since
+    /// `new`; see the type's docs).
     fn drop(&mut self) {
-        self.release_received();
-        if self.transit.len() > 0 {
-            let ring = self.queue.member().0.ring().clone();
-            let taken: Arc<dyn Fn(u64) -> bool + Send + Sync> =
-                Arc::new(move |pos| ring.taken(pos));
-            self.transit.park(&self.pool, taken);
+        if self.release_received() == 0 {
+            self.pool.forget_transit(&*self.transit);
         }
     }
 }

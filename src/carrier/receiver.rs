@@ -153,7 +153,12 @@ impl BufReceiver {
             crate::fault::point("pool.recv.after_join");
             chunk.commit(1);
             match joined {
-                Ok(buf) => return Ok(Some(buf)),
+                Ok(buf) => {
+                    // Committed: the sender's process may be blocked in an allocation
+                    // that only dropping its hold of this buffer satisfies.
+                    self.pool.notify_taken(&buf);
+                    return Ok(Some(buf));
+                }
                 Err(HandleError::Stale { .. } | HandleError::Forged { .. }) => self.lost += 1,
                 Err(HandleError::Foreign { expected, found }) => {
                     return Err(TryBufRecvError::Foreign { expected, found });

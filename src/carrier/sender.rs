@@ -1,12 +1,13 @@
 //! The sending end of a buffer pipe.
 
-use super::transit::Transit;
+use super::transit::{Holds, PipeWatch};
 use crate::error::{
     AllocError, AllocTimeoutError, BlockingSendError, SendTimeoutError, TryAllocError, TrySendError,
 };
 use crate::pipe::{Blocked, Sender};
 use crate::pool::{Buf, BufHandle, BufMut, Pool};
 use crate::wait::TICK;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The sending end: moves frozen buffers to a [`BufReceiver`](super::BufReceiver),
@@ -22,18 +23,22 @@ use std::time::{Duration, Instant};
 ///   load; the position is refreshed whenever the pipe looks full);
 /// * by [`alloc`](Self::alloc) and its variants, and by
 ///   [`release_received`](Self::release_received) (one load of the receiver's position);
+/// * by the pool, in any thread of this process, wherever an allocation would wait:
+///   the sender registers its holds with its [`Pool`] (design §5), and
+///   [`Pool::alloc`], [`Pool::try_alloc`] and [`Pool::alloc_timeout`] drop the holds
+///   already taken on a miss and on every wake-up of their wait (the receiver wakes
+///   the buffer's class after each take);
 /// * all at once when the receiver is found gone (closed or dead): nobody will take
 ///   them (a receiver that claims the pipe later finds them stale, see
 ///   [`BufReceiver::lost`](super::BufReceiver::lost));
-/// * on drop, by the pool, which keeps them until the receiver has taken them or is
-///   gone, and checks on its allocation misses (the receiver still gets every buffer
-///   sent).
+/// * after the sender is dropped, still by the pool, which keeps them until the
+///   receiver has taken them or is gone (the receiver still gets every buffer sent).
 ///
-/// **Allocate through the sender** ([`alloc`](Self::alloc)) when the pool is shared
-/// with the pipe: [`Pool::alloc`] cannot see this sender's holds, so with a class of
-/// few chunks it can wait for chunks that only this sender would release. A sender's
-/// `alloc` releases what was taken first, and while the class is exhausted by its
-/// own transit holds it sleeps on the pipe until the receiver takes the oldest.
+/// **Either allocation works** with a pool shared with the pipe, however small:
+/// [`Pool::alloc`] sees this sender's holds through the pool, and a blocked one is
+/// woken when the receiver takes a buffer. The sender's own [`alloc`](Self::alloc)
+/// does the same and, while the class is exhausted by its own holds, sleeps on the
+/// pipe until the receiver takes the oldest.
 ///
 /// # Examples
 ///
@@ -55,16 +60,18 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct BufSender {
     pool: Pool,
-    transit: Transit,
+    /// Registered with `pool`, which drops the holds taken when it would wait.
+    transit: Arc<Holds<PipeWatch>>,
     tx: Sender<BufHandle>,
 }
 
 impl BufSender {
     /// A sender of `pool`'s buffers over the handle pipe `tx`.
     pub fn new(pool: &Pool, tx: Sender<BufHandle>) -> Self {
+        let transit = Holds::registered(pool, PipeWatch::new(tx.share_ring()));
         Self {
             pool: pool.clone(),
-            transit: Transit::default(),
+            transit,
             tx,
         }
     }
@@ -87,20 +94,28 @@ impl BufSender {
     /// ```
     #[inline]
     pub fn try_send(&mut self, buf: Buf) -> Result<(), TrySendError<Buf>> {
-        let (pos, _) = self.release_taken(false).unwrap_or_default();
+        // One lock for the release and the push (uncontended: the pool takes it only
+        // on this process's allocation misses).
+        let positions = self.tx.positions(false).ok();
+        let mut holds = self.transit.lock();
+        if let Some((tail, head)) = positions {
+            holds.held.release_taken(tail, head);
+        }
+        let pos = positions.map_or(0, |(tail, _)| tail);
         match self.tx.try_send(buf.handle()) {
             Ok(()) => {
                 crate::fault::point("pool.send.after_push");
-                self.transit.push(pos, buf);
+                holds.held.push(pos, buf);
                 Ok(())
             }
             Err(TrySendError::Full(_)) => {
+                drop(holds);
                 // The pipe refreshed the receiver's position to find it full.
                 self.release_taken(false);
                 Err(TrySendError::Full(buf))
             }
             Err(TrySendError::Disconnected(_)) => {
-                self.transit.release_all();
+                holds.held.release_all();
                 Err(TrySendError::Disconnected(buf))
             }
             Err(TrySendError::Corrupted(_, c)) => Err(TrySendError::Corrupted(buf, c)),
@@ -146,7 +161,7 @@ impl BufSender {
                 Ok(()) => {}
                 Err(Blocked::Timeout) => return Err(SendTimeoutError::Timeout(buf)),
                 Err(Blocked::Disconnected) => {
-                    self.transit.release_all();
+                    self.transit.lock().held.release_all();
                     return Err(SendTimeoutError::Disconnected(buf));
                 }
                 Err(Blocked::Corrupted(c)) => return Err(SendTimeoutError::Corrupted(buf, c)),
@@ -176,15 +191,15 @@ impl BufSender {
     /// ```
     pub fn release_received(&mut self) -> usize {
         if self.tx.is_disconnected() || self.release_taken(true).is_none() {
-            self.transit.release_all();
+            self.transit.lock().held.release_all();
         }
-        self.transit.len()
+        self.in_flight()
     }
 
     /// Buffers sent whose hold this sender still keeps (some may have been taken
     /// since: see [`release_received`](Self::release_received)).
     pub fn in_flight(&self) -> usize {
-        self.transit.len()
+        self.transit.lock().held.len()
     }
 
     /// The pool this sender's buffers come from.
@@ -231,9 +246,10 @@ impl BufSender {
                 Err(TryAllocError::Corrupted(c)) => return Err(AllocTimeoutError::Corrupted(c)),
             }
             let now = Instant::now();
-            let Some(oldest) = self.transit.oldest() else {
+            let oldest = self.transit.lock().held.oldest();
+            let Some(oldest) = oldest else {
                 // Every chunk is held by others: their frees wake the pool's own wait.
-                // Nothing joins the transit while we wait (`&mut self`).
+                // Nothing joins our holds while we wait (`&mut self`).
                 return match deadline {
                     None => self.pool.alloc(len).map_err(super::timed),
                     Some(d) => self
@@ -263,20 +279,26 @@ impl BufSender {
     #[inline]
     fn release_taken(&mut self, refresh: bool) -> Option<(u64, u64)> {
         let (tail, head) = self.tx.positions(refresh).ok()?;
-        self.transit.release_taken(tail, head);
+        self.transit.lock().held.release_taken(tail, head);
         Some((tail, head))
     }
 }
 
 impl Drop for BufSender {
-    /// Hands the holds of buffers still in flight to the pool, before the pipe's end
-    /// is released (the fields drop after this): the receiver still gets them all,
-    /// then `Disconnected`.
+    /// Leaves the holds of buffers still in flight with the pool (registered since
+    /// `new`), marked departed before the pipe's end is released (the fields drop
+    /// after this): the receiver still gets them all, then `Disconnected`.
     fn drop(&mut self) {
         self.release_taken(false);
-        if self.transit.len() > 0 {
-            let watch = super::transit::pipe_watch(self.tx.share_ring());
-            self.transit.park(&self.pool, watch);
+        let left = {
+            let mut holds = self.transit.lock();
+            holds.watch.departed = true;
+            holds.held.len()
+        };
+        if left == 0 {
+            // Nothing for the pool to keep: forgotten now (not on its next miss), so
+            // the ring is not kept mapped.
+            self.pool.forget_transit(&*self.transit);
         }
     }
 }

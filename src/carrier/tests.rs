@@ -336,6 +336,82 @@ fn a_blocked_recv_is_woken_by_a_send() {
     assert_eq!(receiver.join().unwrap(), Ok(9));
 }
 
+/// The common loop `pool.alloc` → fill → `tx.send`, with a pool smaller than the pipe:
+/// the class is soon held only by this sender's transit holds of buffers the receiver
+/// has already taken, which only this process can release. Before the pool knew of
+/// them, `pool.alloc` waited for a free that could never come (a hang).
+#[test]
+fn pool_alloc_is_not_starved_by_the_senders_own_taken_holds() {
+    pool_alloc_is_not_starved_by_the_senders_own_taken_holds_with(Members::One);
+    pool_alloc_is_not_starved_by_the_senders_own_taken_holds_with(Members::Two);
+}
+
+fn pool_alloc_is_not_starved_by_the_senders_own_taken_holds_with(members: Members) {
+    const N: usize = 200;
+    let pool = pool(1024, 2);
+    let (mut tx, mut rx) = pair_in(&pool, 8, members);
+    let receiver = std::thread::spawn(move || {
+        let mut seen = 0;
+        loop {
+            match rx.recv_timeout(WATCHDOG) {
+                Ok(buf) => {
+                    assert!(buf.iter().all(|&b| b == 1), "buffer garbled");
+                    seen += 1;
+                }
+                Err(BufRecvTimeoutError::Disconnected) => return (seen, rx.lost()),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    });
+    for i in 0..N {
+        let mut b = pool
+            .alloc_timeout(1000, WATCHDOG)
+            .unwrap_or_else(|e| panic!("{members:?}: alloc {i} starved: {e}"));
+        b.fill(1);
+        tx.send_timeout(b.freeze(), WATCHDOG).unwrap();
+    }
+    drop(tx);
+    assert_eq!(receiver.join().unwrap(), (N, 0));
+    assert_eq!(free(&pool), 2);
+}
+
+/// A blocked `pool.alloc` whose class is exhausted by this sender's transit holds is
+/// woken by the receiver's take (the receiver notifies the chunk's class), not by the
+/// wait's tick. The test hook makes the waiter drop no transit holds until its
+/// class's eventcount epoch has moved (a notify that woke a sleeper) or a take's
+/// notify moved none, so without the take's notify this allocation times out (it does,
+/// with the call removed from `BufReceiver::take`). What it cannot catch: a notify on
+/// the wrong eventcount or one that wakes nobody (the hook then lets go, since a take
+/// between two of the waiter's sleeps wakes nobody either and must not fail the test),
+/// and a lost futex wake (`wait`'s own tests cover that).
+#[test]
+fn a_blocked_pool_alloc_is_woken_by_the_receivers_take() {
+    let pool = pool(1024, 1);
+    let (mut tx, mut rx) = pair_in(&pool, 4, Members::Two);
+    let unseen = std::sync::Arc::default();
+    pool.drain_transit_only_when_notified(&unseen);
+    rx.pool().drain_transit_only_when_notified(&unseen);
+    let mut b = pool.alloc_timeout(8, WATCHDOG).unwrap();
+    b.fill(3);
+    tx.send_timeout(b.freeze(), WATCHDOG).unwrap();
+    let allocator = std::thread::spawn({
+        let pool = pool.clone();
+        // `tx` stays alive (and registered) in the allocating thread.
+        move || {
+            let got = pool.alloc_timeout(8, WATCHDOG).map(|b| b.len());
+            (got, tx)
+        }
+    });
+    while pool.class_sleepers(0) == 0 {
+        std::thread::yield_now();
+    }
+    let got = rx.recv_timeout(WATCHDOG).unwrap();
+    assert_eq!(got[..], [3; 8]);
+    drop(got);
+    let (alloc, _tx) = allocator.join().unwrap();
+    assert_eq!(alloc, Ok(8), "the take did not wake the blocked allocation");
+}
+
 mod queue {
     use super::{WATCHDOG, free, pool};
     use crate::carrier::BufQueue;
@@ -413,6 +489,38 @@ mod queue {
         assert_eq!(all, (0..N).collect::<Vec<_>>());
         assert_eq!(put.release_received(), 0);
         assert_eq!(free(&pool), 3);
+    }
+
+    /// As `pool_alloc_is_not_starved_by_the_senders_own_taken_holds`, for a queue.
+    #[test]
+    fn pool_alloc_is_not_starved_by_the_putters_own_taken_holds() {
+        const N: usize = 200;
+        let pool = pool(1024, 2);
+        let (mut put, mut get) = two(&pool, 8);
+        let getter = std::thread::spawn(move || {
+            let mut seen = 0;
+            loop {
+                match get.get_timeout(WATCHDOG) {
+                    Ok(buf) => {
+                        assert!(buf.iter().all(|&b| b == 1), "buffer garbled");
+                        seen += 1;
+                    }
+                    Err(BufGetTimeoutError::Closed) => return (seen, get.lost()),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        });
+        for i in 0..N {
+            let mut w = pool
+                .alloc_timeout(1000, WATCHDOG)
+                .unwrap_or_else(|e| panic!("alloc {i} starved: {e}"));
+            w.fill(1);
+            put.put_timeout(w.freeze(), WATCHDOG).unwrap();
+        }
+        put.queue().close().unwrap();
+        assert_eq!(getter.join().unwrap(), (N, 0));
+        assert_eq!(put.release_received(), 0);
+        assert_eq!(free(&pool), 2);
     }
 
     #[test]

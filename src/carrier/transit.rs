@@ -7,13 +7,21 @@
 //! *before* it commits, so by the time its position passes ours the chunk has a second
 //! holder and dropping ours cannot free it. No shared transit state: the ring's own
 //! `head` is the acknowledgement.
+//!
+//! The holds live in a [`Holds`] that the carrier registers with its [`Pool`] once, at
+//! construction ([`Pool::register_transit`]): an allocation of this process that finds
+//! the class exhausted drops the holds already taken itself, on every poll of its wait
+//! (the taker notifies the class after each take, [`Pool::notify_taken`]). So
+//! `pool.alloc` never waits on holds of its own process that nobody needs, and a
+//! departed sender's holds stay registered until taken (no separate parking).
 
 use crate::platform::identity;
-use crate::pool::{Buf, BufHandle, Pool};
+use crate::pool::{Buf, BufHandle, Pool, TransitSource};
 use crate::ring::endpoint::{self, Status};
+use crate::ring::mpmc::QueueRing;
 use crate::ring::spsc::{RawRing, Side};
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Holds of buffers in flight, oldest first, each with the position of its handle.
 ///
@@ -75,58 +83,157 @@ impl Transit {
         self.held.front().map(|&(pos, _)| pos)
     }
 
+    /// The position of the newest handle in flight.
+    fn newest(&self) -> Option<u64> {
+        self.held.back().map(|&(pos, _)| pos)
+    }
+
     /// Handles in flight.
     pub(super) fn len(&self) -> usize {
         self.held.len()
     }
+}
 
-    /// Hands every hold to the pool (the sender is going away): the pool keeps each one
-    /// until `taken` says its handle was taken (or will never be), checked on its
-    /// allocation misses.
-    pub(super) fn park(&mut self, pool: &Pool, taken: Arc<dyn Fn(u64) -> bool + Send + Sync>) {
-        for (pos, buf) in self.held.drain(..) {
-            let taken = taken.clone();
-            super::park(pool, buf, Box::new(move || taken(pos)));
+/// How a carrier's holds are judged taken from outside its own calls (by the pool).
+pub(super) trait Watch: Send + 'static {
+    /// Drops the holds in `held` whose handles were taken (or never will be).
+    fn release(&mut self, held: &mut Transit, thorough: bool);
+}
+
+/// A carrier's transit holds and how to judge them, shared with its pool.
+pub(super) struct Holds<W> {
+    state: Mutex<State<W>>,
+}
+
+/// What [`Holds`] guards.
+#[derive(Debug)]
+pub(super) struct State<W> {
+    pub(super) held: Transit,
+    pub(super) watch: W,
+}
+
+impl<W: Watch> Holds<W> {
+    /// Empty holds judged by `watch`, registered with `pool`.
+    pub(super) fn registered(pool: &Pool, watch: W) -> Arc<Self> {
+        let holds = Arc::new(Self {
+            state: Mutex::new(State {
+                held: Transit::default(),
+                watch,
+            }),
+        });
+        pool.register_transit(holds.clone());
+        holds
+    }
+
+    /// The holds, locked. Uncontended but for a concurrent allocation miss of this
+    /// process (lock order: the pool's registry, this, the pool's local lock, which a
+    /// hold's drop takes).
+    #[inline]
+    pub(super) fn lock(&self) -> MutexGuard<'_, State<W>> {
+        // A panic while holding it leaves holds that are still ours: go on with them.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<W> std::fmt::Debug for Holds<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Holds").finish_non_exhaustive()
+    }
+}
+
+impl<W: Watch> TransitSource for Holds<W> {
+    fn release_taken(&self, thorough: bool) -> usize {
+        let mut state = self.lock();
+        let State { held, watch } = &mut *state;
+        let before = held.len();
+        if before == 0 {
+            return 0;
+        }
+        watch.release(held, thorough);
+        before - held.len()
+    }
+
+    fn in_flight(&self) -> usize {
+        self.lock().held.len()
+    }
+}
+
+/// A pipe sender's watch: the ring (no end claimed), whether the sender is gone
+/// (dropped: nobody else will release these holds when the receiver goes), and
+/// whether the receiver was seen gone (then every hold is done with).
+pub(super) struct PipeWatch {
+    ring: RawRing<BufHandle>,
+    pub(super) departed: bool,
+    seen_gone: bool,
+}
+
+impl PipeWatch {
+    pub(super) fn new(ring: RawRing<BufHandle>) -> Self {
+        Self {
+            ring,
+            departed: false,
+            seen_gone: false,
         }
     }
 }
 
-/// For a departed pipe sender: whether the handle written at a position is done with,
-/// judged from `ring` (the pipe, with no end claimed).
-pub(super) fn pipe_watch(ring: RawRing<BufHandle>) -> Arc<dyn Fn(u64) -> bool + Send + Sync> {
-    let watch = Watch(Mutex::new((ring, false)));
-    Arc::new(move |pos| watch.taken(pos))
+impl std::fmt::Debug for PipeWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipeWatch")
+            .field("departed", &self.departed)
+            .field("seen_gone", &self.seen_gone)
+            .finish_non_exhaustive()
+    }
 }
 
-/// A departed sender's view of its pipe's receiver, shared by its parked holds: the
-/// ring (no end claimed) and whether the receiver was seen gone (then every parked
-/// handle is done with). A `Mutex` only for `Sync` (the pool may check from any
-/// thread); uncontended.
-struct Watch(Mutex<(RawRing<BufHandle>, bool)>);
-
-impl Watch {
-    /// True once the handle written at `pos` needs no more backing: the receiver's
-    /// position passed it (it joined first), or the receiver is gone (nobody will).
-    fn taken(&self, pos: u64) -> bool {
-        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let (ring, seen_gone) = &mut *guard;
-        if *seen_gone {
-            return true;
+impl Watch for PipeWatch {
+    /// The handles the receiver's position passed (it joined first) are taken; with
+    /// `thorough`, all of them once the receiver is closed or dead (and, for a
+    /// departed sender, whose pipe end no longer watches the receiver, once `/proc`
+    /// says its process is gone).
+    fn release(&mut self, held: &mut Transit, thorough: bool) {
+        if self.seen_gone {
+            held.release_all();
+            return;
         }
-        // Unchecked (our `tail` is gone with the sender): a garbage `head` can only
-        // make us drop our own holds early; a late join is then `Stale`, typed.
-        if ring.head_now().wrapping_sub(pos) as i64 > 0 {
-            return true;
+        let Some(newest) = held.newest() else {
+            return;
+        };
+        // The sender's `tail` is at least `newest + 1`; judged against that, a garbage
+        // `head` releases nothing (it is past the newest handle, or more than the
+        // ring behind it) or only holds of handles written before it: then a later
+        // join is `Stale`, typed.
+        held.release_taken(newest.wrapping_add(1), self.ring.head_now());
+        if !thorough || held.len() == 0 {
+            return;
         }
-        let (word, owner) = ring.peer(Side::Consumer);
+        let (word, owner) = self.ring.peer(Side::Consumer);
         let gone = match endpoint::status(word) {
             Status::Closed | Status::Dead => true,
             Status::Free => false,
-            // Nobody watches the receiver for us any more: read /proc (only on the
-            // pool's allocation misses, and only until it is found gone).
-            Status::Attached => !identity::is_alive(owner),
+            // A live sender's own calls watch the receiver; for a departed one read
+            // /proc (on ticks and misses only, until it is found gone).
+            Status::Attached => self.departed && !identity::is_alive(owner),
         };
-        *seen_gone = gone;
-        gone
+        if gone {
+            self.seen_gone = true;
+            held.release_all();
+        }
+    }
+}
+
+/// A queue handle's watch: a handle is taken once its slot's stamp moved on.
+pub(super) struct QueueWatch(pub(super) QueueRing<BufHandle>);
+
+impl std::fmt::Debug for QueueWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueWatch").finish_non_exhaustive()
+    }
+}
+
+impl Watch for QueueWatch {
+    fn release(&mut self, held: &mut Transit, _thorough: bool) {
+        // One load per hold: getters may finish out of order.
+        held.release_all_taken_by(|pos| self.0.taken(pos));
     }
 }

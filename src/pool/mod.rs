@@ -37,7 +37,7 @@ use crate::error::{
 };
 use crate::layout::{PoolInfo, SegmentKind};
 use crate::platform::identity::{self, Identity};
-use crate::primitive::{AtomicU32, Ordering};
+use crate::primitive::{AtomicU32, AtomicUsize, Ordering};
 use crate::ring::endpoint;
 use crate::ring::pool::mapped::MappedPool;
 use crate::ring::pool::{BlockError, Core, Grant, Handle, Refused};
@@ -158,12 +158,12 @@ impl Clone for Pool {
 }
 
 impl Drop for Pool {
-    /// The last handle drops the parked transit holds already consumed; the others
-    /// linger until the process exits (design O4).
+    /// The last handle drops the transit holds already taken; the others linger until
+    /// the process exits (design O4).
     fn drop(&mut self) {
-        // AcqRel: the last dropper sees every other handle's parking.
+        // AcqRel: the last dropper sees every other handle's registrations.
         if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.inner.check_parked();
+            self.inner.release_transit(true);
         }
     }
 }
@@ -180,18 +180,32 @@ struct LocalHold {
 
 const WRITING: u64 = u64::MAX;
 
-/// A sender's transit hold, kept until the receiver has consumed the handle
-/// ([`Pool::park`]).
-struct Parked {
-    /// Held for its drop (which releases the hold), never read.
-    _hold: Buf,
-    consumed: Box<dyn Fn() -> bool + Send + Sync>,
+/// Holds this process keeps for buffers in flight (a carrier's transit holds, design
+/// §5) and can judge itself: the pool asks each registered source to drop those whose
+/// handles were taken wherever it would otherwise wait for a free (an allocation miss,
+/// each poll and tick of a blocked allocation), so a blocked [`Pool::alloc`] is never
+/// kept waiting by holds of its own process that nobody needs any more.
+pub(crate) trait TransitSource: Send + Sync {
+    /// Drops the holds whose handles were taken (or will never be); returns how many.
+    /// `thorough`: also the costlier checks (the taker's liveness), at most about once
+    /// per tick; otherwise a few loads.
+    fn release_taken(&self, thorough: bool) -> usize;
+
+    /// Holds still kept.
+    fn in_flight(&self) -> usize;
+}
+
+/// The registered transit sources (see [`TransitSource`]).
+#[derive(Default)]
+struct Transit {
+    /// Non-zero while any source is registered: the allocation paths skip the lock.
+    count: AtomicUsize,
+    sources: Mutex<Vec<Arc<dyn TransitSource>>>,
 }
 
 /// The process-local half of a pool handle, under the local lock.
 struct Local {
     holds: Box<[LocalHold]>,
-    parked: Vec<Parked>,
     /// When `try_alloc`'s miss last ran a recovery (at most one per [`TICK`]).
     last_recover: Option<Instant>,
 }
@@ -207,7 +221,17 @@ struct Inner {
     local: Mutex<Local>,
     cursor: AtomicU32,
     /// `Pool` handles (clones) alive in this process.
-    handles: std::sync::atomic::AtomicUsize,
+    handles: AtomicUsize,
+    /// This process's transit holds, by source (lock order: this, a source's lock,
+    /// `local`).
+    transit: Transit,
+    /// Test hook: blocked allocations drain the transit sources only on polls that
+    /// follow a notify (`Pool::drain_transit_only_when_notified`).
+    /// Set: the hook is on, and the flag says a take's notify woke nobody (the
+    /// class's epoch did not move; the hold-back then ends, see `alloc_until`). Shared
+    /// by the pools of one test (the taker's and the allocator's).
+    #[cfg(test)]
+    only_notified: std::sync::OnceLock<Arc<std::sync::atomic::AtomicBool>>,
     /// Declared last: unlinks the creator's name after everything above is dropped.
     seg: Segment,
 }
@@ -225,7 +249,7 @@ impl std::fmt::Debug for Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Every view held an `Arc` of us, so none is left and our bit is clear in every
-        // chunk word (parked transit holds keep us alive instead: design O4, linger).
+        // chunk word (registered transit holds keep us alive instead: design O4, linger).
         endpoint::release(&self.view.members()[self.m as usize], self.word);
     }
 }
@@ -289,17 +313,35 @@ impl Inner {
             .recover(identity::current(), Some(self.m), identity::is_alive)
     }
 
-    /// Drops the parked transit holds whose handles were consumed.
-    fn check_parked(&self) {
-        let parked = std::mem::take(&mut self.local().parked);
-        if parked.is_empty() {
-            return;
+    /// Asks every registered transit source to drop the holds whose handles were
+    /// taken (see [`TransitSource`]); forgets the sources nobody else keeps once they
+    /// are empty (a departed sender's). Returns the holds dropped.
+    fn release_transit(&self, thorough: bool) -> usize {
+        // Relaxed: a hint that saves the lock when nothing is registered. A source
+        // registered by this thread (the usual case: a sender then its allocations)
+        // is seen in program order; one registered by another thread is seen once
+        // the store is visible here (at the latest on a later poll or tick: the store
+        // is made before any of that source's holds exist, under the registry lock).
+        if self.transit.count.load(Ordering::Relaxed) == 0 {
+            return 0;
         }
-        // The closures run outside the lock (they may look at a ring), and the holds
-        // are dropped outside it (a drop takes the lock).
-        let (done, keep): (Vec<_>, Vec<_>) = parked.into_iter().partition(|p| (p.consumed)());
-        self.local().parked.extend(keep);
-        drop(done);
+        let mut sources = self
+            .transit
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // The sources' holds drop under their own lock, which takes `local` (lock
+        // order: registry, source, local; nobody takes them the other way).
+        let released = sources.iter().map(|s| s.release_taken(thorough)).sum();
+        Self::prune(&mut sources);
+        // Relaxed: a hint (see above); updated under the registry lock.
+        self.transit.count.store(sources.len(), Ordering::Relaxed);
+        released
+    }
+
+    /// Forgets the sources that are empty and kept by nobody else.
+    fn prune(sources: &mut Vec<Arc<dyn TransitSource>>) {
+        sources.retain(|s| Arc::strong_count(s) > 1 || s.in_flight() > 0);
     }
 
     /// The local record of a fresh allocation; `Err` (the chunk released again) if we
@@ -464,11 +506,13 @@ impl Pool {
             word,
             local: Mutex::new(Local {
                 holds: vec![LocalHold::default(); chunks].into_boxed_slice(),
-                parked: Vec::new(),
                 last_recover: None,
             }),
             cursor: AtomicU32::new(0),
-            handles: std::sync::atomic::AtomicUsize::new(1),
+            handles: AtomicUsize::new(1),
+            transit: Transit::default(),
+            #[cfg(test)]
+            only_notified: std::sync::OnceLock::new(),
             seg,
         };
         // A death between the claim and here leaves our entry attached with bits the
@@ -602,7 +646,7 @@ impl Pool {
             }
             match round {
                 0 => {
-                    self.inner.check_parked();
+                    self.inner.release_transit(true);
                     self.sweep(class);
                 }
                 1 => {
@@ -651,14 +695,40 @@ impl Pool {
             .class_for(len)
             .map_err(|(len, max)| AllocTimeoutError::TooLarge { len, max })?;
         let core = self.inner.core();
-        // A token now: the fast path. On a miss, this process's consumed transit holds
-        // go first (they may be what holds the class), then the blocking loop.
+        // A token now: the fast path. On a miss, this process's taken transit holds
+        // go first (they may be what holds the class), then the blocking loop, which
+        // drops them again on every poll: a taker notifies the class after its take.
         if let Ok(Some(g)) = core.try_alloc(class, self.inner.m, self.cursor()) {
             return Ok(self.lease(g, len)?);
         }
-        self.inner.check_parked();
+        self.inner.release_transit(true);
+        // Test hook (`drain_transit_only_when_notified`): hold the drains back until
+        // the class's epoch moved (a notify woke a sleeper) since the wait began, or
+        // a take's notify woke nobody (we were between two sleeps).
+        #[cfg(test)]
+        let epoch = || {
+            let ec = self.inner.view.wait(class);
+            let key = ec.prepare_wait_fenced();
+            ec.cancel_wait();
+            key
+        };
+        #[cfg(test)]
+        let started = epoch();
+        // Relaxed: a test's setting, made before this call.
+        #[cfg(test)]
+        let held_back = || {
+            self.inner
+                .only_notified
+                .get()
+                .is_some_and(|unseen| !unseen.load(Ordering::SeqCst) && epoch() == started)
+        };
+        #[cfg(not(test))]
+        let held_back = || false;
+        let mut on_miss = |_slow: bool| !held_back() && self.inner.release_transit(false) > 0;
         let mut on_tick = || {
-            self.inner.check_parked();
+            if !held_back() {
+                self.inner.release_transit(true);
+            }
             // Relaxed: a statistic (the tick's sweep follows in `alloc_blocking`).
             self.inner
                 .view
@@ -668,13 +738,14 @@ impl Pool {
             self.inner.recover();
         };
         let g = core
-            .alloc_blocking(
+            .alloc_blocking_draining(
                 class,
                 self.inner.m,
                 self.cursor(),
                 self.inner.view.wait(class),
                 self.mode,
                 deadline,
+                &mut on_miss,
                 &mut on_tick,
             )
             .map_err(|e| match e {
@@ -798,7 +869,7 @@ impl Pool {
         Ok(self.inner.recover())
     }
 
-    /// Occupancy and counters (also drops the parked transit holds already consumed).
+    /// Occupancy and counters (also drops this process's transit holds already taken).
     ///
     /// # Examples
     ///
@@ -810,7 +881,7 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn stats(&self) -> PoolStats {
-        self.inner.check_parked();
+        self.inner.release_transit(true);
         let core = self.inner.core();
         let geo = self.inner.view.geometry();
         let free = (0..geo.classes())
@@ -863,17 +934,118 @@ impl Pool {
         self.inner.info.pool_id
     }
 
-    /// Keeps `buf` (a sender's transit hold) until `consumed()` returns true: checked,
-    /// and the consumed ones dropped, on every allocation miss or wait tick and on
-    /// [`stats`](Self::stats). If every handle of this pool is dropped while entries
-    /// remain parked, those holds (and this process's member entry) stay until the
+    /// Sleepers announced on class `class`'s eventcount (tests: wait until an
+    /// allocator is asleep).
+    #[cfg(test)]
+    pub(crate) fn class_sleepers(&self, class: usize) -> u32 {
+        self.inner.view.wait(class).sleepers()
+    }
+
+    /// Test hook: a blocked allocation drops no transit holds (on its polls or ticks)
+    /// until the epoch of its class's eventcount has moved since it began, that is,
+    /// until a notify woke a sleeper, or a take's notify moved no epoch (the waiter was
+    /// between two sleeps, or the notify went elsewhere); so a test can tell that the
+    /// take notified at all.
+    /// Call it on the taker's pool too, with the same `unseen`.
+    #[cfg(test)]
+    pub(crate) fn drain_transit_only_when_notified(
+        &self,
+        unseen: &Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let _ = self.inner.only_notified.set(unseen.clone());
+    }
+
+    /// Registers `source`, whose holds this pool drops once taken wherever it would
+    /// otherwise wait for a free (see [`TransitSource`]). The pool keeps it while
+    /// anyone else does or it has holds: a departed sender leaves its source here
+    /// until its last handle is taken. If every handle of this pool is dropped while
+    /// holds remain, those holds (and this process's member entry) stay until the
     /// process exits; adoption then reclaims them (design O4, "linger").
-    #[allow(dead_code)] // for `carrier` (rank 10), being written
+    pub(crate) fn register_transit(&self, source: Arc<dyn TransitSource>) {
+        let mut sources = self
+            .inner
+            .transit
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        Inner::prune(&mut sources);
+        sources.push(source);
+        // Relaxed: see `release_transit`.
+        self.inner
+            .transit
+            .count
+            .store(sources.len(), Ordering::Relaxed);
+    }
+
+    /// Forgets `source` if it has no holds (a carrier dropped with nothing in flight;
+    /// otherwise the pool keeps it until its holds are taken).
+    pub(crate) fn forget_transit(&self, source: &dyn TransitSource) {
+        let mut sources = self
+            .inner
+            .transit
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sources.retain(|s| !std::ptr::addr_eq(Arc::as_ptr(s), source) || s.in_flight() > 0);
+        // Relaxed: see `release_transit`.
+        self.inner
+            .transit
+            .count
+            .store(sources.len(), Ordering::Relaxed);
+    }
+
+    /// Wakes the allocators waiting on `buf`'s class: its taker calls this after the
+    /// take is committed, since the sender's process may be blocked in an allocation
+    /// that only the release of its transit hold of `buf` can satisfy (a fence and a
+    /// load; a system call only if someone sleeps).
+    pub(crate) fn notify_taken(&self, buf: &Buf) {
+        #[cfg(test)]
+        if let Some(unseen) = self.inner.only_notified.get() {
+            let ec = self
+                .inner
+                .view
+                .wait(self.inner.view.geometry().class_of(buf.index).unwrap_or(0));
+            let epoch = || {
+                let key = ec.prepare_wait_fenced();
+                ec.cancel_wait();
+                key
+            };
+            let before = epoch();
+            self.inner.wake_class_of(buf.index);
+            if epoch() == before {
+                // Nobody was asleep to wake (the waiter was between two sleeps).
+                unseen.store(true, Ordering::SeqCst);
+            }
+            return;
+        }
+        self.inner.wake_class_of(buf.index);
+    }
+
+    /// Keeps `buf` until `consumed()` returns true (a one-hold [`TransitSource`]).
+    #[cfg(test)]
     pub(crate) fn park(&self, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {
-        self.inner.local().parked.push(Parked {
-            _hold: buf,
+        struct Parked {
+            hold: Mutex<Option<Buf>>,
+            consumed: Box<dyn Fn() -> bool + Send + Sync>,
+        }
+        impl TransitSource for Parked {
+            fn release_taken(&self, _: bool) -> usize {
+                let mut hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
+                if hold.is_some() && (self.consumed)() {
+                    *hold = None;
+                    return 1;
+                }
+                0
+            }
+            fn in_flight(&self) -> usize {
+                let hold = self.hold.lock().unwrap_or_else(|e| e.into_inner());
+                usize::from(hold.is_some())
+            }
+        }
+        self.register_transit(Arc::new(Parked {
+            hold: Mutex::new(Some(buf)),
             consumed,
-        });
+        }));
     }
 }
 

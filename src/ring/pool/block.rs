@@ -145,7 +145,39 @@ impl Core<'_> {
         deadline: Option<Instant>,
         on_tick: &mut dyn FnMut(),
     ) -> Result<Grant, BlockError> {
-        self.alloc_blocking_with(RealClock, class, m, cursor, wait, mode, deadline, on_tick)
+        self.alloc_blocking_with(
+            RealClock,
+            class,
+            m,
+            cursor,
+            wait,
+            mode,
+            deadline,
+            &mut |_| false,
+            on_tick,
+        )
+    }
+
+    /// [`Core::alloc_blocking`] that also runs `on_miss(slow)` on every poll that finds
+    /// no chunk (each wake-up, each spin round; `slow` after a timed-out sleep) and
+    /// tries again if it says it released something: the caller's cheap release of
+    /// holds it can judge itself (a sender's transit holds of buffers already taken,
+    /// `crate::pool`), whose takers notify `wait` after taking.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn alloc_blocking_draining(
+        &self,
+        class: usize,
+        m: u32,
+        cursor: u32,
+        wait: &EventCount,
+        mode: WaitMode,
+        deadline: Option<Instant>,
+        on_miss: &mut dyn FnMut(bool) -> bool,
+        on_tick: &mut dyn FnMut(),
+    ) -> Result<Grant, BlockError> {
+        self.alloc_blocking_with(
+            RealClock, class, m, cursor, wait, mode, deadline, on_miss, on_tick,
+        )
     }
 
     /// [`Core::alloc_blocking`] with the clock injected (unit tests, loom models).
@@ -159,6 +191,7 @@ impl Core<'_> {
         wait: &EventCount,
         mode: WaitMode,
         deadline: Option<Instant>,
+        on_miss: &mut dyn FnMut(bool) -> bool,
         on_tick: &mut dyn FnMut(),
     ) -> Result<Grant, BlockError> {
         assert!(
@@ -179,6 +212,11 @@ impl Core<'_> {
         let (mut polls, mut corrupt_ticks) = (0u32, 0u32);
         let poll = |slow: bool| {
             if let Some(g) = self.try_won(class, m, cursor) {
+                return Poll::Ready(Ok(g));
+            }
+            if on_miss(slow)
+                && let Some(g) = self.try_won(class, m, cursor)
+            {
                 return Poll::Ready(Ok(g));
             }
             polls = polls.wrapping_add(1);
@@ -280,6 +318,7 @@ pub mod model {
             wait,
             mode,
             None,
+            &mut |_| false,
             on_tick,
         )
     }
@@ -379,7 +418,17 @@ mod tests {
     #[test]
     fn a_sleeping_allocator_is_woken_by_the_release_that_frees() {
         let (pool, ec, g, rx, ticks) = blocked(|core, ec, on_tick| {
-            core.alloc_blocking_with(stopped(), 0, 1, 0, ec, WaitMode::Sleep, None, on_tick)
+            core.alloc_blocking_with(
+                stopped(),
+                0,
+                1,
+                0,
+                ec,
+                WaitMode::Sleep,
+                None,
+                &mut |_| false,
+                on_tick,
+            )
         });
         // Fails (hangs into the watchdog) if the release does not wake the sleeper:
         // with the stopped clock no tick would ever find the chunk.

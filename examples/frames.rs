@@ -110,9 +110,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let t0 = Instant::now();
     for f in 0..frames {
-        // The sender's alloc first lets go of the frames the consumer has taken, then
-        // waits (asleep) while all CHUNKS frames are in flight.
-        let mut buf = tx.alloc(size)?;
+        // Waits (asleep) while all CHUNKS frames are in flight; the pool lets go of the
+        // frames the consumer has taken (the sender registered its holds with it).
+        let mut buf = pool.alloc(size)?;
         let words = buf.as_mut_slice_of::<u64>()?;
         words[1] = f;
         for (i, w) in words.iter_mut().enumerate().skip(2) {

@@ -569,13 +569,10 @@ fn more_slots_than_chunks_never_deadlocks() {
 }
 
 /// The same with `Pool::alloc` beside the live `BufSender` (the plain
-/// `tx.send(buf)` usage). `BufSender`'s doc says to allocate through the sender:
-/// `Pool::alloc` cannot see the sender's transit holds (they are parked with the pool
-/// only when the sender drops), so with more pipe slots than chunks the producer waits
-/// for chunks only it would release: buffer 2 times out (h/carrier 8fd51de). Run with
-/// `--ignored`.
+/// `tx.send(buf)` usage): the sender registers its transit holds with the pool, so a
+/// miss drops the ones the receiver took. Before that (h/carrier 8fd51de) buffer 2
+/// timed out: `Pool::alloc` could not see the sender's holds.
 #[test]
-#[ignore = "documented limitation of h/carrier: Pool::alloc beside a live BufSender can wait for its own transit holds"]
 fn pool_alloc_beside_a_sender_with_more_slots_than_chunks() {
     slots_over_chunks(false);
 }

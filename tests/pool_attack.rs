@@ -915,7 +915,6 @@ fn a_receiver_killed_between_join_and_commit_loses_nothing() {
 /// in the putter does: on a pool whose chunks are all in such slots, `alloc_timeout`
 /// times out and `alloc` waits forever, with the getter long dead.
 #[test]
-#[ignore = "bug: BufQueue::alloc never retires a getter that died mid-get, so its transit hold is kept forever"]
 fn a_getter_killed_mid_get_gives_the_putter_its_chunk_back() {
     use shmlane::carrier::BufQueue;
     use std::os::unix::process::ExitStatusExt;

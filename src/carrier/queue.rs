@@ -244,6 +244,8 @@ impl BufQueue {
         len: usize,
         deadline: Option<Instant>,
     ) -> Result<BufMut, AllocTimeoutError> {
+        // When this call last retired dead getters (at most once per TICK).
+        let mut last_recover: Option<Instant> = None;
         loop {
             let in_flight = self.release_received();
             let now = Instant::now();
@@ -257,7 +259,18 @@ impl BufQueue {
             };
             match self.pool.alloc_timeout(len, wait) {
                 Err(AllocTimeoutError::Timeout)
-                    if in_flight > 0 && deadline.is_none_or(|d| Instant::now() < d) => {}
+                    if in_flight > 0 && deadline.is_none_or(|d| Instant::now() < d) =>
+                {
+                    // A getter that died between claiming a slot and releasing it
+                    // never lets `taken` say so: retire it (its slot then counts as
+                    // taken), then re-check the holds at the top of the loop.
+                    let now = Instant::now();
+                    if last_recover.is_none_or(|t| now >= t + TICK) {
+                        last_recover = Some(now);
+                        // A corrupted queue retires nothing; the holds stay as they are.
+                        let _ = self.queue.recover();
+                    }
+                }
                 done => return done,
             }
         }

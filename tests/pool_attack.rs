@@ -579,7 +579,6 @@ fn huge_class_tables_are_refused() {
 /// bit until the parent exits. The parent (local count 0) never gets it back:
 /// `try_alloc` is `Exhausted`, `alloc` would wait forever.
 #[test]
-#[ignore = "bug: a forked child's alloc takes a chunk under the parent's bit and its drop never releases it"]
 fn a_forked_childs_allocation_does_not_leak_the_chunk() {
     let pool = Pool::anonymous(&[Class {
         size: 128,

@@ -132,6 +132,7 @@ impl BufQueue {
                 TryBufGetError::Foreign { expected, found }
             }
             BufGetTimeoutError::Pool(c) => TryBufGetError::Pool(c),
+            BufGetTimeoutError::Forked => TryBufGetError::Forked,
         })
     }
 
@@ -145,6 +146,7 @@ impl BufQueue {
                 BufGetError::Foreign { expected, found }
             }
             BufGetTimeoutError::Pool(c) => BufGetError::Pool(c),
+            BufGetTimeoutError::Forked => BufGetError::Forked,
             BufGetTimeoutError::Timeout => unreachable!("no deadline was set"),
         })
     }
@@ -160,6 +162,10 @@ impl BufQueue {
         wait: bool,
     ) -> Result<Buf, BufGetTimeoutError> {
         let pool = &self.pool;
+        // Before taking a handle off the queue, which `open_handle` would refuse.
+        if pool.forked() {
+            return Err(BufGetTimeoutError::Forked);
+        }
         let (member, mode) = self.queue.member();
         // Joins before the slot is released: until then the putter's hold backs it.
         let join = |handle: BufHandle| {
@@ -180,6 +186,7 @@ impl BufQueue {
                     return Err(BufGetTimeoutError::Foreign { expected, found });
                 }
                 Ok(Err(HandleError::Corrupted(c))) => return Err(BufGetTimeoutError::Pool(c)),
+                Ok(Err(HandleError::Forked)) => return Err(BufGetTimeoutError::Forked),
                 Err(TryGetError::Empty) => return Err(BufGetTimeoutError::Timeout),
                 Err(TryGetError::Closed) => return Err(BufGetTimeoutError::Closed),
                 Err(TryGetError::Corrupted(c)) => return Err(BufGetTimeoutError::Corrupted(c)),

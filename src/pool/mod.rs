@@ -248,6 +248,12 @@ impl Inner {
         }
     }
 
+    /// Whether this is a process other than the one that opened this handle (a
+    /// `fork`ed child): our member entry, and so bit `m`, are the parent's.
+    fn forked(&self) -> bool {
+        identity::current().pid != endpoint::pid(self.word)
+    }
+
     fn count_corrupt(&self) {
         // Relaxed: a statistic.
         self.view.state().corrupt.fetch_add(1, Ordering::Relaxed);
@@ -271,7 +277,7 @@ impl Inner {
             return;
         }
         // A `fork`ed child's copy of a view: bit `m` is the parent's (design §3 "fork").
-        if identity::current().pid != endpoint::pid(self.word) {
+        if self.forked() {
             return;
         }
         let class = self.view.geometry().class_of(index).unwrap_or(0);
@@ -562,6 +568,7 @@ impl Pool {
         self.alloc_until(len, None).map_err(|e| match e {
             AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
             AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
+            AllocTimeoutError::Forked => AllocError::Forked,
             AllocTimeoutError::Timeout => unreachable!("no deadline"),
         })
     }
@@ -585,6 +592,10 @@ impl Pool {
         let class = self
             .class_for(len)
             .map_err(|(len, max)| TryAllocError::TooLarge { len, max })?;
+        // Our bit is the parent's: a chunk taken under it would never be released.
+        if self.inner.forked() {
+            return Err(TryAllocError::Forked);
+        }
         let core = self.inner.core();
         let corrupted = |r: Refused| match r {
             Refused::Corrupted { index, word } => PoolCorrupted { index, word },
@@ -650,6 +661,10 @@ impl Pool {
         let class = self
             .class_for(len)
             .map_err(|(len, max)| AllocTimeoutError::TooLarge { len, max })?;
+        // Our bit is the parent's: a chunk taken under it would never be released.
+        if self.inner.forked() {
+            return Err(AllocTimeoutError::Forked);
+        }
         let core = self.inner.core();
         // A token now: the fast path. On a miss, this process's consumed transit holds
         // go first (they may be what holds the class), then the blocking loop.
@@ -712,6 +727,10 @@ impl Pool {
             });
         }
         let inner = &self.inner;
+        // Our bit is the parent's: a join under it would never be released.
+        if inner.forked() {
+            return Err(HandleError::Forked);
+        }
         let geo = inner.view.geometry();
         let class = geo
             .class_of(h.index)
@@ -779,6 +798,12 @@ impl Pool {
             generation: h.generation,
             len: h.len as usize,
         })
+    }
+
+    /// Whether this handle was opened by another process (this is a `fork`ed child):
+    /// then its allocations and joins are refused with `Forked`.
+    pub(crate) fn forked(&self) -> bool {
+        self.inner.forked()
     }
 
     /// Releases the holds of dead processes now (their member entries are adopted,

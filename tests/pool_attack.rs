@@ -149,7 +149,6 @@ fn alloc_does_not_wait_forever_on_our_own_bit_without_a_view() {
 /// liveness judge says "alive" forever, so no recover adopts it and `alloc` never
 /// returns, though this process knows which entries its handles own.
 #[test]
-#[ignore = "bug: alloc waits forever on a foreign entry scribbled to name this process"]
 fn alloc_does_not_wait_forever_on_an_entry_that_names_us_falsely() {
     let pool = Pool::anonymous(&[Class {
         size: 128,
@@ -174,6 +173,29 @@ fn alloc_does_not_wait_forever_on_an_entry_that_names_us_falsely() {
         Some(Ok(_) | Err(AllocError::Corrupted(_))) => {}
         Some(Err(e)) => panic!("unexpected {e:?}"),
     }
+}
+
+/// Held up (with the fix above): two `Pool`s of one pool in one process own two
+/// entries that both name this process; one's recover leaves the other's entry and
+/// holds alone.
+#[test]
+fn recover_leaves_the_entry_of_another_handle_of_this_process() {
+    let pool = Pool::anonymous(&[Class {
+        size: 128,
+        count: 2,
+    }])
+    .unwrap();
+    let second = second(&pool);
+    let held = second.alloc(5).unwrap().freeze();
+    assert_eq!(pool.recover().unwrap(), 0);
+    assert_eq!(second.recover().unwrap(), 0);
+    assert_eq!(
+        pool.stats().free,
+        vec![1],
+        "the second handle's hold was released"
+    );
+    let again = pool.open_handle(held.handle()).unwrap();
+    assert_eq!(again.len(), 5);
 }
 
 /// Held up: a bit of a free entry (nobody owns it) holding the only chunk is adopted

@@ -196,6 +196,51 @@ struct Local {
     last_recover: Option<Instant>,
 }
 
+/// The member entries this process's handles own, per pool (keyed by the segment
+/// file's device and inode, not by anything in shared memory): a mask per pool
+/// (several `Pool`s of one pool in one process, e.g. `from_fd` twice, own different
+/// entries). Held across each claim and its insertion, each release and its removal,
+/// and each recovery's judging and claiming: an entry naming this process outside its
+/// pool's mask is then known false (design §3 "Hostile memory").
+static OWNED: Mutex<Vec<(PoolKey, u32)>> = Mutex::new(Vec::new());
+
+/// A pool's key in `OWNED`.
+type PoolKey = (u64, u64);
+
+fn owned() -> MutexGuard<'static, Vec<(PoolKey, u32)>> {
+    // Only masks updated in single statements: still exact after a panic elsewhere.
+    OWNED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The key of `seg`'s pool in `OWNED`: its file's device and inode (the same for every
+/// mapping of one pool); `(u64::MAX, pool_id)` if `fstat` fails.
+fn key_of(seg: &Segment, pool_id: u64) -> PoolKey {
+    use std::os::unix::fs::MetadataExt;
+    seg.fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata())
+        .map_or((u64::MAX, pool_id), |md| (md.dev(), md.ino()))
+}
+
+/// Marks (`own`) or unmarks entry `m` of pool `id` as one of this process's.
+fn set_owned(list: &mut Vec<(PoolKey, u32)>, id: PoolKey, m: u32, own: bool) {
+    let i = match list.iter().position(|&(p, _)| p == id) {
+        Some(i) => i,
+        None => {
+            list.push((id, 0));
+            list.len() - 1
+        }
+    };
+    if own {
+        list[i].1 |= 1 << m;
+    } else {
+        list[i].1 &= !(1 << m);
+    }
+    if list[i].1 == 0 {
+        list.swap_remove(i);
+    }
+}
+
 /// One opened pool: the segment, the mapped view, the private class table, our member
 /// entry, the local holds.
 struct Inner {
@@ -204,6 +249,8 @@ struct Inner {
     /// Our member entry and the word our claim stored.
     m: u32,
     word: u64,
+    /// This pool's key in `OWNED`.
+    key: PoolKey,
     local: Mutex<Local>,
     cursor: AtomicU32,
     /// `Pool` handles (clones) alive in this process.
@@ -226,7 +273,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Every view held an `Arc` of us, so none is left and our bit is clear in every
         // chunk word (parked transit holds keep us alive instead: design O4, linger).
+        let mut owned = owned();
         endpoint::release(&self.view.members()[self.m as usize], self.word);
+        set_owned(&mut owned, self.key, self.m, false);
     }
 }
 
@@ -289,10 +338,22 @@ impl Inner {
         }
     }
 
-    /// Releases the holds of dead members (see [`Pool::recover`]).
+    /// Releases the holds of dead members (see [`Pool::recover`]) and of entries that
+    /// name this process though none of its handles owns them.
     fn recover(&self) -> usize {
-        self.view
-            .recover(identity::current(), Some(self.m), identity::is_alive)
+        let owned = owned();
+        let ours = owned
+            .iter()
+            .find(|&&(key, _)| key == self.key)
+            .map_or(0, |&(_, mask)| mask);
+        let freed = self.view.recover_owning(
+            identity::current(),
+            Some(self.m),
+            Some(ours),
+            identity::is_alive,
+        );
+        drop(owned);
+        freed
     }
 
     /// Drops the parked transit holds whose handles were consumed.
@@ -461,13 +522,19 @@ impl Pool {
             found: 0,
         })?;
         let me: Identity = identity::current();
+        let key = key_of(&seg, info.pool_id);
+        // The claim and its record in `OWNED` under one lock (see `OWNED`).
+        let mut owned = owned();
         let (m, word) = endpoint::claim_any(view.members(), me, identity::is_alive)?;
+        set_owned(&mut owned, key, m as u32, true);
+        drop(owned);
         let chunks = view.geometry().chunks() as usize;
         let inner = Inner {
             view,
             info,
             m: m as u32,
             word,
+            key,
             local: Mutex::new(Local {
                 holds: vec![LocalHold::default(); chunks].into_boxed_slice(),
                 parked: Vec::new(),

@@ -122,7 +122,6 @@ fn a_class_table_with_a_huge_first_size_is_refused_not_a_panic() {
 /// `check_wait` only gives up on illegal words: `alloc` sleeps forever on a hold this
 /// process knows it does not have.
 #[test]
-#[ignore = "bug: alloc waits forever on its own entry's bit in a chunk it holds no view of"]
 fn alloc_does_not_wait_forever_on_our_own_bit_without_a_view() {
     let pool = Pool::anonymous(&[Class {
         size: 128,

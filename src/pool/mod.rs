@@ -290,6 +290,12 @@ impl Inner {
         self.local.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The eventcount of the class of chunk `index`.
+    fn wait_of(&self, index: u32) -> &crate::wait::EventCount {
+        self.view
+            .wait(self.view.geometry().class_of(index).unwrap_or(0))
+    }
+
     /// Wakes the waiters of the class of chunk `index`.
     fn wake_class_of(&self, index: u32) {
         if let Some(class) = self.view.geometry().class_of(index) {
@@ -338,21 +344,55 @@ impl Inner {
         }
     }
 
-    /// Releases the holds of dead members (see [`Pool::recover`]) and of entries that
-    /// name this process though none of its handles owns them.
+    /// Releases the holds of dead members (see [`Pool::recover`]), of entries that
+    /// name this process though none of its handles owns them, and our own bit where
+    /// we hold no view ([`release_strays`](Self::release_strays)).
     fn recover(&self) -> usize {
+        let mut freed = self.release_strays();
         let owned = owned();
         let ours = owned
             .iter()
             .find(|&&(key, _)| key == self.key)
             .map_or(0, |&(_, mask)| mask);
-        let freed = self.view.recover_owning(
+        freed += self.view.recover_owning(
             identity::current(),
             Some(self.m),
             Some(ours),
             identity::is_alive,
         );
         drop(owned);
+        freed
+    }
+
+    /// Releases bit `m` from the `FROZEN` chunk words that have it where this process
+    /// holds no view (count 0): only a scribble sets it there, and we own entry `m`, so
+    /// we may clear it. Under the local lock, so no join of ours races (a join sets the
+    /// bit and the count under it). `WRITING` words are left alone: an allocation of
+    /// ours sets the bit before it records the count. Each is counted as corruption;
+    /// returns the chunks freed (their waiters woken). Not in a `fork`ed child (bit
+    /// `m` is the parent's).
+    fn release_strays(&self) -> usize {
+        use crate::ring::pool::word::Phase;
+        if self.forked() {
+            return 0;
+        }
+        let local = self.local();
+        let core = self.core();
+        let mut freed = 0;
+        for (index, hold) in (0u32..).zip(local.holds.iter()) {
+            if hold.count != 0 {
+                continue;
+            }
+            let Ok(c) = core.chunk(index) else { continue };
+            if c.phase != Phase::Frozen || !c.held_by(self.m) {
+                continue;
+            }
+            self.count_corrupt();
+            if let Ok(true) = core.release_and_wake(index, self.m, self.wait_of(index)) {
+                freed += 1;
+            }
+        }
+        drop(local);
         freed
     }
 

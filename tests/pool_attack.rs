@@ -122,7 +122,6 @@ fn a_class_table_with_a_huge_first_size_is_refused_not_a_panic() {
 /// `check_wait` only gives up on illegal words: `alloc` sleeps forever on a hold this
 /// process knows it does not have.
 #[test]
-#[ignore = "bug: alloc waits forever on its own entry's bit in a chunk it holds no view of"]
 fn alloc_does_not_wait_forever_on_our_own_bit_without_a_view() {
     let pool = Pool::anonymous(&[Class {
         size: 128,
@@ -149,7 +148,6 @@ fn alloc_does_not_wait_forever_on_our_own_bit_without_a_view() {
 /// liveness judge says "alive" forever, so no recover adopts it and `alloc` never
 /// returns, though this process knows which entries its handles own.
 #[test]
-#[ignore = "bug: alloc waits forever on a foreign entry scribbled to name this process"]
 fn alloc_does_not_wait_forever_on_an_entry_that_names_us_falsely() {
     let pool = Pool::anonymous(&[Class {
         size: 128,
@@ -174,6 +172,29 @@ fn alloc_does_not_wait_forever_on_an_entry_that_names_us_falsely() {
         Some(Ok(_) | Err(AllocError::Corrupted(_))) => {}
         Some(Err(e)) => panic!("unexpected {e:?}"),
     }
+}
+
+/// Held up (with the fix above): two `Pool`s of one pool in one process own two
+/// entries that both name this process; one's recover leaves the other's entry and
+/// holds alone.
+#[test]
+fn recover_leaves_the_entry_of_another_handle_of_this_process() {
+    let pool = Pool::anonymous(&[Class {
+        size: 128,
+        count: 2,
+    }])
+    .unwrap();
+    let second = second(&pool);
+    let held = second.alloc(5).unwrap().freeze();
+    assert_eq!(pool.recover().unwrap(), 0);
+    assert_eq!(second.recover().unwrap(), 0);
+    assert_eq!(
+        pool.stats().free,
+        vec![1],
+        "the second handle's hold was released"
+    );
+    let again = pool.open_handle(held.handle()).unwrap();
+    assert_eq!(again.len(), 5);
 }
 
 /// Held up: a bit of a free entry (nobody owns it) holding the only chunk is adopted
@@ -579,7 +600,6 @@ fn huge_class_tables_are_refused() {
 /// bit until the parent exits. The parent (local count 0) never gets it back:
 /// `try_alloc` is `Exhausted`, `alloc` would wait forever.
 #[test]
-#[ignore = "bug: a forked child's alloc takes a chunk under the parent's bit and its drop never releases it"]
 fn a_forked_childs_allocation_does_not_leak_the_chunk() {
     let pool = Pool::anonymous(&[Class {
         size: 128,
@@ -915,7 +935,6 @@ fn a_receiver_killed_between_join_and_commit_loses_nothing() {
 /// in the putter does: on a pool whose chunks are all in such slots, `alloc_timeout`
 /// times out and `alloc` waits forever, with the getter long dead.
 #[test]
-#[ignore = "bug: BufQueue::alloc never retires a getter that died mid-get, so its transit hold is kept forever"]
 fn a_getter_killed_mid_get_gives_the_putter_its_chunk_back() {
     use shmlane::carrier::BufQueue;
     use std::os::unix::process::ExitStatusExt;

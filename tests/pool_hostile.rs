@@ -174,6 +174,7 @@ fn exercise(pool: &Pool, what: &str, rng_seed: u64) -> String {
                     | TryAllocError::TooLarge { .. }
                     | TryAllocError::Corrupted(_),
                 ) => {}
+                Err(TryAllocError::Forked) => panic!("Forked in the process that opened it"),
             }
             match pool.alloc_timeout(len, SHORT) {
                 Ok(b) => drop(b),
@@ -182,6 +183,7 @@ fn exercise(pool: &Pool, what: &str, rng_seed: u64) -> String {
                     | AllocTimeoutError::TooLarge { .. }
                     | AllocTimeoutError::Corrupted(_),
                 ) => {}
+                Err(AllocTimeoutError::Forked) => panic!("Forked in the process that opened it"),
             }
         }
         for b in &mine {

@@ -70,6 +70,7 @@ fn timed(e: AllocError) -> AllocTimeoutError {
     match e {
         AllocError::TooLarge { len, max } => AllocTimeoutError::TooLarge { len, max },
         AllocError::Corrupted(c) => AllocTimeoutError::Corrupted(c),
+        AllocError::Forked => AllocTimeoutError::Forked,
     }
 }
 
@@ -78,6 +79,7 @@ fn untimed(e: AllocTimeoutError) -> AllocError {
     match e {
         AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
         AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
+        AllocTimeoutError::Forked => AllocError::Forked,
         AllocTimeoutError::Timeout => unreachable!("no deadline was set"),
     }
 }

@@ -7,6 +7,7 @@ use crate::error::{
 };
 use crate::pool::{Buf, BufHandle, BufMut, Pool};
 use crate::queue::Queue;
+use crate::wait::TICK;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,6 +140,7 @@ impl BufQueue {
                 TryBufGetError::Foreign { expected, found }
             }
             BufGetTimeoutError::Pool(c) => TryBufGetError::Pool(c),
+            BufGetTimeoutError::Forked => TryBufGetError::Forked,
         })
     }
 
@@ -152,6 +154,7 @@ impl BufQueue {
                 BufGetError::Foreign { expected, found }
             }
             BufGetTimeoutError::Pool(c) => BufGetError::Pool(c),
+            BufGetTimeoutError::Forked => BufGetError::Forked,
             BufGetTimeoutError::Timeout => unreachable!("no deadline was set"),
         })
     }
@@ -167,6 +170,10 @@ impl BufQueue {
         wait: bool,
     ) -> Result<Buf, BufGetTimeoutError> {
         let pool = &self.pool;
+        // Before taking a handle off the queue, which `open_handle` would refuse.
+        if pool.forked() {
+            return Err(BufGetTimeoutError::Forked);
+        }
         let (member, mode) = self.queue.member();
         // Joins before the slot is released: until then the putter's hold backs it.
         let join = |handle: BufHandle| {
@@ -192,6 +199,7 @@ impl BufQueue {
                     return Err(BufGetTimeoutError::Foreign { expected, found });
                 }
                 Ok(Err(HandleError::Corrupted(c))) => return Err(BufGetTimeoutError::Pool(c)),
+                Ok(Err(HandleError::Forked)) => return Err(BufGetTimeoutError::Forked),
                 Err(TryGetError::Empty) => return Err(BufGetTimeoutError::Timeout),
                 Err(TryGetError::Closed) => return Err(BufGetTimeoutError::Closed),
                 Err(TryGetError::Corrupted(c)) => return Err(BufGetTimeoutError::Corrupted(c)),
@@ -257,12 +265,35 @@ impl BufQueue {
         len: usize,
         deadline: Option<Instant>,
     ) -> Result<BufMut, AllocTimeoutError> {
-        self.release_received();
-        match deadline {
-            None => self.pool.alloc(len).map_err(super::timed),
-            Some(d) => self
-                .pool
-                .alloc_timeout(len, d.saturating_duration_since(Instant::now())),
+        // When this call last retired dead getters (at most once per TICK).
+        let mut last_recover: Option<Instant> = None;
+        loop {
+            let in_flight = self.release_received();
+            let now = Instant::now();
+            let wait = match deadline {
+                Some(d) if in_flight > 0 => d.saturating_duration_since(now).min(TICK),
+                Some(d) => d.saturating_duration_since(now),
+                None if in_flight > 0 => TICK,
+                None => {
+                    return self.pool.alloc(len).map_err(super::timed);
+                }
+            };
+            match self.pool.alloc_timeout(len, wait) {
+                Err(AllocTimeoutError::Timeout)
+                    if in_flight > 0 && deadline.is_none_or(|d| Instant::now() < d) =>
+                {
+                    // A getter that died between claiming a slot and releasing it
+                    // never lets `taken` say so: retire it (its slot then counts as
+                    // taken), then re-check the holds at the top of the loop.
+                    let now = Instant::now();
+                    if last_recover.is_none_or(|t| now >= t + TICK) {
+                        last_recover = Some(now);
+                        // A corrupted queue retires nothing; the holds stay as they are.
+                        let _ = self.queue.recover();
+                    }
+                }
+                done => return done,
+            }
         }
     }
 }

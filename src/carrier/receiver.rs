@@ -91,6 +91,7 @@ impl BufReceiver {
                 BufRecvError::Foreign { expected, found }
             }
             BufRecvTimeoutError::Pool(c) => BufRecvError::Pool(c),
+            BufRecvTimeoutError::Forked => BufRecvError::Forked,
             BufRecvTimeoutError::Timeout => unreachable!("no deadline was set"),
         })
     }
@@ -111,6 +112,7 @@ impl BufReceiver {
                     Some(BufRecvTimeoutError::Foreign { expected, found })
                 }
                 Err(TryBufRecvError::Pool(c)) => Some(BufRecvTimeoutError::Pool(c)),
+                Err(TryBufRecvError::Forked) => Some(BufRecvTimeoutError::Forked),
             };
             if let Some(e) = e {
                 return Err(e);
@@ -142,6 +144,10 @@ impl BufReceiver {
     /// forged handles.
     #[inline]
     fn take(&mut self) -> Result<Option<Buf>, TryBufRecvError> {
+        // Before taking a handle off the pipe, which `open_handle` would refuse.
+        if self.pool.forked() {
+            return Err(TryBufRecvError::Forked);
+        }
         loop {
             let chunk = self.rx.read_chunk(1)?;
             if chunk.is_empty() {
@@ -164,6 +170,7 @@ impl BufReceiver {
                     return Err(TryBufRecvError::Foreign { expected, found });
                 }
                 Err(HandleError::Corrupted(c)) => return Err(TryBufRecvError::Pool(c)),
+                Err(HandleError::Forked) => return Err(TryBufRecvError::Forked),
             }
         }
     }

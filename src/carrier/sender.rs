@@ -244,6 +244,7 @@ impl BufSender {
                     return Err(AllocTimeoutError::TooLarge { len, max });
                 }
                 Err(TryAllocError::Corrupted(c)) => return Err(AllocTimeoutError::Corrupted(c)),
+                Err(TryAllocError::Forked) => return Err(AllocTimeoutError::Forked),
             }
             let now = Instant::now();
             let oldest = self.transit.lock().held.oldest();

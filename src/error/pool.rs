@@ -29,6 +29,11 @@ pub enum AllocError {
     /// The wait could never end: the pool's shared state is inconsistent.
     #[error(transparent)]
     Corrupted(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A non-blocking [`Pool::try_alloc`](crate::pool::Pool::try_alloc) failed.
@@ -49,6 +54,11 @@ pub enum TryAllocError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Corrupted(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// An [`Pool::alloc_timeout`](crate::pool::Pool::alloc_timeout) failed.
@@ -68,6 +78,11 @@ pub enum AllocTimeoutError {
     /// The wait could never end: the pool's shared state is inconsistent.
     #[error(transparent)]
     Corrupted(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A [`BufHandle`](crate::pool::BufHandle) was refused by
@@ -100,6 +115,11 @@ pub enum HandleError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Corrupted(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A typed view of a buffer does not fit the element type.
@@ -141,6 +161,11 @@ pub enum BufRecvError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A [`BufReceiver::try_recv`](crate::carrier::BufReceiver::try_recv) failed.
@@ -166,6 +191,11 @@ pub enum TryBufRecvError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A [`BufReceiver::recv_timeout`](crate::carrier::BufReceiver::recv_timeout) failed.
@@ -191,6 +221,11 @@ pub enum BufRecvTimeoutError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A [`BufQueue::get`](crate::carrier::BufQueue::get) failed.
@@ -213,6 +248,11 @@ pub enum BufGetError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A [`BufQueue::try_get`](crate::carrier::BufQueue::try_get) failed.
@@ -238,6 +278,11 @@ pub enum TryBufGetError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }
 
 /// A [`BufQueue::get_timeout`](crate::carrier::BufQueue::get_timeout) failed.
@@ -263,4 +308,9 @@ pub enum BufGetTimeoutError {
     /// The pool's shared state is inconsistent.
     #[error(transparent)]
     Pool(#[from] PoolCorrupted),
+    /// Called in a process other than the one that opened this `Pool` handle (a
+    /// `fork`ed child): its member entry is the parent's. Nothing was changed; open
+    /// the pool again in this process.
+    #[error("pool handle opened by another process (fork): open the pool again in this process")]
+    Forked,
 }

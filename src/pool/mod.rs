@@ -210,6 +210,51 @@ struct Local {
     last_recover: Option<Instant>,
 }
 
+/// The member entries this process's handles own, per pool (keyed by the segment
+/// file's device and inode, not by anything in shared memory): a mask per pool
+/// (several `Pool`s of one pool in one process, e.g. `from_fd` twice, own different
+/// entries). Held across each claim and its insertion, each release and its removal,
+/// and each recovery's judging and claiming: an entry naming this process outside its
+/// pool's mask is then known false (design §3 "Hostile memory").
+static OWNED: Mutex<Vec<(PoolKey, u32)>> = Mutex::new(Vec::new());
+
+/// A pool's key in `OWNED`.
+type PoolKey = (u64, u64);
+
+fn owned() -> MutexGuard<'static, Vec<(PoolKey, u32)>> {
+    // Only masks updated in single statements: still exact after a panic elsewhere.
+    OWNED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The key of `seg`'s pool in `OWNED`: its file's device and inode (the same for every
+/// mapping of one pool); `(u64::MAX, pool_id)` if `fstat` fails.
+fn key_of(seg: &Segment, pool_id: u64) -> PoolKey {
+    use std::os::unix::fs::MetadataExt;
+    seg.fd()
+        .try_clone_to_owned()
+        .and_then(|fd| std::fs::File::from(fd).metadata())
+        .map_or((u64::MAX, pool_id), |md| (md.dev(), md.ino()))
+}
+
+/// Marks (`own`) or unmarks entry `m` of pool `id` as one of this process's.
+fn set_owned(list: &mut Vec<(PoolKey, u32)>, id: PoolKey, m: u32, own: bool) {
+    let i = match list.iter().position(|&(p, _)| p == id) {
+        Some(i) => i,
+        None => {
+            list.push((id, 0));
+            list.len() - 1
+        }
+    };
+    if own {
+        list[i].1 |= 1 << m;
+    } else {
+        list[i].1 &= !(1 << m);
+    }
+    if list[i].1 == 0 {
+        list.swap_remove(i);
+    }
+}
+
 /// One opened pool: the segment, the mapped view, the private class table, our member
 /// entry, the local holds.
 struct Inner {
@@ -218,6 +263,8 @@ struct Inner {
     /// Our member entry and the word our claim stored.
     m: u32,
     word: u64,
+    /// This pool's key in `OWNED`.
+    key: PoolKey,
     local: Mutex<Local>,
     cursor: AtomicU32,
     /// `Pool` handles (clones) alive in this process.
@@ -250,7 +297,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Every view held an `Arc` of us, so none is left and our bit is clear in every
         // chunk word (registered transit holds keep us alive instead: design O4, linger).
+        let mut owned = owned();
         endpoint::release(&self.view.members()[self.m as usize], self.word);
+        set_owned(&mut owned, self.key, self.m, false);
     }
 }
 
@@ -265,11 +314,23 @@ impl Inner {
         self.local.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The eventcount of the class of chunk `index`.
+    fn wait_of(&self, index: u32) -> &crate::wait::EventCount {
+        self.view
+            .wait(self.view.geometry().class_of(index).unwrap_or(0))
+    }
+
     /// Wakes the waiters of the class of chunk `index`.
     fn wake_class_of(&self, index: u32) {
         if let Some(class) = self.view.geometry().class_of(index) {
             self.view.wait(class).notify_fenced();
         }
+    }
+
+    /// Whether this is a process other than the one that opened this handle (a
+    /// `fork`ed child): our member entry, and so bit `m`, are the parent's.
+    fn forked(&self) -> bool {
+        identity::current().pid != endpoint::pid(self.word)
     }
 
     fn count_corrupt(&self) {
@@ -295,7 +356,7 @@ impl Inner {
             return;
         }
         // A `fork`ed child's copy of a view: bit `m` is the parent's (design §3 "fork").
-        if identity::current().pid != endpoint::pid(self.word) {
+        if self.forked() {
             return;
         }
         let class = self.view.geometry().class_of(index).unwrap_or(0);
@@ -307,10 +368,56 @@ impl Inner {
         }
     }
 
-    /// Releases the holds of dead members (see [`Pool::recover`]).
+    /// Releases the holds of dead members (see [`Pool::recover`]), of entries that
+    /// name this process though none of its handles owns them, and our own bit where
+    /// we hold no view ([`release_strays`](Self::release_strays)).
     fn recover(&self) -> usize {
-        self.view
-            .recover(identity::current(), Some(self.m), identity::is_alive)
+        let mut freed = self.release_strays();
+        let owned = owned();
+        let ours = owned
+            .iter()
+            .find(|&&(key, _)| key == self.key)
+            .map_or(0, |&(_, mask)| mask);
+        freed += self.view.recover_owning(
+            identity::current(),
+            Some(self.m),
+            Some(ours),
+            identity::is_alive,
+        );
+        drop(owned);
+        freed
+    }
+
+    /// Releases bit `m` from the `FROZEN` chunk words that have it where this process
+    /// holds no view (count 0): only a scribble sets it there, and we own entry `m`, so
+    /// we may clear it. Under the local lock, so no join of ours races (a join sets the
+    /// bit and the count under it). `WRITING` words are left alone: an allocation of
+    /// ours sets the bit before it records the count. Each is counted as corruption;
+    /// returns the chunks freed (their waiters woken). Not in a `fork`ed child (bit
+    /// `m` is the parent's).
+    fn release_strays(&self) -> usize {
+        use crate::ring::pool::word::Phase;
+        if self.forked() {
+            return 0;
+        }
+        let local = self.local();
+        let core = self.core();
+        let mut freed = 0;
+        for (index, hold) in (0u32..).zip(local.holds.iter()) {
+            if hold.count != 0 {
+                continue;
+            }
+            let Ok(c) = core.chunk(index) else { continue };
+            if c.phase != Phase::Frozen || !c.held_by(self.m) {
+                continue;
+            }
+            self.count_corrupt();
+            if let Ok(true) = core.release_and_wake(index, self.m, self.wait_of(index)) {
+                freed += 1;
+            }
+        }
+        drop(local);
+        freed
     }
 
     /// Asks every registered transit source to drop the holds whose handles were
@@ -497,13 +604,19 @@ impl Pool {
             found: 0,
         })?;
         let me: Identity = identity::current();
+        let key = key_of(&seg, info.pool_id);
+        // The claim and its record in `OWNED` under one lock (see `OWNED`).
+        let mut owned = owned();
         let (m, word) = endpoint::claim_any(view.members(), me, identity::is_alive)?;
+        set_owned(&mut owned, key, m as u32, true);
+        drop(owned);
         let chunks = view.geometry().chunks() as usize;
         let inner = Inner {
             view,
             info,
             m: m as u32,
             word,
+            key,
             local: Mutex::new(Local {
                 holds: vec![LocalHold::default(); chunks].into_boxed_slice(),
                 last_recover: None,
@@ -606,6 +719,7 @@ impl Pool {
         self.alloc_until(len, None).map_err(|e| match e {
             AllocTimeoutError::TooLarge { len, max } => AllocError::TooLarge { len, max },
             AllocTimeoutError::Corrupted(c) => AllocError::Corrupted(c),
+            AllocTimeoutError::Forked => AllocError::Forked,
             AllocTimeoutError::Timeout => unreachable!("no deadline"),
         })
     }
@@ -629,6 +743,10 @@ impl Pool {
         let class = self
             .class_for(len)
             .map_err(|(len, max)| TryAllocError::TooLarge { len, max })?;
+        // Our bit is the parent's: a chunk taken under it would never be released.
+        if self.inner.forked() {
+            return Err(TryAllocError::Forked);
+        }
         let core = self.inner.core();
         let corrupted = |r: Refused| match r {
             Refused::Corrupted { index, word } => PoolCorrupted { index, word },
@@ -694,6 +812,10 @@ impl Pool {
         let class = self
             .class_for(len)
             .map_err(|(len, max)| AllocTimeoutError::TooLarge { len, max })?;
+        // Our bit is the parent's: a chunk taken under it would never be released.
+        if self.inner.forked() {
+            return Err(AllocTimeoutError::Forked);
+        }
         let core = self.inner.core();
         // A token now: the fast path. On a miss, this process's taken transit holds
         // go first (they may be what holds the class), then the blocking loop, which
@@ -783,6 +905,10 @@ impl Pool {
             });
         }
         let inner = &self.inner;
+        // Our bit is the parent's: a join under it would never be released.
+        if inner.forked() {
+            return Err(HandleError::Forked);
+        }
         let geo = inner.view.geometry();
         let class = geo
             .class_of(h.index)
@@ -850,6 +976,12 @@ impl Pool {
             generation: h.generation,
             len: h.len as usize,
         })
+    }
+
+    /// Whether this handle was opened by another process (this is a `fork`ed child):
+    /// then its allocations and joins are refused with `Forked`.
+    pub(crate) fn forked(&self) -> bool {
+        self.inner.forked()
     }
 
     /// Releases the holds of dead processes now (their member entries are adopted,

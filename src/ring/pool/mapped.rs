@@ -253,6 +253,20 @@ impl MappedPool {
         skip: Option<u32>,
         is_alive: impl Fn(Identity) -> bool,
     ) -> usize {
+        self.recover_owning(me, skip, None, is_alive)
+    }
+
+    /// [`recover`](Self::recover), knowing `ours` (when `Some`): the mask of the
+    /// entries this process's handles own. An entry attached to `me` outside `ours` is
+    /// false (a scribble or a stale copy of our identity) and adopted like a dead
+    /// one. The caller keeps `ours` exact for the whole call (no claim of ours races).
+    pub(crate) fn recover_owning(
+        &self,
+        me: Identity,
+        skip: Option<u32>,
+        ours: Option<u32>,
+        is_alive: impl Fn(Identity) -> bool,
+    ) -> usize {
         let members = self.members();
         let mut freed = 0;
         for (entry, ep) in members.iter().enumerate() {
@@ -261,7 +275,10 @@ impl MappedPool {
             }
             let (word, owner) = endpoint::load(ep);
             let dead = match endpoint::status(word) {
-                Status::Attached => !is_alive(owner),
+                Status::Attached => match ours {
+                    Some(ours) if owner == me => ours & (1 << entry) == 0,
+                    _ => !is_alive(owner),
+                },
                 Status::Dead => true,
                 Status::Free | Status::Closed => false,
             };

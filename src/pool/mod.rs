@@ -201,11 +201,10 @@ struct Transit {
     /// Non-zero while any source is registered: the allocation paths skip the lock.
     count: AtomicUsize,
     sources: Mutex<Vec<Arc<dyn TransitSource>>>,
-    /// Held by the one thread running `Inner::linger`; others (and the views that
-    /// linger drops itself) only set `again` for it.
-    lingering: Mutex<()>,
-    /// Non-zero: run `linger` once more (state changed while it ran).
-    again: AtomicUsize,
+    /// Calls of `Inner::linger` not yet looked at: the caller that moves it from 0
+    /// runs the passes, the others (other threads, and the views a pass drops
+    /// itself) only add theirs, and the runner passes again until none is new.
+    lingering: AtomicUsize,
 }
 
 /// The process-local half of a pool handle, under the local lock.
@@ -382,22 +381,26 @@ impl Inner {
     /// While the user still has views, their bits must stay: then nothing is
     /// orphaned, and the drop of the last such view comes back here. One thread runs
     /// it at a time; a caller that finds it running (another thread, or a hold that
-    /// this very call drops) sets `again` and the runner loops.
+    /// this very call drops) only counts itself, and the runner passes again.
     fn linger(&self) {
+        // AcqRel/Acquire: one atomic orders the callers and the runner (a caller's
+        // add is either seen by the runner's final CAS, which then fails and passes
+        // again, or comes after it and finds 0: it runs itself). What a pass reads is
+        // under the registry and `local` locks.
+        if self.transit.lingering.fetch_add(1, Ordering::AcqRel) != 0 {
+            return;
+        }
+        let mut seen = 1;
         loop {
-            // SeqCst: a flag between the callers and the runner (rare path).
-            self.transit.again.store(1, Ordering::SeqCst);
-            let Ok(guard) = self.transit.lingering.try_lock() else {
-                return;
-            };
-            while self.transit.again.swap(0, Ordering::SeqCst) != 0 {
-                self.linger_once();
-            }
-            drop(guard);
-            // A caller that set `again` after our last swap and found the lock still
-            // held has returned: look once more.
-            if self.transit.again.load(Ordering::SeqCst) == 0 {
-                return;
+            self.linger_once();
+            match self.transit.lingering.compare_exchange(
+                seen,
+                0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => seen = now,
             }
         }
     }
@@ -412,7 +415,7 @@ impl Inner {
         if sources.is_empty() {
             return;
         }
-        // Drops the holds already taken (their views' drops only set `again`).
+        // Drops the holds already taken (their views' drops only count a call).
         sources.iter().for_each(|s| {
             s.release_taken(true);
         });

@@ -642,15 +642,15 @@ fn a_forked_childs_allocation_does_not_leak_the_chunk() {
 // Exit paths.
 
 /// The sender and every `Pool` handle of its process dropped while a handle is still
-/// in the pipe: the transit hold is parked in the pool's `Inner`, and the parked `Buf`
-/// holds an `Arc` of that same `Inner` (a cycle). `Pool::drop` looks at the parked
-/// holds once (not yet taken), and no handle is left to look again; the entry stays
-/// `attached` to this live process, so no recover ever adopts it. Once the receiver
-/// has taken and dropped the buffer, the chunk is still held: the rest of the pool's
+/// in the pipe: the transit hold was parked in the pool's `Inner`, and the parked `Buf`
+/// held an `Arc` of that same `Inner` (a cycle). `Pool::drop` looked at the parked
+/// holds once (not yet taken), and no handle was left to look again; the entry stayed
+/// `attached` to this live process, so no recover ever adopted it. Once the receiver
+/// had taken and dropped the buffer, the chunk was still held: the rest of the pool's
 /// users (here a second handle of this process, the same for another process) never
-/// get it back while this process lives.
+/// got it back while this process lived (`alloc_timeout` timed out). Fixed: the hold
+/// is orphaned to the vacant entry, which the allocation's recovery adopts.
 #[test]
-#[ignore = "bug: a transit hold parked by the last Pool handle's drop is never released while the process lives"]
 fn a_parked_transit_hold_is_released_once_taken() {
     use shmlane::carrier::{BufReceiver, BufSender};
     let pool = Pool::anonymous(&[Class {
@@ -678,6 +678,50 @@ fn a_parked_transit_hold_is_released_once_taken() {
     })
     .expect("alloc_timeout hangs");
     assert_eq!(again.ok(), Some(0), "the parked hold was never released");
+}
+
+/// The same, with a view of the user still alive when the last `Pool` handle and the
+/// sender drop: that view's bit must not be handed over (a miss elsewhere would adopt
+/// it and free the chunk under the reader); the transit hold is orphaned only once
+/// the view is dropped, and then both chunks come back.
+#[test]
+fn a_parked_transit_hold_waits_for_the_users_last_view() {
+    use shmlane::carrier::{BufReceiver, BufSender};
+    let pool = Pool::anonymous(&[Class {
+        size: 128,
+        count: 2,
+    }])
+    .unwrap();
+    let other = second(&pool);
+    let (tx, rx) = shmlane::pipe::channel::<BufHandle>(4).unwrap();
+    let mut tx = BufSender::new(&pool, tx);
+    let mut rx = BufReceiver::new(&other, rx);
+    let mut sent = tx.try_alloc(8).unwrap();
+    sent.fill(6);
+    tx.send(sent.freeze()).unwrap();
+    let mut kept = pool.try_alloc(8).unwrap();
+    kept.fill(9);
+    let kept = kept.freeze();
+    drop(pool);
+    drop(tx);
+    // Both chunks held by this process, neither handed over: the miss's recovery
+    // adopts nothing.
+    assert!(other.try_alloc(8).is_err());
+    assert_eq!(other.recover().unwrap(), 0);
+    assert!(other.try_alloc(8).is_err());
+    assert_eq!(&kept[..], &[9u8; 8][..]);
+    drop(kept); // the user's last view: the transit hold is orphaned now
+    let got = rx.recv().unwrap();
+    assert_eq!(&got[..], &[6u8; 8][..]);
+    drop(got);
+    let again = within(move || {
+        let a = other.alloc_timeout(8, Duration::from_secs(5))?;
+        let b = other.alloc_timeout(8, Duration::from_secs(5))?;
+        Ok::<_, shmlane::error::AllocTimeoutError>((a.index(), b.index()))
+    })
+    .expect("alloc_timeout hangs");
+    let (a, b) = again.expect("a chunk was never released");
+    assert_ne!(a, b);
 }
 
 /// Held up: deadlines at both ends of `Duration` (no `Instant` overflow panic; a zero

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 /// and by the pool in any thread of this process wherever an allocation would wait
 /// (the holds are registered with it; a getter wakes the buffer's class after each
 /// get). Dropping the handle leaves what is still in flight with the pool, which
-/// keeps it until taken (with no getter left, until the process exits: design O4).
+/// keeps it until taken; once no handle of the pool and no view is left in this
+/// process, what is still in flight is orphaned to the pool's recovery (as for a
+/// [`BufSender`](super::BufSender)).
 ///
 /// Taken handles that name no buffer (stale, forged) are skipped and counted in
 /// [`lost`](Self::lost); one of another pool is a `Foreign` error, as for

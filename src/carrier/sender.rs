@@ -288,7 +288,11 @@ impl BufSender {
 impl Drop for BufSender {
     /// Leaves the holds of buffers still in flight with the pool (registered since
     /// `new`), marked departed before the pipe's end is released (the fields drop
-    /// after this): the receiver still gets them all, then `Disconnected`.
+    /// after this): the receiver still gets them all, then `Disconnected`. If this was
+    /// the process's last handle of the pool (and no view is left), the holds still
+    /// untaken are orphaned to the pool's recovery: deliverable until another member
+    /// adopts them on an allocation miss, then counted in
+    /// [`BufReceiver::lost`](super::BufReceiver::lost).
     fn drop(&mut self) {
         self.release_taken(false);
         let left = {

@@ -13,7 +13,10 @@
 //! the class exhausted drops the holds already taken itself, on every poll of its wait
 //! (the taker notifies the class after each take, [`Pool::notify_taken`]). So
 //! `pool.alloc` never waits on holds of its own process that nobody needs, and a
-//! departed sender's holds stay registered until taken (no separate parking).
+//! departed sender's holds stay registered until taken (no separate parking). Once
+//! the process has no `Pool` handle and no view of that pool left, the holds still
+//! untaken are orphaned: dropped without releasing their bits, the member entry
+//! released, so another member's recovery adopts them as a dead process's.
 
 use crate::platform::identity;
 use crate::pool::{Buf, BufHandle, Pool, TransitSource};

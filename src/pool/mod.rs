@@ -158,12 +158,12 @@ impl Clone for Pool {
 }
 
 impl Drop for Pool {
-    /// The last handle drops the transit holds already taken; the others linger until
-    /// the process exits (design O4).
+    /// The last handle drops the transit holds already taken and, if nothing but
+    /// transit holds is left, orphans those (see `Inner::linger`).
     fn drop(&mut self) {
         // AcqRel: the last dropper sees every other handle's registrations.
         if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.inner.release_transit(true);
+            self.inner.linger();
         }
     }
 }
@@ -201,6 +201,10 @@ struct Transit {
     /// Non-zero while any source is registered: the allocation paths skip the lock.
     count: AtomicUsize,
     sources: Mutex<Vec<Arc<dyn TransitSource>>>,
+    /// Calls of `Inner::linger` not yet looked at: the caller that moves it from 0
+    /// runs the passes, the others (other threads, and the views a pass drops
+    /// itself) only add theirs, and the runner passes again until none is new.
+    lingering: AtomicUsize,
 }
 
 /// The process-local half of a pool handle, under the local lock.
@@ -208,6 +212,10 @@ struct Local {
     holds: Box<[LocalHold]>,
     /// When `try_alloc`'s miss last ran a recovery (at most one per [`TICK`]).
     last_recover: Option<Instant>,
+    /// Set once the transit holds left by the last `Pool` handle were orphaned (see
+    /// `Inner::linger`): a view dropped from then on releases no bit (there is none
+    /// but those holds', and they were handed to the vacant entry).
+    orphaned: bool,
 }
 
 /// The member entries this process's handles own, per pool (keyed by the segment
@@ -296,7 +304,12 @@ impl std::fmt::Debug for Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         // Every view held an `Arc` of us, so none is left and our bit is clear in every
-        // chunk word (registered transit holds keep us alive instead: design O4, linger).
+        // chunk word, or belongs to orphaned transit holds (`linger` released the entry
+        // and its record already: a second release could clear the record of another
+        // handle of this process that has since claimed the same entry).
+        if self.local().orphaned {
+            return;
+        }
         let mut owned = owned();
         endpoint::release(&self.view.members()[self.m as usize], self.word);
         set_owned(&mut owned, self.key, self.m, false);
@@ -338,10 +351,24 @@ impl Inner {
         self.view.state().corrupt.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Drops one local view of chunk `index` (see `release_view`); once every `Pool`
+    /// handle is gone, also looks whether only transit holds are left (`linger`).
+    fn drop_view(&self, index: u32) {
+        self.release_view(index);
+        // Relaxed: if the last `Pool::drop` ran its `linger` before our release, its
+        // `fetch_sub` is ordered before that `linger`'s `local` lock, which is ordered
+        // before ours in `release_view`, so this load sees 0 and we look again; if
+        // after, that `linger` saw our release. One load of a process-local counter
+        // per view: no fence, no shared-memory access.
+        if self.handles.load(Ordering::Relaxed) == 0 {
+            self.linger();
+        }
+    }
+
     /// Drops one local view of chunk `index`; the last one releases bit `m` (and wakes
     /// the class's waiters if that freed the chunk). A contradiction (no local hold,
     /// or the word says bit `m` is clear) changes nothing and is counted as corruption.
-    fn drop_view(&self, index: u32) {
+    fn release_view(&self, index: u32) {
         let mut local = self.local();
         let Some(hold) = local.holds.get_mut(index as usize) else {
             return;
@@ -352,7 +379,7 @@ impl Inner {
             return;
         }
         hold.count -= 1;
-        if hold.count > 0 {
+        if hold.count > 0 || local.orphaned {
             return;
         }
         // A `fork`ed child's copy of a view: bit `m` is the parent's (design §3 "fork").
@@ -444,6 +471,94 @@ impl Inner {
         // Relaxed: a hint (see above); updated under the registry lock.
         self.transit.count.store(sources.len(), Ordering::Relaxed);
         released
+    }
+
+    /// Called once no `Pool` handle is left (the last `Pool::drop`, then each view
+    /// dropped after it): drops the transit holds already taken and, if holds remain
+    /// but no other view of this process (no `Buf` or `BufMut` of the user: the local
+    /// counts add up to the holds), **orphans** them: the holds are dropped without
+    /// releasing their bits, and our member entry is released (→ `closed`), so those
+    /// bits belong to a vacant entry. Another member's recovery (on its allocation
+    /// misses and ticks, and `gc`) adopts them; until then a handle still in the pipe
+    /// is deliverable, as a dead sender's is (then the receiver counts it `lost`).
+    ///
+    /// Why not keep the holds: every sender and `Pool` handle of this process is gone,
+    /// so nothing here would ever look at them again (the held `Buf`s keep `Inner`
+    /// alive, a cycle) and the entry stays `attached` to a live process, which no
+    /// recovery adopts: the chunks would be held until the process exits. Orphaning
+    /// breaks the cycle and hands the holds to the protocol that already releases a
+    /// dead process's, with no thread and no cost per message.
+    ///
+    /// While the user still has views, their bits must stay: then nothing is
+    /// orphaned, and the drop of the last such view comes back here. One thread runs
+    /// it at a time; a caller that finds it running (another thread, or a hold that
+    /// this very call drops) only counts itself, and the runner passes again.
+    fn linger(&self) {
+        // AcqRel/Acquire: one atomic orders the callers and the runner (a caller's
+        // add is either seen by the runner's final CAS, which then fails and passes
+        // again, or comes after it and finds 0: it runs itself). What a pass reads is
+        // under the registry and `local` locks.
+        if self.transit.lingering.fetch_add(1, Ordering::AcqRel) != 0 {
+            return;
+        }
+        let mut seen = 1;
+        loop {
+            self.linger_once();
+            match self.transit.lingering.compare_exchange(
+                seen,
+                0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// One pass of [`linger`](Self::linger).
+    fn linger_once(&self) {
+        let mut sources = self
+            .transit
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if sources.is_empty() {
+            return;
+        }
+        // Drops the holds already taken (their views' drops only count a call).
+        sources.iter().for_each(|s| {
+            s.release_taken(true);
+        });
+        Self::prune(&mut sources);
+        // Relaxed: see `release_transit`.
+        self.transit.count.store(sources.len(), Ordering::Relaxed);
+        if sources.is_empty() {
+            return;
+        }
+        // No carrier is left (each keeps a `Pool` handle), so nobody adds or drops a
+        // hold while we hold the registry: the count is exact.
+        let holds: u64 = sources.iter().map(|s| s.in_flight() as u64).sum();
+        let mut local = self.local();
+        let views: u64 = local.holds.iter().map(|h| u64::from(h.count)).sum();
+        if views != holds {
+            // The user's views live (and a clone needs one): their last drop is back.
+            return;
+        }
+        local.orphaned = true;
+        drop(local);
+        let orphans = std::mem::take(&mut *sources);
+        // Relaxed: see `release_transit`.
+        self.transit.count.store(0, Ordering::Relaxed);
+        drop(sources);
+        // Each hold's drop decrements its local count and releases no bit.
+        drop(orphans);
+        // A process may die here: the entry is `attached` to a dead process, adopted
+        // the same way. The record of the entries this process owns changes with the
+        // release, under its lock (as in `Drop`), so no recover of ours judges between.
+        let mut owned = owned();
+        endpoint::release(&self.view.members()[self.m as usize], self.word);
+        set_owned(&mut owned, self.key, self.m, false);
     }
 
     /// Forgets the sources that are empty and kept by nobody else.
@@ -620,6 +735,7 @@ impl Pool {
             local: Mutex::new(Local {
                 holds: vec![LocalHold::default(); chunks].into_boxed_slice(),
                 last_recover: None,
+                orphaned: false,
             }),
             cursor: AtomicU32::new(0),
             handles: AtomicUsize::new(1),
@@ -1090,9 +1206,9 @@ impl Pool {
     /// Registers `source`, whose holds this pool drops once taken wherever it would
     /// otherwise wait for a free (see [`TransitSource`]). The pool keeps it while
     /// anyone else does or it has holds: a departed sender leaves its source here
-    /// until its last handle is taken. If every handle of this pool is dropped while
-    /// holds remain, those holds (and this process's member entry) stay until the
-    /// process exits; adoption then reclaims them (design O4, "linger").
+    /// until its last handle is taken. If every handle of this pool (and every view of
+    /// the user) is dropped while holds remain, those holds are orphaned to the vacant
+    /// member entry, which another member's recovery adopts (`Inner::linger`).
     pub(crate) fn register_transit(&self, source: Arc<dyn TransitSource>) {
         let mut sources = self
             .inner

@@ -502,7 +502,7 @@ fn gc_recovers_a_live_pools_dead_members() {
 }
 
 #[test]
-fn the_last_handle_drops_consumed_parked_holds_and_lingers_the_rest() {
+fn the_last_handle_drops_consumed_parked_holds_and_orphans_the_rest() {
     let p = one(128, 2);
     let observer = Pool::from_fd(p.as_fd().try_clone_to_owned().unwrap()).unwrap();
     let q = p.clone();
@@ -515,8 +515,11 @@ fn the_last_handle_drops_consumed_parked_holds_and_lingers_the_rest() {
         "a clone is left: nothing checked yet"
     );
     drop(q);
-    // The consumed hold is gone; the other lingers, and so does the member entry.
+    // The consumed hold is gone; the other is orphaned (its bit kept, the member entry
+    // released), so the observer's recovery adopts it.
     assert_eq!(observer.stats().free, vec![1]);
+    assert_eq!(observer.recover().unwrap(), 1);
+    assert_eq!(observer.stats().free, vec![2]);
 }
 
 #[test]

@@ -64,6 +64,7 @@ cargo run --quiet --example seed_pool_map
 cargo run --quiet --example seed_terminate
 cargo run --quiet --example seed_serialization
 cargo run --quiet --example seed_named_unrelated
+cargo run --quiet --example seed_big_arrays
 
 step "fuzz targets over their seed corpora (stable)"
 cargo test --manifest-path fuzz/Cargo.toml

@@ -62,7 +62,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("consumer") {
         return consumer();
     }
-    let pool = Pool::anonymous(&[Class { size: BYTES, count: 4 }])?;
+    let pool = Pool::anonymous(&[Class {
+        size: BYTES,
+        count: 4,
+    }])?;
     let q = Pipe::<BufHandle>::anonymous(4)?;
     let out = Pipe::<u64>::anonymous(2)?;
 

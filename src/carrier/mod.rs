@@ -2,7 +2,7 @@
 //! handle bookkeeping by the user (issue 14; design `docs/design/buffer-pool.md` §5).
 //!
 //! A [`BufSender`] and a [`BufReceiver`] wrap the two ends of an ordinary
-//! [`pipe`](crate::pipe) of [`BufHandle`](crate::pool::BufHandle)s plus a [`Pool`]; no new segment kind. Only the
+//! [`pipe`](crate::pipe) of [`BufHandle`](crate::pool::BufHandle)s plus a [`Pool`](crate::pool::Pool); no new segment kind. Only the
 //! 24-byte handle travels; the bytes stay where they were written. A [`BufQueue`] does
 //! the same over a [`Queue`](crate::queue::Queue) of handles, for any number of
 //! putters and getters.
@@ -21,6 +21,30 @@
 //! holds are reclaimed like any dead holder's; a handle the receiver takes after that
 //! is stale, skipped and counted ([`BufReceiver::lost`]).
 //!
+//! **Sizing.** A pool's `count` bounds every chunk in use at once: the one being
+//! filled, the handles in the pipe (each backed by its chunk) and the ones the receiver
+//! still holds. For the producer never to wait on the consumer's reading, give the
+//! class `count` ≥ pipe capacity + 2; a smaller pool is correct too (`alloc` then
+//! waits, asleep, for the consumer to drop one), as is a larger pipe.
+//!
+//! Between processes: create the pool and a `Pipe::<BufHandle>` (both anonymous),
+//! hand both to the child with `inherit` on one `Command`, and in the child build the
+//! receiver from `from_env`; `examples/seed_big_arrays.rs` is the whole program:
+//!
+//! ```no_run
+//! use shmlane::carrier::BufReceiver;
+//! use shmlane::pipe::Pipe;
+//! use shmlane::pool::{BufHandle, Pool};
+//! // in the child:
+//! let pool = Pool::from_env("POOL")?;
+//! let mut rx = BufReceiver::new(&pool, Pipe::<BufHandle>::from_env("BUFS")?.receiver()?);
+//! for buf in rx.iter() {
+//!     let words: &[u64] = buf.as_slice_of()?;
+//!     println!("{}", words.iter().sum::<u64>());
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Examples
 //!
 //! ```
@@ -33,7 +57,7 @@
 //!     let mut rx = BufReceiver::new(&pool, rx);
 //!     move || {
 //!         let mut sum = 0u64;
-//!         while let Ok(buf) = rx.recv() {
+//!         for buf in rx.iter() {
 //!             sum += buf.iter().map(|&b| u64::from(b)).sum::<u64>();
 //!         }
 //!         sum

@@ -96,6 +96,28 @@ impl BufReceiver {
         })
     }
 
+    /// An iterator that receives until the sender disconnects, like
+    /// [`pipe::Receiver::iter`](crate::pipe::Receiver::iter): it also ends at the first
+    /// error (call [`recv`](Self::recv) to see it).
+    ///
+    /// ```
+    /// use shmlane::carrier::{BufReceiver, BufSender};
+    /// use shmlane::pool::{BufHandle, Class, Pool};
+    /// let pool = Pool::anonymous(&[Class { size: 128, count: 2 }])?;
+    /// let (tx, rx) = shmlane::pipe::channel::<BufHandle>(4)?;
+    /// let (mut tx, mut rx) = (BufSender::new(&pool, tx), BufReceiver::new(&pool, rx));
+    /// let mut buf = pool.alloc(3)?;
+    /// buf.copy_from_slice(b"abc");
+    /// tx.send(buf.freeze())?;
+    /// drop(tx); // the end of the stream
+    /// let got: Vec<Vec<u8>> = rx.iter().map(|b| b.to_vec()).collect();
+    /// assert_eq!(got, [b"abc".to_vec()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&mut self) -> impl Iterator<Item = Buf> + '_ {
+        std::iter::from_fn(move || self.recv().ok())
+    }
+
     /// The next buffer, waiting at most `timeout` while none is in flight.
     pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Buf, BufRecvTimeoutError> {
         self.recv_deadline(crate::wait::deadline_after(timeout))

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::watchdog;
+use common::{unique, watchdog};
 use shmlane::carrier::{BufReceiver, BufSender};
 use shmlane::pool::{BufHandle, Class, Pool};
 use std::os::fd::AsFd;
@@ -88,4 +88,51 @@ fn a_live_view_keeps_its_chunk_after_linger_with_a_foreign_hold() {
         "a live view's chunk was reused"
     );
     drop((fill, keep, rx));
+}
+
+/// `PipeWatch::seen_gone` is sticky: once an allocation miss of the sender's process
+/// saw the receiver's end closed (or dead) with a hold in flight, every later
+/// `release_taken` of that sender's holds drops them all, even after a new receiver
+/// claimed the pipe and the live sender sent to it: the new message's chunk is freed
+/// before the new receiver joins (it gets `Stale`, counted lost). Fixed: sticky only
+/// for a departed sender.
+#[test]
+fn a_new_receivers_messages_keep_their_holds() {
+    let name = unique("att2gone");
+    let pipe_name = unique("att2gonep");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 2,
+        }],
+    )
+    .unwrap();
+    let pipe = shmlane::pipe::Pipe::<BufHandle>::create(&pipe_name, 4).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let first = BufReceiver::new(&pool, pipe.receiver().unwrap());
+    tx.send(frozen(&pool, b"first")).unwrap();
+    // The receiver goes away without taking it; the process's next miss sees it gone.
+    drop(first);
+    let a = pool.try_alloc(1).unwrap();
+    let b = pool
+        .try_alloc(1)
+        .expect("the miss releases the hold of the gone receiver");
+    drop((a, b));
+    // A new receiver claims the pipe; the live sender sends to it.
+    let mut rx = BufReceiver::new(&pool, pipe.receiver().unwrap());
+    tx.send(frozen(&pool, b"second")).unwrap();
+    // An allocation miss of this process (the pool judges the sender's holds).
+    let a = pool.try_alloc(1).unwrap();
+    let b = pool.try_alloc(1);
+    drop((a, b));
+    let got = rx.try_recv().map(|buf| buf.to_vec());
+    assert_eq!(
+        got.ok(),
+        Some(b"second".to_vec()),
+        "the live sender's message to the new receiver was lost (lost = {})",
+        rx.lost()
+    );
+    drop((tx, rx, pool, pipe));
+    let _ = shmlane::segment::gc_only(|o| o.contains(&name) || o.contains(&pipe_name));
 }

@@ -163,7 +163,8 @@ impl<W: Watch> TransitSource for Holds<W> {
 
 /// A pipe sender's watch: the ring (no end claimed), whether the sender is gone
 /// (dropped: nobody else will release these holds when the receiver goes), and
-/// whether the receiver was seen gone (then every hold is done with).
+/// whether the receiver was seen gone by a departed sender's watch (then every hold is
+/// done with: a live sender may send again to a new receiver that claims the pipe).
 pub(super) struct PipeWatch {
     ring: RawRing<BufHandle>,
     pub(super) departed: bool,
@@ -219,7 +220,10 @@ impl Watch for PipeWatch {
             Status::Attached => self.departed && !identity::is_alive(owner),
         };
         if gone {
-            self.seen_gone = true;
+            // Sticky only for a departed sender, which pushes no more holds: a live
+            // one may send again to a new receiver that claims the pipe, whose holds
+            // must then wait for its takes.
+            self.seen_gone = self.departed;
             held.release_all();
         }
     }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{unique, watchdog};
+use common::{poke, unique, watchdog};
 use shmlane::carrier::{BufReceiver, BufSender};
 use shmlane::pool::{BufHandle, Class, Pool};
 use std::os::fd::AsFd;
@@ -228,4 +228,58 @@ fn linger_racing_view_drops_on_other_threads() {
         r.recover().unwrap();
         assert_eq!(r.stats().free, vec![4], "round {round}");
     }
+}
+
+/// Ring 0's `head` in a pipe segment (after the 256-byte header, second 128-byte line).
+const PIPE_HEAD: u64 = 256 + 128;
+
+/// A garbage `head` of the pipe (past the newest handle, or more than the ring behind
+/// it) read by the pool's judging of the sender's holds (allocation misses, live and
+/// departed sender) releases nothing: the receiver still gets every message once the
+/// word is restored. Held.
+#[test]
+fn a_garbage_pipe_head_releases_no_hold() {
+    let name = unique("att2head");
+    let pipe_name = unique("att2headp");
+    let pool = Pool::create(
+        &name,
+        &[Class {
+            size: 128,
+            count: 4,
+        }],
+    )
+    .unwrap();
+    let pipe = shmlane::pipe::Pipe::<BufHandle>::create(&pipe_name, 8).unwrap();
+    let mut tx = BufSender::new(&pool, pipe.sender().unwrap());
+    let mut rx = BufReceiver::new(&pool, pipe.receiver().unwrap());
+    for i in 0..3u8 {
+        tx.send(frozen(&pool, &[i; 5])).unwrap();
+    }
+    let garbage = [4u64, 11, 1 << 40, u64::MAX, u64::MAX - 100, 1 << 63];
+    for departed in [false, true] {
+        if departed {
+            drop(std::mem::replace(
+                &mut tx,
+                BufSender::new(&pool, shmlane::pipe::channel::<BufHandle>(1).unwrap().0),
+            ));
+        }
+        for &head in &garbage {
+            poke(&pipe_name, PIPE_HEAD, head);
+            // One free chunk; the next allocation misses and judges the holds.
+            let last = pool.try_alloc(1).unwrap();
+            assert!(
+                pool.try_alloc(1).is_err(),
+                "head {head:#x} (departed {departed}) released a hold"
+            );
+            drop(last);
+        }
+    }
+    poke(&pipe_name, PIPE_HEAD, 0);
+    for i in 0..3u8 {
+        let b = rx.try_recv().unwrap();
+        assert_eq!(&b[..], &[i; 5]);
+    }
+    assert_eq!(rx.lost(), 0);
+    drop((tx, rx, pool, pipe));
+    let _ = shmlane::segment::gc_only(|o| o.contains(&name) || o.contains(&pipe_name));
 }

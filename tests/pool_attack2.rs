@@ -197,7 +197,7 @@ fn linger_racing_view_drops_on_other_threads() {
         tx.send(frozen(&a, &[round, 1])).unwrap();
         tx.send(frozen(&a, &[round, 2])).unwrap();
         let views = [frozen(&a, &[round, 3]), frozen(&a, &[round, 4])];
-        let clones: Vec<_> = views.iter().cloned().collect();
+        let clones = views.to_vec();
         drop(tx);
         let go = std::sync::Arc::new(std::sync::Barrier::new(3));
         let threads: Vec<_> = views

@@ -114,6 +114,8 @@ impl BufQueue {
             .lock()
             .held
             .release_taken_by(|pos| ring.taken(pos));
+        // A view of another `Pool` of the same pool: held as one of ours.
+        let buf = self.pool.own_view(buf);
         let handle = buf.handle();
         let put = if wait {
             member.push_until_at(handle, mode, deadline)

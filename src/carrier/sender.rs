@@ -94,6 +94,8 @@ impl BufSender {
     /// ```
     #[inline]
     pub fn try_send(&mut self, buf: Buf) -> Result<(), TrySendError<Buf>> {
+        // A view of another `Pool` of the same pool: held as one of ours.
+        let buf = self.pool.own_view(buf);
         // One lock for the release and the push (uncontended: the pool takes it only
         // on this process's allocation misses).
         let positions = self.tx.positions(false).ok();

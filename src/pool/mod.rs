@@ -1269,6 +1269,19 @@ impl Pool {
         self.inner.wake_class_of(buf.index);
     }
 
+    /// `buf` as a view of this handle's member entry: `buf` itself if it is one (a
+    /// pointer compare), else a join of its handle here, `buf` dropped after (it was
+    /// a view of another `Pool` of the same pool in this process, its own entry). A
+    /// carrier keeps its transit holds as views of its own pool's entry: `linger`
+    /// counts them against that entry's views, and they must not outlive it unseen.
+    /// A join that fails (a `fork`ed child) gives `buf` back unchanged.
+    pub(crate) fn own_view(&self, buf: Buf) -> Buf {
+        if Arc::ptr_eq(&buf.inner, &self.inner) {
+            return buf;
+        }
+        self.open_handle(buf.handle()).unwrap_or(buf)
+    }
+
     /// Keeps `buf` until `consumed()` returns true (a one-hold [`TransitSource`]).
     #[cfg(test)]
     pub(crate) fn park(&self, buf: Buf, consumed: Box<dyn Fn() -> bool + Send + Sync>) {

@@ -6,7 +6,6 @@ use crate::error::{
 };
 use crate::pipe::{Blocked, Sender};
 use crate::pool::{Buf, BufHandle, BufMut, Pool};
-use crate::wait::TICK;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -209,12 +208,13 @@ impl BufSender {
         &self.pool
     }
 
-    /// [`Pool::alloc`] that first releases what the receiver has taken, and while the
-    /// class is exhausted with buffers of this sender still in flight, sleeps on the
-    /// pipe (its futex) until the receiver takes the oldest; with none in flight,
-    /// waits as `Pool::alloc` does.
+    /// [`Pool::alloc`] after releasing what the receiver has taken. While the class is
+    /// exhausted it waits as `Pool::alloc` does, which also drops this sender's holds
+    /// as the receiver takes them (the sender registered them with the pool) and is
+    /// woken by each take: the same as calling `pool.alloc` beside the sender.
     pub fn alloc(&mut self, len: usize) -> Result<BufMut, AllocError> {
-        self.alloc_deadline(len, None).map_err(super::untimed)
+        self.release_received();
+        self.pool.alloc(len)
     }
 
     /// [`Pool::try_alloc`] after releasing what the receiver has taken.
@@ -229,51 +229,8 @@ impl BufSender {
         len: usize,
         timeout: Duration,
     ) -> Result<BufMut, AllocTimeoutError> {
-        self.alloc_deadline(len, crate::wait::deadline_after(timeout))
-    }
-
-    fn alloc_deadline(
-        &mut self,
-        len: usize,
-        deadline: Option<Instant>,
-    ) -> Result<BufMut, AllocTimeoutError> {
-        loop {
-            self.release_received();
-            match self.pool.try_alloc(len) {
-                Ok(buf) => return Ok(buf),
-                Err(TryAllocError::Exhausted) => {}
-                Err(TryAllocError::TooLarge { len, max }) => {
-                    return Err(AllocTimeoutError::TooLarge { len, max });
-                }
-                Err(TryAllocError::Corrupted(c)) => return Err(AllocTimeoutError::Corrupted(c)),
-                Err(TryAllocError::Forked) => return Err(AllocTimeoutError::Forked),
-            }
-            let now = Instant::now();
-            let oldest = self.transit.lock().held.oldest();
-            let Some(oldest) = oldest else {
-                // Every chunk is held by others: their frees wake the pool's own wait.
-                // Nothing joins our holds while we wait (`&mut self`).
-                return match deadline {
-                    None => self.pool.alloc(len).map_err(super::timed),
-                    Some(d) => self
-                        .pool
-                        .alloc_timeout(len, d.saturating_duration_since(now)),
-                };
-            };
-            if deadline.is_some_and(|d| now >= d) {
-                return Err(AllocTimeoutError::Timeout);
-            }
-            // Our own holds may be what exhausts the class: the receiver taking the
-            // oldest wakes the pipe's futex. A chunk freed by anyone else wakes only the
-            // pool's, hence the tick (as the pool's own blocked alloc has).
-            let tick = now + TICK;
-            let until = deadline.map_or(tick, |d| d.min(tick));
-            match self.tx.wait_taken(oldest, Some(until)) {
-                Ok(()) | Err(Blocked::Timeout) => {}
-                // Released by `release_received` at the top of the loop.
-                Err(Blocked::Disconnected | Blocked::Corrupted(_)) => {}
-            }
-        }
+        self.release_received();
+        self.pool.alloc_timeout(len, timeout)
     }
 
     /// Drops the holds of handles taken according to the receiver's position (as

@@ -81,11 +81,6 @@ impl Transit {
         self.held.clear();
     }
 
-    /// The position of the oldest handle in flight.
-    pub(super) fn oldest(&self) -> Option<u64> {
-        self.held.front().map(|&(pos, _)| pos)
-    }
-
     /// The position of the newest handle in flight.
     fn newest(&self) -> Option<u64> {
         self.held.back().map(|&(pos, _)| pos)

@@ -169,19 +169,6 @@ impl<T: Pod> Sender<T> {
         self.ring.positions(refresh)
     }
 
-    /// For the buffer carriers: waits until the receiver has taken the value written at
-    /// `pos`, the receiver is gone, or `deadline`.
-    pub(crate) fn wait_taken(
-        &mut self,
-        pos: u64,
-        deadline: Option<Instant>,
-    ) -> Result<(), Blocked> {
-        self.wait_until(deadline, |ring| {
-            let (tail, head) = ring.positions(true)?;
-            Ok(tail.wrapping_sub(pos) > tail.wrapping_sub(head))
-        })
-    }
-
     /// For the buffer carriers: the ring with no end claimed, to watch the receiver's
     /// position once this sender is gone.
     pub(crate) fn share_ring(&self) -> crate::ring::spsc::RawRing<T> {
